@@ -1,0 +1,60 @@
+# object-storage-proxy build. `make` builds the shared library; `make test`
+# runs every test (installing what it needs on a fresh Debian machine);
+# `make demo` runs the proxy in front of a local S3 server.
+
+GO        ?= go
+PYTHON    ?= /usr/bin/python3
+BUILD     := build
+LIB       := $(BUILD)/libosp.so
+VENV      := $(BUILD)/venv
+VERSITYGW := $(BUILD)/bin/versitygw
+VERSITYGW_VERSION := v1.8.0
+GO_SOURCES := $(shell find go -name '*.go' -not -name '*_test.go') go/go.mod go/go.sum include/osp.h
+
+# Debian packages the build and tests use (PyPI is not reachable here).
+DEBIAN_PACKAGES := gcc make python3 python3-dev python3-venv python3-pip python3-setuptools \
+	python3-wheel python3-cffi python3-dotenv python3-pytest python3-boto3
+
+.PHONY: all lib deps venv test test-go test-python demo wheel clean
+
+all: lib
+
+lib: $(LIB)
+
+$(LIB): $(GO_SOURCES)
+	cd go && CGO_ENABLED=1 $(GO) build -buildmode=c-shared -trimpath -o ../$(LIB) ./capi
+
+# Installs missing Debian packages (needs root, as CI is).
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(VERSITYGW):
+	GOBIN=$(abspath $(BUILD)/bin) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+$(VENV)/.installed: $(LIB) setup.py pyproject.toml $(shell find python -name '*.py')
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv --system-site-packages $(VENV)
+	$(VENV)/bin/pip install --quiet --no-build-isolation --no-index --force-reinstall --no-deps .
+	touch $@
+
+venv: $(VENV)/.installed
+
+wheel: $(LIB)
+	$(PYTHON) -m pip wheel --no-build-isolation --no-index --no-deps -w $(BUILD)/dist .
+
+test-go:
+	cd go && $(GO) vet ./... && $(GO) test ./...
+
+test-python: venv $(VERSITYGW)
+	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python -m pytest -q tests
+
+test: deps test-go test-python
+
+demo: deps venv $(VERSITYGW)
+	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python examples/demo.py
+
+clean:
+	rm -rf $(BUILD) python/object_storage_proxy/_osp_cffi* python/object_storage_proxy/libosp.so *.egg-info python/*.egg-info

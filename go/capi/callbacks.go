@@ -1,0 +1,91 @@
+package main
+
+/*
+#include <stdlib.h>
+#include "osp.h"
+
+// Go cannot call a C function pointer; this does it for Go.
+static int32_t osp_call(osp_callback_fn fn, uint64_t id, const char *args,
+                        char *out, size_t cap, size_t *len) {
+	return fn(id, args, out, cap, len);
+}
+*/
+import "C"
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"github.com/object-storage-proxy/osp/internal/authz"
+	"github.com/object-storage-proxy/osp/internal/creds"
+)
+
+// answerCap bounds a callable's answer (a secret, an API key, a JSON pair).
+const answerCap = 64 << 10
+
+var errNoTrampoline = errors.New("no callback trampoline registered")
+
+// call invokes host callable id with args and returns its answer; found is
+// false when it answered None (or False).
+func call(id uint64, args any) (answer string, found bool, err error) {
+	fn := callback.Load()
+	if fn == nil {
+		return "", false, errNoTrampoline
+	}
+	argsJSON, err := json.Marshal(args)
+	if err != nil {
+		return "", false, fmt.Errorf("encode callable arguments: %w", err)
+	}
+	cArgs := C.CString(string(argsJSON))
+	defer C.free(unsafe.Pointer(cArgs))
+	out := (*C.char)(C.malloc(answerCap))
+	defer C.free(unsafe.Pointer(out))
+	var n C.size_t
+	code := C.osp_call(*fn, C.uint64_t(id), cArgs, out, answerCap, &n)
+	text := C.GoStringN(out, C.int(min(n, answerCap)))
+	switch code {
+	case C.OSP_CB_OK:
+		return text, true, nil
+	case C.OSP_CB_NONE:
+		return "", false, nil
+	case C.OSP_CB_ERROR:
+		return "", false, fmt.Errorf("callable raised: %s", text)
+	case C.OSP_CB_BAD_TYPE:
+		return "", false, fmt.Errorf("callable returned the wrong type: %s", text)
+	case C.OSP_CB_TOO_LONG:
+		return "", false, fmt.Errorf("callable answer longer than %d bytes", answerCap)
+	default:
+		return "", false, fmt.Errorf("callback trampoline returned unknown code %d", int32(code))
+	}
+}
+
+func validatorHook(id *uint64) authz.Validator {
+	if id == nil {
+		return nil
+	}
+	return func(ctx context.Context, token, bucket string) (bool, error) {
+		_, ok, err := call(*id, map[string]string{"token": token, "bucket": bucket})
+		return ok, err
+	}
+}
+
+func bucketFetcherHook(id *uint64) creds.BucketFetcher {
+	if id == nil {
+		return nil
+	}
+	return func(ctx context.Context, token, bucket string) (string, bool, error) {
+		return call(*id, map[string]string{"token": token, "bucket": bucket})
+	}
+}
+
+func secretFetcherHook(id *uint64) creds.SecretFetcher {
+	if id == nil {
+		return nil
+	}
+	return func(ctx context.Context, accessKey string) (string, bool, error) {
+		return call(*id, map[string]string{"access_key": accessKey})
+	}
+}

@@ -1,0 +1,149 @@
+// Command capi is libosp.so, the C API of object-storage-proxy declared in
+// include/osp.h. It is the only package that knows C, and the only place
+// with process-wide state: the host's trampoline, the running servers by
+// handle, and the request counter the original Python API exposes.
+package main
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../include
+#include <stdlib.h>
+#include "osp.h"
+*/
+import "C"
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/object-storage-proxy/osp/internal/config"
+	"github.com/object-storage-proxy/osp/internal/server"
+)
+
+const version = "0.2.0"
+
+var cVersion = C.CString(version) // static for the life of the process
+
+var (
+	callback atomic.Pointer[C.osp_callback_fn]
+
+	serversMu  sync.Mutex
+	servers    = map[int64]*server.Server{}
+	nextHandle int64
+
+	countingEnabled atomic.Bool
+	requestCount    atomic.Int64
+)
+
+func main() {} // required by -buildmode=c-shared
+
+//export osp_register_callback
+func osp_register_callback(fn C.osp_callback_fn) {
+	if fn == nil {
+		callback.Store(nil)
+		return
+	}
+	callback.Store(&fn)
+}
+
+//export osp_server_start
+func osp_server_start(configJSON *C.char, errOut **C.char) C.int64_t {
+	setErr := func(err error) C.int64_t {
+		if errOut != nil {
+			*errOut = C.CString(err.Error())
+		}
+		return 0
+	}
+	cfg, err := config.Parse([]byte(C.GoString(configJSON)))
+	if err != nil {
+		return setErr(err)
+	}
+	srv, err := server.Start(cfg, server.Hooks{
+		Validator:     validatorHook(cfg.Validator),
+		BucketFetcher: bucketFetcherHook(cfg.BucketCredsFetcher),
+		SecretFetcher: secretFetcherHook(cfg.HMACFetcher),
+		OnRequest:     countRequest,
+		Logger:        newLogger(),
+	})
+	if err != nil {
+		return setErr(err)
+	}
+	serversMu.Lock()
+	defer serversMu.Unlock()
+	nextHandle++
+	servers[nextHandle] = srv
+	return C.int64_t(nextHandle)
+}
+
+//export osp_server_ports
+func osp_server_ports(handle C.int64_t) *C.char {
+	serversMu.Lock()
+	srv, ok := servers[int64(handle)]
+	serversMu.Unlock()
+	if !ok {
+		return nil
+	}
+	httpPort, httpsPort := srv.Ports()
+	ports := map[string]*int{"http_port": nil, "https_port": nil}
+	if httpPort != 0 {
+		ports["http_port"] = &httpPort
+	}
+	if httpsPort != 0 {
+		ports["https_port"] = &httpsPort
+	}
+	out, _ := json.Marshal(ports) // a map of ints always marshals
+	return C.CString(string(out))
+}
+
+//export osp_server_stop
+func osp_server_stop(handle C.int64_t, timeoutMS C.int64_t) *C.char {
+	serversMu.Lock()
+	srv, ok := servers[int64(handle)]
+	delete(servers, int64(handle))
+	serversMu.Unlock()
+	if !ok {
+		return C.CString("unknown server handle")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(timeoutMS)*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return C.CString("stop: " + err.Error())
+	}
+	return nil
+}
+
+//export osp_set_request_counting
+func osp_set_request_counting(enabled C.int32_t) { countingEnabled.Store(enabled != 0) }
+
+//export osp_get_request_count
+func osp_get_request_count() C.int64_t { return C.int64_t(requestCount.Load()) }
+
+//export osp_reset_request_count
+func osp_reset_request_count() { requestCount.Store(0) }
+
+//export osp_free
+func osp_free(s *C.char) { C.free(unsafe.Pointer(s)) }
+
+//export osp_version
+func osp_version() *C.char { return cVersion }
+
+func countRequest() {
+	if countingEnabled.Load() {
+		requestCount.Add(1)
+	}
+}
+
+// newLogger writes text logs to stderr at the level in OSP_LOG_LEVEL
+// (debug, info, warn, error; info by default).
+func newLogger() *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(os.Getenv("OSP_LOG_LEVEL"))); err != nil {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,189 @@
+// Package config is the proxy's configuration as the C API receives it:
+// a JSON document built by the Python package (see include/osp.h).
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// DefaultTTL is how long validator and credential answers are kept when a
+// bucket says nothing.
+const DefaultTTL = 300 * time.Second
+
+// Addressing styles for reaching a backend.
+const (
+	VirtualStyle = "virtual"
+	PathStyle    = "path"
+)
+
+// Bucket is one cos_map entry: where a bucket lives and how to reach it.
+type Bucket struct {
+	Host            string `json:"host"`
+	Port            int    `json:"port"`
+	Region          string `json:"region"`
+	Scheme          string `json:"scheme"`
+	AddressingStyle string `json:"addressing_style"`
+	AccessKey       string `json:"access_key"`
+	SecretKey       string `json:"secret_key"`
+	APIKey          string `json:"api_key"`
+	TTLSeconds      *int   `json:"ttl"`
+}
+
+// TTL is how long answers about this bucket may be cached.
+func (b *Bucket) TTL() time.Duration {
+	if b.TTLSeconds == nil {
+		return DefaultTTL
+	}
+	return time.Duration(*b.TTLSeconds) * time.Second
+}
+
+// HasHMAC reports whether the bucket carries its own HMAC pair.
+func (b *Bucket) HasHMAC() bool { return b.AccessKey != "" && b.SecretKey != "" }
+
+// Endpoint is host[:port] as it goes in a URL and a Host header; the port
+// is left out when it is the scheme's default, as signers expect.
+func (b *Bucket) Endpoint() string {
+	if (b.Scheme == "https" && b.Port == 443) || (b.Scheme == "http" && b.Port == 80) {
+		return b.Host
+	}
+	return net.JoinHostPort(b.Host, strconv.Itoa(b.Port))
+}
+
+// Config is the whole server configuration.
+type Config struct {
+	CosMap                  map[string]*Bucket `json:"cos_map"`
+	HTTPPort                *int               `json:"http_port"`
+	HTTPSPort               *int               `json:"https_port"`
+	Bind                    string             `json:"bind"`
+	TLSCertPath             string             `json:"tls_cert_path"`
+	TLSKeyPath              string             `json:"tls_key_path"`
+	Verify                  Verify             `json:"verify"`
+	HMACKeystore            map[string]string  `json:"hmac_keystore"`
+	SkipSignatureValidation bool               `json:"skip_signature_validation"`
+	Threads                 int                `json:"threads"`
+	Validator               *uint64            `json:"validator"`
+	BucketCredsFetcher      *uint64            `json:"bucket_creds_fetcher"`
+	HMACFetcher             *uint64            `json:"hmac_fetcher"`
+}
+
+// Verify says how backend TLS certificates are checked: by the system
+// roots, not at all, or against a CA bundle file.
+type Verify struct {
+	Skip     bool
+	CABundle string
+}
+
+// UnmarshalJSON accepts true, false, null or a CA bundle path.
+func (v *Verify) UnmarshalJSON(data []byte) error {
+	var b *bool
+	if err := json.Unmarshal(data, &b); err == nil {
+		v.Skip = b != nil && !*b
+		return nil
+	}
+	var path string
+	if err := json.Unmarshal(data, &path); err != nil {
+		return errors.New("verify: want true, false or a CA bundle path")
+	}
+	v.CABundle = path
+	return nil
+}
+
+// Parse decodes and checks a configuration, filling defaults. Every problem
+// is reported, not just the first.
+func Parse(data []byte) (*Config, error) {
+	var c Config
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.normalize(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) normalize() error {
+	var errs []error
+	if c.HTTPPort == nil && c.HTTPSPort == nil {
+		errs = append(errs, errors.New("config: no port configured: set http_port or https_port"))
+	}
+	for name, p := range map[string]*int{"http_port": c.HTTPPort, "https_port": c.HTTPSPort} {
+		if p != nil && (*p < 0 || *p > 65535) {
+			errs = append(errs, fmt.Errorf("config: %s %d is out of range", name, *p))
+		}
+	}
+	if c.HTTPSPort != nil && (c.TLSCertPath == "" || c.TLSKeyPath == "") {
+		errs = append(errs, errors.New("config: https_port needs tls_cert_path and tls_key_path"))
+	}
+	if c.Bind == "" {
+		c.Bind = "0.0.0.0"
+	}
+	if c.Threads <= 0 {
+		c.Threads = 1
+	}
+	names := make([]string, 0, len(c.CosMap))
+	for name := range c.CosMap {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		b := c.CosMap[name]
+		if b == nil {
+			errs = append(errs, fmt.Errorf("config: cos_map[%q] is empty", name))
+			continue
+		}
+		errs = append(errs, b.normalize(name, c.BucketCredsFetcher != nil)...)
+	}
+	for ak, sk := range c.HMACKeystore {
+		if ak == "" || sk == "" {
+			errs = append(errs, errors.New("config: hmac_keystore has an empty access key or secret"))
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (b *Bucket) normalize(name string, haveFetcher bool) []error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: cos_map[%q]: "+format, append([]any{name}, args...)...))
+	}
+	if b.Host == "" {
+		bad("missing host")
+	}
+	if b.Port <= 0 || b.Port > 65535 {
+		bad("port %d is out of range", b.Port)
+	}
+	if b.Region == "" {
+		b.Region = "us-east-1"
+	}
+	switch b.Scheme {
+	case "":
+		b.Scheme = "https"
+	case "http", "https":
+	default:
+		bad("scheme %q is not http or https", b.Scheme)
+	}
+	switch b.AddressingStyle {
+	case "":
+		b.AddressingStyle = VirtualStyle
+	case VirtualStyle, PathStyle:
+	default:
+		bad("addressing_style %q is not virtual or path", b.AddressingStyle)
+	}
+	if (b.AccessKey == "") != (b.SecretKey == "") {
+		bad("access_key and secret_key go together")
+	}
+	if !b.HasHMAC() && b.APIKey == "" && !haveFetcher {
+		bad("no credentials (access_key/secret_key or api_key) and no bucket_creds_fetcher")
+	}
+	if b.TTLSeconds != nil && *b.TTLSeconds < 0 {
+		bad("ttl %d is negative", *b.TTLSeconds)
+	}
+	return errs
+}

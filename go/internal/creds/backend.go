@@ -1,0 +1,131 @@
+package creds
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/object-storage-proxy/osp/internal/cache"
+	"github.com/object-storage-proxy/osp/internal/config"
+	"github.com/object-storage-proxy/osp/internal/s3err"
+)
+
+// Backend is what the proxy signs with toward a bucket's store: an HMAC
+// pair or an IBM Cloud API key.
+type Backend struct {
+	AccessKey string
+	SecretKey string
+	APIKey    string
+}
+
+// IsHMAC reports whether b is an HMAC pair.
+func (b Backend) IsHMAC() bool { return b.AccessKey != "" && b.SecretKey != "" }
+
+// BucketFetcher asks the host (Python's bucket_creds_fetcher) for the
+// credentials of a bucket on behalf of a client token. The answer is an API
+// key or a JSON HMAC pair.
+type BucketFetcher func(ctx context.Context, token, bucket string) (answer string, found bool, err error)
+
+// tokenBucket carries the bucket's TTL so the loader knows how long to keep
+// the answer; a bucket's TTL is fixed, so it does not split entries.
+type tokenBucket struct {
+	token, bucket string
+	ttl           time.Duration
+}
+
+// BackendCreds resolves a bucket's backend credentials: the bucket's own
+// from cos_map, else the fetcher's answer for this very token, cached per
+// (token, bucket) for the bucket's TTL and never shared between tokens.
+type BackendCreds struct {
+	fetched *cache.Cache[tokenBucket, Backend]
+}
+
+// NewBackendCreds wraps an optional fetcher.
+func NewBackendCreds(fetch BucketFetcher) *BackendCreds {
+	b := &BackendCreds{}
+	if fetch == nil {
+		return b
+	}
+	b.fetched = cache.New(cacheSize, func(k tokenBucket) string { return k.token + "\x00" + k.bucket },
+		func(ctx context.Context, k tokenBucket) (Backend, time.Duration, error) {
+			answer, found, err := fetch(ctx, k.token, k.bucket)
+			if err != nil {
+				return Backend{}, 0, fmt.Errorf("bucket_creds_fetcher: %w", err)
+			}
+			if !found {
+				return Backend{}, 0, errNoCreds
+			}
+			creds, err := parseAnswer(answer)
+			if err != nil {
+				return Backend{}, 0, fmt.Errorf("bucket_creds_fetcher: %w", err)
+			}
+			return creds, k.ttl, nil
+		})
+	return b
+}
+
+var errNoCreds = errors.New("bucket_creds_fetcher returned None")
+
+// For returns the credentials for a request by token to bucket b.
+func (c *BackendCreds) For(ctx context.Context, token, bucket string, b *config.Bucket) (Backend, error) {
+	if b.HasHMAC() {
+		return Backend{AccessKey: b.AccessKey, SecretKey: b.SecretKey}, nil
+	}
+	if b.APIKey != "" {
+		return Backend{APIKey: b.APIKey}, nil
+	}
+	if c.fetched == nil {
+		return Backend{}, s3err.New("AccessDenied", "No credentials are configured for bucket %s.", bucket).WithResource(bucket)
+	}
+	creds, err := c.fetched.Get(ctx, tokenBucket{token, bucket, b.TTL()})
+	if err != nil {
+		if errors.Is(err, errNoCreds) {
+			return Backend{}, s3err.New("AccessDenied", "No credentials are available for bucket %s.", bucket).WithResource(bucket)
+		}
+		return Backend{}, s3err.Wrap(err, "InternalError", "The credential lookup for bucket %s failed.", bucket).WithResource(bucket)
+	}
+	return creds, nil
+}
+
+// parseAnswer reads a fetcher's answer: JSON {"access_key","secret_key"}
+// (or {"api_key"}), else the whole text is an API key.
+func parseAnswer(answer string) (Backend, error) {
+	answer = strings.TrimSpace(answer)
+	if !strings.HasPrefix(answer, "{") {
+		if answer == "" {
+			return Backend{}, fmt.Errorf("empty credentials")
+		}
+		return Backend{APIKey: answer}, nil
+	}
+	var pair struct {
+		AccessKey  string `json:"access_key"`
+		SecretKey  string `json:"secret_key"`
+		AccessKey2 string `json:"accessKey"`
+		SecretKey2 string `json:"secretKey"`
+		APIKey     string `json:"api_key"`
+		APIKey2    string `json:"apikey"`
+	}
+	// The error text of encoding/json can quote input; keep secrets out.
+	if json.Unmarshal([]byte(answer), &pair) != nil {
+		return Backend{}, fmt.Errorf("credentials are not valid JSON")
+	}
+	b := Backend{
+		AccessKey: first(pair.AccessKey, pair.AccessKey2),
+		SecretKey: first(pair.SecretKey, pair.SecretKey2),
+		APIKey:    first(pair.APIKey, pair.APIKey2),
+	}
+	if !b.IsHMAC() && b.APIKey == "" {
+		return Backend{}, fmt.Errorf("credentials JSON has neither access_key/secret_key nor api_key")
+	}
+	return b, nil
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

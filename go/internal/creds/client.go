@@ -1,0 +1,72 @@
+// Package creds finds secrets: the client's (to verify its signature) and
+// the backend's (to re-sign for the bucket's real store).
+package creds
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/object-storage-proxy/osp/internal/cache"
+	"github.com/object-storage-proxy/osp/internal/s3err"
+)
+
+// SecretFetcher asks the host (Python's hmac_fetcher) for the secret of an
+// access key. found is false when the key is unknown.
+type SecretFetcher func(ctx context.Context, accessKey string) (secret string, found bool, err error)
+
+// Client-secret lookups are cached: known keys for long, unknown keys
+// briefly, so a burst of bad keys does not queue on the host's lock.
+const (
+	knownKeyTTL   = 5 * time.Minute
+	unknownKeyTTL = 10 * time.Second
+	cacheSize     = 16384
+)
+
+// ClientSecrets resolves client access keys to secrets from a static
+// keystore, then from a fetcher.
+type ClientSecrets struct {
+	keystore map[string]string
+	fetched  *cache.Cache[string, secretAnswer]
+}
+
+type secretAnswer struct {
+	secret string
+	found  bool
+}
+
+// NewClientSecrets combines a keystore and an optional fetcher.
+func NewClientSecrets(keystore map[string]string, fetch SecretFetcher) *ClientSecrets {
+	c := &ClientSecrets{keystore: keystore}
+	if fetch != nil {
+		c.fetched = cache.New(cacheSize, func(k string) string { return k },
+			func(ctx context.Context, accessKey string) (secretAnswer, time.Duration, error) {
+				secret, found, err := fetch(ctx, accessKey)
+				if err != nil {
+					return secretAnswer{}, 0, err
+				}
+				if !found || secret == "" {
+					return secretAnswer{}, unknownKeyTTL, nil
+				}
+				return secretAnswer{secret, true}, knownKeyTTL, nil
+			})
+	}
+	return c
+}
+
+// Secret returns the secret for accessKey, or InvalidAccessKeyId.
+func (c *ClientSecrets) Secret(ctx context.Context, accessKey string) (string, error) {
+	if s, ok := c.keystore[accessKey]; ok {
+		return s, nil
+	}
+	if c.fetched != nil {
+		a, err := c.fetched.Get(ctx, accessKey)
+		if err != nil {
+			return "", s3err.Wrap(fmt.Errorf("hmac_fetcher: %w", err), "InternalError", "The credential lookup failed.")
+		}
+		if a.found {
+			return a.secret, nil
+		}
+	}
+	return "", s3err.New("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
+}

@@ -1,0 +1,166 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/object-storage-proxy/osp/internal/config"
+	"github.com/object-storage-proxy/osp/internal/creds"
+	"github.com/object-storage-proxy/osp/internal/s3err"
+	"github.com/object-storage-proxy/osp/internal/sigv4"
+)
+
+// forward is everything the rewrite and the signer need about one request,
+// decided before the request leaves the proxy.
+type forward struct {
+	target      target
+	bucket      *config.Bucket
+	creds       creds.Backend
+	payloadHash string
+}
+
+type forwardKey struct{}
+
+// droppedHeaders never reach a backend: the client's own authentication
+// (the proxy signs anew), proxy and forwarding headers, and Expect (the
+// proxy already answered 100-continue when it started reading the body).
+// httputil.ReverseProxy drops the hop-by-hop headers itself.
+var droppedHeaders = []string{
+	"Authorization", "X-Amz-Date", "X-Amz-Security-Token", "Expect",
+	"Forwarded", "Via", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+	"X-Forwarded-Port", "X-Forwarded-Server", "X-Real-Ip",
+}
+
+// rewrite points the outgoing request at the bucket's backend.
+func rewrite(pr *httputil.ProxyRequest) {
+	fw := pr.In.Context().Value(forwardKey{}).(*forward)
+	b := fw.bucket
+	host := b.Endpoint()
+	var escapedPath string
+	if b.AddressingStyle == config.VirtualStyle {
+		host = fw.target.bucket + "." + host
+		escapedPath = "/" + fw.target.escapedKey
+	} else {
+		escapedPath = "/" + sigv4.Encode(fw.target.bucket)
+		if fw.target.escapedKey != "" {
+			escapedPath += "/" + fw.target.escapedKey
+		}
+	}
+	// escapedPath is canonical SigV4 encoding, so it always unescapes.
+	path, _ := url.PathUnescape(escapedPath)
+	pr.Out.URL = &url.URL{
+		Scheme:   b.Scheme,
+		Host:     host,
+		Path:     path,
+		RawPath:  escapedPath,
+		RawQuery: canonicalQueryOrder(pr.In.URL.RawQuery),
+	}
+	pr.Out.Host = host
+	for _, name := range droppedHeaders {
+		pr.Out.Header.Del(name)
+	}
+	for name := range pr.Out.Header {
+		if strings.HasPrefix(name, "X-Forwarded-") {
+			pr.Out.Header.Del(name)
+		}
+	}
+}
+
+// canonicalQueryOrder re-encodes each query parameter with the SigV4 rules,
+// keeping the client's order, so the backend and the signer read the same
+// parameters (a raw '+' would otherwise be a space to one and not to the
+// other).
+func canonicalQueryOrder(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	params, err := sigv4.ParseQuery(raw)
+	if err != nil { // verified requests always parse; keep the raw text
+		return raw
+	}
+	var b strings.Builder
+	for i, p := range params {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(sigv4.Encode(p.Key))
+		b.WriteByte('=')
+		b.WriteString(sigv4.Encode(p.Value))
+	}
+	return b.String()
+}
+
+// signingTransport signs each outgoing request for its backend just before
+// it is sent.
+type signingTransport struct {
+	base   http.RoundTripper
+	signer *v4.Signer
+	now    func() time.Time
+}
+
+func newSigningTransport(base http.RoundTripper, now func() time.Time) *signingTransport {
+	return &signingTransport{
+		base: base,
+		// The path is already S3-encoded once; the signer must not encode
+		// it again.
+		signer: v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }),
+		now:    now,
+	}
+}
+
+func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	fw, ok := req.Context().Value(forwardKey{}).(*forward)
+	if !ok {
+		return nil, errors.New("proxy: request without a forward plan")
+	}
+	c := aws.Credentials{AccessKeyID: fw.creds.AccessKey, SecretAccessKey: fw.creds.SecretKey}
+	if err := t.signer.SignHTTP(req.Context(), c, req, fw.payloadHash, "s3", fw.bucket.Region, t.now()); err != nil {
+		return nil, fmt.Errorf("sign request for bucket %s: %w", fw.target.bucket, err)
+	}
+	return t.base.RoundTrip(req)
+}
+
+// backendError answers when the backend could not be reached or failed
+// before sending a response.
+func (h *Handler) backendError(w http.ResponseWriter, r *http.Request, err error) {
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away; there is nobody to answer.
+		h.log.Info("client disconnected", "request_id", id, "error", err.Error())
+		return
+	}
+	fw, _ := r.Context().Value(forwardKey{}).(*forward)
+	bucket := ""
+	if fw != nil {
+		bucket = fw.target.bucket
+	}
+	var e *s3err.Error
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &e):
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		e = s3err.Wrap(err, "ServiceUnavailable", "The backend of bucket %s is unreachable.", bucket)
+	default:
+		e = s3err.Wrap(err, "BadGateway", "The backend of bucket %s failed to answer.", bucket)
+	}
+	h.fail(w, r, id, e.WithResource(bucket))
+}
+
+// bufferPool recycles the copy buffers of streamed bodies.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }

@@ -1,0 +1,14 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+)
+
+// newRequestID makes an S3-looking request id (16 upper-case hex digits).
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	return strings.ToUpper(hex.EncodeToString(b[:]))
+}

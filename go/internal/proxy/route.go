@@ -1,0 +1,50 @@
+package proxy
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/object-storage-proxy/osp/internal/s3err"
+	"github.com/object-storage-proxy/osp/internal/sigv4"
+)
+
+// target is what a client request addresses: a bucket and, for object
+// operations, a key. The key is kept in canonical escaped form so that no
+// byte of it is lost or decoded twice on the way to the backend.
+type target struct {
+	bucket     string
+	escapedKey string // "" for bucket operations; canonical SigV4 encoding
+	hasSlash   bool   // the path had a '/' after the bucket
+}
+
+// parsePathStyle splits "/bucket/key..." by the first '/' after the
+// bucket. The key is everything after it, byte for byte: a bucket name can
+// never occur inside the key's slot by accident.
+func parsePathStyle(escapedPath string) (target, error) {
+	rest := strings.TrimPrefix(escapedPath, "/")
+	bucketPart, keyPart, hasSlash := strings.Cut(rest, "/")
+	bucket, err := url.PathUnescape(bucketPart)
+	if err != nil {
+		return target{}, s3err.New("InvalidURI", "Couldn't parse the specified URI.")
+	}
+	t := target{bucket: bucket, hasSlash: hasSlash}
+	if keyPart != "" {
+		if t.escapedKey, err = sigv4.EncodePath(keyPart); err != nil {
+			return target{}, s3err.New("InvalidURI", "Couldn't parse the specified URI.")
+		}
+	}
+	return t, nil
+}
+
+// copySourceBucket returns the bucket named by an x-amz-copy-source header:
+// "bucket/key", "/bucket/key" or either with "?versionId=...", URL-encoded.
+func copySourceBucket(header string) (string, error) {
+	src, _, _ := strings.Cut(header, "?")
+	src = strings.TrimPrefix(src, "/")
+	bucketPart, key, ok := strings.Cut(src, "/")
+	bucket, err := url.PathUnescape(bucketPart)
+	if !ok || key == "" || bucket == "" || err != nil {
+		return "", s3err.New("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+	}
+	return bucket, nil
+}

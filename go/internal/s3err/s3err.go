@@ -1,0 +1,118 @@
+// Package s3err defines the S3 errors the proxy answers with and writes them
+// as S3 XML, the only error format S3 clients understand.
+package s3err
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// Error is an S3 error: a code clients switch on, an HTTP status, and a
+// message for humans. Messages never carry secrets.
+type Error struct {
+	Code    string
+	Status  int
+	Message string
+	// Resource names the bucket or object the error is about, when known.
+	Resource string
+	// cause keeps the underlying error for logs; it is never sent to clients.
+	cause error
+}
+
+func (e *Error) Error() string {
+	if e.cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.cause)
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.cause }
+
+// New makes an error with the status that S3 uses for code.
+func New(code, format string, args ...any) *Error {
+	return &Error{Code: code, Status: statusOf(code), Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap is New with an underlying cause kept for logs.
+func Wrap(cause error, code, format string, args ...any) *Error {
+	e := New(code, format, args...)
+	e.cause = cause
+	return e
+}
+
+// WithResource returns a copy of e that names resource.
+func (e *Error) WithResource(resource string) *Error {
+	c := *e
+	c.Resource = resource
+	return &c
+}
+
+// As returns err as an *Error, or an InternalError that hides it.
+func As(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Wrap(err, "InternalError", "We encountered an internal error. Please try again.")
+}
+
+// statuses maps every code the proxy emits to its HTTP status.
+var statuses = map[string]int{
+	"AccessDenied":                      http.StatusForbidden,
+	"AuthorizationHeaderMalformed":      http.StatusBadRequest,
+	"AuthorizationQueryParametersError": http.StatusBadRequest,
+	"BadDigest":                         http.StatusBadRequest,
+	"BadGateway":                        http.StatusBadGateway,
+	"IncompleteBody":                    http.StatusBadRequest,
+	"InternalError":                     http.StatusInternalServerError,
+	"InvalidAccessKeyId":                http.StatusForbidden,
+	"InvalidArgument":                   http.StatusBadRequest,
+	"InvalidBucketName":                 http.StatusBadRequest,
+	"InvalidRequest":                    http.StatusBadRequest,
+	"MethodNotAllowed":                  http.StatusMethodNotAllowed,
+	"MissingSecurityHeader":             http.StatusBadRequest,
+	"NoSuchBucket":                      http.StatusNotFound,
+	"NotImplemented":                    http.StatusNotImplemented,
+	"RequestTimeTooSkewed":              http.StatusForbidden,
+	"ServiceUnavailable":                http.StatusServiceUnavailable,
+	"SignatureDoesNotMatch":             http.StatusForbidden,
+	"XAmzContentSHA256Mismatch":         http.StatusBadRequest,
+}
+
+func statusOf(code string) int {
+	if s, ok := statuses[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+type xmlError struct {
+	XMLName   xml.Name `xml:"Error"`
+	Code      string   `xml:"Code"`
+	Message   string   `xml:"Message"`
+	Resource  string   `xml:"Resource,omitempty"`
+	RequestID string   `xml:"RequestId"`
+}
+
+// Write sends e as an S3 XML error body. HEAD responses carry no body, as S3
+// does, but keep the status and request id.
+func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) {
+	body, err := xml.Marshal(xmlError{Code: e.Code, Message: e.Message, Resource: e.Resource, RequestID: requestID})
+	if err != nil { // cannot happen with string fields; keep the status anyway
+		body = nil
+	}
+	body = append([]byte(xml.Header), body...)
+	h := w.Header()
+	h.Set("Content-Type", "application/xml")
+	h.Set("x-amz-request-id", requestID)
+	if r.Method == http.MethodHead {
+		w.WriteHeader(e.Status)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(body)
+}

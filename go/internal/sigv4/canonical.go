@@ -1,0 +1,174 @@
+package sigv4
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// EncodePath turns an escaped request path into its S3 canonical form: each
+// segment is decoded, then encoded once with the SigV4 rules. An escaped
+// slash (%2F) stays escaped, because the client signed it that way.
+func EncodePath(escapedPath string) (string, error) {
+	if escapedPath == "" {
+		return "/", nil
+	}
+	segments := strings.Split(escapedPath, "/")
+	var b strings.Builder
+	b.Grow(len(escapedPath) + 16)
+	for i, seg := range segments {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		dec, err := url.PathUnescape(seg)
+		if err != nil {
+			return "", err
+		}
+		writeEncoded(&b, dec)
+	}
+	return b.String(), nil
+}
+
+// Encode applies the SigV4 URI encoding to one component: unreserved
+// characters stay, every other byte becomes %XX with upper-case hex.
+func Encode(s string) string {
+	var b strings.Builder
+	writeEncoded(&b, s)
+	return b.String()
+}
+
+func writeEncoded(b *strings.Builder, s string) {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isUnreserved(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+}
+
+func isUnreserved(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// QueryParam is one decoded query parameter, in request order.
+type QueryParam struct{ Key, Value string }
+
+// ParseQuery splits a raw query into decoded parameters. Unlike
+// url.ParseQuery it keeps '+' literal (SDKs send spaces as %20) and keeps
+// parameters without '=' with an empty value, as SigV4 requires.
+func ParseQuery(rawQuery string) ([]QueryParam, error) {
+	if rawQuery == "" {
+		return nil, nil
+	}
+	parts := strings.Split(rawQuery, "&")
+	params := make([]QueryParam, 0, len(parts))
+	for _, p := range parts {
+		if p == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(p, "=")
+		dk, err := url.PathUnescape(k)
+		if err != nil {
+			return nil, err
+		}
+		dv, err := url.PathUnescape(v)
+		if err != nil {
+			return nil, err
+		}
+		params = append(params, QueryParam{dk, dv})
+	}
+	return params, nil
+}
+
+// CanonicalQuery encodes params and sorts them by key, then value. Params
+// for which skip returns true (the presigned signature) are left out.
+func CanonicalQuery(params []QueryParam, skip func(key string) bool) string {
+	enc := make([]QueryParam, 0, len(params))
+	for _, p := range params {
+		if skip != nil && skip(p.Key) {
+			continue
+		}
+		enc = append(enc, QueryParam{Encode(p.Key), Encode(p.Value)})
+	}
+	sort.Slice(enc, func(i, j int) bool {
+		if enc[i].Key != enc[j].Key {
+			return enc[i].Key < enc[j].Key
+		}
+		return enc[i].Value < enc[j].Value
+	})
+	var b strings.Builder
+	for i, p := range enc {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(p.Key)
+		b.WriteByte('=')
+		b.WriteString(p.Value)
+	}
+	return b.String()
+}
+
+// HeaderValue is the canonical value of one signed header of r: every value
+// of the header joined with ',', each trimmed with inner runs of spaces
+// collapsed. Go's server moves Host, Content-Length and Transfer-Encoding
+// out of the header map, so they are read from where it put them.
+func HeaderValue(r *http.Request, name string) (string, bool) {
+	switch name {
+	case "host":
+		return r.Host, r.Host != ""
+	case "content-length":
+		if v := r.Header.Get("Content-Length"); v != "" {
+			return v, true
+		}
+		if r.ContentLength >= 0 && len(r.TransferEncoding) == 0 {
+			return strconv.FormatInt(r.ContentLength, 10), true
+		}
+		return "", false
+	case "transfer-encoding":
+		if len(r.TransferEncoding) > 0 {
+			return strings.Join(r.TransferEncoding, ","), true
+		}
+	}
+	values := r.Header.Values(name)
+	if len(values) == 0 {
+		return "", false
+	}
+	for i, v := range values {
+		values[i] = collapseSpaces(v)
+	}
+	return strings.Join(values, ","), true
+}
+
+func collapseSpaces(v string) string {
+	v = strings.TrimSpace(v)
+	if !strings.Contains(v, "  ") {
+		return v
+	}
+	return strings.Join(strings.Fields(v), " ")
+}
+
+// CanonicalRequest builds the SigV4 canonical request text.
+func CanonicalRequest(method, canonicalURI, canonicalQuery, canonicalHeaders string, signedHeaders []string, payloadHash string) string {
+	var b strings.Builder
+	b.Grow(len(method) + len(canonicalURI) + len(canonicalQuery) + len(canonicalHeaders) + 160)
+	b.WriteString(method)
+	b.WriteByte('\n')
+	b.WriteString(canonicalURI)
+	b.WriteByte('\n')
+	b.WriteString(canonicalQuery)
+	b.WriteByte('\n')
+	b.WriteString(canonicalHeaders)
+	b.WriteByte('\n')
+	b.WriteString(strings.Join(signedHeaders, ";"))
+	b.WriteByte('\n')
+	b.WriteString(payloadHash)
+	return b.String()
+}

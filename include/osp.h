@@ -1,0 +1,108 @@
+/*
+ * osp.h - the C API of object-storage-proxy (libosp.so).
+ *
+ * This header is the one contract between the Go proxy and its Python
+ * binding. Everything crosses it as UTF-8 C strings; structured values are
+ * JSON documents described below. Strings returned by the library are owned
+ * by the caller and must be released with osp_free.
+ */
+#ifndef OSP_H
+#define OSP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------
+ * Callbacks into the host language.
+ *
+ * The host registers a single trampoline. The proxy calls it, from any
+ * thread, whenever it needs an answer from a host callable:
+ *
+ *   callable_id  the id the host gave the callable in the server config
+ *                ("validator", "bucket_creds_fetcher", "hmac_fetcher")
+ *   args_json    a JSON object with the call's arguments, for example
+ *                {"token": "AKIA...", "bucket": "data"} for a validator or
+ *                {"access_key": "AKIA..."} for an hmac_fetcher
+ *   out, out_cap a buffer owned by the proxy for the answer
+ *   out_len      where the trampoline stores how many bytes it wrote
+ *
+ * The trampoline returns one of the OSP_CB_* codes:
+ *   OSP_CB_OK        the callable answered: out holds the value as text
+ *                    (a secret, an API key, a JSON HMAC pair; empty for a
+ *                    validator's True)
+ *   OSP_CB_NONE      the callable answered None (or False for a validator)
+ *   OSP_CB_ERROR     the callable raised; out holds a short description
+ *   OSP_CB_BAD_TYPE  the callable returned a value of the wrong type; out
+ *                    holds a short description
+ *   OSP_CB_TOO_LONG  the answer does not fit in out_cap bytes
+ * ------------------------------------------------------------------------- */
+#define OSP_CB_OK 0
+#define OSP_CB_NONE 1
+#define OSP_CB_ERROR 2
+#define OSP_CB_BAD_TYPE 3
+#define OSP_CB_TOO_LONG 4
+
+typedef int32_t (*osp_callback_fn)(uint64_t callable_id, const char *args_json,
+                                   char *out, size_t out_cap, size_t *out_len);
+
+/* Registers the trampoline used for every callable of every server. Passing
+ * NULL unregisters it; calls then fail with an InternalError to the client. */
+void osp_register_callback(osp_callback_fn fn);
+
+/* ---------------------------------------------------------------------------
+ * Servers.
+ *
+ * config_json is the server configuration (see docs in the Python package,
+ * object_storage_proxy/_native.py, which builds it):
+ *   {"cos_map": {"bucket": {"host": ..., "port": ..., "region": ...,
+ *                           "scheme": "https"|"http",
+ *                           "addressing_style": "virtual"|"path",
+ *                           "access_key": ..., "secret_key": ...,
+ *                           "api_key": ..., "ttl": seconds}, ...},
+ *    "http_port": int|null, "https_port": int|null, "bind": "0.0.0.0",
+ *    "tls_cert_path": str|null, "tls_key_path": str|null,
+ *    "verify": true|false|"/path/to/ca-bundle.pem",
+ *    "hmac_keystore": {"access_key": "secret", ...},
+ *    "skip_signature_validation": bool, "threads": int,
+ *    "validator": callable_id|null, "bucket_creds_fetcher": callable_id|null,
+ *    "hmac_fetcher": callable_id|null}
+ *
+ * osp_server_start binds the listeners and starts serving in the
+ * background. It returns a handle > 0, or 0 and sets *err to a message
+ * (free it with osp_free).
+ * ------------------------------------------------------------------------- */
+int64_t osp_server_start(char *config_json, char **err);
+
+/* The bound addresses of a running server as JSON:
+ * {"http_port": int|null, "https_port": int|null}. NULL for an unknown
+ * handle. Free the result with osp_free. */
+char *osp_server_ports(int64_t handle);
+
+/* Stops a server gracefully: listeners close at once, in-flight requests get
+ * up to timeout_ms to finish, then connections are closed. Returns NULL on a
+ * clean stop or an error message (free it with osp_free). The handle is
+ * invalid afterwards. */
+char *osp_server_stop(int64_t handle, int64_t timeout_ms);
+
+/* ---------------------------------------------------------------------------
+ * Request counting (process wide, as in the original project).
+ * ------------------------------------------------------------------------- */
+void osp_set_request_counting(int32_t enabled);
+int64_t osp_get_request_count(void);
+void osp_reset_request_count(void);
+
+/* Releases a string returned by the library. NULL is ignored. */
+void osp_free(char *s);
+
+/* The library version, static storage: do not free or modify. */
+char *osp_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OSP_H */

@@ -1,0 +1,234 @@
+"""The thin layer over libosp: callbacks, server handles, request counting.
+
+Only this module touches cffi. Everything else in the package speaks Python.
+
+Callbacks: the proxy knows host callables only by an integer id. Python keeps
+the id -> (kind, callable) registry here and hands libosp one trampoline,
+``_osp_trampoline``, which looks the id up, calls the callable and writes its
+answer into the buffer libosp owns (see include/osp.h for the contract).
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import json
+import logging
+import threading
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+try:
+    from ._osp_cffi import ffi, lib
+except ImportError as exc:  # pragma: no cover - only a broken install gets here
+    raise ImportError(
+        "object_storage_proxy: the native extension or libosp.so could not be loaded "
+        f"({exc}); reinstall the package with pip"
+    ) from exc
+
+logger = logging.getLogger("object_storage_proxy")
+
+CB_OK: int = lib.OSP_CB_OK
+CB_NONE: int = lib.OSP_CB_NONE
+CB_ERROR: int = lib.OSP_CB_ERROR
+CB_BAD_TYPE: int = lib.OSP_CB_BAD_TYPE
+CB_TOO_LONG: int = lib.OSP_CB_TOO_LONG
+
+# The arguments each kind of callable takes, in call order; libosp sends them
+# as the keys of the args_json object.
+CALLABLE_ARGS: Dict[str, Tuple[str, ...]] = {
+    "validator": ("token", "bucket"),
+    "bucket_creds_fetcher": ("token", "bucket"),
+    "hmac_fetcher": ("access_key",),
+}
+
+_registry: Dict[int, Tuple[str, Callable[..., Any]]] = {}
+_registry_lock = threading.Lock()
+_next_id = itertools.count(1)  # 0 is never handed out: it reads like "unset"
+
+# Running servers: handle -> the callable ids they own, so that stopping a
+# server (or the interpreter exiting) also drops its callables.
+_servers: Dict[int, List[int]] = {}
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    """The callable's qualified name, for messages (functools.partial and
+    callable objects have no __qualname__ of their own)."""
+    name = getattr(fn, "__qualname__", None)
+    return name if isinstance(name, str) else type(fn).__qualname__
+
+
+def register(kind: str, fn: Callable[..., Any]) -> int:
+    """Registers ``fn`` as a callable of ``kind`` and returns its id."""
+    if kind not in CALLABLE_ARGS:
+        raise ValueError(f"unknown callable kind {kind!r}")
+    if not callable(fn):
+        raise TypeError(f"{kind} must be callable, got {type(fn).__name__}")
+    with _registry_lock:
+        callable_id = next(_next_id)
+        _registry[callable_id] = (kind, fn)
+    return callable_id
+
+
+def unregister(callable_ids: Iterable[int]) -> None:
+    with _registry_lock:
+        for callable_id in callable_ids:
+            _registry.pop(callable_id, None)
+
+
+def _answer(kind: str, name: str, result: Any) -> Tuple[int, str]:
+    """Maps a callable's return value to an OSP_CB_* code and the out text.
+
+    Messages name the callable and the type, never the value: values may be
+    secrets, and messages travel to S3 clients and logs.
+    """
+    if kind == "validator":
+        if isinstance(result, bool):
+            return (CB_OK, "") if result else (CB_NONE, "")
+        return CB_BAD_TYPE, f"validator {name} returned {type(result).__name__}, expected bool"
+    if result is None:
+        return CB_NONE, ""
+    if isinstance(result, str):
+        return CB_OK, result
+    if kind == "bucket_creds_fetcher" and isinstance(result, Mapping):
+        pair = {k: result.get(k) for k in ("access_key", "secret_key")}
+        if set(result) != set(pair) or not all(isinstance(v, str) and v for v in pair.values()):
+            return CB_BAD_TYPE, (
+                f"bucket_creds_fetcher {name} returned a dict that is not "
+                "{'access_key': str, 'secret_key': str}"
+            )
+        return CB_OK, json.dumps(pair)
+    expected = "str, dict or None" if kind == "bucket_creds_fetcher" else "str or None"
+    return CB_BAD_TYPE, f"{kind} {name} returned {type(result).__name__}, expected {expected}"
+
+
+def _dispatch(callable_id: int, args_json: Any) -> Tuple[int, bytes]:
+    with _registry_lock:
+        entry = _registry.get(callable_id)
+    if entry is None:
+        # A request still in flight while its server stops can get here.
+        return CB_ERROR, f"unknown callable id {callable_id}".encode()
+    kind, fn = entry
+    name = _name(fn)
+    try:
+        args = json.loads(ffi.string(args_json).decode("utf-8")) if args_json != ffi.NULL else None
+        call_args = [args[key] for key in CALLABLE_ARGS[kind]] if isinstance(args, dict) else None
+    except (ValueError, KeyError):
+        call_args = None
+    if call_args is None or not all(isinstance(a, str) for a in call_args):
+        return CB_ERROR, f"{kind} {name}: malformed arguments from the proxy".encode()
+    try:
+        result = fn(*call_args)
+    except BaseException as exc:  # noqa: B902 - nothing may unwind into Go
+        # The traceback only at DEBUG: exception messages may quote arguments.
+        logger.warning("%s %s raised %s", kind, name, type(exc).__name__)
+        logger.debug("%s %s raised", kind, name, exc_info=True)
+        return CB_ERROR, f"{name} raised {type(exc).__name__}".encode()
+    code, text = _answer(kind, name, result)
+    try:
+        return code, text.encode("utf-8")
+    except UnicodeEncodeError:  # e.g. lone surrogates
+        return CB_BAD_TYPE, f"{kind} {name} returned a str that is not valid Unicode".encode()
+
+
+@ffi.def_extern(error=CB_ERROR)  # type: ignore[misc]  # cffi is untyped
+def _osp_trampoline(
+    callable_id: int, args_json: Any, out: Any, out_cap: int, out_len: Any
+) -> int:
+    """Called by libosp from any thread; must never raise (``error=`` makes
+    cffi return OSP_CB_ERROR should anything slip through anyway)."""
+    if out == ffi.NULL or out_len == ffi.NULL:
+        out_cap = 0  # nowhere to write: only an empty answer fits
+    else:
+        out_len[0] = 0
+    try:
+        code, data = _dispatch(callable_id, args_json)
+    except BaseException:  # noqa: B902 - a bug here must not unwind into Go
+        code, data = CB_ERROR, b"internal error in the Python callback trampoline"
+    if len(data) > out_cap:
+        if code == CB_OK:
+            return CB_TOO_LONG  # an answer may not be cut...
+        # ...but a description may; cut at a character boundary.
+        data = data[:out_cap].decode("utf-8", "ignore").encode("utf-8")
+    if data:
+        ffi.memmove(out, data, len(data))
+        out_len[0] = len(data)
+    return code
+
+
+def _take_string(ptr: Any) -> Optional[str]:
+    """Copies a string returned by libosp and frees it; None for NULL."""
+    if ptr == ffi.NULL:
+        return None
+    try:
+        return str(ffi.string(ptr).decode("utf-8", errors="replace"))
+    finally:
+        lib.osp_free(ptr)
+
+
+def start(config_json: str, callable_ids: Iterable[int] = ()) -> int:
+    """Starts a server; it owns ``callable_ids`` from now on (they are
+    unregistered when it stops, or right away if it fails to start)."""
+    owned = list(callable_ids)
+    err = ffi.new("char **")
+    handle = int(lib.osp_server_start(config_json.encode("utf-8"), err))
+    if handle <= 0:
+        unregister(owned)
+        message = _take_string(err[0]) or "osp_server_start failed without a message"
+        raise RuntimeError(message)
+    with _registry_lock:
+        _servers[handle] = owned
+    return handle
+
+
+def ports(handle: int) -> Dict[str, Optional[int]]:
+    """The bound ports: {"http_port": int|None, "https_port": int|None}."""
+    text = _take_string(lib.osp_server_ports(handle))
+    if text is None:
+        raise RuntimeError(f"unknown server handle {handle}")
+    bound = json.loads(text)
+    return {key: bound.get(key) for key in ("http_port", "https_port")}
+
+
+def stop(handle: int, timeout_s: float) -> Optional[str]:
+    """Stops a server and drops its callables. Returns libosp's message if
+    the stop was not clean (the server is stopped either way)."""
+    timeout_ms = max(0, int(timeout_s * 1000))
+    message = _take_string(lib.osp_server_stop(handle, timeout_ms))
+    # Only now: in-flight requests may call the callables until stop returns.
+    with _registry_lock:
+        owned = _servers.pop(handle, [])
+    unregister(owned)
+    return message
+
+
+def set_request_counting(enabled: bool) -> None:
+    lib.osp_set_request_counting(1 if enabled else 0)
+
+
+def get_request_count() -> int:
+    return int(lib.osp_get_request_count())
+
+
+def reset_request_count() -> None:
+    lib.osp_reset_request_count()
+
+
+def version() -> str:
+    return str(ffi.string(lib.osp_version()).decode("utf-8"))
+
+
+def _stop_all_at_exit() -> None:
+    # Go threads must not call into an interpreter that is finalizing: stop
+    # every server still running, then take the trampoline away.
+    with _registry_lock:
+        handles = list(_servers)
+    for handle in handles:
+        try:
+            stop(handle, 2.0)
+        except Exception:  # noqa: BLE001 - exiting anyway; keep stopping the rest
+            logger.debug("stopping server %d at exit failed", handle, exc_info=True)
+    lib.osp_register_callback(ffi.NULL)
+
+
+lib.osp_register_callback(lib._osp_trampoline)
+atexit.register(_stop_all_at_exit)

@@ -1,0 +1,324 @@
+"""ProxyServerConfig: the proxy's configuration, checked as it is set.
+
+Every field is validated when assigned (TypeError for a wrong type, ValueError
+for a wrong value, the message naming the field). Checks that span fields (a
+port must be configured; a bucket without credentials needs a
+bucket_creds_fetcher) run in ``validate()``: at the end of ``__init__`` and
+again when a server starts, so fields can be changed one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+
+# Public callable types (the original project's signatures).
+Validator = Callable[[str, str], bool]
+"""validator(token, bucket) -> bool: may this access key use this bucket?"""
+BucketCredsFetcher = Callable[[str, str], Union[str, Mapping[str, str], None]]
+"""bucket_creds_fetcher(token, bucket) -> API key, JSON HMAC pair, dict or None."""
+HmacFetcher = Callable[[str], Optional[str]]
+"""hmac_fetcher(access_key) -> secret key or None."""
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+# cos_map entry keys: canonical name -> accepted spellings.
+_ENTRY_ALIASES: Dict[str, Tuple[str, ...]] = {
+    "host": ("host",),
+    "port": ("port",),
+    "region": ("region",),
+    "api_key": ("api_key", "apikey"),
+    "access_key": ("access_key", "accessKey"),
+    "secret_key": ("secret_key", "secretKey"),
+    "ttl": ("ttl", "time-to-live"),
+    "scheme": ("scheme",),
+    "addressing_style": ("addressing_style",),
+}
+_ENTRY_SPELLINGS = {alias: key for key, aliases in _ENTRY_ALIASES.items() for alias in aliases}
+_ENTRY_DEFAULTS: Dict[str, Any] = {
+    "region": "us-east-1",
+    "ttl": 300,
+    "scheme": "https",
+    "addressing_style": "virtual",
+}
+_CALLABLE_FIELDS = ("validator", "bucket_creds_fetcher", "hmac_fetcher")
+
+
+def _int(field: str, value: Any, low: int, high: Optional[int] = None, *, numeric_str: bool = False) -> int:
+    """An int in [low, high]. bool is refused although it is an int subclass:
+    ``port=True`` is always a mistake."""
+    if numeric_str and isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{field}: expected int, got {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        bounds = f"{low}-{high}" if high is not None else f">= {low}"
+        raise ValueError(f"{field}: {value} is out of range ({bounds})")
+    return value
+
+
+def _text(field: str, value: Any) -> str:
+    """A non-empty str."""
+    if not isinstance(value, str):
+        raise TypeError(f"{field}: expected str, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{field}: must not be empty")
+    return value
+
+
+def _path(field: str, value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    return _text(field, value)
+
+
+def _cos_entry(bucket: str, entry: Any) -> Dict[str, Any]:
+    """One cos_map entry with canonical keys, types checked, defaults filled."""
+    where = f"cos_map[{bucket!r}]"
+    if not isinstance(entry, Mapping):
+        raise TypeError(f"{where}: expected dict, got {type(entry).__name__}")
+    out: Dict[str, Any] = {}
+    for spelling, value in entry.items():
+        key = _ENTRY_SPELLINGS.get(spelling) if isinstance(spelling, str) else None
+        if key is None:
+            raise ValueError(f"{where}: unknown key {spelling!r}")
+        if key in out:
+            raise ValueError(f"{where}: {' and '.join(map(repr, _ENTRY_ALIASES[key]))} both given")
+        out[key] = value
+    for key in ("host", "port"):
+        if key not in out:
+            raise ValueError(f"{where}: missing {key!r}")
+    for key, default in _ENTRY_DEFAULTS.items():
+        out.setdefault(key, default)
+    for key in ("host", "region", "api_key", "access_key", "secret_key"):
+        if key in out:
+            out[key] = _text(f"{where}[{key!r}]", out[key])
+    if "://" in out["host"] or "/" in out["host"]:
+        raise ValueError(f"{where}['host']: give a bare host name; set 'scheme' for http/https")
+    out["port"] = _int(f"{where}['port']", out["port"], 1, 65535, numeric_str=True)
+    out["ttl"] = _int(f"{where}['ttl']", out["ttl"], 0, numeric_str=True)
+    for key, allowed in (("scheme", ("https", "http")), ("addressing_style", ("virtual", "path"))):
+        value = _text(f"{where}[{key!r}]", out[key])
+        if value not in allowed:
+            raise ValueError(f"{where}[{key!r}]: must be one of {', '.join(map(repr, allowed))}")
+    if ("access_key" in out) != ("secret_key" in out):
+        raise ValueError(f"{where}: 'access_key' and 'secret_key' must be given together")
+    return out
+
+
+def _cos_map(value: Any) -> Dict[str, Dict[str, Any]]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"cos_map: expected dict, got {type(value).__name__}")
+    if not value:
+        raise ValueError("cos_map: must name at least one bucket")
+    out: Dict[str, Dict[str, Any]] = {}
+    for bucket, entry in value.items():
+        if not isinstance(bucket, str) or not bucket:
+            raise TypeError(f"cos_map: bucket names must be non-empty str, got {bucket!r}")
+        out[bucket] = _cos_entry(bucket, entry)
+    return out
+
+
+def _keystore(value: Any) -> Optional[Dict[str, str]]:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"hmac_keystore: expected dict, got {type(value).__name__}")
+    out: Dict[str, str] = {}
+    for access_key, secret in value.items():
+        # Name the access key (an identifier, like a user name), never the secret.
+        if not isinstance(access_key, str) or not isinstance(secret, str):
+            raise TypeError("hmac_keystore: keys and values must be str")
+        if not access_key or not secret:
+            raise ValueError(f"hmac_keystore: empty access key or secret (key {access_key!r})")
+        out[access_key] = secret
+    return out
+
+
+def _port(field: str, value: Any) -> Optional[int]:
+    return None if value is None else _int(field, value, 0, 65535)
+
+
+def _callable(field: str, value: Any) -> Any:
+    if value is not None and not callable(value):
+        raise TypeError(f"{field}: expected a callable or None, got {type(value).__name__}")
+    return value
+
+
+def _verify(value: Any) -> Union[None, bool, str]:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return _path("verify", value)
+    raise TypeError(f"verify: expected None, bool or a CA bundle path, got {type(value).__name__}")
+
+
+def _bool(field: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{field}: expected bool, got {type(value).__name__}")
+    return value
+
+
+# Field -> check-and-normalize function, applied on every assignment.
+_FIELDS: Dict[str, Callable[[Any], Any]] = {
+    "cos_map": _cos_map,
+    "bucket_creds_fetcher": lambda v: _callable("bucket_creds_fetcher", v),
+    "validator": lambda v: _callable("validator", v),
+    "http_port": lambda v: _port("http_port", v),
+    "https_port": lambda v: _port("https_port", v),
+    "threads": lambda v: _int("threads", v, 1),
+    "verify": _verify,
+    "hmac_keystore": _keystore,
+    "skip_signature_validation": lambda v: _bool("skip_signature_validation", v),
+    "hmac_fetcher": lambda v: _callable("hmac_fetcher", v),
+    "bind_address": lambda v: _text("bind_address", v),
+    "tls_cert_path": lambda v: _path("tls_cert_path", v),
+    "tls_key_path": lambda v: _path("tls_key_path", v),
+}
+
+
+class ProxyServerConfig:
+    """Configuration of one proxy server.
+
+    The positional arguments are those of the original object-storage-proxy;
+    ``bind_address`` and the TLS paths are new and keyword only. Without TLS
+    paths, an HTTPS listener takes them from the environment variables
+    ``TLS_CERT_PATH`` / ``TLS_KEY_PATH`` when the server starts.
+
+    Reading ``cos_map`` gives the normalized entries: canonical key names
+    (``api_key``, ``access_key``, ``secret_key``, ``ttl``), int ports and the
+    defaults filled in.
+    """
+
+    cos_map: Dict[str, Dict[str, Any]]
+    bucket_creds_fetcher: Optional[BucketCredsFetcher]
+    validator: Optional[Validator]
+    http_port: Optional[int]
+    https_port: Optional[int]
+    threads: int
+    verify: Union[None, bool, str]
+    hmac_keystore: Optional[Dict[str, str]]
+    skip_signature_validation: bool
+    hmac_fetcher: Optional[HmacFetcher]
+    bind_address: str
+    tls_cert_path: Optional[str]
+    tls_key_path: Optional[str]
+
+    def __init__(
+        self,
+        cos_map: Mapping[str, Mapping[str, Any]],
+        bucket_creds_fetcher: Optional[BucketCredsFetcher] = None,
+        validator: Optional[Validator] = None,
+        http_port: Optional[int] = None,
+        https_port: Optional[int] = None,
+        threads: int = 1,
+        verify: Union[None, bool, PathLike] = None,
+        hmac_keystore: Optional[Mapping[str, str]] = None,
+        skip_signature_validation: bool = False,
+        hmac_fetcher: Optional[HmacFetcher] = None,
+        *,
+        bind_address: str = "0.0.0.0",
+        tls_cert_path: Optional[PathLike] = None,
+        tls_key_path: Optional[PathLike] = None,
+    ) -> None:
+        self.cos_map = cos_map  # type: ignore[assignment]  # normalized by __setattr__
+        self.bucket_creds_fetcher = bucket_creds_fetcher
+        self.validator = validator
+        self.http_port = http_port
+        self.https_port = https_port
+        self.threads = threads
+        self.verify = verify  # type: ignore[assignment]
+        self.hmac_keystore = hmac_keystore  # type: ignore[assignment]
+        self.skip_signature_validation = skip_signature_validation
+        self.hmac_fetcher = hmac_fetcher
+        self.bind_address = bind_address
+        self.tls_cert_path = tls_cert_path  # type: ignore[assignment]
+        self.tls_key_path = tls_key_path  # type: ignore[assignment]
+        self.validate()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        check = _FIELDS.get(name)
+        if check is None:
+            # A typo such as config.http_prot = 80 must not pass silently.
+            raise AttributeError(f"ProxyServerConfig has no field {name!r}")
+        object.__setattr__(self, name, check(value))
+
+    def validate(self) -> None:
+        """Re-checks every field (a dict read from the config may have been
+        changed in place) and the rules that span fields."""
+        for name, check in _FIELDS.items():
+            object.__setattr__(self, name, check(getattr(self, name)))
+        if self.http_port is None and self.https_port is None:
+            raise ValueError("no port configured: set http_port and/or https_port (0 picks a free port)")
+        if (self.tls_cert_path is None) != (self.tls_key_path is None):
+            raise ValueError("tls_cert_path and tls_key_path must be given together")
+        if self.bucket_creds_fetcher is None:
+            for bucket, entry in self.cos_map.items():
+                if "api_key" not in entry and "access_key" not in entry:
+                    raise ValueError(
+                        f"cos_map[{bucket!r}]: no credentials (give 'api_key' or "
+                        "'access_key'/'secret_key', or set bucket_creds_fetcher)"
+                    )
+
+    def callables(self) -> Dict[str, Callable[..., Any]]:
+        """The callables that are set, by kind."""
+        return {name: getattr(self, name) for name in _CALLABLE_FIELDS if getattr(self, name) is not None}
+
+    def to_native_json(
+        self,
+        callable_ids: Optional[Mapping[str, int]] = None,
+        *,
+        tls_cert_path: Optional[str] = None,
+        tls_key_path: Optional[str] = None,
+    ) -> str:
+        """The configuration as libosp's osp_server_start reads it (include/osp.h).
+
+        ``callable_ids`` maps each set callable's kind to the id it was
+        registered under; the TLS paths, when given, replace the config's own
+        (the server fills them from the environment).
+        """
+        self.validate()
+        ids = dict(callable_ids or {})
+        missing = set(self.callables()) - set(ids)
+        if missing:
+            raise ValueError(f"no callable id for {', '.join(sorted(missing))}")
+        document = {
+            "cos_map": self.cos_map,
+            "http_port": self.http_port,
+            "https_port": self.https_port,
+            "bind": self.bind_address,
+            "tls_cert_path": tls_cert_path or self.tls_cert_path,
+            "tls_key_path": tls_key_path or self.tls_key_path,
+            "verify": True if self.verify is None else self.verify,
+            "hmac_keystore": self.hmac_keystore or {},
+            "skip_signature_validation": self.skip_signature_validation,
+            "threads": self.threads,
+        }
+        for name in _CALLABLE_FIELDS:
+            document[name] = ids.get(name) if getattr(self, name) is not None else None
+        return json.dumps(document)
+
+    def __repr__(self) -> str:
+        # Never secrets: no keys of cos_map entries' credentials, no keystore
+        # values; only what is set.
+        def named(fn: Optional[Callable[..., Any]]) -> str:
+            return "None" if fn is None else getattr(fn, "__qualname__", type(fn).__qualname__)
+
+        keystore = "None" if self.hmac_keystore is None else f"<{len(self.hmac_keystore)} keys>"
+        parts = [
+            f"buckets={sorted(self.cos_map)!r}",
+            f"http_port={self.http_port!r}",
+            f"https_port={self.https_port!r}",
+            f"bind_address={self.bind_address!r}",
+            f"threads={self.threads!r}",
+            f"verify={self.verify!r}",
+            f"skip_signature_validation={self.skip_signature_validation!r}",
+            f"hmac_keystore={keystore}",
+            *(f"{name}={named(getattr(self, name))}" for name in _CALLABLE_FIELDS),
+        ]
+        if self.tls_cert_path is not None:
+            parts += [f"tls_cert_path={self.tls_cert_path!r}", f"tls_key_path={self.tls_key_path!r}"]
+        return f"ProxyServerConfig({', '.join(parts)})"
