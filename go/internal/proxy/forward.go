@@ -78,9 +78,8 @@ func rewrite(pr *httputil.ProxyRequest) {
 }
 
 // canonicalQueryOrder re-encodes each query parameter with the SigV4 rules,
-// keeping the client's order, so the backend and the signer read the same
-// parameters (a raw '+' would otherwise be a space to one and not to the
-// other).
+// keeping the client's order, so that the backend and the signer cannot
+// read the parameters differently (a raw '+', say).
 func canonicalQueryOrder(raw string) string {
 	if raw == "" {
 		return ""

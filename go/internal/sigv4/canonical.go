@@ -61,9 +61,10 @@ func isUnreserved(c byte) bool {
 // QueryParam is one decoded query parameter, in request order.
 type QueryParam struct{ Key, Value string }
 
-// ParseQuery splits a raw query into decoded parameters. Unlike
-// url.ParseQuery it keeps '+' literal (SDKs send spaces as %20) and keeps
-// parameters without '=' with an empty value, as SigV4 requires.
+// ParseQuery splits a raw query into decoded parameters, in order. '+' is
+// a space, as in AWS's own services and SDKs (SDKs send a literal plus as
+// %2B); parameters without '=' are kept with an empty value, as SigV4
+// requires.
 func ParseQuery(rawQuery string) ([]QueryParam, error) {
 	if rawQuery == "" {
 		return nil, nil
@@ -75,11 +76,11 @@ func ParseQuery(rawQuery string) ([]QueryParam, error) {
 			continue
 		}
 		k, v, _ := strings.Cut(p, "=")
-		dk, err := url.PathUnescape(k)
+		dk, err := url.QueryUnescape(k)
 		if err != nil {
 			return nil, err
 		}
-		dv, err := url.PathUnescape(v)
+		dv, err := url.QueryUnescape(v)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,244 @@
+package proxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/object-storage-proxy/osp/internal/authz"
+	"github.com/object-storage-proxy/osp/internal/config"
+	"github.com/object-storage-proxy/osp/internal/creds"
+	"github.com/object-storage-proxy/osp/internal/sigv4"
+)
+
+const (
+	clientKey, clientSecret   = "client-key", "client-secret"
+	backendKey, backendSecret = "backend-key", "backend-secret"
+)
+
+// seen is what the backend received, after checking its signature the way
+// an S3 server does.
+type seen struct {
+	method, host, escapedPath, rawQuery string
+	header                              http.Header
+	body                                []byte
+	sigErr                              error
+}
+
+func newBackend(t *testing.T) (*httptest.Server, *atomic.Pointer[seen]) {
+	var last atomic.Pointer[seen]
+	verifier := sigv4.NewVerifier(nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := &seen{method: r.Method, host: r.Host, escapedPath: r.URL.EscapedPath(), rawQuery: r.URL.RawQuery, header: r.Header.Clone()}
+		a, err := sigv4.ParseHeaderAuth(r)
+		if err == nil {
+			if a.AccessKey != backendKey {
+				err = errors.New("signed with " + a.AccessKey)
+			} else {
+				_, err = verifier.VerifyHeaderAuth(r, a, backendSecret)
+			}
+		}
+		s.sigErr = err
+		s.body, _ = io.ReadAll(r.Body)
+		if err == nil && a.PayloadHash != sigv4.UnsignedPayload {
+			sum := sha256.Sum256(s.body)
+			if hex.EncodeToString(sum[:]) != a.PayloadHash {
+				s.sigErr = errors.New("body does not match payload hash")
+			}
+		}
+		last.Store(s)
+		if s.sigErr != nil {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		w.Header().Set("ETag", `"abc"`)
+		_, _ = io.WriteString(w, "backend says hi")
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &last
+}
+
+func backendBucket(t *testing.T, srv *httptest.Server, style string) *config.Bucket {
+	u, _ := url.Parse(srv.URL)
+	host, portText, _ := net.SplitHostPort(u.Host)
+	port, _ := strconv.Atoi(portText)
+	return &config.Bucket{Host: host, Port: port, Region: "eu-de", Scheme: "http", AddressingStyle: style,
+		AccessKey: backendKey, SecretKey: backendSecret}
+}
+
+func newTestHandler(t *testing.T, buckets map[string]*config.Bucket, validate authz.Validator) *Handler {
+	transport, err := NewTransport(config.Verify{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(Options{
+		Buckets:       buckets,
+		ClientSecrets: creds.NewClientSecrets(map[string]string{clientKey: clientSecret}, nil),
+		BackendCreds:  creds.NewBackendCreds(nil),
+		Authorizer:    authz.New(validate),
+		Transport:     transport,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+}
+
+// do sends a request signed by the client through h and returns the answer.
+func do(t *testing.T, h http.Handler, method, target, body string, headers map[string]string, secret string) *http.Response {
+	t.Helper()
+	r := httptest.NewRequest(method, "http://proxy.test:6190"+target, strings.NewReader(body))
+	sum := sha256.Sum256([]byte(body))
+	r.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+	for k, v := range headers {
+		r.Header.Set(k, v)
+	}
+	hash := r.Header.Get("X-Amz-Content-Sha256")
+	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	if err := signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: clientKey, SecretAccessKey: secret}, r, hash, "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// Headers a load balancer adds after the client signed.
+	r.Header.Set("X-Forwarded-For", "10.1.2.3")
+	r.Header.Set("Via", "1.1 lb")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Result()
+}
+
+func errorCode(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	var e struct {
+		Code, Message, RequestId string
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if err := xml.Unmarshal(body, &e); err != nil {
+		t.Fatalf("error body is not S3 XML: %q", body)
+	}
+	if e.Message == "" || e.RequestId == "" || resp.Header.Get("x-amz-request-id") != e.RequestId {
+		t.Fatalf("error body lacks message or request id: %q", body)
+	}
+	return e.Code
+}
+
+func TestForwardsResignedPathStyle(t *testing.T) {
+	srv, last := newBackend(t)
+	h := newTestHandler(t, map[string]*config.Bucket{"data": backendBucket(t, srv, config.PathStyle)}, nil)
+	keys := map[string]string{ // escaped in request -> escaped at the backend
+		"/data/plain.txt":        "/data/plain.txt",
+		"/data/a%20b%2Bc":        "/data/a%20b%2Bc",
+		"/data/%E2%9C%93//x/":    "/data/%E2%9C%93//x/",
+		"/data/100%25%2Fpercent": "/data/100%25%2Fpercent",
+		"/data/ata/b":            "/data/ata/b",
+	}
+	for in, want := range keys {
+		resp := do(t, h, "PUT", in+"?tagging&x-id=a+b", "hello body", map[string]string{
+			"Content-Type": "text/plain", "X-Amz-Meta-Color": "blue", "Content-Md5": "XUFAKrxLKna5cZ2REBfFkg==",
+		}, clientSecret)
+		if resp.StatusCode != 200 {
+			body, _ := io.ReadAll(resp.Body)
+			t.Fatalf("%s: status %d %s", in, resp.StatusCode, body)
+		}
+		s := last.Load()
+		if s.sigErr != nil {
+			t.Fatalf("%s: backend rejected the re-signature: %v", in, s.sigErr)
+		}
+		if s.escapedPath != want || s.rawQuery != "tagging=&x-id=a%20b" {
+			t.Errorf("%s: backend saw %s?%s, want %s?tagging=&x-id=a%%2Bb", in, s.escapedPath, s.rawQuery, want)
+		}
+		if string(s.body) != "hello body" || s.header.Get("X-Amz-Meta-Color") != "blue" || s.header.Get("Content-Type") != "text/plain" ||
+			s.header.Get("Content-Md5") == "" {
+			t.Errorf("%s: body or end-to-end headers lost: %q %v", in, s.body, s.header)
+		}
+		for _, dropped := range []string{"X-Forwarded-For", "Via"} {
+			if s.header.Get(dropped) != "" {
+				t.Errorf("%s: %s reached the backend", in, dropped)
+			}
+		}
+	}
+}
+
+func TestVirtualHostedBackend(t *testing.T) {
+	srv, last := newBackend(t)
+	b := backendBucket(t, srv, config.VirtualStyle)
+	// The backend is reached by IP; the Host header names the bucket.
+	h := newTestHandler(t, map[string]*config.Bucket{"data": b}, nil)
+	h.opts.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+	}
+	resp := do(t, h, "GET", "/data/k/ey", "", nil, clientSecret)
+	s := last.Load()
+	if resp.StatusCode != 200 || s.sigErr != nil {
+		t.Fatalf("status %d, backend: %v", resp.StatusCode, s.sigErr)
+	}
+	if want := "data." + b.Endpoint(); s.host != want || s.escapedPath != "/k/ey" {
+		t.Fatalf("backend saw host %s path %s, want %s /k/ey", s.host, s.escapedPath, want)
+	}
+}
+
+func TestRejectionsNeverReachTheBackend(t *testing.T) {
+	srv, last := newBackend(t)
+	other := backendBucket(t, srv, config.PathStyle)
+	other.AccessKey = "other-backend-key"
+	buckets := map[string]*config.Bucket{
+		"data":    backendBucket(t, srv, config.PathStyle),
+		"denied":  backendBucket(t, srv, config.PathStyle),
+		"elsewhr": other,
+	}
+	h := newTestHandler(t, buckets, func(ctx context.Context, token, bucket string) (bool, error) {
+		return bucket != "denied", nil
+	})
+	cases := []struct {
+		name, method, target string
+		headers              map[string]string
+		secret               string
+		status               int
+		code                 string
+	}{
+		{"wrong secret", "GET", "/data/k", nil, "nope", 403, "SignatureDoesNotMatch"},
+		{"wrong secret with 100-continue", "PUT", "/data/k?uploadId=1&partNumber=1", map[string]string{"Expect": "100-continue"}, "nope", 403, "SignatureDoesNotMatch"},
+		{"unknown bucket", "GET", "/nosuch/k", nil, clientSecret, 404, "NoSuchBucket"},
+		{"validator denies", "GET", "/denied/k", nil, clientSecret, 403, "AccessDenied"},
+		{"copy from denied", "PUT", "/data/k", map[string]string{"X-Amz-Copy-Source": "/denied/k"}, clientSecret, 403, "AccessDenied"},
+		{"copy from unknown", "PUT", "/data/k", map[string]string{"X-Amz-Copy-Source": "nosuch/k"}, clientSecret, 404, "NoSuchBucket"},
+		{"copy across credentials", "PUT", "/data/k", map[string]string{"X-Amz-Copy-Source": "elsewhr/k"}, clientSecret, 400, "InvalidRequest"},
+		{"streaming not yet", "PUT", "/data/k", map[string]string{"X-Amz-Content-Sha256": sigv4.StreamingUnsignedTrailer}, clientSecret, 501, "NotImplemented"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			last.Store(nil)
+			resp := do(t, h, c.method, c.target, "x", c.headers, c.secret)
+			if resp.StatusCode != c.status || errorCode(t, resp) != c.code {
+				t.Fatalf("got %d, want %d %s", resp.StatusCode, c.status, c.code)
+			}
+			if last.Load() != nil {
+				t.Fatal("a rejected request reached the backend")
+			}
+		})
+	}
+}
+
+func TestUnreachableBackendIs503(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	h := newTestHandler(t, map[string]*config.Bucket{"data": {Host: "127.0.0.1", Port: port, Scheme: "http",
+		AddressingStyle: config.PathStyle, Region: "us-east-1", AccessKey: backendKey, SecretKey: backendSecret}}, nil)
+	resp := do(t, h, "GET", "/data/k", "", nil, clientSecret)
+	if resp.StatusCode != 503 || errorCode(t, resp) != "ServiceUnavailable" {
+		t.Fatalf("got %d", resp.StatusCode)
+	}
+}
