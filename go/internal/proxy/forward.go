@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/creds"
@@ -72,10 +73,49 @@ func rewrite(pr *httputil.ProxyRequest) {
 	}
 	for name := range pr.Out.Header {
 		if strings.HasPrefix(name, "X-Forwarded-") {
-			pr.Out.Header.Del(name)
+			delete(pr.Out.Header, name)
+		}
+	}
+	lowerMetadataNames(pr.Out.Header)
+}
+
+// lowerMetadataNames undoes Go's capitalisation of x-amz-meta-* names, in
+// requests and responses alike: S3 keeps metadata names as they are sent,
+// and clients read them back as the lower-case names they wrote.
+func lowerMetadataNames(h http.Header) {
+	for name, values := range h {
+		if strings.HasPrefix(name, "X-Amz-Meta-") {
+			delete(h, name)
+			h[strings.ToLower(name)] = values
 		}
 	}
 }
+
+// metadataCaseWriter lowers metadata names in the response header just
+// before it is written: httputil.ReverseProxy copies backend headers with
+// Header.Add, which capitalises them again.
+type metadataCaseWriter struct {
+	http.ResponseWriter
+	wroteHeader bool
+}
+
+func (w *metadataCaseWriter) WriteHeader(code int) {
+	if !w.wroteHeader && code >= 200 {
+		w.wroteHeader = true
+		lowerMetadataNames(w.Header())
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *metadataCaseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush on the real writer.
+func (w *metadataCaseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // canonicalQueryOrder re-encodes each query parameter with the SigV4 rules,
 // keeping the client's order, so that the backend and the signer cannot
@@ -103,19 +143,35 @@ func canonicalQueryOrder(raw string) string {
 // signingTransport signs each outgoing request for its backend just before
 // it is sent.
 type signingTransport struct {
-	base   http.RoundTripper
-	signer *v4.Signer
-	now    func() time.Time
+	base    http.RoundTripper
+	signers *lru.Cache[creds.Backend, *v4.Signer]
+	now     func() time.Time
 }
 
+// signerCacheSize bounds the signers kept: one per backend credential set.
+const signerCacheSize = 4096
+
 func newSigningTransport(base http.RoundTripper, now func() time.Time) *signingTransport {
-	return &signingTransport{
-		base: base,
-		// The path is already S3-encoded once; the signer must not encode
-		// it again.
-		signer: v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }),
-		now:    now,
+	signers, err := lru.New[creds.Backend, *v4.Signer](signerCacheSize)
+	if err != nil { // only for a size <= 0
+		panic(err)
 	}
+	return &signingTransport{base: base, signers: signers, now: now}
+}
+
+// signerFor returns the signer of one credential set. A v4.Signer caches
+// its derived key by access key id alone, not by secret, so one signer
+// shared by credential sets that reuse an access key id (one token's wrong
+// secret, a rotated secret) would sign with a stale key.
+func (t *signingTransport) signerFor(c creds.Backend) *v4.Signer {
+	if s, ok := t.signers.Get(c); ok {
+		return s
+	}
+	// The path is already S3-encoded once; the signer must not encode it
+	// again.
+	s := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	t.signers.Add(c, s)
+	return s
 }
 
 func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -124,7 +180,7 @@ func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return nil, errors.New("proxy: request without a forward plan")
 	}
 	c := aws.Credentials{AccessKeyID: fw.creds.AccessKey, SecretAccessKey: fw.creds.SecretKey}
-	if err := t.signer.SignHTTP(req.Context(), c, req, fw.payloadHash, "s3", fw.bucket.Region, t.now()); err != nil {
+	if err := t.signerFor(fw.creds).SignHTTP(req.Context(), c, req, fw.payloadHash, "s3", fw.bucket.Region, t.now()); err != nil {
 		return nil, fmt.Errorf("sign request for bucket %s: %w", fw.target.bucket, err)
 	}
 	return t.base.RoundTrip(req)

@@ -78,7 +78,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), forwardKey{}, fw)
 	ctx = context.WithValue(ctx, requestIDKey{}, id)
-	h.proxy.ServeHTTP(w, r.WithContext(ctx))
+	h.proxy.ServeHTTP(&metadataCaseWriter{ResponseWriter: w}, r.WithContext(ctx))
 }
 
 // prepare runs every check a request must pass before anything of it

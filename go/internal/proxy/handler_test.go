@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
@@ -68,6 +69,7 @@ func newBackend(t *testing.T) (*httptest.Server, *atomic.Pointer[seen]) {
 			return
 		}
 		w.Header().Set("ETag", `"abc"`)
+		w.Header()["x-amz-meta-owner"] = []string{"alice"}
 		_, _ = io.WriteString(w, "backend says hi")
 	}))
 	t.Cleanup(srv.Close)
@@ -163,6 +165,9 @@ func TestForwardsResignedPathStyle(t *testing.T) {
 			s.header.Get("Content-Md5") == "" {
 			t.Errorf("%s: body or end-to-end headers lost: %q %v", in, s.body, s.header)
 		}
+		if resp.Header["x-amz-meta-owner"] == nil {
+			t.Errorf("%s: metadata names in the response were capitalised: %v", in, resp.Header)
+		}
 		for _, dropped := range []string{"X-Forwarded-For", "Via"} {
 			if s.header.Get(dropped) != "" {
 				t.Errorf("%s: %s reached the backend", in, dropped)
@@ -240,5 +245,40 @@ func TestUnreachableBackendIs503(t *testing.T) {
 	resp := do(t, h, "GET", "/data/k", "", nil, clientSecret)
 	if resp.StatusCode != 503 || errorCode(t, resp) != "ServiceUnavailable" {
 		t.Fatalf("got %d", resp.StatusCode)
+	}
+}
+
+// TestSignsWithEachCredentialSet guards against signing with a key derived
+// from an earlier secret of the same access key id.
+func TestSignsWithEachCredentialSet(t *testing.T) {
+	srv, last := newBackend(t)
+	good := backendBucket(t, srv, config.PathStyle)
+	stale := backendBucket(t, srv, config.PathStyle)
+	stale.SecretKey = "rotated-away"
+	h := newTestHandler(t, map[string]*config.Bucket{"good": good, "stale": stale}, nil)
+	if resp := do(t, h, "GET", "/good/k", "", nil, clientSecret); resp.StatusCode != 200 {
+		t.Fatalf("good: %d", resp.StatusCode)
+	}
+	if resp := do(t, h, "GET", "/stale/k", "", nil, clientSecret); resp.StatusCode != 403 || last.Load().sigErr == nil {
+		t.Fatalf("a wrong secret for the same access key was signed with the right one: %d", resp.StatusCode)
+	}
+}
+
+func TestRewriteLowersMetadataNamesAndDropsProxyHeaders(t *testing.T) {
+	in := httptest.NewRequest("PUT", "http://proxy.test/data/k", nil)
+	fw := &forward{target: target{bucket: "data", escapedKey: "k"}, bucket: &config.Bucket{Host: "s3.example", Port: 443, Scheme: "https", AddressingStyle: config.VirtualStyle}}
+	in = in.WithContext(context.WithValue(in.Context(), forwardKey{}, fw))
+	out := in.Clone(in.Context())
+	out.Header = http.Header{
+		"X-Amz-Meta-Project-Id": {"7"}, "X-Forwarded-Host": {"lb"}, "X-Forwarded-Custom": {"1"},
+		"Forwarded": {"for=1.2.3.4"}, "Authorization": {"client's"}, "Content-Type": {"text/plain"},
+	}
+	rewrite(&httputil.ProxyRequest{In: in, Out: out})
+	want := http.Header{"x-amz-meta-project-id": {"7"}, "Content-Type": {"text/plain"}}
+	if len(out.Header) != len(want) || out.Header["x-amz-meta-project-id"] == nil || out.Header.Get("Content-Type") == "" {
+		t.Fatalf("headers after rewrite: %v, want %v", out.Header, want)
+	}
+	if out.URL.String() != "https://data.s3.example/k" || out.Host != "data.s3.example" {
+		t.Fatalf("rewritten to %s (Host %s)", out.URL, out.Host)
 	}
 }

@@ -1,0 +1,209 @@
+"""Fixtures of the end-to-end tests: a real S3 server (versitygw, one per
+session), proxies in front of it (one or more per test), boto3 clients for
+both, and unique buckets. See helpers.py for the chain under test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
+
+import pytest
+
+from helpers import (
+    BACKEND_ACCESS_KEY,
+    BACKEND_SECRET_KEY,
+    CLIENT_ACCESS_KEY,
+    CLIENT_KEYSTORE,
+    CLIENT_SECRET_KEY,
+    REGION,
+    free_port,
+    make_client,
+)
+from object_storage_proxy import ProxyServer, ProxyServerConfig
+
+
+class Backend:
+    """A running versitygw."""
+
+    def __init__(self, port: int, root: str) -> None:
+        self.host = "127.0.0.1"
+        self.port = port
+        self.root = root
+        self.endpoint_url = f"http://127.0.0.1:{port}"
+
+    def entry(self, *, creds: bool = True, **overrides: Any) -> Dict[str, Any]:
+        """A cos_map entry for a bucket on this versitygw, with its root keys
+        unless ``creds=False``."""
+        entry: Dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "region": REGION,
+            "scheme": "http",
+            "addressing_style": "path",
+        }
+        if creds:
+            entry.update(access_key=BACKEND_ACCESS_KEY, secret_key=BACKEND_SECRET_KEY)
+        entry.update(overrides)
+        return entry
+
+
+def _wait_for_port(port: int, proc: "subprocess.Popen[bytes]", log_path: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            with open(log_path, "rb") as f:
+                log = f.read()[-2000:].decode(errors="replace")
+            raise RuntimeError(f"versitygw exited with code {proc.returncode} before listening:\n{log}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError(f"versitygw did not listen on 127.0.0.1:{port} within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def backend() -> Iterator[Backend]:
+    """versitygw on a free 127.0.0.1 port with its own temporary directory.
+    Fails (never skips) when the binary is missing."""
+    binary = os.environ.get("OSP_VERSITYGW")
+    if not binary:
+        raise RuntimeError(
+            "OSP_VERSITYGW is not set: point it at the versitygw binary "
+            "(`make test-python` builds build/bin/versitygw and sets it)"
+        )
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        raise RuntimeError(f"OSP_VERSITYGW={binary!r} is not an executable file")
+    base = tempfile.mkdtemp(prefix="osp-versitygw-")
+    root = os.path.join(base, "data")
+    os.mkdir(root)
+    log_path = os.path.join(base, "versitygw.log")
+    port = free_port()
+    env = dict(os.environ, ROOT_ACCESS_KEY=BACKEND_ACCESS_KEY, ROOT_SECRET_KEY=BACKEND_SECRET_KEY)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [binary, "--port", f"127.0.0.1:{port}", "--quiet", "posix", root],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_port(port, proc, log_path)
+        yield Backend(port, root)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def direct(backend: Backend) -> Any:
+    """boto3 straight to versitygw with its root keys: the ground truth."""
+    return make_client(backend.endpoint_url, BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY)
+
+
+# --------------------------------------------------------------------------
+# buckets
+
+
+@pytest.fixture
+def new_bucket_name() -> Callable[..., str]:
+    """Makes unique, valid bucket names (lowercase, 3-63 chars)."""
+
+    def make(prefix: str = "osp") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:16]}"
+        assert 3 <= len(name) <= 63 and name == name.lower()
+        return name
+
+    return make
+
+
+@pytest.fixture
+def make_bucket(direct: Any, new_bucket_name: Callable[..., str]) -> Callable[..., str]:
+    """Creates a bucket directly at versitygw and returns its name."""
+
+    def make(prefix: str = "osp") -> str:
+        name = new_bucket_name(prefix)
+        direct.create_bucket(Bucket=name)
+        return name
+
+    return make
+
+
+@pytest.fixture
+def bucket(make_bucket: Callable[..., str]) -> str:
+    """A fresh bucket that exists at versitygw."""
+    return make_bucket()
+
+
+# --------------------------------------------------------------------------
+# proxies and clients
+
+
+@pytest.fixture
+def start_proxy(backend: Backend) -> Iterator[Callable[..., ProxyServer]]:
+    """Starts a ProxyServer in front of versitygw, stopped after the test.
+
+    ``start_proxy("b1", "b2", validator=...)`` maps each named bucket to
+    versitygw with its root keys. ``entry=`` overrides fields of every such
+    entry (``entry={"creds": False}`` leaves the credentials out, ``{"ttl":
+    0}`` sets the TTL); ``cos_map=`` adds whole entries; any other keyword
+    goes to ProxyServerConfig (default: the client keystore, http_port=0,
+    bind_address="127.0.0.1").
+    """
+    servers: List[ProxyServer] = []
+
+    def start(
+        *buckets: str,
+        entry: Optional[Mapping[str, Any]] = None,
+        cos_map: Optional[Mapping[str, Mapping[str, Any]]] = None,
+        **options: Any,
+    ) -> ProxyServer:
+        full: Dict[str, Any] = {name: backend.entry(**dict(entry or {})) for name in buckets}
+        full.update(cos_map or {})
+        options.setdefault("hmac_keystore", dict(CLIENT_KEYSTORE))
+        options.setdefault("http_port", 0)
+        options.setdefault("bind_address", "127.0.0.1")
+        server = ProxyServer(ProxyServerConfig(full, **options))
+        server.start()
+        servers.append(server)
+        assert server.http_port, "the proxy did not report its bound port"
+        assert server.endpoint_url == f"http://127.0.0.1:{server.http_port}"
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def client_for() -> Callable[..., Any]:
+    """``client_for(proxy, access_key, secret_key)``: boto3 through a proxy."""
+
+    def make(server: ProxyServer, access_key: str = CLIENT_ACCESS_KEY, secret_key: str = CLIENT_SECRET_KEY) -> Any:
+        return make_client(server.endpoint_url, access_key, secret_key)
+
+    return make
+
+
+@pytest.fixture
+def proxy(start_proxy: Callable[..., ProxyServer], bucket: str) -> ProxyServer:
+    """A proxy whose cos_map holds the test's ``bucket`` and nothing else."""
+    return start_proxy(bucket)
+
+
+@pytest.fixture
+def client(proxy: ProxyServer, client_for: Callable[..., Any]) -> Any:
+    """boto3 through ``proxy`` with the first client key."""
+    return client_for(proxy)

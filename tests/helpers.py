@@ -1,0 +1,279 @@
+"""Constants and helpers shared by the end-to-end tests (fixtures are in
+conftest.py).
+
+The chain under test is always
+
+    boto3 / raw HTTP  --client keys-->  ProxyServer  --backend keys-->  versitygw
+
+The client keys (hmac_keystore) and the backend keys (versitygw's root
+account, in cos_map) differ, so a request only succeeds if the proxy verified
+the client's signature and re-signed it for the backend; versitygw checks that
+re-signature strictly. What was (or was not) stored is always checked with a
+boto3 client talking to versitygw directly.
+"""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import threading
+import types
+import xml.etree.ElementTree as ET
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+from unittest import mock
+
+import boto3
+import botocore.auth
+import requests
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+# versitygw's root account: only the proxy (and the direct client) know it.
+BACKEND_ACCESS_KEY = "backendroot"
+BACKEND_SECRET_KEY = "backend-root-secret-0123456789"
+
+# Keys the proxy issues to its clients (hmac_keystore).
+CLIENT_ACCESS_KEY = "CLIENTAKIDAAAAAAAAAA"
+CLIENT_SECRET_KEY = "client-secret-aaaaaaaaaaaaaaaaaaaaaaaaa"
+OTHER_ACCESS_KEY = "CLIENTAKIDBBBBBBBBBB"
+OTHER_SECRET_KEY = "client-secret-bbbbbbbbbbbbbbbbbbbbbbbbb"
+CLIENT_KEYSTORE = {CLIENT_ACCESS_KEY: CLIENT_SECRET_KEY, OTHER_ACCESS_KEY: OTHER_SECRET_KEY}
+
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_client(endpoint_url: str, access_key: str, secret_key: str) -> Any:
+    """A boto3 S3 client: path style, SigV4, no retries (failures stay visible)."""
+    config = Config(
+        region_name=REGION,
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=30,
+    )
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=REGION,
+        config=config,
+    )
+    client.meta.events.register("before-send.s3", _no_expect_for_empty_bodies)
+    client.raw_responses = RawResponses(client)
+    return client
+
+
+def _no_expect_for_empty_bodies(request: Any, **kwargs: Any) -> None:
+    """Works around a botocore bug (boto/botocore#3755): after a zero-length
+    PUT sent with ``Expect: 100-continue`` on a keep-alive connection (the
+    proxy keeps connections alive, versitygw does not), botocore parses the
+    next response on that connection against a stale status line and stalls
+    for its read timeout. Expect is not signed, so dropping it for empty
+    bodies changes nothing else; non-empty bodies keep it, so the proxy's
+    100-continue path is still exercised."""
+    if request.headers.get("Content-Length") == "0":
+        request.headers.pop("Expect", None)
+
+
+# --------------------------------------------------------------------------
+# assertions
+
+
+def parse_s3_error(body: bytes) -> Dict[str, str]:
+    """Parses an S3 XML error body, checks it has Code, Message and
+    RequestId, and returns its fields."""
+    assert body, "the error response has no body"
+    root = ET.fromstring(body)
+    assert root.tag == "Error", f"not an S3 error document: {body[:300]!r}"
+    fields = {child.tag: (child.text or "") for child in root}
+    for name in ("Code", "Message", "RequestId"):
+        assert fields.get(name), f"S3 error without {name}: {body!r}"
+    return fields
+
+
+def assert_s3_error(response: requests.Response, status: int, code: str) -> Dict[str, str]:
+    """Checks a raw HTTP response is the S3 XML error ``code`` with ``status``."""
+    assert response.status_code == status, (response.status_code, response.content[:500])
+    assert "xml" in response.headers.get("Content-Type", ""), dict(response.headers)
+    fields = parse_s3_error(response.content)
+    assert fields["Code"] == code, fields
+    return fields
+
+
+def assert_client_error(exc_info: Any, status: int, code: str, client: Any = None) -> None:
+    """Checks the ClientError caught by pytest.raises has status and code.
+    Given the client (made by make_client) that raised it, also checks the
+    raw body it received was an S3 XML error with Code, Message, RequestId
+    (not for HEAD, whose errors have no body)."""
+    err = exc_info.value
+    assert isinstance(err, ClientError), err
+    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == status, err.response
+    assert err.response["Error"]["Code"] == code, err.response
+    if client is not None:
+        client.raw_responses.assert_last_error(status, code)
+
+
+def _missing(err: ClientError) -> bool:
+    return int(err.response["ResponseMetadata"]["HTTPStatusCode"]) == 404
+
+
+def object_exists(direct: Any, bucket: str, key: str) -> bool:
+    try:
+        direct.head_object(Bucket=bucket, Key=key)
+    except ClientError as e:
+        if _missing(e):
+            return False
+        raise
+    return True
+
+
+def bucket_exists(direct: Any, bucket: str) -> bool:
+    try:
+        direct.head_bucket(Bucket=bucket)
+    except ClientError as e:
+        if _missing(e):
+            return False
+        raise
+    return True
+
+
+def stored_keys(direct: Any, bucket: str) -> List[str]:
+    """Every key of a bucket, as versitygw lists it."""
+    keys: List[str] = []
+    for page in direct.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys += [o["Key"] for o in page.get("Contents", [])]
+    return keys
+
+
+def stored_body(direct: Any, bucket: str, key: str) -> bytes:
+    return bytes(direct.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+class RawResponses:
+    """Keeps the raw HTTP responses a boto3 client receives (after-call), so
+    a test can check the exact error body boto3 would parse away."""
+
+    def __init__(self, client: Any) -> None:
+        self.responses: List[Any] = []
+        client.meta.events.register("after-call.s3", self._keep)
+
+    def _keep(self, http_response: Any = None, **kwargs: Any) -> None:
+        if http_response is not None:
+            self.responses.append(http_response)
+
+    def assert_last_error(self, status: int, code: str) -> Dict[str, str]:
+        assert self.responses, "no response was received"
+        response = self.responses[-1]
+        assert response.status_code == status, (response.status_code, response.content[:500])
+        fields = parse_s3_error(response.content)
+        assert fields["Code"] == code, fields
+        return fields
+
+
+class CallLog:
+    """A thread-safe record of the calls of a Python callback."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: List[Tuple[str, ...]] = []
+
+    def add(self, *args: str) -> None:
+        with self._lock:
+            self._calls.append(tuple(args))
+
+    @property
+    def calls(self) -> List[Tuple[str, ...]]:
+        with self._lock:
+            return list(self._calls)
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+
+# --------------------------------------------------------------------------
+# raw, hand-signed HTTP
+
+
+class _FixedPayloadAuth(botocore.auth.S3SigV4Auth):
+    """S3 SigV4 with an x-amz-content-sha256 the test chooses."""
+
+    def __init__(self, credentials: Credentials, payload_hash: str) -> None:
+        super().__init__(credentials, "s3", REGION)
+        self._payload_hash = payload_hash
+
+    def payload(self, request: Any) -> str:
+        return self._payload_hash
+
+
+def _clock_at(when: datetime.datetime) -> Any:
+    """A stand-in for botocore.auth's ``datetime`` module whose utcnow() is
+    ``when`` (botocore's SigV4Auth.add_auth reads datetime.datetime.utcnow())."""
+
+    class FrozenDateTime(datetime.datetime):
+        @classmethod
+        def utcnow(cls) -> datetime.datetime:  # type: ignore[override]
+            return when
+
+    return types.SimpleNamespace(**{**vars(datetime), "datetime": FrozenDateTime})
+
+
+def sign_request(
+    method: str,
+    url: str,
+    *,
+    access_key: str = CLIENT_ACCESS_KEY,
+    secret_key: str = CLIENT_SECRET_KEY,
+    body: bytes = b"",
+    headers: Optional[Mapping[str, str]] = None,
+    payload_hash: Optional[str] = None,
+    at: Optional[datetime.datetime] = None,
+) -> Dict[str, str]:
+    """Signs a request with botocore's S3 SigV4 signer, as a client would,
+    and returns the headers to send. The payload hash is the sha256 of
+    ``body`` unless ``payload_hash`` is given; the signing time is now unless
+    ``at`` (naive UTC) is given."""
+    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    credentials = Credentials(access_key, secret_key)
+    auth: botocore.auth.SigV4Auth
+    if payload_hash is None:
+        auth = botocore.auth.S3SigV4Auth(credentials, "s3", REGION)
+    else:
+        auth = _FixedPayloadAuth(credentials, payload_hash)
+    if at is None:
+        auth.add_auth(request)
+    else:
+        with mock.patch.object(botocore.auth, "datetime", _clock_at(at)):
+            auth.add_auth(request)
+    return dict(request.headers.items())
+
+
+def send_signed(
+    method: str,
+    url: str,
+    *,
+    body: bytes = b"",
+    headers: Optional[Mapping[str, str]] = None,
+    extra_headers: Optional[Mapping[str, str]] = None,
+    **sign_options: Any,
+) -> requests.Response:
+    """Signs a request (see sign_request), adds ``extra_headers`` unsigned,
+    and sends it with ``requests``."""
+    signed = sign_request(method, url, body=body, headers=headers, **sign_options)
+    signed.update(extra_headers or {})
+    return requests.request(method, url, data=body, headers=signed, timeout=30, allow_redirects=False)
+
+
+def utcnow() -> datetime.datetime:
+    """Naive UTC now, as botocore's signer uses."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
