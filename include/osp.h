@@ -38,7 +38,8 @@ extern "C" {
  *   OSP_CB_ERROR     the callable raised; out holds a short description
  *   OSP_CB_BAD_TYPE  the callable returned a value of the wrong type; out
  *                    holds a short description
- *   OSP_CB_TOO_LONG  the answer does not fit in out_cap bytes
+ *   OSP_CB_TOO_LONG  the answer does not fit in out_cap bytes (*out_len
+ *                    is then 0)
  * ------------------------------------------------------------------------- */
 #define OSP_CB_OK 0
 #define OSP_CB_NONE 1
@@ -83,8 +84,10 @@ int64_t osp_server_start(char *config_json, char **err);
 char *osp_server_ports(int64_t handle);
 
 /* Stops a server gracefully: listeners close at once, in-flight requests get
- * up to timeout_ms to finish, then connections are closed. Returns NULL on a
- * clean stop or an error message (free it with osp_free). The handle is
+ * up to timeout_ms to finish, then connections are closed and the library
+ * waits (a few seconds at most) for their handlers to return: once it
+ * returns NULL, no callable of this server is called again. Returns NULL on
+ * a clean stop or an error message (free it with osp_free). The handle is
  * invalid afterwards. */
 char *osp_server_stop(int64_t handle, int64_t timeout_ms);
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/object-storage-proxy/osp/internal/authz"
@@ -30,6 +31,7 @@ type Hooks struct {
 // Server is a running proxy: its listeners and their HTTP servers.
 type Server struct {
 	servers   []*http.Server
+	inFlight  sync.WaitGroup // handlers running, so Shutdown can promise none is
 	httpPort  int
 	httpsPort int
 	log       *slog.Logger
@@ -63,6 +65,11 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 	})
 
 	s := &Server{log: log}
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inFlight.Add(1)
+		defer s.inFlight.Done()
+		handler.ServeHTTP(w, r)
+	})
 	if cfg.HTTPSPort != nil {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertPath, cfg.TLSKeyPath)
 		if err != nil {
@@ -74,7 +81,7 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 		}
 		tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.httpsPort = ln.Addr().(*net.TCPAddr).Port
-		s.serve(newHTTPServer(handler, log), tls.NewListener(ln, tlsConfig))
+		s.serve(newHTTPServer(counted, log), tls.NewListener(ln, tlsConfig))
 	}
 	if cfg.HTTPPort != nil {
 		ln, err := listen(cfg.Bind, *cfg.HTTPPort)
@@ -83,7 +90,7 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 			return nil, err
 		}
 		s.httpPort = ln.Addr().(*net.TCPAddr).Port
-		s.serve(newHTTPServer(handler, log), ln)
+		s.serve(newHTTPServer(counted, log), ln)
 	}
 	log.Info("object-storage-proxy listening", "bind", cfg.Bind, "http_port", s.httpPort, "https_port", s.httpsPort, "buckets", len(cfg.CosMap))
 	return s, nil
@@ -120,14 +127,26 @@ func (s *Server) serve(srv *http.Server, ln net.Listener) {
 // Ports returns the bound ports, 0 for a listener not configured.
 func (s *Server) Ports() (httpPort, httpsPort int) { return s.httpPort, s.httpsPort }
 
+// abandonAfter bounds the wait for handlers after their connections were
+// closed; they end quickly then, unless stuck in a host callable.
+const abandonAfter = 5 * time.Second
+
 // Shutdown closes the listeners at once and waits for in-flight requests
-// until ctx ends, then closes what is left.
+// until ctx ends, then closes their connections and waits for the handlers
+// to return, so that no host callable runs after Shutdown returns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	for _, srv := range s.servers {
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, err, srv.Close())
 		}
+	}
+	done := make(chan struct{})
+	go func() { s.inFlight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(abandonAfter):
+		errs = append(errs, errors.New("request handlers still running after their connections were closed"))
 	}
 	return errors.Join(errs...)
 }
