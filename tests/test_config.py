@@ -257,6 +257,7 @@ def test_native_json() -> None:
         "hmac_keystore": {},
         "skip_signature_validation": False,
         "threads": 3,
+        "virtual_host_domains": [],
         "validator": 11,
         "bucket_creds_fetcher": None,
         "hmac_fetcher": 12,

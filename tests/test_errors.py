@@ -88,44 +88,6 @@ def test_unreachable_backend(start_proxy: Callable[..., Any], client_for: Callab
 # not implemented yet: a clear 501, never a wrong answer
 
 
-def test_presigned_url_not_implemented(client: Any, direct: Any, bucket: str) -> None:
-    direct.put_object(Bucket=bucket, Key="shared", Body=b"shared content")
-    url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "shared"}, ExpiresIn=300)
-
-    response = requests.get(url, timeout=30)
-
-    assert_s3_error(response, 501, "NotImplemented")
-    assert b"shared content" not in response.content
-
-    put_url = client.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "via-url"}, ExpiresIn=300)
-    response = requests.put(put_url, data=b"x", timeout=30)
-    assert_s3_error(response, 501, "NotImplemented")
-    assert not object_exists(direct, bucket, "via-url")
-
-
-def _aws_chunked(payload: bytes) -> bytes:
-    # One data chunk, the final empty chunk, a crc32 trailer (the shape
-    # boto3 >= 1.36 sends over HTTPS).
-    crc = base64.b64encode(zlib.crc32(payload).to_bytes(4, "big")).decode()
-    return (f"{len(payload):x}\r\n".encode() + payload + b"\r\n0\r\n"
-            + f"x-amz-checksum-crc32:{crc}\r\n\r\n".encode())
-
-
-def test_aws_chunked_upload_not_implemented(proxy: Any, direct: Any, bucket: str) -> None:
-    payload = b"chunked payload"
-    body = _aws_chunked(payload)
-    headers = {
-        "Content-Encoding": "aws-chunked",
-        "x-amz-decoded-content-length": str(len(payload)),
-        "x-amz-trailer": "x-amz-checksum-crc32",
-    }
-    response = send_signed("PUT", f"{proxy.endpoint_url}/{bucket}/chunked", body=body, headers=headers,
-                           payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
-
-    assert_s3_error(response, 501, "NotImplemented")
-    assert not object_exists(direct, bucket, "chunked")
-
-
 def test_api_key_bucket_not_implemented(start_proxy: Callable[..., Any], client_for: Callable[..., Any],
                                         backend: Any, direct: Any, bucket: str) -> None:
     proxy = start_proxy(cos_map={bucket: backend.entry(creds=False, api_key="an-ibm-cloud-api-key")})

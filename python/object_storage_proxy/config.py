@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 # Public callable types (the original project's signatures).
 Validator = Callable[[str, str], bool]
@@ -156,6 +156,23 @@ def _verify(value: Any) -> Union[None, bool, str]:
     raise TypeError(f"verify: expected None, bool or a CA bundle path, got {type(value).__name__}")
 
 
+def _domains(value: Any) -> List[str]:
+    """Domains of the proxy for virtual-hosted requests (bucket.<domain>)."""
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"virtual_host_domains: expected a list of domain names, got {type(value).__name__}")
+    domains = []
+    for i, domain in enumerate(value):
+        if not isinstance(domain, str):
+            raise TypeError(f"virtual_host_domains[{i}]: expected str, got {type(domain).__name__}")
+        domain = domain.strip(".").lower()
+        if not domain or any(c in domain for c in "/: "):
+            raise ValueError(f"virtual_host_domains[{i}]: {value[i]!r} is not a domain name")
+        domains.append(domain)
+    return domains
+
+
 def _bool(field: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{field}: expected bool, got {type(value).__name__}")
@@ -177,6 +194,7 @@ _FIELDS: Dict[str, Callable[[Any], Any]] = {
     "bind_address": lambda v: _text("bind_address", v),
     "tls_cert_path": lambda v: _path("tls_cert_path", v),
     "tls_key_path": lambda v: _path("tls_key_path", v),
+    "virtual_host_domains": _domains,
 }
 
 
@@ -184,7 +202,9 @@ class ProxyServerConfig:
     """Configuration of one proxy server.
 
     The positional arguments are those of the original object-storage-proxy;
-    ``bind_address`` and the TLS paths are new and keyword only. Without TLS
+    ``bind_address``, the TLS paths and ``virtual_host_domains`` (the
+    proxy's domains, for virtual-hosted requests to ``bucket.<domain>``) are
+    new and keyword only. Without TLS
     paths, an HTTPS listener takes them from the environment variables
     ``TLS_CERT_PATH`` / ``TLS_KEY_PATH`` when the server starts.
 
@@ -206,6 +226,7 @@ class ProxyServerConfig:
     bind_address: str
     tls_cert_path: Optional[str]
     tls_key_path: Optional[str]
+    virtual_host_domains: List[str]
 
     def __init__(
         self,
@@ -223,6 +244,7 @@ class ProxyServerConfig:
         bind_address: str = "0.0.0.0",
         tls_cert_path: Optional[PathLike] = None,
         tls_key_path: Optional[PathLike] = None,
+        virtual_host_domains: Optional[Sequence[str]] = None,
     ) -> None:
         self.cos_map = cos_map  # type: ignore[assignment]  # normalized by __setattr__
         self.bucket_creds_fetcher = bucket_creds_fetcher
@@ -237,6 +259,7 @@ class ProxyServerConfig:
         self.bind_address = bind_address
         self.tls_cert_path = tls_cert_path  # type: ignore[assignment]
         self.tls_key_path = tls_key_path  # type: ignore[assignment]
+        self.virtual_host_domains = virtual_host_domains  # type: ignore[assignment]
         self.validate()
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -296,6 +319,7 @@ class ProxyServerConfig:
             "hmac_keystore": self.hmac_keystore or {},
             "skip_signature_validation": self.skip_signature_validation,
             "threads": self.threads,
+            "virtual_host_domains": self.virtual_host_domains,
         }
         for name in _CALLABLE_FIELDS:
             document[name] = ids.get(name) if getattr(self, name) is not None else None
@@ -321,4 +345,6 @@ class ProxyServerConfig:
         ]
         if self.tls_cert_path is not None:
             parts += [f"tls_cert_path={self.tls_cert_path!r}", f"tls_key_path={self.tls_key_path!r}"]
+        if self.virtual_host_domains:
+            parts.append(f"virtual_host_domains={self.virtual_host_domains!r}")
         return f"ProxyServerConfig({', '.join(parts)})"

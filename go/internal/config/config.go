@@ -9,6 +9,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -70,6 +71,9 @@ type Config struct {
 	Validator               *uint64            `json:"validator"`
 	BucketCredsFetcher      *uint64            `json:"bucket_creds_fetcher"`
 	HMACFetcher             *uint64            `json:"hmac_fetcher"`
+	// VirtualHostDomains are the proxy's domains for virtual-hosted
+	// requests (bucket.<domain>), lower case.
+	VirtualHostDomains []string `json:"virtual_host_domains"`
 }
 
 // Verify says how backend TLS certificates are checked: by the system
@@ -122,6 +126,13 @@ func (c *Config) normalize() error {
 	}
 	if c.Bind == "" {
 		c.Bind = "0.0.0.0"
+	}
+	for i, d := range c.VirtualHostDomains {
+		d = strings.ToLower(strings.Trim(d, "."))
+		if d == "" || strings.ContainsAny(d, "/: ") {
+			errs = append(errs, fmt.Errorf("config: virtual_host_domains[%d] %q is not a domain name", i, c.VirtualHostDomains[i]))
+		}
+		c.VirtualHostDomains[i] = d
 	}
 	if c.Threads <= 0 {
 		c.Threads = 1

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,7 +29,9 @@ type forward struct {
 	target      target
 	bucket      *config.Bucket
 	creds       creds.Backend
-	payloadHash string
+	payloadHash string        // what the backend is told, and signed
+	presigned   bool          // the client's auth parameters are in the query
+	body        *upstreamBody // a decoded aws-chunked body, or nil to pass through
 }
 
 type forwardKey struct{}
@@ -65,9 +68,13 @@ func rewrite(pr *httputil.ProxyRequest) {
 		Host:     host,
 		Path:     path,
 		RawPath:  escapedPath,
-		RawQuery: canonicalQueryOrder(pr.In.URL.RawQuery),
+		RawQuery: canonicalQueryOrder(pr.In.URL.RawQuery, fw.presigned),
 	}
 	pr.Out.Host = host
+	if fw.body != nil {
+		fw.body.applyTo(pr.Out, pr.In)
+	}
+	pr.Out.Header.Set("X-Amz-Content-Sha256", fw.payloadHash)
 	for _, name := range droppedHeaders {
 		pr.Out.Header.Del(name)
 	}
@@ -119,8 +126,9 @@ func (w *metadataCaseWriter) Unwrap() http.ResponseWriter { return w.ResponseWri
 
 // canonicalQueryOrder re-encodes each query parameter with the SigV4 rules,
 // keeping the client's order, so that the backend and the signer cannot
-// read the parameters differently (a raw '+', say).
-func canonicalQueryOrder(raw string) string {
+// read the parameters differently (a raw '+', say). The client's presigned
+// authentication parameters are left out: the proxy signs anew.
+func canonicalQueryOrder(raw string, dropPresign bool) string {
 	if raw == "" {
 		return ""
 	}
@@ -129,8 +137,11 @@ func canonicalQueryOrder(raw string) string {
 		return raw
 	}
 	var b strings.Builder
-	for i, p := range params {
-		if i > 0 {
+	for _, p := range params {
+		if dropPresign && slices.Contains(sigv4.PresignParams, p.Key) {
+			continue
+		}
+		if b.Len() > 0 {
 			b.WriteByte('&')
 		}
 		b.WriteString(sigv4.Encode(p.Key))
@@ -202,6 +213,11 @@ func (h *Handler) backendError(w http.ResponseWriter, r *http.Request, err error
 	}
 	var e *s3err.Error
 	var opErr *net.OpError
+	if fw != nil && fw.body != nil {
+		if bodyErr := fw.body.failure(); bodyErr != nil {
+			err = bodyErr // the client's body failed; the backend was cut off
+		}
+	}
 	switch {
 	case errors.As(err, &e):
 	case errors.As(err, &opErr) && opErr.Op == "dial":

@@ -29,6 +29,9 @@ type Options struct {
 	// redirects or decompress bodies.
 	Transport http.RoundTripper
 	Logger    *slog.Logger
+	// VirtualHostDomains are the proxy's own domains: a request to
+	// bucket.<domain> addresses that bucket (virtual-hosted style).
+	VirtualHostDomains []string
 	// OnRequest, if set, is called once per client request.
 	OnRequest func()
 	// Now is the clock for signature dates (time.Now if nil).
@@ -41,6 +44,7 @@ type Handler struct {
 	verifier *sigv4.Verifier
 	proxy    *httputil.ReverseProxy
 	log      *slog.Logger
+	started  time.Time // reported as the creation date of every bucket
 }
 
 // New builds a Handler.
@@ -51,7 +55,7 @@ func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handler{opts: opts, verifier: sigv4.NewVerifier(opts.Now), log: opts.Logger}
+	h := &Handler{opts: opts, verifier: sigv4.NewVerifier(opts.Now), log: opts.Logger, started: opts.Now()}
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite:       rewrite,
 		Transport:     newSigningTransport(opts.Transport, opts.Now),
@@ -71,9 +75,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.OnRequest != nil {
 		h.opts.OnRequest()
 	}
-	fw, err := h.prepare(r)
+	fw, err := h.prepare(w, r, id)
 	if err != nil {
 		h.fail(w, r, id, err)
+		return
+	}
+	if fw == nil { // answered by the proxy itself
 		return
 	}
 	ctx := context.WithValue(r.Context(), forwardKey{}, fw)
@@ -81,72 +88,114 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.proxy.ServeHTTP(&metadataCaseWriter{ResponseWriter: w}, r.WithContext(ctx))
 }
 
+// authenticated is what authentication established about a request.
+type authenticated struct {
+	token       string // the client's access key id
+	payloadHash string // as the client declared it
+	presigned   bool
+	// chunks verifies aws-chunked signatures; nil when the body has none
+	// or signatures are not checked.
+	chunks *sigv4.ChunkChain
+}
+
 // prepare runs every check a request must pass before anything of it
-// reaches a backend, and works out where and how it goes.
-func (h *Handler) prepare(r *http.Request) (*forward, error) {
+// reaches a backend, and works out where and how it goes. A nil forward
+// with a nil error means the proxy answered the request itself.
+func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, id string) (*forward, error) {
 	ctx := r.Context()
-	tgt, err := parsePathStyle(r.URL.EscapedPath())
+	tgt, err := route(r, h.opts.VirtualHostDomains)
 	if err != nil {
 		return nil, err
 	}
-	token, payloadHash, err := h.authenticate(r)
+	auth, err := h.authenticate(r)
 	if err != nil {
 		return nil, err
 	}
 	if tgt.bucket == "" {
-		return nil, s3err.New("NotImplemented", "ListBuckets is not supported by this proxy yet.")
+		if r.Method != http.MethodGet {
+			return nil, s3err.New("MethodNotAllowed", "The specified method is not allowed against this resource.")
+		}
+		return nil, h.listBuckets(ctx, w, auth.token, id)
 	}
 	bucket, ok := h.opts.Buckets[tgt.bucket]
 	if !ok {
 		return nil, s3err.New("NoSuchBucket", "The specified bucket does not exist.").WithResource(tgt.bucket)
 	}
-	if err := h.opts.Authorizer.Authorize(ctx, token, tgt.bucket, bucket.TTL()); err != nil {
+	if err := h.opts.Authorizer.Authorize(ctx, auth.token, tgt.bucket, bucket.TTL()); err != nil {
 		return nil, err
 	}
-	backend, err := h.opts.BackendCreds.For(ctx, token, tgt.bucket, bucket)
+	backend, err := h.opts.BackendCreds.For(ctx, auth.token, tgt.bucket, bucket)
 	if err != nil {
 		return nil, err
 	}
 	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" {
-		if err := h.checkCopySource(ctx, token, src, bucket, backend); err != nil {
+		if err := h.checkCopySource(ctx, auth.token, src, bucket, backend); err != nil {
 			return nil, err
 		}
 	}
 	if !backend.IsHMAC() {
 		return nil, s3err.New("NotImplemented", "Backends reached with an IBM Cloud API key are not supported by this proxy yet.").WithResource(tgt.bucket)
 	}
-	if isStreaming(payloadHash) {
-		return nil, s3err.New("NotImplemented", "aws-chunked uploads (%s) are not supported by this proxy yet.", payloadHash)
+	fw := &forward{target: tgt, bucket: bucket, creds: backend, payloadHash: auth.payloadHash, presigned: auth.presigned}
+	if isStreaming(auth.payloadHash) {
+		if fw.body, err = planStreamingBody(r, auth.payloadHash, auth.chunks); err != nil {
+			return nil, err
+		}
+		fw.payloadHash = fw.body.payloadHash
 	}
-	return &forward{target: tgt, bucket: bucket, creds: backend, payloadHash: payloadHash}, nil
+	return fw, nil
 }
 
-// authenticate verifies the client's signature and returns its access key
-// (the token the validator and creds fetcher see) and payload hash. It runs
-// for every request: no header, query parameter or method skips it.
-func (h *Handler) authenticate(r *http.Request) (token, payloadHash string, err error) {
+// authenticate verifies the client's signature, by header or presigned
+// query. It runs for every request: no header, query parameter or method
+// skips it.
+func (h *Handler) authenticate(r *http.Request) (authenticated, error) {
 	q := r.URL.Query()
-	switch {
-	case q.Has("X-Amz-Signature") || q.Has("X-Amz-Credential") || q.Has("X-Amz-Algorithm"):
-		return "", "", s3err.New("NotImplemented", "Presigned URLs are not supported by this proxy yet.")
-	case q.Has("Signature") && q.Has("AWSAccessKeyId"):
-		return "", "", s3err.New("InvalidRequest", "Signature Version 2 is not supported. Please use %s.", sigv4.Algorithm)
+	if sigv4.IsSigV2Query(q) || sigv4.IsSigV2Header(r.Header.Get("Authorization")) {
+		return authenticated{}, s3err.New("InvalidRequest", "Signature Version 2 is not supported. Please use %s.", sigv4.Algorithm)
+	}
+	if sigv4.IsPresigned(q) {
+		if r.Header.Get("Authorization") != "" {
+			return authenticated{}, s3err.New("InvalidArgument", "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.")
+		}
+		a, err := sigv4.ParsePresigned(r, q)
+		if err != nil {
+			return authenticated{}, err
+		}
+		if isStreaming(a.PayloadHash) {
+			return authenticated{}, s3err.New("InvalidRequest", "Presigned requests cannot use aws-chunked payloads.")
+		}
+		if !h.opts.SkipSignatureValidation {
+			secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
+			if err != nil {
+				return authenticated{}, err
+			}
+			if err := h.verifier.VerifyPresigned(r, a, secret); err != nil {
+				return authenticated{}, err
+			}
+		}
+		return authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, presigned: true}, nil
 	}
 	a, err := sigv4.ParseHeaderAuth(r)
 	if err != nil {
-		return "", "", err
+		return authenticated{}, err
 	}
 	if h.opts.SkipSignatureValidation {
-		return a.AccessKey, a.PayloadHash, nil
+		return authenticated{token: a.AccessKey, payloadHash: a.PayloadHash}, nil
 	}
 	secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
 	if err != nil {
-		return "", "", err
+		return authenticated{}, err
 	}
-	if _, err := h.verifier.VerifyHeaderAuth(r, a, secret); err != nil {
-		return "", "", err
+	seed, err := h.verifier.VerifyHeaderAuth(r, a, secret)
+	if err != nil {
+		return authenticated{}, err
 	}
-	return a.AccessKey, a.PayloadHash, nil
+	auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash}
+	if a.PayloadHash == sigv4.StreamingPayload || a.PayloadHash == sigv4.StreamingPayloadTrailer {
+		auth.chunks = h.verifier.NewChunkChain(secret, a.Credential, seed)
+	}
+	return auth, nil
 }
 
 // checkCopySource authorizes the source bucket of a copy and makes sure the
@@ -172,14 +221,6 @@ func (h *Handler) checkCopySource(ctx context.Context, token, header string, dst
 		return s3err.New("InvalidRequest", "Copying between buckets on different backends or credentials is not supported; source bucket %s.", srcName).WithResource(srcName)
 	}
 	return nil
-}
-
-func isStreaming(payloadHash string) bool {
-	switch payloadHash {
-	case sigv4.StreamingPayload, sigv4.StreamingPayloadTrailer, sigv4.StreamingUnsignedTrailer:
-		return true
-	}
-	return false
 }
 
 // fail answers with an S3 error and logs why; causes stay in the log.

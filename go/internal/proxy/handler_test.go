@@ -220,7 +220,7 @@ func TestRejectionsNeverReachTheBackend(t *testing.T) {
 		{"copy from denied", "PUT", "/data/k", map[string]string{"X-Amz-Copy-Source": "/denied/k"}, clientSecret, 403, "AccessDenied"},
 		{"copy from unknown", "PUT", "/data/k", map[string]string{"X-Amz-Copy-Source": "nosuch/k"}, clientSecret, 404, "NoSuchBucket"},
 		{"copy across credentials", "PUT", "/data/k", map[string]string{"X-Amz-Copy-Source": "elsewhr/k"}, clientSecret, 400, "InvalidRequest"},
-		{"streaming not yet", "PUT", "/data/k", map[string]string{"X-Amz-Content-Sha256": sigv4.StreamingUnsignedTrailer}, clientSecret, 501, "NotImplemented"},
+		{"aws-chunked without decoded length", "PUT", "/data/k", map[string]string{"X-Amz-Content-Sha256": sigv4.StreamingUnsignedTrailer}, clientSecret, 411, "MissingContentLength"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -266,7 +266,7 @@ func TestSignsWithEachCredentialSet(t *testing.T) {
 
 func TestRewriteLowersMetadataNamesAndDropsProxyHeaders(t *testing.T) {
 	in := httptest.NewRequest("PUT", "http://proxy.test/data/k", nil)
-	fw := &forward{target: target{bucket: "data", escapedKey: "k"}, bucket: &config.Bucket{Host: "s3.example", Port: 443, Scheme: "https", AddressingStyle: config.VirtualStyle}}
+	fw := &forward{payloadHash: sigv4.UnsignedPayload, target: target{bucket: "data", escapedKey: "k"}, bucket: &config.Bucket{Host: "s3.example", Port: 443, Scheme: "https", AddressingStyle: config.VirtualStyle}}
 	in = in.WithContext(context.WithValue(in.Context(), forwardKey{}, fw))
 	out := in.Clone(in.Context())
 	out.Header = http.Header{
@@ -274,8 +274,9 @@ func TestRewriteLowersMetadataNamesAndDropsProxyHeaders(t *testing.T) {
 		"Forwarded": {"for=1.2.3.4"}, "Authorization": {"client's"}, "Content-Type": {"text/plain"},
 	}
 	rewrite(&httputil.ProxyRequest{In: in, Out: out})
-	want := http.Header{"x-amz-meta-project-id": {"7"}, "Content-Type": {"text/plain"}}
-	if len(out.Header) != len(want) || out.Header["x-amz-meta-project-id"] == nil || out.Header.Get("Content-Type") == "" {
+	want := http.Header{"x-amz-meta-project-id": {"7"}, "Content-Type": {"text/plain"}, "X-Amz-Content-Sha256": {sigv4.UnsignedPayload}}
+	if len(out.Header) != len(want) || out.Header["x-amz-meta-project-id"] == nil || out.Header.Get("Content-Type") == "" ||
+		out.Header.Get("X-Amz-Content-Sha256") != sigv4.UnsignedPayload {
 		t.Fatalf("headers after rewrite: %v, want %v", out.Header, want)
 	}
 	if out.URL.String() != "https://data.s3.example/k" || out.Host != "data.s3.example" {

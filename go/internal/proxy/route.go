@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -14,7 +16,32 @@ import (
 type target struct {
 	bucket     string
 	escapedKey string // "" for bucket operations; canonical SigV4 encoding
-	hasSlash   bool   // the path had a '/' after the bucket
+	virtual    bool   // the bucket came from the Host header
+}
+
+// route finds the target of r: virtual-hosted when its Host is a bucket
+// under one of the proxy's domains (bucket.s3.example.com), else path
+// style.
+func route(r *http.Request, domains []string) (target, error) {
+	host := strings.ToLower(r.Host)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	for _, domain := range domains {
+		bucket, ok := strings.CutSuffix(host, "."+domain)
+		if !ok || bucket == "" {
+			continue
+		}
+		t := target{bucket: bucket, virtual: true}
+		if key := strings.TrimPrefix(r.URL.EscapedPath(), "/"); key != "" {
+			var err error
+			if t.escapedKey, err = sigv4.EncodePath(key); err != nil {
+				return target{}, s3err.New("InvalidURI", "Couldn't parse the specified URI.")
+			}
+		}
+		return t, nil
+	}
+	return parsePathStyle(r.URL.EscapedPath())
 }
 
 // parsePathStyle splits "/bucket/key..." by the first '/' after the
@@ -22,12 +49,12 @@ type target struct {
 // never occur inside the key's slot by accident.
 func parsePathStyle(escapedPath string) (target, error) {
 	rest := strings.TrimPrefix(escapedPath, "/")
-	bucketPart, keyPart, hasSlash := strings.Cut(rest, "/")
+	bucketPart, keyPart, _ := strings.Cut(rest, "/")
 	bucket, err := url.PathUnescape(bucketPart)
 	if err != nil {
 		return target{}, s3err.New("InvalidURI", "Couldn't parse the specified URI.")
 	}
-	t := target{bucket: bucket, hasSlash: hasSlash}
+	t := target{bucket: bucket}
 	if keyPart != "" {
 		if t.escapedKey, err = sigv4.EncodePath(keyPart); err != nil {
 			return target{}, s3err.New("InvalidURI", "Couldn't parse the specified URI.")

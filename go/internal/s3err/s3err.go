@@ -73,6 +73,7 @@ var statuses = map[string]int{
 	"InvalidBucketName":                 http.StatusBadRequest,
 	"InvalidRequest":                    http.StatusBadRequest,
 	"MethodNotAllowed":                  http.StatusMethodNotAllowed,
+	"MissingContentLength":              http.StatusLengthRequired,
 	"MissingSecurityHeader":             http.StatusBadRequest,
 	"NoSuchBucket":                      http.StatusNotFound,
 	"NotImplemented":                    http.StatusNotImplemented,

@@ -59,6 +59,7 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 		BackendCreds:            creds.NewBackendCreds(hooks.BucketFetcher),
 		Authorizer:              authz.New(hooks.Validator),
 		SkipSignatureValidation: cfg.SkipSignatureValidation,
+		VirtualHostDomains:      cfg.VirtualHostDomains,
 		Transport:               transport,
 		Logger:                  log,
 		OnRequest:               hooks.OnRequest,

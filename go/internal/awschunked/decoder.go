@@ -1,0 +1,309 @@
+package awschunked
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/object-storage-proxy/osp/internal/s3err"
+)
+
+// Limits on what a client may send around its data.
+const (
+	maxLineLen      = 4096     // a chunk header or one trailer line
+	maxTrailerBytes = 16 << 10 // all trailer lines together
+	maxSizeDigits   = 16
+)
+
+// ChunkVerifier checks chunk and trailer signatures; sigv4.ChunkChain is
+// one. Nil means the chunks carry no signatures.
+type ChunkVerifier interface {
+	VerifyChunk(dataSHA256 []byte, signature string) bool
+	VerifyTrailer(trailerSHA256 []byte, signature string) bool
+}
+
+// Options describe the body a Decoder expects.
+type Options struct {
+	// Signatures verifies chunk signatures; nil for unsigned chunks.
+	Signatures ChunkVerifier
+	// SkipSignatures parses signed chunks without checking them (for
+	// skip_signature_validation).
+	SkipSignatures bool
+	// Trailer is the checksum trailer the client declared in x-amz-trailer,
+	// or "" for none.
+	Trailer string
+	// DecodedLength is x-amz-decoded-content-length, or -1 if not given.
+	DecodedLength int64
+}
+
+// Decoder turns an aws-chunked body into the object's bytes, verifying
+// chunk signatures, the trailer signature and the trailer checksum as it
+// goes. It returns io.EOF only once everything has been verified; any
+// failure is an *s3err.Error.
+type Decoder struct {
+	r    *bufio.Reader
+	opts Options
+	// signed reports whether chunk headers carry signatures.
+	signed bool
+
+	remain    int64     // data bytes left in the current chunk
+	inChunk   bool      // a chunk's data is being read (its CRLF is due)
+	chunkHash hash.Hash // SHA-256 of the current chunk, for its signature
+	chunkSig  string
+	checksum  hash.Hash // over all data, for the trailer
+	decoded   int64
+	done      bool
+	err       error
+
+	trailerName, trailerValue string
+}
+
+// NewDecoder reads the aws-chunked body r.
+func NewDecoder(r io.Reader, opts Options) (*Decoder, error) {
+	d := &Decoder{
+		r:      bufio.NewReaderSize(r, 32<<10),
+		opts:   opts,
+		signed: opts.Signatures != nil || opts.SkipSignatures,
+	}
+	if d.opts.Signatures != nil {
+		d.chunkHash = sha256.New()
+	}
+	if opts.Trailer != "" {
+		h, ok := NewChecksum(opts.Trailer)
+		if !ok {
+			return nil, s3err.New("InvalidRequest", "The value specified in the x-amz-trailer header is not supported.")
+		}
+		d.checksum = h
+	}
+	return d, nil
+}
+
+// Trailer returns the checksum trailer received, once Read returned io.EOF.
+func (d *Decoder) Trailer() (name, value string) { return d.trailerName, d.trailerValue }
+
+// Read implements io.Reader over the decoded data.
+func (d *Decoder) Read(p []byte) (int, error) {
+	for {
+		if d.err != nil {
+			return 0, d.err
+		}
+		if d.done {
+			return 0, io.EOF
+		}
+		if d.remain > 0 {
+			if int64(len(p)) > d.remain {
+				p = p[:d.remain]
+			}
+			n, err := d.r.Read(p)
+			d.consume(p[:n])
+			if err != nil && d.remain > 0 {
+				return n, d.fail(truncated(err))
+			}
+			return n, nil
+		}
+		if err := d.advance(); err != nil {
+			return 0, d.fail(err)
+		}
+	}
+}
+
+func (d *Decoder) consume(b []byte) {
+	d.remain -= int64(len(b))
+	if d.chunkHash != nil {
+		d.chunkHash.Write(b)
+	}
+	if d.checksum != nil {
+		d.checksum.Write(b)
+	}
+}
+
+func (d *Decoder) fail(err error) error {
+	d.err = err
+	return err
+}
+
+// advance finishes the chunk just read and starts the next one, or reads
+// and verifies the end of the body.
+func (d *Decoder) advance() error {
+	if d.inChunk {
+		if err := d.expectCRLF(); err != nil {
+			return err
+		}
+		if err := d.verifyChunk(); err != nil {
+			return err
+		}
+		d.inChunk = false
+	}
+	size, sig, err := d.readChunkHeader()
+	if err != nil {
+		return err
+	}
+	d.chunkSig = sig
+	if size == 0 {
+		if err := d.verifyChunk(); err != nil {
+			return err
+		}
+		if err := d.readTrailers(); err != nil {
+			return err
+		}
+		if d.opts.DecodedLength >= 0 && d.decoded != d.opts.DecodedLength {
+			return s3err.New("IncompleteBody", "The request body is shorter than x-amz-decoded-content-length.")
+		}
+		d.done = true
+		return nil
+	}
+	d.decoded += size
+	if d.opts.DecodedLength >= 0 && d.decoded > d.opts.DecodedLength {
+		return s3err.New("InvalidRequest", "The chunks of the request body are longer than x-amz-decoded-content-length.")
+	}
+	d.remain, d.inChunk = size, true
+	return nil
+}
+
+func (d *Decoder) verifyChunk() error {
+	if d.opts.Signatures == nil {
+		return nil
+	}
+	ok := d.opts.Signatures.VerifyChunk(d.chunkHash.Sum(nil), d.chunkSig)
+	d.chunkHash.Reset()
+	if !ok {
+		return s3err.New("SignatureDoesNotMatch", "The chunk signature we calculated does not match the signature you provided.")
+	}
+	return nil
+}
+
+// readChunkHeader reads "<hex size>[;chunk-signature=<sig>]\r\n".
+func (d *Decoder) readChunkHeader() (size int64, sig string, err error) {
+	line, err := d.readLine()
+	if errors.Is(err, io.EOF) {
+		return 0, "", truncated(err)
+	}
+	if err != nil {
+		return 0, "", err
+	}
+	sizeText, ext, hasExt := strings.Cut(line, ";")
+	if sizeText == "" || len(sizeText) > maxSizeDigits {
+		return 0, "", malformed("a chunk size is missing or too long")
+	}
+	size, err = strconv.ParseInt(sizeText, 16, 64)
+	if err != nil || size < 0 {
+		return 0, "", malformed("a chunk size is not hexadecimal")
+	}
+	if !d.signed {
+		if hasExt {
+			return 0, "", malformed("unsigned chunks carry no chunk-signature")
+		}
+		return size, "", nil
+	}
+	sig, ok := strings.CutPrefix(ext, "chunk-signature=")
+	if !hasExt || !ok || len(sig) != 64 {
+		return 0, "", s3err.New("SignatureDoesNotMatch", "A chunk is missing its chunk-signature.")
+	}
+	return size, sig, nil
+}
+
+// readTrailers reads the trailer lines after the final chunk up to the
+// blank line that ends the body (a body may also just end there).
+func (d *Decoder) readTrailers() error {
+	var canonical bytes.Buffer
+	var trailerSig string
+	total := 0
+	for {
+		line, err := d.readLine()
+		if errors.Is(err, io.EOF) {
+			break // some clients end the body without the closing CRLF
+		}
+		if err != nil {
+			return err
+		}
+		if line == "" {
+			break
+		}
+		total += len(line)
+		if total > maxTrailerBytes {
+			return malformed("the trailer is too large")
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			return malformed("a trailer line is not name:value")
+		}
+		name, value = strings.ToLower(strings.TrimSpace(name)), strings.TrimSpace(value)
+		switch {
+		case name == "x-amz-trailer-signature":
+			trailerSig = value
+		case d.trailerName != "":
+			return malformed("more than one trailer was sent")
+		default:
+			d.trailerName, d.trailerValue = name, value
+			canonical.WriteString(name + ":" + value + "\n")
+		}
+	}
+	if d.opts.Signatures != nil && d.opts.Trailer != "" {
+		sum := sha256.Sum256(canonical.Bytes())
+		if !d.opts.Signatures.VerifyTrailer(sum[:], trailerSig) {
+			return s3err.New("SignatureDoesNotMatch", "The trailer signature we calculated does not match the signature you provided.")
+		}
+	}
+	if d.checksum == nil {
+		if d.trailerName != "" {
+			return s3err.New("InvalidRequest", "The request body has a trailer that x-amz-trailer did not declare.")
+		}
+		return nil
+	}
+	if d.trailerName != strings.ToLower(d.opts.Trailer) {
+		return s3err.New("InvalidRequest", "The trailer declared in x-amz-trailer was not sent.")
+	}
+	if got := encodeChecksum(d.checksum); got != d.trailerValue {
+		return s3err.New("BadDigest", "The %s you specified did not match the calculated checksum.", strings.TrimPrefix(d.trailerName, "x-amz-checksum-"))
+	}
+	return nil
+}
+
+// readLine reads one CRLF-terminated line, bounded in length. It returns
+// io.EOF only when the body ends right where a line would start.
+func (d *Decoder) readLine() (string, error) {
+	line, err := d.r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) || len(line) > maxLineLen {
+		return "", malformed("a chunk header or trailer line is too long")
+	}
+	if err != nil {
+		if errors.Is(err, io.EOF) && len(line) == 0 {
+			return "", io.EOF
+		}
+		return "", truncated(err)
+	}
+	if len(line) < 2 || line[len(line)-2] != '\r' {
+		return "", malformed("a line does not end with CRLF")
+	}
+	return string(line[:len(line)-2]), nil
+}
+
+func (d *Decoder) expectCRLF() error {
+	var crlf [2]byte
+	if _, err := io.ReadFull(d.r, crlf[:]); err != nil {
+		return truncated(err)
+	}
+	if crlf != [2]byte{'\r', '\n'} {
+		return malformed("chunk data is not followed by CRLF")
+	}
+	return nil
+}
+
+func malformed(what string) error {
+	return s3err.New("InvalidRequest", "The aws-chunked request body is malformed: %s.", what)
+}
+
+// truncated reports a body that ended early; a read error of the client
+// connection is kept as the cause.
+func truncated(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return s3err.New("IncompleteBody", "The request body ended before the final chunk.")
+	}
+	return s3err.Wrap(fmt.Errorf("read request body: %w", err), "IncompleteBody", "The request body could not be read.")
+}

@@ -1,0 +1,130 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/object-storage-proxy/osp/internal/awschunked"
+	"github.com/object-storage-proxy/osp/internal/s3err"
+	"github.com/object-storage-proxy/osp/internal/sigv4"
+)
+
+// upstreamBody is how an aws-chunked client body goes to the backend: the
+// proxy decodes and verifies it, and re-frames it as its own unsigned
+// aws-chunked body (STREAMING-UNSIGNED-PAYLOAD-TRAILER) carrying the
+// client's checksum trailer, if any. The final chunk and the trailer are
+// sent only once the client's body is verified to its end, so a backend
+// never sees a complete upload that failed verification: a plain body of
+// known length would not do, as some S3 servers (versitygw) store a body
+// cut short by a closed connection.
+type upstreamBody struct {
+	body          io.Reader
+	contentLength int64
+	payloadHash   string
+	trailer       string // x-amz-trailer for the backend, "" for none
+
+	mu  sync.Mutex
+	err error // the first failure of the client's body, for the client
+}
+
+// isStreaming reports whether a payload hash announces aws-chunked.
+func isStreaming(payloadHash string) bool {
+	switch payloadHash {
+	case sigv4.StreamingPayload, sigv4.StreamingPayloadTrailer, sigv4.StreamingUnsignedTrailer:
+		return true
+	}
+	return false
+}
+
+// planStreamingBody prepares the upstream body of an aws-chunked request.
+// chain verifies chunk signatures; it is nil for unsigned chunks or when
+// signature checks are skipped.
+func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain) (*upstreamBody, error) {
+	decoded, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
+	if err != nil || decoded < 0 {
+		return nil, s3err.New("MissingContentLength", "You must provide x-amz-decoded-content-length with aws-chunked uploads.")
+	}
+	signed := mode != sigv4.StreamingUnsignedTrailer
+	trailer := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Amz-Trailer")))
+	opts := awschunked.Options{Trailer: trailer, DecodedLength: decoded, SkipSignatures: signed && chain == nil}
+	if signed && chain != nil {
+		opts.Signatures = chain
+	}
+	dec, err := awschunked.NewDecoder(r.Body, opts)
+	if err != nil {
+		return nil, err
+	}
+	n, err := awschunked.EncodedLength(decoded, trailer)
+	if err != nil {
+		return nil, s3err.Wrap(err, "InvalidRequest", "The value specified in the x-amz-trailer header is not supported.")
+	}
+	return &upstreamBody{
+		body:          awschunked.NewEncoder(dec, decoded),
+		contentLength: n,
+		payloadHash:   sigv4.StreamingUnsignedTrailer,
+		trailer:       trailer,
+	}, nil
+}
+
+// Read records the first failure so the client can be told what went
+// wrong when the backend request is aborted.
+func (u *upstreamBody) Read(p []byte) (int, error) {
+	n, err := u.body.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		u.mu.Lock()
+		if u.err == nil {
+			u.err = err
+		}
+		u.mu.Unlock()
+	}
+	return n, err
+}
+
+// failure is the client body's first error, if any.
+func (u *upstreamBody) failure() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err
+}
+
+// applyTo sets the body and its headers on the outgoing request.
+func (u *upstreamBody) applyTo(out *http.Request, in *http.Request) {
+	out.Body = io.NopCloser(u) // the server closes the client's body
+	out.ContentLength = u.contentLength
+	out.TransferEncoding = nil
+	h := out.Header
+	h.Del("Content-Length")
+	h.Del("X-Amz-Decoded-Content-Length")
+	h.Del("X-Amz-Trailer")
+	// x-amz-content-sha256 announces the framing; aws-chunked is left out
+	// of Content-Encoding, which some servers (versitygw) would store as
+	// the object's own encoding.
+	encodings := withoutAWSChunked(h.Values("Content-Encoding"))
+	h.Del("Content-Encoding")
+	if len(encodings) > 0 {
+		h.Set("Content-Encoding", strings.Join(encodings, ","))
+	}
+	h.Set("X-Amz-Decoded-Content-Length", in.Header.Get("X-Amz-Decoded-Content-Length"))
+	if u.trailer != "" {
+		h.Set("X-Amz-Trailer", u.trailer)
+	}
+}
+
+// withoutAWSChunked drops the aws-chunked coding from Content-Encoding
+// values, keeping any other (a gzip object stays gzip).
+func withoutAWSChunked(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, coding := range strings.Split(v, ",") {
+			coding = strings.TrimSpace(coding)
+			if coding != "" && !strings.EqualFold(coding, "aws-chunked") {
+				out = append(out, coding)
+			}
+		}
+	}
+	return out
+}

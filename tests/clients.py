@@ -1,0 +1,206 @@
+"""Shared bits of the real-client tests (test_clients_*.py): running a
+client binary with an isolated environment, a self-signed certificate for the
+proxy's HTTPS listener, fetching presigned URLs with urllib, and checking
+what versitygw stored.
+
+Each client test skips, saying why, only when its client is not installed
+(`make deps` installs awscli, s3cmd, rclone and openssl from Debian; the
+newest boto3 and aws cli v1 come from the pyenv interpreter).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+import pytest
+
+from helpers import stored_body
+
+# The newest boto3/botocore and aws cli v1 live in this interpreter (not our
+# package: it is only the client).
+PYENV_PYTHON = "/root/.pyenv/versions/3.11.7/bin/python"
+AWS_CLI_V1 = "/root/.pyenv/versions/3.11.7/bin/aws"
+# Debian's awscli package is aws cli v2.
+AWS_CLI_V2 = "/usr/bin/aws"
+
+MIB = 1024 * 1024
+
+# Environment variables a client must not inherit: real AWS/rclone/s3cmd
+# settings of whoever runs the tests, HTTP proxies, our venv's Python.
+_DROPPED_PREFIXES = ("AWS_", "RCLONE_", "S3CMD", "BOTO_")
+_DROPPED = {
+    "http_proxy", "https_proxy", "all_proxy", "no_proxy",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
+    "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP",
+    "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE",
+}
+
+
+def require_executable(path: str, what: str) -> str:
+    """``path`` if it is an executable file, else skips the test."""
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        pytest.skip(f"{what} is not installed ({path} is missing; `make deps` installs it)")
+    return path
+
+
+def require_command(name: str, what: str) -> str:
+    """The absolute path of ``name`` in /usr/bin or /bin (not a pyenv shim),
+    else skips the test."""
+    for directory in ("/usr/bin", "/bin", "/usr/local/bin"):
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"{what} is not installed (no `{name}` on PATH; `make deps` installs it)")
+    return found
+
+
+def isolated_env(home: Path, extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """An environment for a client process: HOME is a fresh directory (no
+    ~/.aws, ~/.s3cfg or rclone config of the user), no AWS_*/RCLONE_* or
+    proxy variables leak in, localhost never goes through a proxy."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _DROPPED and not k.startswith(_DROPPED_PREFIXES)
+    }
+    env.update(
+        HOME=str(home),
+        NO_PROXY="127.0.0.1,localhost,.osp.test",
+        no_proxy="127.0.0.1,localhost,.osp.test",
+        LC_ALL="C.UTF-8",
+        LANG="C.UTF-8",
+    )
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Result:
+    args: Sequence[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def describe(self) -> str:
+        return (
+            f"$ {' '.join(a if len(a) < 300 else a[:60] + '...' for a in self.args)}\nexit code {self.returncode}\n"
+            f"--- stdout ---\n{self.stdout[-3000:]}\n--- stderr ---\n{self.stderr[-3000:]}"
+        )
+
+
+def run(args: Sequence[str], env: Mapping[str, str], *, cwd: Optional[Path] = None, timeout: float = 120) -> Result:
+    proc = subprocess.run(
+        list(args),
+        env=dict(env),
+        cwd=str(cwd) if cwd else None,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=timeout,
+    )
+    return Result(list(args), proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+
+
+def assert_ok(result: Result) -> Result:
+    assert result.returncode == 0, result.describe()
+    return result
+
+
+def assert_failed(result: Result) -> Result:
+    assert result.returncode != 0, "the client succeeded but should have failed:\n" + result.describe()
+    return result
+
+
+# --------------------------------------------------------------------------
+# data
+
+
+def write_random(path: Path, size: int) -> bytes:
+    """Writes ``size`` random bytes to ``path`` and returns them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return data
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def assert_stored_exactly(direct: Any, bucket: str, key: str, expected: bytes) -> None:
+    """versitygw holds exactly ``expected`` under bucket/key: same length,
+    same sha256 (an aws-chunked framing stored by mistake shows as a longer
+    body starting with a hex chunk size)."""
+    stored = stored_body(direct, bucket, key)
+    assert (len(stored), sha256(stored)) == (len(expected), sha256(expected)), (
+        f"s3://{bucket}/{key} at versitygw differs from what the client sent: "
+        f"{len(stored)} bytes stored (starting {stored[:40]!r}), {len(expected)} sent"
+    )
+
+
+def part_count(direct: Any, bucket: str, key: str) -> int:
+    """The number of parts of a stored object from its ETag ("...-N" for a
+    multipart upload, 1 otherwise)."""
+    etag = direct.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+    return int(etag.rsplit("-", 1)[1]) if "-" in etag else 1
+
+
+# --------------------------------------------------------------------------
+# TLS
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory: Any) -> Tuple[str, str]:
+    """(cert_path, key_path): a self-signed certificate for 127.0.0.1 and
+    localhost, made with openssl; the cert is also the clients' CA bundle."""
+    openssl = require_command("openssl", "openssl")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    result = run(
+        [
+            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        isolated_env(directory / "home"),
+        timeout=60,
+    )
+    assert_ok(result)
+    return str(cert), str(key)
+
+
+def https_endpoint(server: Any) -> str:
+    assert server.https_port, "the proxy did not report its HTTPS port"
+    return f"https://127.0.0.1:{server.https_port}"
+
+
+# --------------------------------------------------------------------------
+# plain HTTP with urllib (presigned URLs: no headers but the URL)
+
+
+def fetch(url: str, *, method: str = "GET", data: Optional[bytes] = None, cafile: Optional[str] = None) -> Tuple[int, bytes]:
+    """Sends ``method url`` with urllib and no extra headers; returns
+    (status, body) for success and HTTP errors alike."""
+    context = ssl.create_default_context(cafile=cafile) if url.startswith("https:") else None
+    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60, context=context) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
