@@ -16,7 +16,7 @@ DEBIAN_PACKAGES := gcc make python3 python3-dev python3-venv python3-pip python3
 	python3-wheel python3-cffi python3-dotenv python3-pytest python3-boto3 \
 	awscli s3cmd rclone openssl
 
-.PHONY: all lib deps venv test test-go test-python demo wheel clean
+.PHONY: all lib deps venv test test-go test-python fuzz demo wheel clean
 
 all: lib
 
@@ -49,10 +49,22 @@ wheel: $(LIB)
 test-go:
 	cd go && $(GO) vet ./... && $(GO) test ./...
 
+# Each fuzz target for FUZZTIME (CI: a short run; the corpus in testdata/
+# is replayed by every `go test` anyway).
+FUZZTIME ?= 10s
+FUZZ_TARGETS := sigv4:FuzzParseAuthorization sigv4:FuzzPresignedQuery awschunked:FuzzDecoder
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		(cd go && $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./internal/$$pkg) || exit 1; \
+	done
+
 test-python: venv $(VERSITYGW)
 	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python -m pytest -q tests
 
-test: deps test-go test-python
+test: deps test-go fuzz test-python
 
 demo: deps venv $(VERSITYGW)
 	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python examples/demo.py

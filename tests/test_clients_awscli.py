@@ -93,17 +93,22 @@ class AwsCli:
         return assert_ok(self(*args))
 
 
+_CHECKED_VERSIONS: Dict[str, str] = {}
+
+
 @pytest.fixture(params=["v1", "v2"])
-def cli_binary(request: Any) -> str:
+def cli_binary(request: Any, tmp_path_factory: Any) -> str:
+    """The aws cli binary of the major version in the test's id (its
+    `--version` checked once per session)."""
     if request.param == "v1":
         binary = require_executable(AWS_CLI_V1, "aws cli v1 (pyenv)")
-        expected = "aws-cli/1."
     else:
         binary = require_executable(AWS_CLI_V2, "aws cli v2 (Debian package awscli)")
-        expected = "aws-cli/2."
-    version = run([binary, "--version"], isolated_env(Path("/tmp/osp-awscli-version-home")), timeout=60)
-    assert_ok(version)
-    assert version.output.startswith(expected), version.describe()
+    if binary not in _CHECKED_VERSIONS:
+        version = assert_ok(run([binary, "--version"], isolated_env(tmp_path_factory.mktemp("aws-version")), timeout=60))
+        _CHECKED_VERSIONS[binary] = version.output
+    expected = "aws-cli/1." if request.param == "v1" else "aws-cli/2."
+    assert _CHECKED_VERSIONS[binary].startswith(expected), _CHECKED_VERSIONS[binary]
     return binary
 
 
