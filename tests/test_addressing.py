@@ -10,6 +10,7 @@ absolute-form requests (``PUT http://bucket.s3.osp.test:<port>/key``).
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 import xml.etree.ElementTree as ET
 from typing import Any, Callable, List, Mapping, Optional
@@ -265,6 +266,39 @@ def test_list_buckets_without_validator_lists_cos_map(start_proxy: Callable[...,
     assert response.status_code == 200, response.content
     assert "xml" in response.headers.get("Content-Type", "")
     assert sorted(listed(response)) == ["alpha", "beta"]
+
+
+def test_list_buckets_prefix(start_proxy: Callable[..., Any], backend: Any) -> None:
+    # ListBuckets takes prefix= (boto3 list_buckets(Prefix=...)); the answer
+    # must be filtered, as S3 does.
+    proxy = start_proxy(cos_map={"alpha": closed_entry(backend), "beta": closed_entry(backend)})
+    response = signed_request(proxy, "GET", f"127.0.0.1:{proxy.http_port}", "/?prefix=al")
+    assert response.status_code == 200, response.content
+    assert listed(response) == ["alpha"]
+
+
+def test_list_buckets_pages(start_proxy: Callable[..., Any], backend: Any) -> None:
+    # max-buckets pages the answer; the continuation token leads to the rest,
+    # skipping buckets the validator denies.
+    names = ["b-one", "b-two", "b-three", "b-denied", "b-four"]
+    proxy = start_proxy(cos_map={n: closed_entry(backend) for n in names},
+                        validator=lambda token, bucket: bucket != "b-denied")
+    host = f"127.0.0.1:{proxy.http_port}"
+    seen: List[str] = []
+    query = "/?max-buckets=2"
+    for _ in range(5):
+        response = signed_request(proxy, "GET", host, query)
+        assert response.status_code == 200, response.content
+        page = listed(response)
+        assert len(page) <= 2
+        seen += page
+        token = re.search(rb"<ContinuationToken>([^<]+)</ContinuationToken>", response.content)
+        if token is None:
+            break
+        query = "/?max-buckets=2&continuation-token=" + token.group(1).decode()
+    assert seen == ["b-four", "b-one", "b-three", "b-two"]
+    bad = signed_request(proxy, "GET", host, "/?max-buckets=0")
+    assert bad.status_code == 400 and b"<Code>InvalidArgument</Code>" in bad.content
 
 
 def test_list_buckets_needs_no_backend(start_proxy: Callable[..., Any], client_for: Callable[..., Any],

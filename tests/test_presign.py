@@ -11,6 +11,8 @@ extra signed headers.
 from __future__ import annotations
 
 import contextlib
+import shutil
+import subprocess
 import datetime
 import hashlib
 import hmac
@@ -408,3 +410,24 @@ def boto3_v2_client(proxy: Any) -> Any:
         aws_access_key_id=CLIENT_ACCESS_KEY, aws_secret_access_key=CLIENT_SECRET_KEY,
         config=Config(signature_version="s3", s3={"addressing_style": "path"}),
     )
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_with_no_other_headers(proxy: Any, direct: Any, bucket: str, tmp_path: Any) -> None:
+    # What a user does with a presigned URL: hand it to curl.
+    upload = tmp_path / "up.bin"
+    upload.write_bytes(b"from curl " * 1000)
+    put_url = boto_presign(proxy, "put_object", {"Bucket": bucket, "Key": "curl.bin"})
+    subprocess.run(["curl", "-sSf", "-T", str(upload), put_url], check=True)
+    assert direct.get_object(Bucket=bucket, Key="curl.bin")["Body"].read() == upload.read_bytes()
+
+    get_url = boto_presign(proxy, "get_object", {"Bucket": bucket, "Key": "curl.bin"})
+    got = subprocess.run(["curl", "-sSf", get_url], check=True, capture_output=True).stdout
+    assert got == upload.read_bytes()
+    head_url = boto_presign(proxy, "head_object", {"Bucket": bucket, "Key": "curl.bin"})
+    headers = subprocess.run(["curl", "-sSf", "-I", head_url], check=True, capture_output=True, text=True).stdout
+    assert "content-length: 10000" in headers.lower()
+    # A URL signed for GET does not work for PUT.
+    forged = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-T", str(upload), get_url],
+                            capture_output=True, text=True)
+    assert forged.stdout == "403"

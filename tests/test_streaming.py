@@ -11,6 +11,7 @@ real, so a failure further down is the proxy's.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import random
 import urllib.parse
@@ -227,14 +228,45 @@ def test_without_content_encoding(proxy: Any, direct: Any, bucket: str, mode: st
     assert_stored(direct, bucket, "no-ce", data)
 
 
-def test_unsigned_trailer_mode_without_a_trailer(proxy: Any, direct: Any, bucket: str) -> None:
+@mode_param(TRAILER_MODES)
+def test_trailer_mode_without_a_trailer(proxy: Any, direct: Any, bucket: str, mode: str) -> None:
     data = payload(2 * CHUNK + 9)
-    upload = build_upload("PUT", object_url(proxy, bucket, "no-trailer"), data, STREAMING_UNSIGNED_TRAILER,
-                          checksum_algorithm=None)
+    upload = build_upload("PUT", object_url(proxy, bucket, "no-trailer"), data, mode, checksum_algorithm=None)
     assert "x-amz-trailer" not in {k.lower() for k in upload.headers}
-    assert upload.body().endswith(b"\r\n0\r\n\r\n")
+    final = upload.chunks[-1].size_line() + b"\r\n"
+    assert final in (b"0\r\n\r\n", f"0;chunk-signature={upload.chunks[-1].signature}\r\n\r\n".encode())
+    assert upload.body().endswith(final)
     assert_ok(send(upload))
     assert_stored(direct, bucket, "no-trailer", data)
+
+
+@mode_param()
+def test_content_md5_of_the_decoded_body(proxy: Any, direct: Any, bucket: str, mode: str) -> None:
+    # Some SDKs send Content-MD5 of the decoded content with a streaming body.
+    data = payload(2 * CHUNK + 9)
+    md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+    upload = build_upload("PUT", object_url(proxy, bucket, "md5"), data, mode, headers={"Content-MD5": md5})
+    assert_ok(send(upload))
+    assert_stored(direct, bucket, "md5", data)
+
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    upload = build_upload("PUT", object_url(proxy, bucket, "md5-bad"), data, mode, headers={"Content-MD5": wrong})
+    assert_s3_error(send(upload), 400, "BadDigest")
+    assert not object_exists(direct, bucket, "md5-bad")
+
+
+def test_checksum_header_with_signed_chunks(proxy: Any, direct: Any, bucket: str) -> None:
+    # x-amz-checksum-* as a (signed) header instead of a trailer.
+    data = payload(2 * CHUNK + 9)
+    upload = build_upload("PUT", object_url(proxy, bucket, "sum"), data, STREAMING_SIGNED,
+                          headers={"x-amz-checksum-crc32c": ac.checksum("crc32c", data)})
+    assert_ok(send(upload))
+    assert_stored(direct, bucket, "sum", data)
+
+    upload = build_upload("PUT", object_url(proxy, bucket, "sum-bad"), data, STREAMING_SIGNED,
+                          headers={"x-amz-checksum-crc32c": ac.checksum("crc32c", b"other")})
+    assert_s3_error(send(upload), 400, "BadDigest")
+    assert not object_exists(direct, bucket, "sum-bad")
 
 
 @mode_param()
@@ -243,6 +275,17 @@ def test_transfer_encoding_chunked_without_content_length(proxy: Any, direct: An
     upload = build_upload("PUT", object_url(proxy, bucket, "te"), data, mode, content_length=False)
     assert_ok(send(upload, transfer_chunked=True))
     assert_stored(direct, bucket, "te", data)
+
+
+@mode_param()
+def test_upload_part_with_transfer_encoding_chunked(proxy: Any, direct: Any, bucket: str, mode: str) -> None:
+    upload_id = direct.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    data = payload(2 * CHUNK + 5, seed=4)
+    upload = build_upload("PUT", object_url(proxy, bucket, "mp", f"partNumber=1&uploadId={upload_id}"), data, mode,
+                          content_length=False)
+    assert_ok(send(upload, transfer_chunked=True))
+    parts = direct.list_parts(Bucket=bucket, Key="mp", UploadId=upload_id)["Parts"]
+    assert [(p["PartNumber"], p["Size"]) for p in parts] == [(1, len(data))]
 
 
 @mode_param()
@@ -373,6 +416,17 @@ def test_trailer_changed_after_signing(proxy: Any, direct: Any, bucket: str) -> 
     ac.sign_chunks(upload, ac.chain_from_headers(upload.headers, CLIENT_SECRET_KEY))
     upload.trailers = [("x-amz-checksum-crc32", ac.checksum("crc32", upload.data))]
     assert_s3_error(send(upload), 403, "SignatureDoesNotMatch")
+    assert_nothing_stored(direct, bucket, "forged")
+
+
+@mode_param(TRAILER_MODES)
+def test_trailer_other_than_announced(proxy: Any, direct: Any, bucket: str, mode: str) -> None:
+    # x-amz-trailer says crc32; a (right) crc32c arrives instead.
+    upload = _signed_upload(proxy, bucket, mode, content_length=False, checksum_algorithm="crc32")
+    upload.trailers = [("x-amz-checksum-crc32c", ac.checksum("crc32c", upload.data))]
+    if mode == STREAMING_SIGNED_TRAILER:
+        ac.sign_chunks(upload, ac.chain_from_headers(upload.headers, CLIENT_SECRET_KEY))
+    assert_client_error_xml(send(upload))
     assert_nothing_stored(direct, bucket, "forged")
 
 

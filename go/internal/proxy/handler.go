@@ -115,7 +115,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, id string) (*f
 		if r.Method != http.MethodGet {
 			return nil, s3err.New("MethodNotAllowed", "The specified method is not allowed against this resource.")
 		}
-		return nil, h.listBuckets(ctx, w, auth.token, id)
+		return nil, h.listBuckets(ctx, w, r, auth.token, id)
 	}
 	bucket, ok := h.opts.Buckets[tgt.bucket]
 	if !ok {

@@ -2,21 +2,28 @@ package proxy
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/object-storage-proxy/osp/internal/s3err"
 )
 
 type listAllMyBucketsResult struct {
-	XMLName xml.Name      `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListAllMyBucketsResult"`
-	Owner   bucketOwner   `xml:"Owner"`
-	Buckets []bucketEntry `xml:"Buckets>Bucket"`
+	XMLName           xml.Name      `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListAllMyBucketsResult"`
+	Owner             bucketOwner   `xml:"Owner"`
+	Buckets           []bucketEntry `xml:"Buckets>Bucket"`
+	ContinuationToken string        `xml:"ContinuationToken,omitempty"`
+	Prefix            string        `xml:"Prefix,omitempty"`
 }
+
+// maxBuckets is the most ListBuckets returns in one page, as in S3.
+const maxBuckets = 10000
 
 type bucketOwner struct {
 	ID          string `xml:"ID"`
@@ -29,16 +36,42 @@ type bucketEntry struct {
 }
 
 // listBuckets answers ListBuckets from cos_map: the buckets the validator
-// lets token use. No backend is asked; cos_map is the proxy's namespace.
-func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, token, requestID string) error {
+// lets token use, in name order, filtered by prefix and paged by
+// max-buckets and continuation-token (the last name of the previous page,
+// base64-encoded). No backend is asked; cos_map is the proxy's namespace.
+func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, r *http.Request, token, requestID string) error {
+	q := r.URL.Query()
+	limit := maxBuckets
+	if v := q.Get("max-buckets"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxBuckets {
+			return s3err.New("InvalidArgument", "max-buckets must be a number from 1 to %d.", maxBuckets)
+		}
+		limit = n
+	}
+	var after string
+	if v := q.Get("continuation-token"); v != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil {
+			return s3err.New("InvalidArgument", "The continuation token provided is incorrect.")
+		}
+		after = string(raw)
+	}
+	prefix := q.Get("prefix")
 	names := make([]string, 0, len(h.opts.Buckets))
 	for name := range h.opts.Buckets {
-		names = append(names, name)
+		if strings.HasPrefix(name, prefix) && name > after {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
-	result := listAllMyBucketsResult{Owner: bucketOwner{ID: token, DisplayName: token}}
+	result := listAllMyBucketsResult{Owner: bucketOwner{ID: token, DisplayName: token}, Prefix: prefix}
 	created := h.started.UTC().Format(time.RFC3339)
 	for _, name := range names {
+		if len(result.Buckets) == limit {
+			result.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(result.Buckets[limit-1].Name))
+			break
+		}
 		err := h.opts.Authorizer.Authorize(ctx, token, name, h.opts.Buckets[name].TTL())
 		var denied *s3err.Error
 		switch {

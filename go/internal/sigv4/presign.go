@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,6 +100,9 @@ func (v *Verifier) VerifyPresigned(r *http.Request, a PresignAuth, secret string
 	}
 	if now.After(a.Time.Add(a.Expires)) {
 		return s3err.New("AccessDenied", "Request has expired.")
+	}
+	if !slices.Contains(a.SignedHeaders, "host") {
+		return queryError("X-Amz-SignedHeaders must include host")
 	}
 	if err := checkSignedHeaders(r, a.SignedHeaders); err != nil {
 		return err
