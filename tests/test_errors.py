@@ -88,27 +88,6 @@ def test_unreachable_backend(start_proxy: Callable[..., Any], client_for: Callab
 # not implemented yet: a clear 501, never a wrong answer
 
 
-def test_api_key_bucket_not_implemented(start_proxy: Callable[..., Any], client_for: Callable[..., Any],
-                                        backend: Any, direct: Any, bucket: str) -> None:
-    proxy = start_proxy(cos_map={bucket: backend.entry(creds=False, api_key="an-ibm-cloud-api-key")})
-    client = client_for(proxy)
-    with pytest.raises(ClientError) as exc:
-        client.put_object(Bucket=bucket, Key="k", Body=b"x")
-    assert_client_error(exc, 501, "NotImplemented", client)
-    assert stored_keys(direct, bucket) == []
-
-
-def test_creds_fetcher_api_key_answer_not_implemented(start_proxy: Callable[..., Any],
-                                                      client_for: Callable[..., Any],
-                                                      direct: Any, bucket: str) -> None:
-    proxy = start_proxy(bucket, entry={"creds": False}, bucket_creds_fetcher=lambda t, b: "an-ibm-cloud-api-key")
-    client = client_for(proxy)
-    with pytest.raises(ClientError) as exc:
-        client.put_object(Bucket=bucket, Key="k", Body=b"x")
-    assert_client_error(exc, 501, "NotImplemented", client)
-    assert stored_keys(direct, bucket) == []
-
-
 def test_signature_v2_is_refused(proxy: Any, direct: Any, bucket: str) -> None:
     # `aws s3 presign` (cli v1) and s3cmd default to SigV2: refuse clearly.
     date = formatdate(usegmt=True)

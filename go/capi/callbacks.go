@@ -17,10 +17,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 	"unsafe"
 
 	"github.com/object-storage-proxy/osp/internal/authz"
 	"github.com/object-storage-proxy/osp/internal/creds"
+	"github.com/object-storage-proxy/osp/internal/s3err"
+	"github.com/object-storage-proxy/osp/internal/s3op"
 )
 
 // answerCap bounds a callable's answer (a secret, an API key, a JSON pair).
@@ -62,30 +65,64 @@ func call(id uint64, args any) (answer string, found bool, err error) {
 	}
 }
 
-func validatorHook(id *uint64) authz.Validator {
+// callWithTimeout runs call but gives up after timeout: a host callable
+// that hangs cannot be interrupted, so its caller stops waiting for it
+// (the call finishes, unobserved, whenever the callable returns).
+func callWithTimeout(kind string, id uint64, args any, timeout time.Duration) (string, bool, error) {
+	type result struct {
+		answer string
+		found  bool
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		answer, found, err := call(id, args)
+		done <- result{answer, found, err}
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return "", false, fmt.Errorf("%s: %w", kind, r.err)
+		}
+		return r.answer, r.found, nil
+	case <-timer.C:
+		return "", false, s3err.Wrap(fmt.Errorf("%s did not answer within %v", kind, timeout),
+			"ServiceUnavailable", "The authorization service did not answer in time; please try again.")
+	}
+}
+
+// accessArgs are the arguments of validator and bucket_creds_fetcher; the
+// host passes method, key and operation only to callables that take them.
+func accessArgs(a s3op.Access) map[string]string {
+	return map[string]string{"token": a.Token, "bucket": a.Bucket, "method": a.Method, "key": a.Key, "operation": a.Operation}
+}
+
+func validatorHook(id *uint64, timeout time.Duration) authz.Validator {
 	if id == nil {
 		return nil
 	}
-	return func(ctx context.Context, token, bucket string) (bool, error) {
-		_, ok, err := call(*id, map[string]string{"token": token, "bucket": bucket})
+	return func(ctx context.Context, a s3op.Access) (bool, error) {
+		_, ok, err := callWithTimeout("validator", *id, accessArgs(a), timeout)
 		return ok, err
 	}
 }
 
-func bucketFetcherHook(id *uint64) creds.BucketFetcher {
+func bucketFetcherHook(id *uint64, timeout time.Duration) creds.BucketFetcher {
 	if id == nil {
 		return nil
 	}
-	return func(ctx context.Context, token, bucket string) (string, bool, error) {
-		return call(*id, map[string]string{"token": token, "bucket": bucket})
+	return func(ctx context.Context, a s3op.Access) (string, bool, error) {
+		return callWithTimeout("bucket_creds_fetcher", *id, accessArgs(a), timeout)
 	}
 }
 
-func secretFetcherHook(id *uint64) creds.SecretFetcher {
+func secretFetcherHook(id *uint64, timeout time.Duration) creds.SecretFetcher {
 	if id == nil {
 		return nil
 	}
 	return func(ctx context.Context, accessKey string) (string, bool, error) {
-		return call(*id, map[string]string{"access_key": accessKey})
+		return callWithTimeout("hmac_fetcher", *id, map[string]string{"access_key": accessKey}, timeout)
 	}
 }

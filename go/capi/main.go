@@ -64,9 +64,9 @@ func osp_server_start(configJSON *C.char, errOut **C.char) C.int64_t {
 		return setErr(err)
 	}
 	srv, err := server.Start(cfg, server.Hooks{
-		Validator:     validatorHook(cfg.Validator),
-		BucketFetcher: bucketFetcherHook(cfg.BucketCredsFetcher),
-		SecretFetcher: secretFetcherHook(cfg.HMACFetcher),
+		Validator:     validatorHook(cfg.Validator, cfg.CallbackTimeout()),
+		BucketFetcher: bucketFetcherHook(cfg.BucketCredsFetcher, cfg.CallbackTimeout()),
+		SecretFetcher: secretFetcherHook(cfg.HMACFetcher, cfg.CallbackTimeout()),
 		OnRequest:     countRequest,
 		Logger:        newLogger(),
 	})

@@ -25,6 +25,8 @@ except ImportError as exc:  # pragma: no cover - only a broken install gets here
         f"({exc}); reinstall the package with pip"
     ) from exc
 
+from .callables import identity_args
+
 logger = logging.getLogger("object_storage_proxy")
 
 CB_OK: int = lib.OSP_CB_OK
@@ -41,7 +43,7 @@ CALLABLE_ARGS: Dict[str, Tuple[str, ...]] = {
     "hmac_fetcher": ("access_key",),
 }
 
-_registry: Dict[int, Tuple[str, Callable[..., Any]]] = {}
+_registry: Dict[int, Tuple[str, Callable[..., Any], Tuple[str, ...]]] = {}
 _registry_lock = threading.Lock()
 _next_id = itertools.count(1)  # 0 is never handed out: it reads like "unset"
 
@@ -63,9 +65,10 @@ def register(kind: str, fn: Callable[..., Any]) -> int:
         raise ValueError(f"unknown callable kind {kind!r}")
     if not callable(fn):
         raise TypeError(f"{kind} must be callable, got {type(fn).__name__}")
+    extras = identity_args(kind, fn)
     with _registry_lock:
         callable_id = next(_next_id)
-        _registry[callable_id] = (kind, fn)
+        _registry[callable_id] = (kind, fn, extras)
     return callable_id
 
 
@@ -90,13 +93,13 @@ def _answer(kind: str, name: str, result: Any) -> Tuple[int, str]:
     if isinstance(result, str):
         return CB_OK, result
     if kind == "bucket_creds_fetcher" and isinstance(result, Mapping):
-        pair = {k: result.get(k) for k in ("access_key", "secret_key")}
-        if set(result) != set(pair) or not all(isinstance(v, str) and v for v in pair.values()):
-            return CB_BAD_TYPE, (
-                f"bucket_creds_fetcher {name} returned a dict that is not "
-                "{'access_key': str, 'secret_key': str}"
-            )
-        return CB_OK, json.dumps(pair)
+        for shape in (("access_key", "secret_key"), ("api_key",)):
+            if set(result) == set(shape) and all(isinstance(result[k], str) and result[k] for k in shape):
+                return CB_OK, json.dumps({k: result[k] for k in shape})
+        return CB_BAD_TYPE, (
+            f"bucket_creds_fetcher {name} returned a dict that is not "
+            "{'access_key': str, 'secret_key': str} or {'api_key': str}"
+        )
     expected = "str, dict or None" if kind == "bucket_creds_fetcher" else "str or None"
     return CB_BAD_TYPE, f"{kind} {name} returned {type(result).__name__}, expected {expected}"
 
@@ -107,17 +110,18 @@ def _dispatch(callable_id: int, args_json: Any) -> Tuple[int, bytes]:
     if entry is None:
         # A request still in flight while its server stops can get here.
         return CB_ERROR, f"unknown callable id {callable_id}".encode()
-    kind, fn = entry
+    kind, fn, extras = entry
     name = _name(fn)
     try:
         args = json.loads(ffi.string(args_json).decode("utf-8")) if args_json != ffi.NULL else None
         call_args = [args[key] for key in CALLABLE_ARGS[kind]] if isinstance(args, dict) else None
+        call_kwargs = {key: args[key] for key in extras} if isinstance(args, dict) else {}
     except (ValueError, KeyError):
         call_args = None
-    if call_args is None or not all(isinstance(a, str) for a in call_args):
+    if call_args is None or not all(isinstance(a, str) for a in [*call_args, *call_kwargs.values()]):
         return CB_ERROR, f"{kind} {name}: malformed arguments from the proxy".encode()
     try:
-        result = fn(*call_args)
+        result = fn(*call_args, **call_kwargs)
     except BaseException as exc:  # noqa: B902 - nothing may unwind into Go
         # The traceback only at DEBUG: exception messages may quote arguments.
         logger.warning("%s %s raised %s", kind, name, type(exc).__name__)

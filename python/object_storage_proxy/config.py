@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from .callables import identity_args
 
 # Public callable types (the original project's signatures).
 Validator = Callable[[str, str], bool]
@@ -43,6 +46,7 @@ _ENTRY_DEFAULTS: Dict[str, Any] = {
     "addressing_style": "virtual",
 }
 _CALLABLE_FIELDS = ("validator", "bucket_creds_fetcher", "hmac_fetcher")
+DEFAULT_IAM_URL = "https://iam.cloud.ibm.com"
 
 
 def _int(field: str, value: Any, low: int, high: Optional[int] = None, *, numeric_str: bool = False) -> int:
@@ -173,6 +177,40 @@ def _domains(value: Any) -> List[str]:
     return domains
 
 
+def _connect_to(value: Any) -> Dict[str, str]:
+    """Backend "host:port" -> "host:port" actually dialled (curl's --connect-to)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"connect_to: expected a dict of 'host:port' -> 'host:port', got {type(value).__name__}")
+    out: Dict[str, str] = {}
+    for src, dst in value.items():
+        for part in (src, dst):
+            if not isinstance(part, str) or not re.fullmatch(r"\[?[^\s/\[\]]+\]?:\d{1,5}", part):
+                raise ValueError(f"connect_to: {part!r} is not 'host:port'")
+        out[src] = dst
+    return out
+
+
+def _iam_url(value: Any) -> str:
+    """IBM Cloud IAM's base URL: the argument, else $OSP_IAM_URL, else IBM's."""
+    if value is None:
+        value = os.environ.get("OSP_IAM_URL") or DEFAULT_IAM_URL
+    if not isinstance(value, str):
+        raise TypeError(f"iam_url: expected str, got {type(value).__name__}")
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ValueError(f"iam_url: {value!r} is not an http(s) URL")
+    return value.rstrip("/")
+
+
+def _seconds(field: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{field}: expected a number of seconds, got {type(value).__name__}")
+    if not 0 < value <= 3600:
+        raise ValueError(f"{field}: {value} is out of range (0-3600 seconds)")
+    return float(value)
+
+
 def _bool(field: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{field}: expected bool, got {type(value).__name__}")
@@ -195,6 +233,10 @@ _FIELDS: Dict[str, Callable[[Any], Any]] = {
     "tls_cert_path": lambda v: _path("tls_cert_path", v),
     "tls_key_path": lambda v: _path("tls_key_path", v),
     "virtual_host_domains": _domains,
+    "iam_url": _iam_url,
+    "connect_to": _connect_to,
+    "callback_timeout": lambda v: _seconds("callback_timeout", v),
+    "cache_size": lambda v: _int("cache_size", v, 1),
 }
 
 
@@ -227,6 +269,10 @@ class ProxyServerConfig:
     tls_cert_path: Optional[str]
     tls_key_path: Optional[str]
     virtual_host_domains: List[str]
+    iam_url: str
+    connect_to: Dict[str, str]
+    callback_timeout: float
+    cache_size: int
 
     def __init__(
         self,
@@ -245,6 +291,10 @@ class ProxyServerConfig:
         tls_cert_path: Optional[PathLike] = None,
         tls_key_path: Optional[PathLike] = None,
         virtual_host_domains: Optional[Sequence[str]] = None,
+        iam_url: Optional[str] = None,
+        connect_to: Optional[Mapping[str, str]] = None,
+        callback_timeout: float = 10.0,
+        cache_size: int = 16384,
     ) -> None:
         self.cos_map = cos_map  # type: ignore[assignment]  # normalized by __setattr__
         self.bucket_creds_fetcher = bucket_creds_fetcher
@@ -260,6 +310,10 @@ class ProxyServerConfig:
         self.tls_cert_path = tls_cert_path  # type: ignore[assignment]
         self.tls_key_path = tls_key_path  # type: ignore[assignment]
         self.virtual_host_domains = virtual_host_domains  # type: ignore[assignment]
+        self.iam_url = iam_url  # type: ignore[assignment]
+        self.connect_to = connect_to  # type: ignore[assignment]
+        self.callback_timeout = callback_timeout
+        self.cache_size = cache_size
         self.validate()
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -320,9 +374,16 @@ class ProxyServerConfig:
             "skip_signature_validation": self.skip_signature_validation,
             "threads": self.threads,
             "virtual_host_domains": self.virtual_host_domains,
+            "iam_url": self.iam_url,
+            "connect_to": self.connect_to,
+            "callback_timeout": self.callback_timeout,
+            "cache_size": self.cache_size,
         }
         for name in _CALLABLE_FIELDS:
-            document[name] = ids.get(name) if getattr(self, name) is not None else None
+            fn = getattr(self, name)
+            document[name] = ids.get(name) if fn is not None else None
+            if name in ("validator", "bucket_creds_fetcher"):
+                document[f"{name}_identity"] = fn is not None and bool(identity_args(name, fn))
         return json.dumps(document)
 
     def __repr__(self) -> str:

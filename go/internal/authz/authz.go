@@ -9,36 +9,40 @@ import (
 
 	"github.com/object-storage-proxy/osp/internal/cache"
 	"github.com/object-storage-proxy/osp/internal/s3err"
+	"github.com/object-storage-proxy/osp/internal/s3op"
 )
 
-// Validator is the host's validator(token, bucket) -> bool.
-type Validator func(ctx context.Context, token, bucket string) (bool, error)
-
-const cacheSize = 16384
+// Validator is the host's validator(token, bucket[, method, key,
+// operation]) -> bool.
+type Validator func(ctx context.Context, a s3op.Access) (bool, error)
 
 // decisionKey carries the bucket's TTL so the loader knows how long to keep
 // the answer; a bucket's TTL is fixed, so it does not split entries.
 type decisionKey struct {
-	token, bucket string
-	ttl           time.Duration
+	access s3op.Access
+	ttl    time.Duration
 }
 
-// Authorizer decides access, asking the validator at most once per
-// (token, bucket) and TTL. Without a validator every authenticated client
-// may use every configured bucket, as in the original project.
+// Authorizer decides access, asking the validator at most once per TTL for
+// each (token, bucket), or each (token, bucket, method, operation, key) when
+// the validator is identity-aware. Allow and deny are both cached. Without
+// a validator every authenticated client may use every configured bucket,
+// as in the original project.
 type Authorizer struct {
 	decisions *cache.Cache[decisionKey, bool]
+	identity  bool
 }
 
-// New wraps validate, which may be nil.
-func New(validate Validator) *Authorizer {
-	a := &Authorizer{}
+// New wraps validate, which may be nil; identity says whether it looks at
+// method, key and operation. The cache holds at most cacheSize answers.
+func New(validate Validator, identity bool, cacheSize int) *Authorizer {
+	a := &Authorizer{identity: identity}
 	if validate == nil {
 		return a
 	}
-	a.decisions = cache.New(cacheSize, func(k decisionKey) string { return k.token + "\x00" + k.bucket },
+	a.decisions = cache.New(cacheSize, func(k decisionKey) string { return cache.KeyOf(k.access) },
 		func(ctx context.Context, k decisionKey) (bool, time.Duration, error) {
-			ok, err := validate(ctx, k.token, k.bucket)
+			ok, err := validate(ctx, k.access)
 			if err != nil {
 				return false, 0, fmt.Errorf("validator: %w", err)
 			}
@@ -47,18 +51,22 @@ func New(validate Validator) *Authorizer {
 	return a
 }
 
-// Authorize returns nil when token may use bucket, AccessDenied when the
-// validator says no, and InternalError when it fails.
-func (a *Authorizer) Authorize(ctx context.Context, token, bucket string, ttl time.Duration) error {
+// Authorize returns nil when the access is allowed, AccessDenied when the
+// validator says no, and the callable's own S3 error (a timeout) or
+// InternalError when it fails.
+func (a *Authorizer) Authorize(ctx context.Context, access s3op.Access, ttl time.Duration) error {
 	if a.decisions == nil {
 		return nil
 	}
-	ok, err := a.decisions.Get(ctx, decisionKey{token, bucket, ttl})
+	if !a.identity {
+		access = access.BucketOnly()
+	}
+	ok, err := a.decisions.Get(ctx, decisionKey{access, ttl})
 	if err != nil {
-		return s3err.Wrap(err, "InternalError", "The access check for bucket %s failed.", bucket).WithResource(bucket)
+		return s3err.Callable(err, "The access check for bucket %s failed.", access.Bucket).WithResource(access.Bucket)
 	}
 	if !ok {
-		return s3err.New("AccessDenied", "Access Denied").WithResource(bucket)
+		return s3err.New("AccessDenied", "Access Denied").WithResource(access.Bucket)
 	}
 	return nil
 }

@@ -80,5 +80,9 @@ func (c *Cache[K, V]) lookup(key K) (V, bool) {
 	return zero, false
 }
 
+// KeyOf is an injective string form of a comparable struct of strings,
+// for singleflight keys.
+func KeyOf(v any) string { return fmt.Sprintf("%q", v) }
+
 // Len reports the number of entries held, expired or not.
 func (c *Cache[K, V]) Len() int { return c.entries.Len() }

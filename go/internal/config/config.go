@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,6 +75,33 @@ type Config struct {
 	// VirtualHostDomains are the proxy's domains for virtual-hosted
 	// requests (bucket.<domain>), lower case.
 	VirtualHostDomains []string `json:"virtual_host_domains"`
+	// ValidatorIdentity and BucketCredsFetcherIdentity say whether those
+	// callables take method, key and operation too.
+	ValidatorIdentity          bool `json:"validator_identity"`
+	BucketCredsFetcherIdentity bool `json:"bucket_creds_fetcher_identity"`
+	// IAMURL is IBM Cloud IAM, where API keys become bearer tokens.
+	IAMURL string `json:"iam_url"`
+	// ConnectTo dials another address for a backend "host:port", as curl's
+	// --connect-to; TLS still verifies the configured host.
+	ConnectTo map[string]string `json:"connect_to"`
+	// CallbackTimeoutSeconds bounds one call of a host callable.
+	CallbackTimeoutSeconds float64 `json:"callback_timeout"`
+	// CacheSize bounds each cache (validator, credentials, secrets, tokens).
+	CacheSize int `json:"cache_size"`
+}
+
+// Defaults for the optional settings.
+const (
+	DefaultCallbackTimeout = 10 * time.Second
+	DefaultCacheSize       = 16384
+)
+
+// CallbackTimeout is how long one host callable may run.
+func (c *Config) CallbackTimeout() time.Duration {
+	if c.CallbackTimeoutSeconds <= 0 {
+		return DefaultCallbackTimeout
+	}
+	return time.Duration(c.CallbackTimeoutSeconds * float64(time.Second))
 }
 
 // Verify says how backend TLS certificates are checked: by the system
@@ -136,6 +164,22 @@ func (c *Config) normalize() error {
 	}
 	if c.Threads <= 0 {
 		c.Threads = 1
+	}
+	if c.CacheSize <= 0 {
+		c.CacheSize = DefaultCacheSize
+	}
+	if c.IAMURL == "" {
+		c.IAMURL = "https://iam.cloud.ibm.com"
+	}
+	if u, err := url.Parse(c.IAMURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("config: iam_url %q is not an http(s) URL", c.IAMURL))
+	}
+	for from, to := range c.ConnectTo {
+		for _, hostPort := range []string{from, to} {
+			if _, _, err := net.SplitHostPort(hostPort); err != nil {
+				errs = append(errs, fmt.Errorf("config: connect_to %q: %q is not host:port", from, hostPort))
+			}
+		}
 	}
 	names := make([]string, 0, len(c.CosMap))
 	for name := range c.CosMap {

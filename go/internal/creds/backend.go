@@ -11,6 +11,7 @@ import (
 	"github.com/object-storage-proxy/osp/internal/cache"
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/s3err"
+	"github.com/object-storage-proxy/osp/internal/s3op"
 )
 
 // Backend is what the proxy signs with toward a bucket's store: an HMAC
@@ -25,33 +26,38 @@ type Backend struct {
 func (b Backend) IsHMAC() bool { return b.AccessKey != "" && b.SecretKey != "" }
 
 // BucketFetcher asks the host (Python's bucket_creds_fetcher) for the
-// credentials of a bucket on behalf of a client token. The answer is an API
-// key or a JSON HMAC pair.
-type BucketFetcher func(ctx context.Context, token, bucket string) (answer string, found bool, err error)
+// credentials of a bucket on behalf of a client token (and, for an
+// identity-aware fetcher, the request's method, key and operation). The
+// answer is an API key or a JSON HMAC pair.
+type BucketFetcher func(ctx context.Context, a s3op.Access) (answer string, found bool, err error)
 
-// tokenBucket carries the bucket's TTL so the loader knows how long to keep
+// fetchKey carries the bucket's TTL so the loader knows how long to keep
 // the answer; a bucket's TTL is fixed, so it does not split entries.
-type tokenBucket struct {
-	token, bucket string
-	ttl           time.Duration
+type fetchKey struct {
+	access s3op.Access
+	ttl    time.Duration
 }
 
 // BackendCreds resolves a bucket's backend credentials: the bucket's own
 // from cos_map, else the fetcher's answer for this very token, cached per
-// (token, bucket) for the bucket's TTL and never shared between tokens.
+// (token, bucket) - or per (token, bucket, method, operation, key) for an
+// identity-aware fetcher - for the bucket's TTL, never shared between
+// tokens.
 type BackendCreds struct {
-	fetched *cache.Cache[tokenBucket, Backend]
+	fetched  *cache.Cache[fetchKey, Backend]
+	identity bool
 }
 
-// NewBackendCreds wraps an optional fetcher.
-func NewBackendCreds(fetch BucketFetcher) *BackendCreds {
-	b := &BackendCreds{}
+// NewBackendCreds wraps an optional fetcher; identity says whether it looks
+// at method, key and operation. The cache holds at most size answers.
+func NewBackendCreds(fetch BucketFetcher, identity bool, size int) *BackendCreds {
+	b := &BackendCreds{identity: identity}
 	if fetch == nil {
 		return b
 	}
-	b.fetched = cache.New(cacheSize, func(k tokenBucket) string { return k.token + "\x00" + k.bucket },
-		func(ctx context.Context, k tokenBucket) (Backend, time.Duration, error) {
-			answer, found, err := fetch(ctx, k.token, k.bucket)
+	b.fetched = cache.New(size, func(k fetchKey) string { return cache.KeyOf(k.access) },
+		func(ctx context.Context, k fetchKey) (Backend, time.Duration, error) {
+			answer, found, err := fetch(ctx, k.access)
 			if err != nil {
 				return Backend{}, 0, fmt.Errorf("bucket_creds_fetcher: %w", err)
 			}
@@ -69,8 +75,9 @@ func NewBackendCreds(fetch BucketFetcher) *BackendCreds {
 
 var errNoCreds = errors.New("bucket_creds_fetcher returned None")
 
-// For returns the credentials for a request by token to bucket b.
-func (c *BackendCreds) For(ctx context.Context, token, bucket string, b *config.Bucket) (Backend, error) {
+// For returns the credentials for an access to bucket b.
+func (c *BackendCreds) For(ctx context.Context, access s3op.Access, b *config.Bucket) (Backend, error) {
+	bucket := access.Bucket
 	if b.HasHMAC() {
 		return Backend{AccessKey: b.AccessKey, SecretKey: b.SecretKey}, nil
 	}
@@ -80,12 +87,15 @@ func (c *BackendCreds) For(ctx context.Context, token, bucket string, b *config.
 	if c.fetched == nil {
 		return Backend{}, s3err.New("AccessDenied", "No credentials are configured for bucket %s.", bucket).WithResource(bucket)
 	}
-	creds, err := c.fetched.Get(ctx, tokenBucket{token, bucket, b.TTL()})
+	if !c.identity {
+		access = access.BucketOnly()
+	}
+	creds, err := c.fetched.Get(ctx, fetchKey{access, b.TTL()})
 	if err != nil {
 		if errors.Is(err, errNoCreds) {
 			return Backend{}, s3err.New("AccessDenied", "No credentials are available for bucket %s.", bucket).WithResource(bucket)
 		}
-		return Backend{}, s3err.Wrap(err, "InternalError", "The credential lookup for bucket %s failed.", bucket).WithResource(bucket)
+		return Backend{}, s3err.Callable(err, "The credential lookup for bucket %s failed.", bucket).WithResource(bucket)
 	}
 	return creds, nil
 }

@@ -20,7 +20,6 @@ type SecretFetcher func(ctx context.Context, accessKey string) (secret string, f
 const (
 	knownKeyTTL   = 5 * time.Minute
 	unknownKeyTTL = 10 * time.Second
-	cacheSize     = 16384
 )
 
 // ClientSecrets resolves client access keys to secrets from a static
@@ -35,8 +34,9 @@ type secretAnswer struct {
 	found  bool
 }
 
-// NewClientSecrets combines a keystore and an optional fetcher.
-func NewClientSecrets(keystore map[string]string, fetch SecretFetcher) *ClientSecrets {
+// NewClientSecrets combines a keystore and an optional fetcher whose
+// answers are cached, at most cacheSize of them.
+func NewClientSecrets(keystore map[string]string, fetch SecretFetcher, cacheSize int) *ClientSecrets {
 	c := &ClientSecrets{keystore: keystore}
 	if fetch != nil {
 		c.fetched = cache.New(cacheSize, func(k string) string { return k },
@@ -62,7 +62,7 @@ func (c *ClientSecrets) Secret(ctx context.Context, accessKey string) (string, e
 	if c.fetched != nil {
 		a, err := c.fetched.Get(ctx, accessKey)
 		if err != nil {
-			return "", s3err.Wrap(fmt.Errorf("hmac_fetcher: %w", err), "InternalError", "The credential lookup failed.")
+			return "", s3err.Callable(fmt.Errorf("hmac_fetcher: %w", err), "The credential lookup failed.")
 		}
 		if a.found {
 			return a.secret, nil

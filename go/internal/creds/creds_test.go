@@ -9,6 +9,7 @@ import (
 
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/s3err"
+	"github.com/object-storage-proxy/osp/internal/s3op"
 )
 
 func code(err error) string {
@@ -41,20 +42,20 @@ func TestParseAnswer(t *testing.T) {
 
 func TestBackendCredsPerToken(t *testing.T) {
 	var calls atomic.Int32
-	c := NewBackendCreds(func(ctx context.Context, token, bucket string) (string, bool, error) {
+	c := NewBackendCreds(func(ctx context.Context, a s3op.Access) (string, bool, error) {
 		calls.Add(1)
-		switch token {
+		switch a.Token {
 		case "alice":
 			return `{"access_key": "alice-ak", "secret_key": "s"}`, true, nil
 		case "boom":
 			return "", false, errors.New("raised")
 		}
 		return "", false, nil
-	})
+	}, false, 64)
 	ttl := 60
 	b := &config.Bucket{TTLSeconds: &ttl}
-	for i := 0; i < 3; i++ {
-		got, err := c.For(context.Background(), "alice", "data", b)
+	for i := 0; i < 3; i++ { // other keys, same (token, bucket): one call
+		got, err := c.For(context.Background(), s3op.Access{Token: "alice", Bucket: "data", Key: "k1"}, b)
 		if err != nil || got.AccessKey != "alice-ak" {
 			t.Fatalf("got %+v, %v", got, err)
 		}
@@ -62,14 +63,14 @@ func TestBackendCredsPerToken(t *testing.T) {
 	if calls.Load() != 1 {
 		t.Fatalf("fetcher called %d times, want 1 within the TTL", calls.Load())
 	}
-	if _, err := c.For(context.Background(), "bob", "data", b); code(err) != "AccessDenied" {
+	if _, err := c.For(context.Background(), s3op.Access{Token: "bob", Bucket: "data"}, b); code(err) != "AccessDenied" {
 		t.Fatalf("bob: %v", err)
 	}
-	if _, err := c.For(context.Background(), "boom", "data", b); code(err) != "InternalError" {
+	if _, err := c.For(context.Background(), s3op.Access{Token: "boom", Bucket: "data"}, b); code(err) != "InternalError" {
 		t.Fatalf("boom: %v", err)
 	}
 	static := &config.Bucket{AccessKey: "k", SecretKey: "s"}
-	if got, _ := c.For(context.Background(), "bob", "data", static); got.AccessKey != "k" {
+	if got, _ := c.For(context.Background(), s3op.Access{Token: "bob", Bucket: "data"}, static); got.AccessKey != "k" {
 		t.Fatal("a bucket's own credentials come first")
 	}
 }
@@ -82,7 +83,7 @@ func TestClientSecrets(t *testing.T) {
 			return "s2", true, nil
 		}
 		return "", false, nil
-	})
+	}, 64)
 	for _, tc := range []struct{ ak, secret, code string }{
 		{"static", "s1", ""}, {"fetched", "s2", ""}, {"fetched", "s2", ""}, {"nobody", "", "InvalidAccessKeyId"}, {"nobody", "", "InvalidAccessKeyId"},
 	} {

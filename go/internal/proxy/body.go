@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/object-storage-proxy/osp/internal/awschunked"
+	"github.com/object-storage-proxy/osp/internal/integrity"
 	"github.com/object-storage-proxy/osp/internal/s3err"
 	"github.com/object-storage-proxy/osp/internal/sigv4"
 )
@@ -25,6 +26,7 @@ type upstreamBody struct {
 	body          io.Reader
 	contentLength int64
 	payloadHash   string
+	framed        bool   // the proxy's own aws-chunked framing
 	trailer       string // x-amz-trailer for the backend, "" for none
 
 	mu  sync.Mutex
@@ -40,10 +42,30 @@ func isStreaming(payloadHash string) bool {
 	return false
 }
 
+// planBody decides how the client's body goes upstream, or returns nil to
+// pass it through untouched. Bearer-token backends check no payload hash,
+// so for them the proxy verifies a signed hash itself and sends decoded
+// aws-chunked bodies as plain bytes; either way the last byte is held back
+// until the body is verified, so a backend that honours Content-Length
+// never gets a whole bad body.
+func planBody(r *http.Request, auth authenticated, bearer bool) (*upstreamBody, error) {
+	switch {
+	case isStreaming(auth.payloadHash):
+		return planStreamingBody(r, auth.payloadHash, auth.chunks, bearer)
+	case bearer && auth.payloadHash != sigv4.UnsignedPayload && r.ContentLength != 0 && r.Body != http.NoBody:
+		return &upstreamBody{
+			body:          integrity.NewHoldBack(integrity.NewSHA256Reader(r.Body, auth.payloadHash)),
+			contentLength: r.ContentLength,
+			payloadHash:   auth.payloadHash,
+		}, nil
+	}
+	return nil, nil
+}
+
 // planStreamingBody prepares the upstream body of an aws-chunked request.
 // chain verifies chunk signatures; it is nil for unsigned chunks or when
 // signature checks are skipped.
-func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain) (*upstreamBody, error) {
+func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain, bearer bool) (*upstreamBody, error) {
 	decoded, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
 	if err != nil || decoded < 0 {
 		return nil, s3err.New("MissingContentLength", "You must provide x-amz-decoded-content-length with aws-chunked uploads.")
@@ -58,6 +80,13 @@ func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain) (*
 	if err != nil {
 		return nil, err
 	}
+	if bearer {
+		return &upstreamBody{
+			body:          integrity.NewHoldBack(dec),
+			contentLength: decoded,
+			payloadHash:   sigv4.UnsignedPayload,
+		}, nil
+	}
 	n, err := awschunked.EncodedLength(decoded, trailer)
 	if err != nil {
 		return nil, s3err.Wrap(err, "InvalidRequest", "The value specified in the x-amz-trailer header is not supported.")
@@ -66,6 +95,7 @@ func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain) (*
 		body:          awschunked.NewEncoder(dec, decoded),
 		contentLength: n,
 		payloadHash:   sigv4.StreamingUnsignedTrailer,
+		framed:        true,
 		trailer:       trailer,
 	}, nil
 }
@@ -107,6 +137,9 @@ func (u *upstreamBody) applyTo(out *http.Request, in *http.Request) {
 	h.Del("Content-Encoding")
 	if len(encodings) > 0 {
 		h.Set("Content-Encoding", strings.Join(encodings, ","))
+	}
+	if !u.framed {
+		return
 	}
 	h.Set("X-Amz-Decoded-Content-Length", in.Header.Get("X-Amz-Decoded-Content-Length"))
 	if u.trailer != "" {

@@ -32,6 +32,7 @@ type forward struct {
 	payloadHash string        // what the backend is told, and signed
 	presigned   bool          // the client's auth parameters are in the query
 	body        *upstreamBody // a decoded aws-chunked body, or nil to pass through
+	bearer      string        // an IAM token for an API-key backend; "" to sign with HMAC
 }
 
 type forwardKey struct{}
@@ -189,6 +190,10 @@ func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	fw, ok := req.Context().Value(forwardKey{}).(*forward)
 	if !ok {
 		return nil, errors.New("proxy: request without a forward plan")
+	}
+	if fw.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+fw.bearer)
+		return t.base.RoundTrip(req)
 	}
 	c := aws.Credentials{AccessKeyID: fw.creds.AccessKey, SecretAccessKey: fw.creds.SecretKey}
 	if err := t.signerFor(fw.creds).SignHTTP(req.Context(), c, req, fw.payloadHash, "s3", fw.bucket.Region, t.now()); err != nil {

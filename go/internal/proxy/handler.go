@@ -9,12 +9,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"time"
 
 	"github.com/object-storage-proxy/osp/internal/authz"
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/creds"
+	"github.com/object-storage-proxy/osp/internal/iam"
 	"github.com/object-storage-proxy/osp/internal/s3err"
+	"github.com/object-storage-proxy/osp/internal/s3op"
 	"github.com/object-storage-proxy/osp/internal/sigv4"
 )
 
@@ -32,6 +35,8 @@ type Options struct {
 	// VirtualHostDomains are the proxy's own domains: a request to
 	// bucket.<domain> addresses that bucket (virtual-hosted style).
 	VirtualHostDomains []string
+	// Tokens turns IBM Cloud API keys into IAM bearer tokens.
+	Tokens *iam.Tokens
 	// OnRequest, if set, is called once per client request.
 	OnRequest func()
 	// Now is the clock for signature dates (time.Now if nil).
@@ -121,10 +126,11 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, id string) (*f
 	if !ok {
 		return nil, s3err.New("NoSuchBucket", "The specified bucket does not exist.").WithResource(tgt.bucket)
 	}
-	if err := h.opts.Authorizer.Authorize(ctx, auth.token, tgt.bucket, bucket.TTL()); err != nil {
+	access := accessOf(r, tgt, auth.token)
+	if err := h.opts.Authorizer.Authorize(ctx, access, bucket.TTL()); err != nil {
 		return nil, err
 	}
-	backend, err := h.opts.BackendCreds.For(ctx, auth.token, tgt.bucket, bucket)
+	backend, err := h.opts.BackendCreds.For(ctx, access, bucket)
 	if err != nil {
 		return nil, err
 	}
@@ -133,14 +139,16 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, id string) (*f
 			return nil, err
 		}
 	}
-	if !backend.IsHMAC() {
-		return nil, s3err.New("NotImplemented", "Backends reached with an IBM Cloud API key are not supported by this proxy yet.").WithResource(tgt.bucket)
-	}
 	fw := &forward{target: tgt, bucket: bucket, creds: backend, payloadHash: auth.payloadHash, presigned: auth.presigned}
-	if isStreaming(auth.payloadHash) {
-		if fw.body, err = planStreamingBody(r, auth.payloadHash, auth.chunks); err != nil {
+	if !backend.IsHMAC() {
+		if fw.bearer, err = h.bearerToken(ctx, backend.APIKey, tgt.bucket); err != nil {
 			return nil, err
 		}
+	}
+	if fw.body, err = planBody(r, auth, fw.bearer != ""); err != nil {
+		return nil, err
+	}
+	if fw.body != nil {
 		fw.payloadHash = fw.body.payloadHash
 	}
 	return fw, nil
@@ -198,11 +206,39 @@ func (h *Handler) authenticate(r *http.Request) (authenticated, error) {
 	return auth, nil
 }
 
-// checkCopySource authorizes the source bucket of a copy and makes sure the
-// copy can be done by the destination's backend in one request: same store,
-// same credentials. Anything else would fail half-way at the backend.
+// accessOf describes a request for the authorization callables: the key is
+// the object key, or the prefix of a listing.
+func accessOf(r *http.Request, tgt target, token string) s3op.Access {
+	q := r.URL.Query()
+	key, _ := url.PathUnescape(tgt.escapedKey) // canonical encoding always unescapes
+	op := s3op.Name(s3op.Request{Method: r.Method, Bucket: tgt.bucket, Key: key, Query: q, CopySource: r.Header.Get("X-Amz-Copy-Source") != ""})
+	if key == "" {
+		key = q.Get("prefix")
+	}
+	return s3op.Access{Token: token, Bucket: tgt.bucket, Method: r.Method, Key: key, Operation: op}
+}
+
+// bearerToken exchanges a bucket's API key for an IAM token.
+func (h *Handler) bearerToken(ctx context.Context, apiKey, bucket string) (string, error) {
+	if h.opts.Tokens == nil {
+		return "", s3err.New("NotImplemented", "Backends reached with an IBM Cloud API key are not configured.").WithResource(bucket)
+	}
+	token, err := h.opts.Tokens.Token(ctx, apiKey)
+	switch {
+	case errors.Is(err, iam.ErrRejected):
+		return "", s3err.Wrap(err, "AccessDenied", "IBM Cloud IAM rejected the API key configured for bucket %s.", bucket).WithResource(bucket)
+	case err != nil:
+		return "", s3err.Wrap(err, "ServiceUnavailable", "IBM Cloud IAM did not issue a token for bucket %s; please try again.", bucket).WithResource(bucket)
+	}
+	return token, nil
+}
+
+// checkCopySource authorizes the source of a copy (as a GetObject of the
+// source key) and makes sure the copy can be done by the destination's
+// backend in one request: same store, same credentials. Anything else would
+// fail half-way at the backend.
 func (h *Handler) checkCopySource(ctx context.Context, token, header string, dst *config.Bucket, dstCreds creds.Backend) error {
-	srcName, err := copySourceBucket(header)
+	srcName, srcKey, err := copySource(header)
 	if err != nil {
 		return err
 	}
@@ -210,10 +246,11 @@ func (h *Handler) checkCopySource(ctx context.Context, token, header string, dst
 	if !ok {
 		return s3err.New("NoSuchBucket", "The specified copy source bucket does not exist.").WithResource(srcName)
 	}
-	if err := h.opts.Authorizer.Authorize(ctx, token, srcName, src.TTL()); err != nil {
+	access := s3op.Access{Token: token, Bucket: srcName, Method: http.MethodGet, Key: srcKey, Operation: "GetObject"}
+	if err := h.opts.Authorizer.Authorize(ctx, access, src.TTL()); err != nil {
 		return err
 	}
-	srcCreds, err := h.opts.BackendCreds.For(ctx, token, srcName, src)
+	srcCreds, err := h.opts.BackendCreds.For(ctx, access, src)
 	if err != nil {
 		return err
 	}

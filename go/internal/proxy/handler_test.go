@@ -25,6 +25,7 @@ import (
 	"github.com/object-storage-proxy/osp/internal/authz"
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/creds"
+	"github.com/object-storage-proxy/osp/internal/s3op"
 	"github.com/object-storage-proxy/osp/internal/sigv4"
 )
 
@@ -85,15 +86,15 @@ func backendBucket(t *testing.T, srv *httptest.Server, style string) *config.Buc
 }
 
 func newTestHandler(t *testing.T, buckets map[string]*config.Bucket, validate authz.Validator) *Handler {
-	transport, err := NewTransport(config.Verify{})
+	transport, err := NewTransport(config.Verify{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return New(Options{
 		Buckets:       buckets,
-		ClientSecrets: creds.NewClientSecrets(map[string]string{clientKey: clientSecret}, nil),
-		BackendCreds:  creds.NewBackendCreds(nil),
-		Authorizer:    authz.New(validate),
+		ClientSecrets: creds.NewClientSecrets(map[string]string{clientKey: clientSecret}, nil, 64),
+		BackendCreds:  creds.NewBackendCreds(nil, false, 64),
+		Authorizer:    authz.New(validate, false, 64),
 		Transport:     transport,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -203,8 +204,8 @@ func TestRejectionsNeverReachTheBackend(t *testing.T) {
 		"denied":  backendBucket(t, srv, config.PathStyle),
 		"elsewhr": other,
 	}
-	h := newTestHandler(t, buckets, func(ctx context.Context, token, bucket string) (bool, error) {
-		return bucket != "denied", nil
+	h := newTestHandler(t, buckets, func(ctx context.Context, a s3op.Access) (bool, error) {
+		return a.Bucket != "denied", nil
 	})
 	cases := []struct {
 		name, method, target string

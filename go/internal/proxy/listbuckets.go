@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/object-storage-proxy/osp/internal/s3err"
+	"github.com/object-storage-proxy/osp/internal/s3op"
 )
 
 type listAllMyBucketsResult struct {
@@ -72,7 +73,8 @@ func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, r *htt
 			result.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(result.Buckets[limit-1].Name))
 			break
 		}
-		err := h.opts.Authorizer.Authorize(ctx, token, name, h.opts.Buckets[name].TTL())
+		access := s3op.Access{Token: token, Bucket: name, Method: http.MethodGet, Operation: "ListBuckets"}
+		err := h.opts.Authorizer.Authorize(ctx, access, h.opts.Buckets[name].TTL())
 		var denied *s3err.Error
 		switch {
 		case err == nil:

@@ -63,15 +63,17 @@ func parsePathStyle(escapedPath string) (target, error) {
 	return t, nil
 }
 
-// copySourceBucket returns the bucket named by an x-amz-copy-source header:
-// "bucket/key", "/bucket/key" or either with "?versionId=...", URL-encoded.
-func copySourceBucket(header string) (string, error) {
+// copySource returns the bucket and key named by an x-amz-copy-source
+// header: "bucket/key", "/bucket/key" or either with "?versionId=...",
+// URL-encoded.
+func copySource(header string) (bucket, key string, err error) {
 	src, _, _ := strings.Cut(header, "?")
 	src = strings.TrimPrefix(src, "/")
-	bucketPart, key, ok := strings.Cut(src, "/")
-	bucket, err := url.PathUnescape(bucketPart)
-	if !ok || key == "" || bucket == "" || err != nil {
-		return "", s3err.New("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+	bucketPart, keyPart, ok := strings.Cut(src, "/")
+	bucket, err1 := url.PathUnescape(bucketPart)
+	key, err2 := url.PathUnescape(keyPart)
+	if !ok || key == "" || bucket == "" || err1 != nil || err2 != nil {
+		return "", "", s3err.New("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
 	}
-	return bucket, nil
+	return bucket, key, nil
 }

@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/object-storage-proxy/osp/internal/config"
@@ -14,8 +16,9 @@ import (
 
 // NewTransport returns the pooled client transport to backends. It never
 // decompresses (bodies and ETags must pass untouched) and never uses an
-// environment proxy.
-func NewTransport(verify config.Verify) (*http.Transport, error) {
+// environment proxy. connectTo maps a backend "host:port" (and its
+// virtual-hosted "bucket.host:port" names) to the address actually dialled.
+func NewTransport(verify config.Verify, connectTo map[string]string) (*http.Transport, error) {
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: verify.Skip} //nolint:gosec // operator's explicit choice
 	if verify.CABundle != "" {
 		pem, err := os.ReadFile(verify.CABundle)
@@ -29,8 +32,14 @@ func NewTransport(verify config.Verify) (*http.Transport, error) {
 		tlsConfig.RootCAs = pool
 	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	if len(connectTo) > 0 {
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialer.DialContext(ctx, network, redirect(addr, connectTo))
+		}
+	}
 	return &http.Transport{
-		DialContext:           dialer.DialContext,
+		DialContext:           dial,
 		TLSClientConfig:       tlsConfig,
 		TLSHandshakeTimeout:   10 * time.Second,
 		MaxIdleConns:          1024,
@@ -39,4 +48,17 @@ func NewTransport(verify config.Verify) (*http.Transport, error) {
 		DisableCompression:    true,
 		ExpectContinueTimeout: time.Second,
 	}, nil
+}
+
+// redirect applies connectTo to a dialled address.
+func redirect(addr string, connectTo map[string]string) string {
+	if to, ok := connectTo[addr]; ok {
+		return to
+	}
+	for from, to := range connectTo {
+		if strings.HasSuffix(addr, "."+from) {
+			return to
+		}
+	}
+	return addr
 }

@@ -59,6 +59,20 @@ func As(err error) *Error {
 	return Wrap(err, "InternalError", "We encountered an internal error. Please try again.")
 }
 
+// Callable turns the failure of a host callable into the client's error:
+// an S3 error the callable's caller chose (a timeout is
+// ServiceUnavailable) stays, anything else is an InternalError with the
+// given message.
+func Callable(err error, format string, args ...any) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		c := *e
+		c.cause = err
+		return &c
+	}
+	return Wrap(err, "InternalError", format, args...)
+}
+
 // statuses maps every code the proxy emits to its HTTP status.
 var statuses = map[string]int{
 	"AccessDenied":                      http.StatusForbidden,

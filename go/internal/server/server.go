@@ -16,6 +16,7 @@ import (
 	"github.com/object-storage-proxy/osp/internal/authz"
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/creds"
+	"github.com/object-storage-proxy/osp/internal/iam"
 	"github.com/object-storage-proxy/osp/internal/proxy"
 )
 
@@ -32,6 +33,7 @@ type Hooks struct {
 type Server struct {
 	servers   []*http.Server
 	inFlight  sync.WaitGroup // handlers running, so Shutdown can promise none is
+	tokens    *iam.Tokens
 	httpPort  int
 	httpsPort int
 	log       *slog.Logger
@@ -43,10 +45,15 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	transport, err := proxy.NewTransport(cfg.Verify)
+	transport, err := proxy.NewTransport(cfg.Verify, cfg.ConnectTo)
 	if err != nil {
 		return nil, fmt.Errorf("backend transport: %w", err)
 	}
+	iamTransport, err := proxy.NewTransport(cfg.Verify, nil)
+	if err != nil {
+		return nil, fmt.Errorf("IAM transport: %w", err)
+	}
+	tokens := iam.NewTokens(iam.NewClient(cfg.IAMURL, iamTransport), cfg.CacheSize, log)
 	if cfg.Verify.Skip {
 		log.Warn("backend TLS certificates are not verified (verify=False)")
 	}
@@ -55,9 +62,10 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 	}
 	handler := proxy.New(proxy.Options{
 		Buckets:                 cfg.CosMap,
-		ClientSecrets:           creds.NewClientSecrets(cfg.HMACKeystore, hooks.SecretFetcher),
-		BackendCreds:            creds.NewBackendCreds(hooks.BucketFetcher),
-		Authorizer:              authz.New(hooks.Validator),
+		ClientSecrets:           creds.NewClientSecrets(cfg.HMACKeystore, hooks.SecretFetcher, cfg.CacheSize),
+		BackendCreds:            creds.NewBackendCreds(hooks.BucketFetcher, cfg.BucketCredsFetcherIdentity, cfg.CacheSize),
+		Authorizer:              authz.New(hooks.Validator, cfg.ValidatorIdentity, cfg.CacheSize),
+		Tokens:                  tokens,
 		SkipSignatureValidation: cfg.SkipSignatureValidation,
 		VirtualHostDomains:      cfg.VirtualHostDomains,
 		Transport:               transport,
@@ -65,7 +73,7 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 		OnRequest:               hooks.OnRequest,
 	})
 
-	s := &Server{log: log}
+	s := &Server{log: log, tokens: tokens}
 	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.inFlight.Add(1)
 		defer s.inFlight.Done()
@@ -143,7 +151,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	done := make(chan struct{})
-	go func() { s.inFlight.Wait(); close(done) }()
+	go func() { s.inFlight.Wait(); s.tokens.Close(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(abandonAfter):

@@ -1,0 +1,33 @@
+package integrity
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"io"
+
+	"github.com/object-storage-proxy/osp/internal/s3err"
+)
+
+// SHA256Reader reads a body and, at its end, checks it against the
+// x-amz-content-sha256 the client signed: io.EOF only for a body that
+// matches, XAmzContentSHA256Mismatch otherwise.
+type SHA256Reader struct {
+	r    io.Reader
+	want string
+	h    hash.Hash
+}
+
+// NewSHA256Reader checks r against the lower-case hex digest want.
+func NewSHA256Reader(r io.Reader, want string) *SHA256Reader {
+	return &SHA256Reader{r: r, want: want, h: sha256.New()}
+}
+
+func (s *SHA256Reader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.h.Write(p[:n])
+	if err == io.EOF && hex.EncodeToString(s.h.Sum(nil)) != s.want {
+		return n, s3err.New("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")
+	}
+	return n, err
+}
