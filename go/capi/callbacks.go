@@ -88,7 +88,7 @@ func callWithTimeout(kind string, id uint64, args any, timeout time.Duration) (s
 		}
 		return r.answer, r.found, nil
 	case <-timer.C:
-		return "", false, s3err.Wrap(fmt.Errorf("%s did not answer within %v", kind, timeout),
+		return "", false, s3err.Wrap(fmt.Errorf("%s timed out after %v", kind, timeout),
 			"ServiceUnavailable", "The authorization service did not answer in time; please try again.")
 	}
 }

@@ -3,7 +3,6 @@ package creds
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -61,8 +60,8 @@ func NewBackendCreds(fetch BucketFetcher, identity bool, size int) *BackendCreds
 			if err != nil {
 				return Backend{}, 0, fmt.Errorf("bucket_creds_fetcher: %w", err)
 			}
-			if !found {
-				return Backend{}, 0, errNoCreds
+			if !found { // "no credentials" is an answer too, cached like any
+				return Backend{}, k.ttl, nil
 			}
 			creds, err := parseAnswer(answer)
 			if err != nil {
@@ -72,8 +71,6 @@ func NewBackendCreds(fetch BucketFetcher, identity bool, size int) *BackendCreds
 		})
 	return b
 }
-
-var errNoCreds = errors.New("bucket_creds_fetcher returned None")
 
 // For returns the credentials for an access to bucket b.
 func (c *BackendCreds) For(ctx context.Context, access s3op.Access, b *config.Bucket) (Backend, error) {
@@ -92,10 +89,10 @@ func (c *BackendCreds) For(ctx context.Context, access s3op.Access, b *config.Bu
 	}
 	creds, err := c.fetched.Get(ctx, fetchKey{access, b.TTL()})
 	if err != nil {
-		if errors.Is(err, errNoCreds) {
-			return Backend{}, s3err.New("AccessDenied", "No credentials are available for bucket %s.", bucket).WithResource(bucket)
-		}
 		return Backend{}, s3err.Callable(err, "The credential lookup for bucket %s failed.", bucket).WithResource(bucket)
+	}
+	if creds == (Backend{}) {
+		return Backend{}, s3err.New("AccessDenied", "No credentials are available for bucket %s.", bucket).WithResource(bucket)
 	}
 	return creds, nil
 }
