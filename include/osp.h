@@ -78,6 +78,13 @@ void osp_register_callback(osp_callback_fn fn);
  * ------------------------------------------------------------------------- */
 int64_t osp_server_start(char *config_json, char **err);
 
+/* Swaps the configuration of a running server (cos_map, keystore, TTLs,
+ * callables, logging...): requests in flight finish with the old one. Ports,
+ * bind address and TLS files cannot change. Returns NULL on success or an
+ * error message (free it with osp_free); on error the old configuration
+ * stays. */
+char *osp_server_reload(int64_t handle, char *config_json);
+
 /* The bound addresses of a running server as JSON:
  * {"http_port": int|null, "https_port": int|null}. NULL for an unknown
  * handle. Free the result with osp_free. */

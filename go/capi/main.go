@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,13 +64,12 @@ func osp_server_start(configJSON *C.char, errOut **C.char) C.int64_t {
 	if err != nil {
 		return setErr(err)
 	}
-	srv, err := server.Start(cfg, server.Hooks{
-		Validator:     validatorHook(cfg.Validator, cfg.CallbackTimeout()),
-		BucketFetcher: bucketFetcherHook(cfg.BucketCredsFetcher, cfg.CallbackTimeout()),
-		SecretFetcher: secretFetcherHook(cfg.HMACFetcher, cfg.CallbackTimeout()),
-		OnRequest:     countRequest,
-		Logger:        newLogger(),
-	})
+	if cfg.Threads > 1 {
+		// threads bounds the cores the proxy uses; 1, the original's
+		// default, leaves Go's default of every core.
+		runtime.GOMAXPROCS(cfg.Threads)
+	}
+	srv, err := server.Start(cfg, hooksOf(cfg))
 	if err != nil {
 		return setErr(err)
 	}
@@ -78,6 +78,36 @@ func osp_server_start(configJSON *C.char, errOut **C.char) C.int64_t {
 	nextHandle++
 	servers[nextHandle] = srv
 	return C.int64_t(nextHandle)
+}
+
+//export osp_server_reload
+func osp_server_reload(handle C.int64_t, configJSON *C.char) *C.char {
+	serversMu.Lock()
+	srv, ok := servers[int64(handle)]
+	serversMu.Unlock()
+	if !ok {
+		return C.CString("unknown server handle")
+	}
+	cfg, err := config.Parse([]byte(C.GoString(configJSON)))
+	if err == nil {
+		err = srv.Reload(cfg, hooksOf(cfg))
+	}
+	if err != nil {
+		return C.CString(err.Error())
+	}
+	return nil
+}
+
+// hooksOf connects a configuration's callables and the process-wide
+// request counter.
+func hooksOf(cfg *config.Config) server.Hooks {
+	return server.Hooks{
+		Validator:     validatorHook(cfg.Validator, cfg.CallbackTimeout()),
+		BucketFetcher: bucketFetcherHook(cfg.BucketCredsFetcher, cfg.CallbackTimeout()),
+		SecretFetcher: secretFetcherHook(cfg.HMACFetcher, cfg.CallbackTimeout()),
+		OnRequest:     countRequest,
+		Logger:        newLogger(cfg.LogFormat, cfg.LogLevel),
+	}
 }
 
 //export osp_server_ports
@@ -138,12 +168,16 @@ func countRequest() {
 	}
 }
 
-// newLogger writes text logs to stderr at the level in OSP_LOG_LEVEL
-// (debug, info, warn, error; info by default).
-func newLogger() *slog.Logger {
+// newLogger writes logs to stderr in format ("text" or "json") from level
+// on (both checked by config.Parse).
+func newLogger(format, levelName string) *slog.Logger {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(os.Getenv("OSP_LOG_LEVEL"))); err != nil {
+	if err := level.UnmarshalText([]byte(levelName)); err != nil {
 		level = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }

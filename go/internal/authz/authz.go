@@ -51,6 +51,13 @@ func New(validate Validator, identity bool, cacheSize int) *Authorizer {
 	return a
 }
 
+// Observe makes fn see every cache lookup's result (for metrics).
+func (a *Authorizer) Observe(fn func(hit bool)) {
+	if a.decisions != nil {
+		a.decisions.Observe(fn)
+	}
+}
+
 // Authorize returns nil when the access is allowed, AccessDenied when the
 // validator says no, and the callable's own S3 error (a timeout) or
 // InternalError when it fails.

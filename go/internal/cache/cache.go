@@ -25,6 +25,7 @@ type Cache[K comparable, V any] struct {
 	group     singleflight.Group
 	keyString func(K) string // singleflight key; must be injective
 	now       func() time.Time
+	observe   func(hit bool)
 }
 
 type entry[V any] struct {
@@ -44,7 +45,11 @@ func New[K comparable, V any](maxSize int, keyString func(K) string, load Loader
 // Get returns the cached value for key or loads it. Concurrent Gets of a
 // missing key share one load.
 func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
-	if v, ok := c.lookup(key); ok {
+	v, ok := c.lookup(key)
+	if c.observe != nil {
+		c.observe(ok)
+	}
+	if ok {
 		return v, nil
 	}
 	res, err, _ := c.group.Do(c.keyString(key), func() (any, error) {
@@ -79,6 +84,10 @@ func (c *Cache[K, V]) lookup(key K) (V, bool) {
 	var zero V
 	return zero, false
 }
+
+// Observe makes fn see every lookup's result (for metrics). Call it before
+// the cache is used.
+func (c *Cache[K, V]) Observe(fn func(hit bool)) { c.observe = fn }
 
 // KeyOf is an injective string form of a comparable struct of strings,
 // for singleflight keys.

@@ -88,6 +88,26 @@ type Config struct {
 	CallbackTimeoutSeconds float64 `json:"callback_timeout"`
 	// CacheSize bounds each cache (validator, credentials, secrets, tokens).
 	CacheSize int `json:"cache_size"`
+	// LogFormat is "text" or "json"; LogLevel "debug", "info", "warn" or
+	// "error".
+	LogFormat string `json:"log_format"`
+	LogLevel  string `json:"log_level"`
+	// TrustedForwardedHost takes X-Forwarded-Host as the Host the client
+	// signed (behind a load balancer that rewrites Host).
+	TrustedForwardedHost bool `json:"trusted_forwarded_host"`
+	// Metrics serves /_osp/metrics (default true).
+	Metrics *bool `json:"metrics"`
+}
+
+// MetricsEnabled reports whether /_osp/metrics is served.
+func (c *Config) MetricsEnabled() bool { return c.Metrics == nil || *c.Metrics }
+
+// SameListeners reports whether o binds exactly what c binds: a reload
+// cannot move listeners.
+func (c *Config) SameListeners(o *Config) bool {
+	samePort := func(a, b *int) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	return samePort(c.HTTPPort, o.HTTPPort) && samePort(c.HTTPSPort, o.HTTPSPort) && c.Bind == o.Bind &&
+		c.TLSCertPath == o.TLSCertPath && c.TLSKeyPath == o.TLSKeyPath
 }
 
 // Defaults for the optional settings.
@@ -167,6 +187,20 @@ func (c *Config) normalize() error {
 	}
 	if c.CacheSize <= 0 {
 		c.CacheSize = DefaultCacheSize
+	}
+	switch c.LogFormat {
+	case "":
+		c.LogFormat = "text"
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("config: log_format %q is not text or json", c.LogFormat))
+	}
+	switch c.LogLevel {
+	case "":
+		c.LogLevel = "info"
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("config: log_level %q is not debug, info, warn or error", c.LogLevel))
 	}
 	if c.IAMURL == "" {
 		c.IAMURL = "https://iam.cloud.ibm.com"

@@ -72,6 +72,13 @@ func NewBackendCreds(fetch BucketFetcher, identity bool, size int) *BackendCreds
 	return b
 }
 
+// Observe makes fn see every cache lookup's result (for metrics).
+func (c *BackendCreds) Observe(fn func(hit bool)) {
+	if c.fetched != nil {
+		c.fetched.Observe(fn)
+	}
+}
+
 // For returns the credentials for an access to bucket b.
 func (c *BackendCreds) For(ctx context.Context, access s3op.Access, b *config.Bucket) (Backend, error) {
 	bucket := access.Bucket

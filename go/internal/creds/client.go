@@ -54,6 +54,13 @@ func NewClientSecrets(keystore map[string]string, fetch SecretFetcher, cacheSize
 	return c
 }
 
+// Observe makes fn see every cache lookup's result (for metrics).
+func (c *ClientSecrets) Observe(fn func(hit bool)) {
+	if c.fetched != nil {
+		c.fetched.Observe(fn)
+	}
+}
+
 // Secret returns the secret for accessKey, or InvalidAccessKeyId.
 func (c *ClientSecrets) Secret(ctx context.Context, accessKey string) (string, error) {
 	if s, ok := c.keystore[accessKey]; ok {

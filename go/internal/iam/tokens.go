@@ -37,6 +37,10 @@ type Tokens struct {
 	log    *slog.Logger
 	budget time.Duration
 
+	// onLookup and onFetch observe cache results and IAM calls (metrics).
+	onLookup func(hit bool)
+	onFetch  func(err error)
+
 	mu         sync.Mutex
 	refreshing map[string]bool
 	background sync.WaitGroup
@@ -55,10 +59,21 @@ func NewTokens(fetch Fetcher, size int, log *slog.Logger) *Tokens {
 	}
 }
 
+// Observe makes lookup see every cache lookup's result and fetch every IAM
+// call's outcome. Call it before the Tokens are used.
+func (t *Tokens) Observe(lookup func(hit bool), fetch func(err error)) {
+	t.onLookup, t.onFetch = lookup, fetch
+}
+
 // Token returns a usable access token for apiKey.
 func (t *Tokens) Token(ctx context.Context, apiKey string) (string, error) {
 	now := t.now()
-	if tok, ok := t.cache.Get(apiKey); ok && now.Before(usableUntil(tok)) {
+	tok, ok := t.cache.Get(apiKey)
+	ok = ok && now.Before(usableUntil(tok))
+	if t.onLookup != nil {
+		t.onLookup(ok)
+	}
+	if ok {
 		if !now.Before(refreshAt(tok)) {
 			t.refreshInBackground(apiKey)
 		}
@@ -116,6 +131,9 @@ func (t *Tokens) fetchWithRetry(apiKey string) (Token, error) {
 	backoff := firstBackoff
 	for {
 		tok, err := t.fetch.Fetch(ctx, apiKey)
+		if t.onFetch != nil {
+			t.onFetch(err)
+		}
 		if err == nil {
 			t.cache.Add(apiKey, tok)
 			return tok, nil

@@ -33,6 +33,7 @@ type forward struct {
 	presigned   bool          // the client's auth parameters are in the query
 	body        *upstreamBody // a decoded aws-chunked body, or nil to pass through
 	bearer      string        // an IAM token for an API-key backend; "" to sign with HMAC
+	backendTime time.Duration // until the backend's response headers
 }
 
 type forwardKey struct{}
@@ -98,32 +99,6 @@ func lowerMetadataNames(h http.Header) {
 		}
 	}
 }
-
-// metadataCaseWriter lowers metadata names in the response header just
-// before it is written: httputil.ReverseProxy copies backend headers with
-// Header.Add, which capitalises them again.
-type metadataCaseWriter struct {
-	http.ResponseWriter
-	wroteHeader bool
-}
-
-func (w *metadataCaseWriter) WriteHeader(code int) {
-	if !w.wroteHeader && code >= 200 {
-		w.wroteHeader = true
-		lowerMetadataNames(w.Header())
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *metadataCaseWriter) Write(b []byte) (int, error) {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach Flush on the real writer.
-func (w *metadataCaseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // canonicalQueryOrder re-encodes each query parameter with the SigV4 rules,
 // keeping the client's order, so that the backend and the signer cannot
@@ -193,22 +168,25 @@ func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	if fw.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+fw.bearer)
-		return t.base.RoundTrip(req)
+	} else {
+		c := aws.Credentials{AccessKeyID: fw.creds.AccessKey, SecretAccessKey: fw.creds.SecretKey}
+		if err := t.signerFor(fw.creds).SignHTTP(req.Context(), c, req, fw.payloadHash, "s3", fw.bucket.Region, t.now()); err != nil {
+			return nil, fmt.Errorf("sign request for bucket %s: %w", fw.target.bucket, err)
+		}
 	}
-	c := aws.Credentials{AccessKeyID: fw.creds.AccessKey, SecretAccessKey: fw.creds.SecretKey}
-	if err := t.signerFor(fw.creds).SignHTTP(req.Context(), c, req, fw.payloadHash, "s3", fw.bucket.Region, t.now()); err != nil {
-		return nil, fmt.Errorf("sign request for bucket %s: %w", fw.target.bucket, err)
-	}
-	return t.base.RoundTrip(req)
+	start := time.Now()
+	resp, err := t.base.RoundTrip(req)
+	fw.backendTime = time.Since(start)
+	return resp, err
 }
 
 // backendError answers when the backend could not be reached or failed
 // before sending a response.
 func (h *Handler) backendError(w http.ResponseWriter, r *http.Request, err error) {
-	id, _ := r.Context().Value(requestIDKey{}).(string)
+	x := r.Context().Value(exchangeKey{}).(*exchange)
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client went away; there is nobody to answer.
-		h.log.Info("client disconnected", "request_id", id, "error", err.Error())
+		x.code, x.cause = "ClientDisconnected", err.Error()
 		return
 	}
 	fw, _ := r.Context().Value(forwardKey{}).(*forward)
@@ -230,7 +208,7 @@ func (h *Handler) backendError(w http.ResponseWriter, r *http.Request, err error
 	default:
 		e = s3err.Wrap(err, "BadGateway", "The backend of bucket %s failed to answer.", bucket)
 	}
-	h.fail(w, r, id, e.WithResource(bucket))
+	h.fail(w, r, x, e.WithResource(bucket))
 }
 
 // bufferPool recycles the copy buffers of streamed bodies.

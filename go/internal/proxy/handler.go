@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/object-storage-proxy/osp/internal/authz"
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/creds"
 	"github.com/object-storage-proxy/osp/internal/iam"
+	"github.com/object-storage-proxy/osp/internal/metrics"
 	"github.com/object-storage-proxy/osp/internal/s3err"
 	"github.com/object-storage-proxy/osp/internal/s3op"
 	"github.com/object-storage-proxy/osp/internal/sigv4"
@@ -37,6 +39,11 @@ type Options struct {
 	VirtualHostDomains []string
 	// Tokens turns IBM Cloud API keys into IAM bearer tokens.
 	Tokens *iam.Tokens
+	// Metrics, if set, records every request.
+	Metrics *metrics.Metrics
+	// TrustForwardedHost takes X-Forwarded-Host as the Host the client
+	// signed: for proxies behind a load balancer that rewrites Host.
+	TrustForwardedHost bool
 	// OnRequest, if set, is called once per client request.
 	OnRequest func()
 	// Now is the clock for signature dates (time.Now if nil).
@@ -72,26 +79,44 @@ func New(opts Options) *Handler {
 	return h
 }
 
-type requestIDKey struct{}
-
 // ServeHTTP handles one client request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := newRequestID()
+	x := &exchange{id: newRequestID(), start: time.Now(), operation: "Unknown"}
 	if h.opts.OnRequest != nil {
 		h.opts.OnRequest()
 	}
-	fw, err := h.prepare(w, r, id)
+	var body *countingBody
+	if r.Body != nil && r.Body != http.NoBody {
+		// On a copy of the request: the server inspects its own Request's
+		// Body to know whether a 100-continue body was left unread.
+		r = r.WithContext(r.Context())
+		body = &countingBody{ReadCloser: r.Body}
+		r.Body = body
+	}
+	if h.opts.TrustForwardedHost {
+		if fwdHost := r.Header.Get("X-Forwarded-Host"); fwdHost != "" {
+			// The load balancer says which Host the client signed.
+			r = r.WithContext(r.Context())
+			r.Host = strings.TrimSpace(strings.Split(fwdHost, ",")[0])
+		}
+	}
+	rw := &responseWriter{ResponseWriter: w, requestID: x.id}
+	defer h.record(r, x, rw, body)
+	fw, err := h.prepare(rw, r, x)
 	if err != nil {
-		h.fail(w, r, id, err)
+		h.fail(rw, r, x, err)
 		return
 	}
 	if fw == nil { // answered by the proxy itself
 		return
 	}
+	x.forward = fw
 	ctx := context.WithValue(r.Context(), forwardKey{}, fw)
-	ctx = context.WithValue(ctx, requestIDKey{}, id)
-	h.proxy.ServeHTTP(&metadataCaseWriter{ResponseWriter: w}, r.WithContext(ctx))
+	ctx = context.WithValue(ctx, exchangeKey{}, x)
+	h.proxy.ServeHTTP(rw, r.WithContext(ctx))
 }
+
+type exchangeKey struct{}
 
 // authenticated is what authentication established about a request.
 type authenticated struct {
@@ -106,27 +131,29 @@ type authenticated struct {
 // prepare runs every check a request must pass before anything of it
 // reaches a backend, and works out where and how it goes. A nil forward
 // with a nil error means the proxy answered the request itself.
-func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, id string) (*forward, error) {
+func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (*forward, error) {
 	ctx := r.Context()
 	tgt, err := route(r, h.opts.VirtualHostDomains)
 	if err != nil {
 		return nil, err
 	}
+	access := accessOf(r, tgt, "")
+	x.bucket, x.operation = h.bucketLabel(tgt.bucket), access.Operation
 	auth, err := h.authenticate(r)
 	if err != nil {
 		return nil, err
 	}
+	x.accessKey, access.Token = auth.token, auth.token
 	if tgt.bucket == "" {
 		if r.Method != http.MethodGet {
 			return nil, s3err.New("MethodNotAllowed", "The specified method is not allowed against this resource.")
 		}
-		return nil, h.listBuckets(ctx, w, r, auth.token, id)
+		return nil, h.listBuckets(ctx, w, r, auth.token, x.id)
 	}
 	bucket, ok := h.opts.Buckets[tgt.bucket]
 	if !ok {
 		return nil, s3err.New("NoSuchBucket", "The specified bucket does not exist.").WithResource(tgt.bucket)
 	}
-	access := accessOf(r, tgt, auth.token)
 	if err := h.opts.Authorizer.Authorize(ctx, access, bucket.TTL()); err != nil {
 		return nil, err
 	}
@@ -260,16 +287,11 @@ func (h *Handler) checkCopySource(ctx context.Context, token, header string, dst
 	return nil
 }
 
-// fail answers with an S3 error and logs why; causes stay in the log.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, id string, err error) {
+// fail answers with an S3 error; why goes to the request's log line.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, x *exchange, err error) {
 	e := s3err.As(err)
-	level := slog.LevelInfo
-	if e.Status >= 500 {
-		level = slog.LevelWarn
-	}
-	h.log.Log(r.Context(), level, "request rejected", "request_id", id, "method", r.Method,
-		"code", e.Code, "status", e.Status, "error", errText(err))
-	s3err.Write(w, r, e, id)
+	x.code, x.cause = e.Code, errText(err)
+	s3err.Write(w, r, e, x.id)
 }
 
 func errText(err error) string {

@@ -47,6 +47,10 @@ func NewTransport(verify config.Verify, connectTo map[string]string) (*http.Tran
 		IdleConnTimeout:       90 * time.Second,
 		DisableCompression:    true,
 		ExpectContinueTimeout: time.Second,
+		// A backend that accepted a request but says nothing for this long
+		// is treated as failed (S3 answers slow operations with early
+		// headers and whitespace, so this is generous).
+		ResponseHeaderTimeout: 5 * time.Minute,
 	}, nil
 }
 

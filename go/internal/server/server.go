@@ -1,4 +1,5 @@
-// Package server runs the proxy's listeners for one configuration.
+// Package server runs the proxy's listeners for one configuration, serves
+// the admin endpoints beside it, and swaps configurations on reload.
 package server
 
 import (
@@ -11,32 +12,31 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/object-storage-proxy/osp/internal/authz"
 	"github.com/object-storage-proxy/osp/internal/config"
-	"github.com/object-storage-proxy/osp/internal/creds"
 	"github.com/object-storage-proxy/osp/internal/iam"
+	"github.com/object-storage-proxy/osp/internal/metrics"
 	"github.com/object-storage-proxy/osp/internal/proxy"
 )
 
-// Hooks are the host's callables and observers; any may be nil.
-type Hooks struct {
-	Validator     authz.Validator
-	BucketFetcher creds.BucketFetcher
-	SecretFetcher creds.SecretFetcher
-	OnRequest     func()
-	Logger        *slog.Logger
-}
-
-// Server is a running proxy: its listeners and their HTTP servers.
+// Server is a running proxy: its listeners, their HTTP servers and the
+// handler of the current configuration.
 type Server struct {
 	servers   []*http.Server
-	inFlight  sync.WaitGroup // handlers running, so Shutdown can promise none is
-	tokens    *iam.Tokens
 	httpPort  int
 	httpsPort int
 	log       *slog.Logger
+	metrics   *metrics.Metrics
+
+	mu      sync.Mutex // guards cfg, tokens and handler swaps (reload)
+	cfg     *config.Config
+	tokens  map[string]*iam.Tokens // by IAM URL, kept across reloads
+	handler atomic.Pointer[proxy.Handler]
+
+	inFlight sync.WaitGroup // handlers running, so Shutdown can promise none is
+	stopping atomic.Bool
 }
 
 // Start binds the configured listeners and serves in the background.
@@ -45,40 +45,17 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	transport, err := proxy.NewTransport(cfg.Verify, cfg.ConnectTo)
-	if err != nil {
-		return nil, fmt.Errorf("backend transport: %w", err)
+	s := &Server{log: log, metrics: metrics.New(), tokens: map[string]*iam.Tokens{}}
+	if err := s.install(cfg, hooks); err != nil {
+		return nil, err
 	}
-	iamTransport, err := proxy.NewTransport(cfg.Verify, nil)
-	if err != nil {
-		return nil, fmt.Errorf("IAM transport: %w", err)
-	}
-	tokens := iam.NewTokens(iam.NewClient(cfg.IAMURL, iamTransport), cfg.CacheSize, log)
 	if cfg.Verify.Skip {
 		log.Warn("backend TLS certificates are not verified (verify=False)")
 	}
 	if cfg.SkipSignatureValidation {
 		log.Warn("client signatures are NOT verified (skip_signature_validation=True): anyone who knows an access key id gets in")
 	}
-	handler := proxy.New(proxy.Options{
-		Buckets:                 cfg.CosMap,
-		ClientSecrets:           creds.NewClientSecrets(cfg.HMACKeystore, hooks.SecretFetcher, cfg.CacheSize),
-		BackendCreds:            creds.NewBackendCreds(hooks.BucketFetcher, cfg.BucketCredsFetcherIdentity, cfg.CacheSize),
-		Authorizer:              authz.New(hooks.Validator, cfg.ValidatorIdentity, cfg.CacheSize),
-		Tokens:                  tokens,
-		SkipSignatureValidation: cfg.SkipSignatureValidation,
-		VirtualHostDomains:      cfg.VirtualHostDomains,
-		Transport:               transport,
-		Logger:                  log,
-		OnRequest:               hooks.OnRequest,
-	})
-
-	s := &Server{log: log, tokens: tokens}
-	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.inFlight.Add(1)
-		defer s.inFlight.Done()
-		handler.ServeHTTP(w, r)
-	})
+	root := s.rootHandler()
 	if cfg.HTTPSPort != nil {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertPath, cfg.TLSKeyPath)
 		if err != nil {
@@ -88,9 +65,11 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv := newHTTPServer(root, log)
+		// ServeTLS enables HTTP/2 (ALPN "h2") beside HTTP/1.1.
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.httpsPort = ln.Addr().(*net.TCPAddr).Port
-		s.serve(newHTTPServer(counted, log), tls.NewListener(ln, tlsConfig))
+		s.serve(srv, ln, true)
 	}
 	if cfg.HTTPPort != nil {
 		ln, err := listen(cfg.Bind, *cfg.HTTPPort)
@@ -99,10 +78,99 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 			return nil, err
 		}
 		s.httpPort = ln.Addr().(*net.TCPAddr).Port
-		s.serve(newHTTPServer(counted, log), ln)
+		s.serve(newHTTPServer(root, log), ln, false)
 	}
 	log.Info("object-storage-proxy listening", "bind", cfg.Bind, "http_port", s.httpPort, "https_port", s.httpsPort, "buckets", len(cfg.CosMap))
 	return s, nil
+}
+
+// Reload swaps in a new configuration: requests already running finish
+// with the old one, new requests get the new one. Listeners cannot move.
+func (s *Server) Reload(cfg *config.Config, hooks Hooks) error {
+	s.mu.Lock()
+	same := s.cfg.SameListeners(cfg)
+	s.mu.Unlock()
+	if !same {
+		return errors.New("reload cannot change ports, bind address or TLS files; restart instead")
+	}
+	if err := s.install(cfg, hooks); err != nil {
+		return err
+	}
+	s.log.Info("configuration reloaded", "buckets", len(cfg.CosMap))
+	return nil
+}
+
+// install builds the handler of cfg and its callables and makes it current.
+func (s *Server) install(cfg *config.Config, hooks Hooks) error {
+	transport, err := proxy.NewTransport(cfg.Verify, cfg.ConnectTo)
+	if err != nil {
+		return fmt.Errorf("backend transport: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tokens, err := s.tokensFor(cfg)
+	if err != nil {
+		return err
+	}
+	s.handler.Store(newHandler(cfg, hooks, transport, tokens, s.metrics, s.log))
+	s.cfg = cfg
+	return nil
+}
+
+// tokensFor keeps one token cache per IAM endpoint, so a reload keeps the
+// tokens it already has. The caller holds s.mu.
+func (s *Server) tokensFor(cfg *config.Config) (*iam.Tokens, error) {
+	key := cfg.IAMURL + "\x00" + fmt.Sprint(cfg.Verify)
+	if t, ok := s.tokens[key]; ok {
+		return t, nil
+	}
+	iamTransport, err := proxy.NewTransport(cfg.Verify, nil)
+	if err != nil {
+		return nil, fmt.Errorf("IAM transport: %w", err)
+	}
+	t := iam.NewTokens(iam.NewClient(cfg.IAMURL, iamTransport), cfg.CacheSize, s.log)
+	t.Observe(func(hit bool) { s.metrics.CacheLookup("iam_tokens", hit) }, s.metrics.IAMFetch)
+	s.tokens[key] = t
+	return t, nil
+}
+
+// rootHandler routes the admin endpoints and sends everything else to the
+// current proxy handler. Admin paths start with /_osp/: no bucket name can
+// contain '_', so none is shadowed.
+func (s *Server) rootHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inFlight.Add(1)
+		defer s.inFlight.Done()
+		if len(r.URL.Path) > 6 && r.URL.Path[:6] == "/_osp/" && r.Method == http.MethodGet {
+			s.admin(w, r)
+			return
+		}
+		s.handler.Load().ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/_osp/healthz":
+		_, _ = w.Write([]byte("ok\n"))
+	case "/_osp/readyz":
+		if s.stopping.Load() {
+			http.Error(w, "stopping", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	case "/_osp/metrics":
+		s.mu.Lock()
+		enabled := s.cfg.MetricsEnabled()
+		s.mu.Unlock()
+		if !enabled {
+			http.NotFound(w, r)
+			return
+		}
+		s.metrics.Handler().ServeHTTP(w, r)
+	default:
+		http.NotFound(w, r)
+	}
 }
 
 func listen(bind string, port int) (net.Listener, error) {
@@ -124,10 +192,16 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-func (s *Server) serve(srv *http.Server, ln net.Listener) {
+func (s *Server) serve(srv *http.Server, ln net.Listener, useTLS bool) {
 	s.servers = append(s.servers, srv)
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if useTLS {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("listener failed", "addr", ln.Addr().String(), "error", err)
 		}
 	}()
@@ -144,6 +218,7 @@ const abandonAfter = 5 * time.Second
 // until ctx ends, then closes their connections and waits for the handlers
 // to return, so that no host callable runs after Shutdown returns.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
 	var errs []error
 	for _, srv := range s.servers {
 		if err := srv.Shutdown(ctx); err != nil {
@@ -151,7 +226,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	done := make(chan struct{})
-	go func() { s.inFlight.Wait(); s.tokens.Close(); close(done) }()
+	go func() {
+		s.inFlight.Wait()
+		s.mu.Lock()
+		for _, t := range s.tokens {
+			t.Close()
+		}
+		s.mu.Unlock()
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(abandonAfter):

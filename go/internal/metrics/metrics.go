@@ -1,0 +1,117 @@
+// Package metrics holds one server's Prometheus metrics, in a registry of
+// its own (several servers may run in one process).
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the proxy's counters and histograms.
+type Metrics struct {
+	registry        *prometheus.Registry
+	requests        *prometheus.CounterVec
+	requestSeconds  *prometheus.HistogramVec
+	backendSeconds  *prometheus.HistogramVec
+	requestBytes    *prometheus.CounterVec
+	responseBytes   *prometheus.CounterVec
+	authFailures    *prometheus.CounterVec
+	cacheRequests   *prometheus.CounterVec
+	callableCalls   *prometheus.CounterVec
+	callableSeconds *prometheus.HistogramVec
+	iamFetches      *prometheus.CounterVec
+}
+
+// New creates the metrics of one server.
+func New() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osp_requests_total", Help: "Client requests by bucket, S3 operation and HTTP status.",
+		}, []string{"bucket", "operation", "status"}),
+		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "osp_request_duration_seconds", Help: "Time from request to the end of the response, by S3 operation.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
+		}, []string{"operation"}),
+		backendSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "osp_backend_duration_seconds", Help: "Time from sending a request to the backend to its response headers.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
+		}, []string{"bucket"}),
+		requestBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osp_request_bytes_total", Help: "Request body bytes received from clients.",
+		}, []string{"bucket"}),
+		responseBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osp_response_bytes_total", Help: "Response body bytes sent to clients.",
+		}, []string{"bucket"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osp_auth_failures_total", Help: "Requests refused by authentication or authorization, by S3 error code.",
+		}, []string{"reason"}),
+		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osp_cache_requests_total", Help: "Cache lookups by cache and result (hit or miss).",
+		}, []string{"cache", "result"}),
+		callableCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osp_callable_calls_total", Help: "Calls of Python callables by callable and outcome (ok, error, timeout).",
+		}, []string{"callable", "outcome"}),
+		callableSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "osp_callable_duration_seconds", Help: "Time Python callables took.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}, []string{"callable"}),
+		iamFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "osp_iam_token_fetches_total", Help: "IBM Cloud IAM token requests by outcome (ok, error).",
+		}, []string{"outcome"}),
+	}
+	m.registry.MustRegister(m.requests, m.requestSeconds, m.backendSeconds, m.requestBytes, m.responseBytes,
+		m.authFailures, m.cacheRequests, m.callableCalls, m.callableSeconds, m.iamFetches,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Request records one finished client request.
+func (m *Metrics) Request(bucket, operation string, status int, in, out int64, took time.Duration) {
+	m.requests.WithLabelValues(bucket, operation, strconv.Itoa(status)).Inc()
+	m.requestSeconds.WithLabelValues(operation).Observe(took.Seconds())
+	m.requestBytes.WithLabelValues(bucket).Add(float64(in))
+	m.responseBytes.WithLabelValues(bucket).Add(float64(out))
+}
+
+// Backend records the time a backend took to answer.
+func (m *Metrics) Backend(bucket string, took time.Duration) {
+	m.backendSeconds.WithLabelValues(bucket).Observe(took.Seconds())
+}
+
+// AuthFailure records a refused request.
+func (m *Metrics) AuthFailure(code string) { m.authFailures.WithLabelValues(code).Inc() }
+
+// CacheLookup records a cache hit or miss.
+func (m *Metrics) CacheLookup(cache string, hit bool) {
+	result := "miss"
+	if hit {
+		result = "hit"
+	}
+	m.cacheRequests.WithLabelValues(cache, result).Inc()
+}
+
+// Callable records one call of a Python callable.
+func (m *Metrics) Callable(name, outcome string, took time.Duration) {
+	m.callableCalls.WithLabelValues(name, outcome).Inc()
+	m.callableSeconds.WithLabelValues(name).Observe(took.Seconds())
+}
+
+// IAMFetch records one IAM token request.
+func (m *Metrics) IAMFetch(err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	m.iamFetches.WithLabelValues(outcome).Inc()
+}

@@ -1,0 +1,125 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"time"
+)
+
+// exchange is the record of one client request, for its access log line
+// and metrics.
+type exchange struct {
+	id        string
+	start     time.Time
+	bucket    string // metrics label: a cos_map bucket, "" or "_unknown"
+	operation string
+	accessKey string
+	forward   *forward // set once the request goes to a backend
+	code      string   // the S3 error code the proxy answered, if any
+	cause     string   // why, for the log; never a secret
+}
+
+// bucketLabel keeps metrics cardinality bounded: only configured bucket
+// names become label values.
+func (h *Handler) bucketLabel(bucket string) string {
+	if bucket == "" {
+		return ""
+	}
+	if _, ok := h.opts.Buckets[bucket]; ok {
+		return bucket
+	}
+	return "_unknown"
+}
+
+// responseWriter records what the proxy sends, gives every response the
+// proxy's request id (the backend's moves to x-osp-backend-request-id), and
+// undoes Go's capitalisation of x-amz-meta-* names, which
+// httputil.ReverseProxy copies with Header.Add.
+type responseWriter struct {
+	http.ResponseWriter
+	requestID   string
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if !w.wroteHeader && code >= 200 {
+		w.wroteHeader, w.status = true, code
+		h := w.Header()
+		lowerMetadataNames(h)
+		if backendID := h.Get("x-amz-request-id"); backendID != "" && backendID != w.requestID {
+			h.Set("x-osp-backend-request-id", backendID)
+		}
+		h.Set("x-amz-request-id", w.requestID)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush on the real writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// countingBody counts the request body bytes read.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// record writes the access log line and the metrics of a finished request.
+func (h *Handler) record(r *http.Request, x *exchange, w *responseWriter, body *countingBody) {
+	took := time.Since(x.start)
+	status := w.status
+	if !w.wroteHeader {
+		status = 499 // the client went away before any answer
+	}
+	var in int64
+	if body != nil {
+		in = body.n
+	}
+	var backend time.Duration
+	if x.forward != nil {
+		backend = x.forward.backendTime
+	}
+	if m := h.opts.Metrics; m != nil {
+		m.Request(x.bucket, x.operation, status, in, w.bytes, took)
+		if x.forward != nil && backend > 0 {
+			m.Backend(x.bucket, backend)
+		}
+		if authFailureCodes[x.code] {
+			m.AuthFailure(x.code)
+		}
+	}
+	attrs := []any{
+		"request_id", x.id, "method", r.Method, "bucket", x.bucket, "operation", x.operation,
+		"access_key", x.accessKey, "status", status, "bytes_in", in, "bytes_out", w.bytes,
+		"duration_ms", float64(took.Microseconds()) / 1000, "backend_ms", float64(backend.Microseconds()) / 1000,
+		"remote", r.RemoteAddr,
+	}
+	if x.code != "" {
+		attrs = append(attrs, "error_code", x.code, "error", x.cause)
+	}
+	h.log.Info("request", attrs...)
+}
+
+// authFailureCodes are the refusals counted as authentication or
+// authorization failures.
+var authFailureCodes = map[string]bool{
+	"AccessDenied": true, "SignatureDoesNotMatch": true, "InvalidAccessKeyId": true,
+	"RequestTimeTooSkewed": true, "AuthorizationHeaderMalformed": true,
+	"AuthorizationQueryParametersError": true, "InvalidRequest": false,
+}

@@ -1,0 +1,102 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/object-storage-proxy/osp/internal/authz"
+	"github.com/object-storage-proxy/osp/internal/config"
+	"github.com/object-storage-proxy/osp/internal/creds"
+	"github.com/object-storage-proxy/osp/internal/iam"
+	"github.com/object-storage-proxy/osp/internal/metrics"
+	"github.com/object-storage-proxy/osp/internal/proxy"
+	"github.com/object-storage-proxy/osp/internal/s3err"
+	"github.com/object-storage-proxy/osp/internal/s3op"
+)
+
+// Hooks are the host's callables and observers; any may be nil. Callables
+// are per configuration: Reload gets new ones with its config.
+type Hooks struct {
+	Validator     authz.Validator
+	BucketFetcher creds.BucketFetcher
+	SecretFetcher creds.SecretFetcher
+	OnRequest     func()
+	Logger        *slog.Logger
+}
+
+// newHandler builds the proxy handler of one configuration, with every
+// callable and cache instrumented.
+func newHandler(cfg *config.Config, hooks Hooks, transport http.RoundTripper, tokens *iam.Tokens, m *metrics.Metrics, log *slog.Logger) *proxy.Handler {
+	secrets := creds.NewClientSecrets(cfg.HMACKeystore, timedSecretFetcher(hooks.SecretFetcher, m), cfg.CacheSize)
+	secrets.Observe(func(hit bool) { m.CacheLookup("client_secrets", hit) })
+	backends := creds.NewBackendCreds(timedBucketFetcher(hooks.BucketFetcher, m), cfg.BucketCredsFetcherIdentity, cfg.CacheSize)
+	backends.Observe(func(hit bool) { m.CacheLookup("bucket_creds", hit) })
+	authorizer := authz.New(timedValidator(hooks.Validator, m), cfg.ValidatorIdentity, cfg.CacheSize)
+	authorizer.Observe(func(hit bool) { m.CacheLookup("validator", hit) })
+	return proxy.New(proxy.Options{
+		Buckets:                 cfg.CosMap,
+		ClientSecrets:           secrets,
+		BackendCreds:            backends,
+		Authorizer:              authorizer,
+		SkipSignatureValidation: cfg.SkipSignatureValidation,
+		VirtualHostDomains:      cfg.VirtualHostDomains,
+		TrustForwardedHost:      cfg.TrustedForwardedHost,
+		Transport:               transport,
+		Tokens:                  tokens,
+		Metrics:                 m,
+		Logger:                  log,
+		OnRequest:               hooks.OnRequest,
+	})
+}
+
+// outcome names how a callable call ended, for metrics.
+func outcome(err error) string {
+	var e *s3err.Error
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &e) && e.Code == "ServiceUnavailable":
+		return "timeout"
+	default:
+		return "error"
+	}
+}
+
+func timedValidator(f authz.Validator, m *metrics.Metrics) authz.Validator {
+	if f == nil {
+		return nil
+	}
+	return func(ctx context.Context, a s3op.Access) (bool, error) {
+		start := time.Now()
+		ok, err := f(ctx, a)
+		m.Callable("validator", outcome(err), time.Since(start))
+		return ok, err
+	}
+}
+
+func timedBucketFetcher(f creds.BucketFetcher, m *metrics.Metrics) creds.BucketFetcher {
+	if f == nil {
+		return nil
+	}
+	return func(ctx context.Context, a s3op.Access) (string, bool, error) {
+		start := time.Now()
+		answer, found, err := f(ctx, a)
+		m.Callable("bucket_creds_fetcher", outcome(err), time.Since(start))
+		return answer, found, err
+	}
+}
+
+func timedSecretFetcher(f creds.SecretFetcher, m *metrics.Metrics) creds.SecretFetcher {
+	if f == nil {
+		return nil
+	}
+	return func(ctx context.Context, accessKey string) (string, bool, error) {
+		start := time.Now()
+		secret, found, err := f(ctx, accessKey)
+		m.Callable("hmac_fetcher", outcome(err), time.Since(start))
+		return secret, found, err
+	}
+}
