@@ -51,6 +51,7 @@ KEY_C = "apikey-c-" + secrets.token_hex(12)
 BAD_KEY = "apikey-revoked-" + secrets.token_hex(12)
 
 IBM_HOST = "s3.eu-de.cloud-object-storage.appdomain.cloud"
+ODD_KEY = "dir/with space/ünï+cöde&=;,()'!*~$@.bin"
 
 SHA256_OF_OTHER = hashlib.sha256(b"some other body").hexdigest()
 CHUNK = 8192
@@ -193,6 +194,30 @@ def test_one_iam_call_for_many_concurrent_first_requests(bearer_proxy: Callable[
     assert stored_body(direct, bucket, "c07") == b"body 7"
 
 
+def test_one_iam_call_for_concurrent_first_requests_to_buckets_sharing_a_key(
+        bearer_proxy: Callable[..., Any], iam: IamServer, front: BearerFront,
+        make_bucket: Callable[..., str]) -> None:
+    b1, b2 = make_bucket("iam-s1"), make_bucket("iam-s2")
+    proxy = bearer_proxy({b1: KEY_A, b2: KEY_A})
+    iam.delay = 0.5
+    n = 20
+    barrier = threading.Barrier(2 * n)
+    statuses: List[int] = []
+
+    def put(name: str, i: int) -> None:
+        barrier.wait()
+        statuses.append(send_signed("PUT", url_of(proxy, name, f"k{i}"), body=b"x").status_code)
+
+    threads = [threading.Thread(target=put, args=(name, i)) for name in (b1, b2) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert statuses == [200] * (2 * n)
+    assert len(iam.calls) == 1, "singleflight per API key, not per bucket"
+    assert len({s.token for s in front.seen}) == 1
+
+
 def test_token_shared_by_buckets_with_one_key(bearer_proxy: Callable[..., Any], client_for: Callable[..., Any],
                                               iam: IamServer, front: BearerFront, direct: Any,
                                               make_bucket: Callable[..., str]) -> None:
@@ -259,6 +284,41 @@ def test_refresh_before_expiry_without_a_failed_or_waiting_request(
             f"token used {token.expiration - s.at:.2f}s before its expiry (lifetime {lifetime:.2f}s)")
     slow = [round(x, 3) for x in latencies if x >= 0.25]
     assert slow == [], f"requests waited for the refresh: {slow}"
+
+
+def test_iam_failing_during_refresh_window_fails_no_request(bearer_proxy: Callable[..., Any], iam: IamServer,
+                                                            front: BearerFront, direct: Any, bucket: str) -> None:
+    # The refresh starts while the old token is still good; if IAM fails
+    # then, requests go on with the old token (quickly) until its last tenth.
+    iam.expires_in = 5
+    direct.put_object(Bucket=bucket, Key="k", Body=b"v")
+    proxy = bearer_proxy({bucket: KEY_A})
+    url = url_of(proxy, bucket, "k")
+    assert send_signed("GET", url).status_code == 200
+    [first] = iam.calls
+    token = iam.token(front.seen[0].token or "")
+    assert token is not None
+    lifetime = token.expiration - token.issued_at
+    iam.fail = "500"
+    usable_until = token.expiration - min(30.0, lifetime / 10) - 0.15
+    results = []
+    while time.time() < usable_until:
+        started = time.monotonic()
+        r = send_signed("GET", url)
+        results.append((round(token.expiration - time.time(), 2), r.status_code, round(time.monotonic() - started, 3)))
+        time.sleep(0.1)
+    assert [x for x in results if x[1] != 200 or x[2] >= 0.25] == [], results
+    assert len(iam.calls) >= 2, "no refresh was tried before the token's last tenth"
+    assert all(c.status == 500 for c in iam.calls[1:])
+
+    iam.fail = None  # IAM is back: a new token comes, before or after the old one ends
+    time.sleep(max(0.0, token.expiration - time.time()) + 0.2)
+    started = time.monotonic()
+    r = send_signed("GET", url)
+    assert r.status_code == 200, (r.status_code, r.content[:300])
+    assert time.monotonic() - started < 3.0
+    assert [s for s in front.seen if not s.accepted] == []
+    assert len({s.token for s in front.seen}) == 2
 
 
 # --------------------------------------------------------------------------
@@ -359,6 +419,28 @@ def test_bad_api_key_is_access_denied_naming_the_bucket(bearer_proxy: Callable[.
 
 # --------------------------------------------------------------------------
 # API keys from bucket_creds_fetcher, per token
+
+
+def test_bad_key_of_one_bucket_does_not_affect_another(bearer_proxy: Callable[..., Any], iam: IamServer,
+                                                       front: BearerFront, direct: Any,
+                                                       make_bucket: Callable[..., str]) -> None:
+    bad, good = make_bucket("iam-bad"), make_bucket("iam-good")
+    proxy = bearer_proxy({bad: BAD_KEY, good: KEY_A})
+    assert_s3_error(send_signed("PUT", url_of(proxy, bad, "k"), body=b"x"), 403, "AccessDenied")
+    r = send_signed("PUT", url_of(proxy, good, "k"), body=b"x")
+    assert r.status_code == 200, (r.status_code, r.content[:300])
+    assert_s3_error(send_signed("GET", url_of(proxy, bad, "k")), 403, "AccessDenied")
+    assert stored_keys(direct, bad) == [] and stored_keys(direct, good) == ["k"]
+
+
+def test_unauthenticated_requests_cause_no_iam_call(bearer_proxy: Callable[..., Any], iam: IamServer,
+                                                    front: BearerFront, bucket: str) -> None:
+    proxy = bearer_proxy({bucket: KEY_A})
+    r = send_signed("PUT", url_of(proxy, bucket, "k"), body=b"x", secret_key="not-the-client-secret")
+    assert_s3_error(r, 403, "SignatureDoesNotMatch")
+    r = send_signed("GET", url_of(proxy, bucket, "k"), access_key="AKIANOBODY0000000000")
+    assert_s3_error(r, 403, "InvalidAccessKeyId")
+    assert iam.calls == [] and front.seen == []
 
 
 def test_api_key_per_token_from_creds_fetcher(bearer_proxy: Callable[..., Any], client_for: Callable[..., Any],
@@ -524,6 +606,55 @@ def test_aws_chunked_forgery_stores_nothing_at_bearer_backend(bearer_proxy: Call
 
 
 # --------------------------------------------------------------------------
+# more S3 through a bearer backend
+
+
+def test_multipart_upload_through_bearer_backend(bearer_proxy: Callable[..., Any], client_for: Callable[..., Any],
+                                                 iam: IamServer, front: BearerFront, direct: Any,
+                                                 bucket: str) -> None:
+    client = client_for(bearer_proxy({bucket: KEY_A}))
+    part1, part2 = payload(5 * 1024 * 1024, seed=8), payload(1234, seed=9)
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key="mp.bin")["UploadId"]
+    e1 = client.upload_part(Bucket=bucket, Key="mp.bin", UploadId=upload_id, PartNumber=1, Body=part1)["ETag"]
+    e2 = client.upload_part(Bucket=bucket, Key="mp.bin", UploadId=upload_id, PartNumber=2, Body=part2)["ETag"]
+    client.complete_multipart_upload(Bucket=bucket, Key="mp.bin", UploadId=upload_id, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
+    assert stored_body(direct, bucket, "mp.bin") == part1 + part2
+    assert_bearer_only(front.seen)
+    assert len(iam.calls) == 1
+
+
+def test_presigned_get_through_bearer_backend(bearer_proxy: Callable[..., Any], client_for: Callable[..., Any],
+                                              front: BearerFront, direct: Any, bucket: str) -> None:
+    import requests
+
+    direct.put_object(Bucket=bucket, Key="shared.txt", Body=b"by url")
+    client = client_for(bearer_proxy({bucket: KEY_A}))
+    url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "shared.txt"}, ExpiresIn=60)
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 200 and r.content == b"by url", (r.status_code, r.content[:300])
+    [seen] = front.seen
+    assert seen.authorization.startswith("Bearer ") and "X-Amz-Signature" not in seen.query
+
+
+def test_copy_between_bearer_buckets(bearer_proxy: Callable[..., Any], client_for: Callable[..., Any],
+                                     direct: Any, make_bucket: Callable[..., str]) -> None:
+    src, same_key, other_key = make_bucket("cp-src"), make_bucket("cp-same"), make_bucket("cp-other")
+    direct.put_object(Bucket=src, Key="o", Body=b"copy me")
+    client = client_for(bearer_proxy({src: KEY_A, same_key: KEY_A, other_key: KEY_B}))
+    client.copy_object(Bucket=same_key, Key="o2", CopySource={"Bucket": src, "Key": "o"})
+    assert stored_body(direct, same_key, "o2") == b"copy me"
+    client.copy_object(Bucket=src, Key="o3", CopySource={"Bucket": src, "Key": "o"})
+    assert stored_body(direct, src, "o3") == b"copy me"
+    # different API keys: different credentials, refused up front
+    with pytest.raises(ClientError) as exc:
+        client.copy_object(Bucket=other_key, Key="o4", CopySource={"Bucket": src, "Key": "o"})
+    status = exc.value.response["ResponseMetadata"]["HTTPStatusCode"]
+    assert 400 <= status < 500, exc.value.response
+    assert stored_keys(direct, other_key) == []
+
+
+# --------------------------------------------------------------------------
 # IBM endpoints: the README's bucket, virtual hosts, TLS
 
 
@@ -582,10 +713,14 @@ def test_virtual_host_over_http_with_connect_to(start_proxy: Callable[..., Any],
         client = client_for(proxy)
         client.put_object(Bucket=bucket, Key="dir/v.txt", Body=b"virtual")
         assert client.get_object(Bucket=bucket, Key="dir/v.txt")["Body"].read() == b"virtual"
+        client.put_object(Bucket=bucket, Key=ODD_KEY, Body=b"odd")
+        assert client.get_object(Bucket=bucket, Key=ODD_KEY)["Body"].read() == b"odd"
         seen = front.seen
         assert_bearer_only(seen)
-        assert [(s.host, s.path) for s in seen] == [(f"{bucket}.{host}:9000", "/dir/v.txt")] * 2
+        assert [(s.host, s.path) for s in seen[:2]] == [(f"{bucket}.{host}:9000", "/dir/v.txt")] * 2
+        assert [s.key for s in seen[2:]] == [ODD_KEY] * 2
     assert stored_body(direct, bucket, "dir/v.txt") == b"virtual"
+    assert stored_body(direct, bucket, ODD_KEY) == b"odd"
 
 
 def test_iam_over_tls_follows_verify(start_proxy: Callable[..., Any], backend: Any, direct: Any,

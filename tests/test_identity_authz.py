@@ -281,7 +281,8 @@ def test_validator_taking_some_identity_args(start_proxy: Callable[..., Any], cl
                                              direct: Any, bucket: str) -> None:
     # Only the parameters it names are passed (anything else would be a TypeError -> 500).
     log = CallLog()
-    validator = lambda token, bucket, operation: log.add(token, bucket, operation) or operation != "DeleteObject"  # noqa: E731
+    validator = lambda token, bucket, operation: (  # noqa: E731 - a lambda on purpose
+        log.add(token, bucket, operation) or operation != "DeleteObject")
     client = client_for(start_proxy(bucket, validator=validator))
     client.put_object(Bucket=bucket, Key="a", Body=b"x")
     with pytest.raises(ClientError) as exc:
@@ -305,6 +306,40 @@ def test_validator_taking_some_identity_args(start_proxy: Callable[..., Any], cl
         other.put_object(Bucket=bucket, Key="b.private", Body=b"x")
     assert_client_error(exc, 403, "AccessDenied", other)
     assert key_only.log.calls == [(CLIENT_ACCESS_KEY, bucket, "b.public"), (CLIENT_ACCESS_KEY, bucket, "b.private")]
+
+
+def test_keyword_only_and_varargs_validators(start_proxy: Callable[..., Any], client_for: Callable[..., Any],
+                                             direct: Any, bucket: str) -> None:
+    kw_log = CallLog()
+
+    def keyword_only(token: str, bucket: str, *, operation: str, method: str = "?") -> bool:
+        kw_log.add(token, bucket, operation, method)
+        return True
+
+    client_for(start_proxy(bucket, validator=keyword_only)).put_object(Bucket=bucket, Key="a", Body=b"x")
+    assert kw_log.calls == [(CLIENT_ACCESS_KEY, bucket, "PutObject", "PUT")]
+
+    # *args names nothing: the original two arguments
+    var_log: List[Tuple[Any, ...]] = []
+
+    def varargs(*args: Any) -> bool:
+        var_log.append(args)
+        return True
+
+    client_for(start_proxy(bucket, validator=varargs)).put_object(Bucket=bucket, Key="b", Body=b"x")
+    assert var_log == [(CLIENT_ACCESS_KEY, bucket)]
+    assert stored_keys(direct, bucket) == ["a", "b"]
+
+
+def test_list_buckets_with_identity_validator(start_proxy: Callable[..., Any], client_for: Callable[..., Any],
+                                              make_bucket: Callable[..., str]) -> None:
+    allowed, denied = make_bucket("lb-yes"), make_bucket("lb-no")
+    v = IdentityValidator(lambda token, b, method, key, operation: b == allowed)
+    client = client_for(start_proxy(allowed, denied, validator=v))
+    names = [b["Name"] for b in client.list_buckets()["Buckets"]]
+    assert names == [allowed]
+    for call in v.log.calls:
+        assert call[3] == "" and call[1] in (allowed, denied), call
 
 
 def test_two_argument_validator_unchanged(start_proxy: Callable[..., Any], client_for: Callable[..., Any],
