@@ -265,6 +265,7 @@ def test_native_json() -> None:
         "log_format": "text",
         "log_level": "info",
         "trusted_forwarded_host": False,
+        "metrics": True,
         "validator_identity": False,
         "bucket_creds_fetcher_identity": False,
         "validator": 11,

@@ -564,6 +564,10 @@ def test_aws_chunked_to_bearer_backend_is_plain_bytes(bearer_proxy: Callable[...
     assert seen.content_length == len(data), "not the decoded length"
     assert "aws-chunked" not in seen.headers.get("content-encoding", "")
     assert "chunked" not in seen.headers.get("transfer-encoding", "")
+    # nothing may tell a real COS the (plain) body is framed
+    assert not seen.headers.get("x-amz-content-sha256", "").startswith("STREAMING-"), seen.headers
+    assert "x-amz-decoded-content-length" not in seen.headers, seen.headers
+    assert "x-amz-trailer" not in seen.headers, seen.headers
     assert seen.body_sample == data[:64], "the backend got framing, not the client's bytes"
 
 
@@ -721,6 +725,31 @@ def test_virtual_host_over_http_with_connect_to(start_proxy: Callable[..., Any],
         assert [s.key for s in seen[2:]] == [ODD_KEY] * 2
     assert stored_body(direct, bucket, "dir/v.txt") == b"virtual"
     assert stored_body(direct, bucket, ODD_KEY) == b"odd"
+
+
+def test_path_style_bearer_entry_with_connect_to(start_proxy: Callable[..., Any], client_for: Callable[..., Any],
+                                                 iam: IamServer, front: BearerFront, direct: Any,
+                                                 bucket: str) -> None:
+    host = "cos.internal.osp-test.example"
+    cos_map = {bucket: {"host": host, "port": 9000, "scheme": "http", "addressing_style": "path", "apikey": KEY_A}}
+    client = client_for(start_proxy(cos_map=cos_map, iam_url=iam.url, connect_to={f"{host}:9000": front.address}))
+    client.put_object(Bucket=bucket, Key="p.txt", Body=b"path")
+    [seen] = front.seen
+    assert (seen.host, seen.path) == (f"{host}:9000", f"/{bucket}/p.txt")
+    assert stored_body(direct, bucket, "p.txt") == b"path"
+
+
+def test_connect_to_for_an_hmac_backend(start_proxy: Callable[..., Any], client_for: Callable[..., Any],
+                                        backend: Any, direct: Any, bucket: str) -> None:
+    # connect_to is not about IAM: a SigV4 bucket configured with a name
+    # reaches versitygw at 127.0.0.1, signed for the configured name.
+    host = "s3.hmac.osp-test.example"
+    entry = backend.entry(host=host)
+    client = client_for(start_proxy(cos_map={bucket: entry},
+                                    connect_to={f"{host}:{backend.port}": f"127.0.0.1:{backend.port}"}))
+    client.put_object(Bucket=bucket, Key="h.txt", Body=b"hmac")
+    assert client.get_object(Bucket=bucket, Key="h.txt")["Body"].read() == b"hmac"
+    assert stored_body(direct, bucket, "h.txt") == b"hmac"
 
 
 def test_iam_over_tls_follows_verify(start_proxy: Callable[..., Any], backend: Any, direct: Any,

@@ -30,6 +30,7 @@ void osp_register_callback(osp_callback_fn fn);
 int64_t osp_server_start(const char *config_json, char **err);
 char *osp_server_ports(int64_t handle);
 char *osp_server_stop(int64_t handle, int64_t timeout_ms);
+char *osp_server_reload(int64_t handle, char *config_json);
 
 void osp_set_request_counting(int32_t enabled);
 int64_t osp_get_request_count(void);

@@ -51,6 +51,12 @@ _next_id = itertools.count(1)  # 0 is never handed out: it reads like "unset"
 # server (or the interpreter exiting) also drops its callables.
 _servers: Dict[int, List[int]] = {}
 
+# Callable ids a reload replaced, by server handle. A request that began
+# before the reload runs on the old configuration and may still call them, so
+# they stay registered for RETIRE_AFTER seconds (or until the server stops).
+_retired: Dict[int, List[int]] = {}
+RETIRE_AFTER = 60.0
+
 
 def _name(fn: Callable[..., Any]) -> str:
     """The callable's qualified name, for messages (functools.partial and
@@ -184,6 +190,51 @@ def start(config_json: str, callable_ids: Iterable[int] = ()) -> int:
     return handle
 
 
+def reload(handle: int, config_json: str, callable_ids: Iterable[int] = ()) -> None:
+    """Swaps a running server's configuration; it owns ``callable_ids`` from
+    now on. On success the ids it owned before and does not keep are retired
+    (unregistered RETIRE_AFTER seconds later, or when the server stops:
+    requests that began before the reload may still call them); on failure
+    the new ids are unregistered and ValueError carries libosp's message
+    (the server keeps its old configuration)."""
+    new = list(callable_ids)
+    message = _take_string(lib.osp_server_reload(handle, config_json.encode("utf-8")))
+    if message is not None:
+        with _registry_lock:
+            kept = set(_servers.get(handle, []))
+        unregister(i for i in new if i not in kept)
+        raise ValueError(message)
+    with _registry_lock:
+        running = handle in _servers
+        old = _servers.get(handle, [])
+        if running:
+            _servers[handle] = new
+    if not running:  # stopped meanwhile (interpreter exit): nothing owns them
+        unregister(new)
+    dropped = [i for i in old if i not in set(new)]
+    if not dropped:
+        return
+    if not running:
+        unregister(dropped)
+        return
+    with _registry_lock:
+        _retired.setdefault(handle, []).extend(dropped)
+    timer = threading.Timer(RETIRE_AFTER, _retire, (handle, dropped))
+    timer.daemon = True
+    timer.start()
+
+
+def _retire(handle: int, callable_ids: List[int]) -> None:
+    with _registry_lock:
+        retired = _retired.get(handle)
+        if retired is None:
+            return  # the server stopped and dropped them already
+        _retired[handle] = [i for i in retired if i not in callable_ids]
+        if not _retired[handle]:
+            del _retired[handle]
+    unregister(callable_ids)
+
+
 def ports(handle: int) -> Dict[str, Optional[int]]:
     """The bound ports: {"http_port": int|None, "https_port": int|None}."""
     text = _take_string(lib.osp_server_ports(handle))
@@ -200,7 +251,7 @@ def stop(handle: int, timeout_s: float) -> Optional[str]:
     message = _take_string(lib.osp_server_stop(handle, timeout_ms))
     # Only now: in-flight requests may call the callables until stop returns.
     with _registry_lock:
-        owned = _servers.pop(handle, [])
+        owned = _servers.pop(handle, []) + _retired.pop(handle, [])
     unregister(owned)
     return message
 

@@ -9,6 +9,8 @@ again when a server starts, so fields can be changed one at a time.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import json
 import os
 import re
@@ -79,50 +81,84 @@ def _path(field: str, value: Any) -> Optional[str]:
     return _text(field, value)
 
 
-def _cos_entry(bucket: str, entry: Any) -> Dict[str, Any]:
-    """One cos_map entry with canonical keys, types checked, defaults filled."""
+def _check_cos_entry(bucket: str, entry: Any) -> Tuple[Dict[str, Any], List[Exception]]:
+    """One cos_map entry with canonical keys, types checked and defaults
+    filled, and every problem found in it (``_cos_entry`` raises the first)."""
     where = f"cos_map[{bucket!r}]"
     if not isinstance(entry, Mapping):
-        raise TypeError(f"{where}: expected dict, got {type(entry).__name__}")
+        return {}, [TypeError(f"{where}: expected dict, got {type(entry).__name__}")]
+    errors: List[Exception] = []
     out: Dict[str, Any] = {}
     for spelling, value in entry.items():
         key = _ENTRY_SPELLINGS.get(spelling) if isinstance(spelling, str) else None
         if key is None:
-            raise ValueError(f"{where}: unknown key {spelling!r}")
+            hint = difflib.get_close_matches(spelling, list(_ENTRY_SPELLINGS), n=1) if isinstance(spelling, str) else []
+            suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
+            errors.append(ValueError(f"{where}: unknown key {spelling!r}{suffix}"))
+            continue
         if key in out:
-            raise ValueError(f"{where}: {' and '.join(map(repr, _ENTRY_ALIASES[key]))} both given")
+            errors.append(ValueError(f"{where}: {' and '.join(map(repr, _ENTRY_ALIASES[key]))} both given"))
+            continue
         out[key] = value
     for key in ("host", "port"):
         if key not in out:
-            raise ValueError(f"{where}: missing {key!r}")
+            errors.append(ValueError(f"{where}: missing {key!r}"))
     for key, default in _ENTRY_DEFAULTS.items():
         out.setdefault(key, default)
+
+    def check(key: str, fn: Callable[[Any], Any]) -> bool:
+        try:
+            out[key] = fn(out[key])
+        except (TypeError, ValueError) as exc:
+            errors.append(exc)
+            return False
+        return True
+
     for key in ("host", "region", "api_key", "access_key", "secret_key"):
         if key in out:
-            out[key] = _text(f"{where}[{key!r}]", out[key])
-    if "://" in out["host"] or "/" in out["host"]:
-        raise ValueError(f"{where}['host']: give a bare host name; set 'scheme' for http/https")
-    out["port"] = _int(f"{where}['port']", out["port"], 1, 65535, numeric_str=True)
-    out["ttl"] = _int(f"{where}['ttl']", out["ttl"], 0, numeric_str=True)
+            ok = check(key, lambda v, key=key: _text(f"{where}[{key!r}]", v))
+            if key == "host" and ok and ("://" in out["host"] or "/" in out["host"]):
+                errors.append(ValueError(f"{where}['host']: give a bare host name; set 'scheme' for http/https"))
+    if "port" in out:
+        check("port", lambda v: _int(f"{where}['port']", v, 1, 65535, numeric_str=True))
+    check("ttl", lambda v: _int(f"{where}['ttl']", v, 0, numeric_str=True))
     for key, allowed in (("scheme", ("https", "http")), ("addressing_style", ("virtual", "path"))):
-        value = _text(f"{where}[{key!r}]", out[key])
-        if value not in allowed:
-            raise ValueError(f"{where}[{key!r}]: must be one of {', '.join(map(repr, allowed))}")
+        if check(key, lambda v, key=key: _text(f"{where}[{key!r}]", v)) and out[key] not in allowed:
+            errors.append(ValueError(f"{where}[{key!r}]: must be one of {', '.join(map(repr, allowed))}"))
     if ("access_key" in out) != ("secret_key" in out):
-        raise ValueError(f"{where}: 'access_key' and 'secret_key' must be given together")
+        errors.append(ValueError(f"{where}: 'access_key' and 'secret_key' must be given together"))
+    return out, errors
+
+
+def _cos_entry(bucket: str, entry: Any) -> Dict[str, Any]:
+    """One cos_map entry with canonical keys, types checked, defaults filled."""
+    out, errors = _check_cos_entry(bucket, entry)
+    if errors:
+        raise errors[0]
     return out
 
 
-def _cos_map(value: Any) -> Dict[str, Dict[str, Any]]:
+def _check_cos_map(value: Any) -> Tuple[Dict[str, Dict[str, Any]], List[Exception]]:
+    """The normalized cos_map and every problem of every entry."""
     if not isinstance(value, Mapping):
-        raise TypeError(f"cos_map: expected dict, got {type(value).__name__}")
+        return {}, [TypeError(f"cos_map: expected dict, got {type(value).__name__}")]
     if not value:
-        raise ValueError("cos_map: must name at least one bucket")
+        return {}, [ValueError("cos_map: must name at least one bucket")]
     out: Dict[str, Dict[str, Any]] = {}
+    errors: List[Exception] = []
     for bucket, entry in value.items():
         if not isinstance(bucket, str) or not bucket:
-            raise TypeError(f"cos_map: bucket names must be non-empty str, got {bucket!r}")
-        out[bucket] = _cos_entry(bucket, entry)
+            errors.append(TypeError(f"cos_map: bucket names must be non-empty str, got {bucket!r}"))
+            continue
+        out[bucket], problems = _check_cos_entry(bucket, entry)
+        errors += problems
+    return out, errors
+
+
+def _cos_map(value: Any) -> Dict[str, Dict[str, Any]]:
+    out, errors = _check_cos_map(value)
+    if errors:
+        raise errors[0]
     return out
 
 
@@ -217,6 +253,27 @@ def _bool(field: str, value: Any) -> bool:
     return value
 
 
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warn", "error")
+_LOG_LEVEL_ALIASES = {"warning": "warn"}
+
+
+def _choice(field: str, env: str, default: str, allowed: Tuple[str, ...], value: Any) -> str:
+    """One of ``allowed`` (case-insensitive): the argument, else $``env``,
+    else ``default``."""
+    source = field
+    if value is None:
+        value = os.environ.get(env) or default
+        source = f"{field} (from ${env})"
+    if not isinstance(value, str):
+        raise TypeError(f"{source}: expected str, got {type(value).__name__}")
+    normalized = value.strip().lower()
+    normalized = _LOG_LEVEL_ALIASES.get(normalized, normalized) if allowed is LOG_LEVELS else normalized
+    if normalized not in allowed:
+        raise ValueError(f"{source}: {value!r} is not one of {', '.join(map(repr, allowed))}")
+    return normalized
+
+
 # Field -> check-and-normalize function, applied on every assignment.
 _FIELDS: Dict[str, Callable[[Any], Any]] = {
     "cos_map": _cos_map,
@@ -237,7 +294,81 @@ _FIELDS: Dict[str, Callable[[Any], Any]] = {
     "connect_to": _connect_to,
     "callback_timeout": lambda v: _seconds("callback_timeout", v),
     "cache_size": lambda v: _int("cache_size", v, 1),
+    "log_format": lambda v: _choice("log_format", "OSP_LOG_FORMAT", "text", LOG_FORMATS, v),
+    "log_level": lambda v: _choice("log_level", "OSP_LOG_LEVEL", "info", LOG_LEVELS, v),
+    "trusted_forwarded_host": lambda v: _bool("trusted_forwarded_host", v),
+    "metrics": lambda v: _bool("metrics", v),
 }
+
+
+_INVALID: Any = object()  # a field value that failed its check, in config_errors
+
+
+def _rule_errors(values: Mapping[str, Any]) -> List[ValueError]:
+    """The rules that span fields. A rule is skipped when one of its fields
+    is ``_INVALID`` (already reported)."""
+
+    def valid(*names: str) -> bool:
+        return all(values.get(name) is not _INVALID for name in names)
+
+    errors: List[ValueError] = []
+    if valid("http_port", "https_port") and values.get("http_port") is None and values.get("https_port") is None:
+        errors.append(ValueError("no port configured: set http_port and/or https_port (0 picks a free port)"))
+    if valid("tls_cert_path", "tls_key_path") and (values.get("tls_cert_path") is None) != (
+        values.get("tls_key_path") is None
+    ):
+        errors.append(ValueError("tls_cert_path and tls_key_path must be given together"))
+    if valid("bucket_creds_fetcher") and values.get("bucket_creds_fetcher") is None:
+        for bucket, entry in (values.get("cos_map") or {}).items():
+            if entry is not _INVALID and "api_key" not in entry and "access_key" not in entry:
+                errors.append(
+                    ValueError(
+                        f"cos_map[{bucket!r}]: no credentials (give 'api_key' or "
+                        "'access_key'/'secret_key', or set bucket_creds_fetcher)"
+                    )
+                )
+    return errors
+
+
+def config_errors(cos_map: Any, **kwargs: Any) -> List[Exception]:
+    """Every problem ``ProxyServerConfig(cos_map, **kwargs)`` has, not only
+    the first one it raises: each field is checked on its own, each bucket of
+    cos_map too, then the rules that span fields on the fields that passed.
+    Empty for a good config. Messages name fields, buckets and access keys,
+    never secret values."""
+    errors: List[Exception] = []
+    values: Dict[str, Any] = {}
+    for name in sorted(set(kwargs) - set(_FIELDS) - {"cos_map"}):
+        errors.append(TypeError(f"unknown argument {name!r}"))
+    if not isinstance(cos_map, Mapping) or not cos_map:
+        errors += _check_cos_map(cos_map)[1]
+        values["cos_map"] = {}
+    else:
+        buckets: Dict[Any, Any] = {}
+        for bucket, entry in cos_map.items():
+            if not isinstance(bucket, str) or not bucket:
+                errors.append(TypeError(f"cos_map: bucket names must be non-empty str, got {bucket!r}"))
+                continue
+            normalized, problems = _check_cos_entry(bucket, entry)
+            errors += problems
+            buckets[bucket] = _INVALID if problems else normalized
+        values["cos_map"] = buckets
+    defaults = _init_defaults()
+    for name, check in _FIELDS.items():
+        if name == "cos_map":
+            continue
+        try:
+            values[name] = check(kwargs.get(name, defaults.get(name)))
+        except (TypeError, ValueError) as exc:
+            errors.append(exc)
+            values[name] = _INVALID
+    return errors + list(_rule_errors(values))
+
+
+def _init_defaults() -> Dict[str, Any]:
+    """ProxyServerConfig's argument defaults."""
+    params = inspect.signature(ProxyServerConfig.__init__).parameters.values()
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
 
 
 class ProxyServerConfig:
@@ -249,6 +380,13 @@ class ProxyServerConfig:
     new and keyword only. Without TLS
     paths, an HTTPS listener takes them from the environment variables
     ``TLS_CERT_PATH`` / ``TLS_KEY_PATH`` when the server starts.
+
+    ``log_format`` ("text" or "json") and ``log_level`` ("debug", "info",
+    "warn", "error") shape the proxy's logs; left out, they come from
+    ``$OSP_LOG_FORMAT`` / ``$OSP_LOG_LEVEL``, else text and info.
+    ``trusted_forwarded_host=True`` takes ``X-Forwarded-Host`` as the host
+    the client signed (only behind a load balancer that sets it);
+    ``metrics=False`` turns ``/_osp/metrics`` off.
 
     Reading ``cos_map`` gives the normalized entries: canonical key names
     (``api_key``, ``access_key``, ``secret_key``, ``ttl``), int ports and the
@@ -273,6 +411,10 @@ class ProxyServerConfig:
     connect_to: Dict[str, str]
     callback_timeout: float
     cache_size: int
+    log_format: str
+    log_level: str
+    trusted_forwarded_host: bool
+    metrics: bool
 
     def __init__(
         self,
@@ -295,6 +437,10 @@ class ProxyServerConfig:
         connect_to: Optional[Mapping[str, str]] = None,
         callback_timeout: float = 10.0,
         cache_size: int = 16384,
+        log_format: Optional[str] = None,
+        log_level: Optional[str] = None,
+        trusted_forwarded_host: bool = False,
+        metrics: bool = True,
     ) -> None:
         self.cos_map = cos_map  # type: ignore[assignment]  # normalized by __setattr__
         self.bucket_creds_fetcher = bucket_creds_fetcher
@@ -314,6 +460,10 @@ class ProxyServerConfig:
         self.connect_to = connect_to  # type: ignore[assignment]
         self.callback_timeout = callback_timeout
         self.cache_size = cache_size
+        self.log_format = log_format  # type: ignore[assignment]
+        self.log_level = log_level  # type: ignore[assignment]
+        self.trusted_forwarded_host = trusted_forwarded_host
+        self.metrics = metrics
         self.validate()
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -328,17 +478,9 @@ class ProxyServerConfig:
         changed in place) and the rules that span fields."""
         for name, check in _FIELDS.items():
             object.__setattr__(self, name, check(getattr(self, name)))
-        if self.http_port is None and self.https_port is None:
-            raise ValueError("no port configured: set http_port and/or https_port (0 picks a free port)")
-        if (self.tls_cert_path is None) != (self.tls_key_path is None):
-            raise ValueError("tls_cert_path and tls_key_path must be given together")
-        if self.bucket_creds_fetcher is None:
-            for bucket, entry in self.cos_map.items():
-                if "api_key" not in entry and "access_key" not in entry:
-                    raise ValueError(
-                        f"cos_map[{bucket!r}]: no credentials (give 'api_key' or "
-                        "'access_key'/'secret_key', or set bucket_creds_fetcher)"
-                    )
+        errors = _rule_errors({name: getattr(self, name) for name in _FIELDS})
+        if errors:
+            raise errors[0]
 
     def callables(self) -> Dict[str, Callable[..., Any]]:
         """The callables that are set, by kind."""
@@ -378,6 +520,10 @@ class ProxyServerConfig:
             "connect_to": self.connect_to,
             "callback_timeout": self.callback_timeout,
             "cache_size": self.cache_size,
+            "log_format": self.log_format,
+            "log_level": self.log_level,
+            "trusted_forwarded_host": self.trusted_forwarded_host,
+            "metrics": self.metrics,
         }
         for name in _CALLABLE_FIELDS:
             fn = getattr(self, name)
@@ -408,4 +554,8 @@ class ProxyServerConfig:
             parts += [f"tls_cert_path={self.tls_cert_path!r}", f"tls_key_path={self.tls_key_path!r}"]
         if self.virtual_host_domains:
             parts.append(f"virtual_host_domains={self.virtual_host_domains!r}")
+        if self.trusted_forwarded_host:
+            parts.append("trusted_forwarded_host=True")
+        if not self.metrics:
+            parts.append("metrics=False")
         return f"ProxyServerConfig({', '.join(parts)})"

@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 from types import FrameType, TracebackType
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
 from . import _native
 from .config import ProxyServerConfig
@@ -51,6 +51,8 @@ class ProxyServer:
         self._handle: Optional[int] = None
         self._ports: Dict[str, Optional[int]] = {}
         self._bind = config.bind_address
+        # kind -> (callable, id) registered for the running server.
+        self._registered: Dict[str, Tuple[Callable[..., Any], int]] = {}
 
     @property
     def config(self) -> ProxyServerConfig:
@@ -68,19 +70,8 @@ class ProxyServer:
             if self._handle is not None:
                 raise RuntimeError("server is already running")
             config = self._config
-            config.validate()
-            cert, key = _tls_paths(config)
-            ids: List[int] = []
-            try:
-                callable_ids = {}
-                for kind, fn in config.callables().items():
-                    callable_ids[kind] = _native.register(kind, fn)
-                    ids.append(callable_ids[kind])
-                document = config.to_native_json(callable_ids, tls_cert_path=cert, tls_key_path=key)
-            except BaseException:
-                _native.unregister(ids)
-                raise
-            handle = _native.start(document, ids)  # owns ids from here, even on failure
+            document, registered, fresh = self._prepare(config, {})
+            handle = _native.start(document, fresh)  # owns the ids from here, even on failure
             try:
                 self._ports = _native.ports(handle)
             except BaseException:
@@ -88,6 +79,62 @@ class ProxyServer:
                 raise
             self._handle = handle
             self._bind = config.bind_address
+            self._registered = registered
+
+    @staticmethod
+    def _prepare(
+        config: ProxyServerConfig, current: Dict[str, Tuple[Callable[..., Any], int]]
+    ) -> Tuple[str, Dict[str, Tuple[Callable[..., Any], int]], List[int]]:
+        """Validates ``config`` and registers its callables: the native JSON,
+        kind -> (callable, id), and the ids registered here. A callable that
+        is the very object ``current`` has for its kind keeps its id."""
+        config.validate()
+        cert, key = _tls_paths(config)
+        registered: Dict[str, Tuple[Callable[..., Any], int]] = {}
+        fresh: List[int] = []
+        try:
+            for kind, fn in config.callables().items():
+                previous = current.get(kind)
+                if previous is not None and previous[0] is fn:
+                    registered[kind] = previous
+                else:
+                    registered[kind] = (fn, _native.register(kind, fn))
+                    fresh.append(registered[kind][1])
+            ids = {kind: callable_id for kind, (_, callable_id) in registered.items()}
+            document = config.to_native_json(ids, tls_cert_path=cert, tls_key_path=key)
+        except BaseException:
+            _native.unregister(fresh)
+            raise
+        return document, registered, fresh
+
+    def reload(self, config: ProxyServerConfig) -> None:
+        """Swaps the running server's configuration for ``config``: cos_map,
+        keystore, TTLs, callables, timeouts, logging and the other settings,
+        except the listeners (ports, bind address, TLS files), which cannot
+        change without a restart, and ``threads``, set at start. Requests in
+        flight finish with the configuration they started with; new
+        requests get the new one, with empty caches of callable answers.
+
+        A callable that is the very object the running config has keeps its
+        registration; replaced ones stay callable for a while for requests
+        that began before the reload (see ``_native.RETIRE_AFTER``).
+
+        Raises TypeError or ValueError for a bad config or one that moves
+        the listeners, RuntimeError if the server is not running; the server
+        then keeps its old configuration. On success ``self.config`` is
+        ``config``."""
+        if not isinstance(config, ProxyServerConfig):
+            raise TypeError(f"config: expected ProxyServerConfig, got {type(config).__name__}")
+        with self._lock:
+            handle = self._handle
+            if handle is None:
+                raise RuntimeError("server is not running")
+            document, registered, _ = self._prepare(config, self._registered)
+            # The server owns the new ids from here (or, on failure, they
+            # are dropped); the old ones it no longer uses are retired.
+            _native.reload(handle, document, [callable_id for _, callable_id in registered.values()])
+            self._config = config
+            self._registered = registered
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stops the server: listeners close at once, in-flight requests get
@@ -98,6 +145,7 @@ class ProxyServer:
             handle, self._handle = self._handle, None
             if handle is None:
                 return
+            self._registered = {}
             problem = _native.stop(handle, timeout)
         if problem:
             # Stopped all the same (e.g. requests cut at the timeout): say so, don't raise.

@@ -81,7 +81,7 @@ func New(opts Options) *Handler {
 
 // ServeHTTP handles one client request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{id: newRequestID(), start: time.Now(), operation: "Unknown"}
+	x := &exchange{id: NewRequestID(), start: time.Now(), operation: "Unknown"}
 	if h.opts.OnRequest != nil {
 		h.opts.OnRequest()
 	}
@@ -140,10 +140,11 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	access := accessOf(r, tgt, "")
 	x.bucket, x.operation = h.bucketLabel(tgt.bucket), access.Operation
 	auth, err := h.authenticate(r)
+	x.accessKey = auth.token // the claimed key, for the log, even when refused
 	if err != nil {
 		return nil, err
 	}
-	x.accessKey, access.Token = auth.token, auth.token
+	access.Token = auth.token
 	if tgt.bucket == "" {
 		if r.Method != http.MethodGet {
 			return nil, s3err.New("MethodNotAllowed", "The specified method is not allowed against this resource.")
@@ -183,7 +184,8 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 
 // authenticate verifies the client's signature, by header or presigned
 // query. It runs for every request: no header, query parameter or method
-// skips it.
+// skips it. A refused request still reports the access key it claimed
+// (for the log).
 func (h *Handler) authenticate(r *http.Request) (authenticated, error) {
 	q := r.URL.Query()
 	if sigv4.IsSigV2Query(q) || sigv4.IsSigV2Header(r.Header.Get("Authorization")) {
@@ -201,12 +203,13 @@ func (h *Handler) authenticate(r *http.Request) (authenticated, error) {
 			return authenticated{}, s3err.New("InvalidRequest", "Presigned requests cannot use aws-chunked payloads.")
 		}
 		if !h.opts.SkipSignatureValidation {
+			claimed := authenticated{token: a.AccessKey}
 			secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
 			if err != nil {
-				return authenticated{}, err
+				return claimed, err
 			}
 			if err := h.verifier.VerifyPresigned(r, a, secret); err != nil {
-				return authenticated{}, err
+				return claimed, err
 			}
 		}
 		return authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, presigned: true}, nil
@@ -218,13 +221,14 @@ func (h *Handler) authenticate(r *http.Request) (authenticated, error) {
 	if h.opts.SkipSignatureValidation {
 		return authenticated{token: a.AccessKey, payloadHash: a.PayloadHash}, nil
 	}
+	claimed := authenticated{token: a.AccessKey}
 	secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
 	if err != nil {
-		return authenticated{}, err
+		return claimed, err
 	}
 	seed, err := h.verifier.VerifyHeaderAuth(r, a, secret)
 	if err != nil {
-		return authenticated{}, err
+		return claimed, err
 	}
 	auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash}
 	if a.PayloadHash == sigv4.StreamingPayload || a.PayloadHash == sigv4.StreamingPayloadTrailer {

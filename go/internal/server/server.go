@@ -150,6 +150,7 @@ func (s *Server) rootHandler() http.Handler {
 }
 
 func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("x-amz-request-id", proxy.NewRequestID())
 	switch r.URL.Path {
 	case "/_osp/healthz":
 		_, _ = w.Write([]byte("ok\n"))
