@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import http.client
+import os
 import socket
+import threading
+import time
 from typing import Any, Callable
 
 import pytest
 
-from helpers import CLIENT_ACCESS_KEY, CLIENT_KEYSTORE, CLIENT_SECRET_KEY, make_client, stored_body
+from helpers import CLIENT_ACCESS_KEY, CLIENT_KEYSTORE, CLIENT_SECRET_KEY, make_client, sign_request, stored_body
 from object_storage_proxy import ProxyServer, ProxyServerConfig
 
 
@@ -75,3 +80,35 @@ def test_restart_after_stop(backend: Any, direct: Any, bucket: str) -> None:
     finally:
         server.stop()
     assert stored_body(direct, bucket, "again") == b"restarted"
+
+
+def test_graceful_stop_during_a_download(start_proxy: Callable[..., Any], direct: Any, bucket: str) -> None:
+    """stop() closes the listener at once but lets a download that is under
+    way finish, byte for byte, before it returns."""
+    body = os.urandom(32 * 1024 * 1024)
+    direct.put_object(Bucket=bucket, Key="big", Body=body)
+    server = start_proxy(bucket)
+    url = f"{server.endpoint_url}/{bucket}/big"
+    headers = sign_request("GET", url)
+    conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30)
+    conn.putrequest("GET", f"/{bucket}/big", skip_host=True, skip_accept_encoding=True)
+    for name, value in {**headers, "Host": f"127.0.0.1:{server.http_port}"}.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 200
+    received = bytearray(response.read(1024 * 1024))
+
+    stopper = threading.Thread(target=server.stop, kwargs={"timeout": 20})
+    stopper.start()
+    time.sleep(0.3)
+    with pytest.raises(OSError):  # the listener is closed: nothing new gets in
+        socket.create_connection(("127.0.0.1", server.http_port), timeout=1).close()
+    assert stopper.is_alive(), "stop() returned while a download was still running"
+    while chunk := response.read(256 * 1024):
+        received += chunk
+        time.sleep(0.001)
+    conn.close()
+    stopper.join(timeout=20)
+    assert not stopper.is_alive()
+    assert hashlib.sha256(received).digest() == hashlib.sha256(body).digest()
