@@ -298,6 +298,9 @@ _FIELDS: Dict[str, Callable[[Any], Any]] = {
     "log_level": lambda v: _choice("log_level", "OSP_LOG_LEVEL", "info", LOG_LEVELS, v),
     "trusted_forwarded_host": lambda v: _bool("trusted_forwarded_host", v),
     "metrics": lambda v: _bool("metrics", v),
+    "client_header_timeout": lambda v: _seconds("client_header_timeout", v),
+    "client_idle_timeout": lambda v: _seconds("client_idle_timeout", v),
+    "backend_timeout": lambda v: _seconds("backend_timeout", v),
 }
 
 
@@ -411,6 +414,9 @@ class ProxyServerConfig:
     connect_to: Dict[str, str]
     callback_timeout: float
     cache_size: int
+    client_header_timeout: float
+    client_idle_timeout: float
+    backend_timeout: float
     log_format: str
     log_level: str
     trusted_forwarded_host: bool
@@ -437,6 +443,9 @@ class ProxyServerConfig:
         connect_to: Optional[Mapping[str, str]] = None,
         callback_timeout: float = 10.0,
         cache_size: int = 16384,
+        client_header_timeout: float = 30.0,
+        client_idle_timeout: float = 120.0,
+        backend_timeout: float = 300.0,
         log_format: Optional[str] = None,
         log_level: Optional[str] = None,
         trusted_forwarded_host: bool = False,
@@ -460,6 +469,9 @@ class ProxyServerConfig:
         self.connect_to = connect_to  # type: ignore[assignment]
         self.callback_timeout = callback_timeout
         self.cache_size = cache_size
+        self.client_header_timeout = client_header_timeout
+        self.client_idle_timeout = client_idle_timeout
+        self.backend_timeout = backend_timeout
         self.log_format = log_format  # type: ignore[assignment]
         self.log_level = log_level  # type: ignore[assignment]
         self.trusted_forwarded_host = trusted_forwarded_host
@@ -520,6 +532,9 @@ class ProxyServerConfig:
             "connect_to": self.connect_to,
             "callback_timeout": self.callback_timeout,
             "cache_size": self.cache_size,
+            "client_header_timeout": self.client_header_timeout,
+            "client_idle_timeout": self.client_idle_timeout,
+            "backend_timeout": self.backend_timeout,
             "log_format": self.log_format,
             "log_level": self.log_level,
             "trusted_forwarded_host": self.trusted_forwarded_host,

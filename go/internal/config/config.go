@@ -97,17 +97,44 @@ type Config struct {
 	TrustedForwardedHost bool `json:"trusted_forwarded_host"`
 	// Metrics serves /_osp/metrics (default true).
 	Metrics *bool `json:"metrics"`
+	// Timeouts in seconds: reading a client's request headers, keeping an
+	// idle client connection, and waiting for a backend's response headers.
+	ClientHeaderTimeoutSeconds float64 `json:"client_header_timeout"`
+	ClientIdleTimeoutSeconds   float64 `json:"client_idle_timeout"`
+	BackendTimeoutSeconds      float64 `json:"backend_timeout"`
+}
+
+// Timeouts are the client and backend timeouts, defaults filled in.
+type Timeouts struct {
+	ClientHeader, ClientIdle, Backend time.Duration
+}
+
+// Timeouts returns the configured timeouts.
+func (c *Config) Timeouts() Timeouts {
+	orDefault := func(seconds float64, def time.Duration) time.Duration {
+		if seconds <= 0 {
+			return def
+		}
+		return time.Duration(seconds * float64(time.Second))
+	}
+	return Timeouts{
+		ClientHeader: orDefault(c.ClientHeaderTimeoutSeconds, 30*time.Second),
+		ClientIdle:   orDefault(c.ClientIdleTimeoutSeconds, 120*time.Second),
+		Backend:      orDefault(c.BackendTimeoutSeconds, 300*time.Second),
+	}
 }
 
 // MetricsEnabled reports whether /_osp/metrics is served.
 func (c *Config) MetricsEnabled() bool { return c.Metrics == nil || *c.Metrics }
 
-// SameListeners reports whether o binds exactly what c binds: a reload
-// cannot move listeners.
+// SameListeners reports whether o binds exactly what c binds, with the
+// same client timeouts: a reload cannot change listeners.
 func (c *Config) SameListeners(o *Config) bool {
 	samePort := func(a, b *int) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	ct, ot := c.Timeouts(), o.Timeouts()
 	return samePort(c.HTTPPort, o.HTTPPort) && samePort(c.HTTPSPort, o.HTTPSPort) && c.Bind == o.Bind &&
-		c.TLSCertPath == o.TLSCertPath && c.TLSKeyPath == o.TLSKeyPath
+		c.TLSCertPath == o.TLSCertPath && c.TLSKeyPath == o.TLSKeyPath &&
+		ct.ClientHeader == ot.ClientHeader && ct.ClientIdle == ot.ClientIdle
 }
 
 // Defaults for the optional settings.

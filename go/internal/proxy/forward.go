@@ -205,10 +205,17 @@ func (h *Handler) backendError(w http.ResponseWriter, r *http.Request, err error
 	case errors.As(err, &e):
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		e = s3err.Wrap(err, "ServiceUnavailable", "The backend of bucket %s is unreachable.", bucket)
+	case isTimeout(err):
+		e = s3err.Wrap(err, "GatewayTimeout", "The backend of bucket %s did not answer in time.", bucket)
 	default:
 		e = s3err.Wrap(err, "BadGateway", "The backend of bucket %s failed to answer.", bucket)
 	}
 	h.fail(w, r, x, e.WithResource(bucket))
+}
+
+func isTimeout(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }
 
 // bufferPool recycles the copy buffers of streamed bodies.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -173,6 +174,9 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 			return nil, err
 		}
 	}
+	if err := checkSize(r, access.Operation, auth.payloadHash); err != nil {
+		return nil, err
+	}
 	if fw.body, err = planBody(r, auth, fw.bearer != ""); err != nil {
 		return nil, err
 	}
@@ -247,6 +251,25 @@ func accessOf(r *http.Request, tgt target, token string) s3op.Access {
 		key = q.Get("prefix")
 	}
 	return s3op.Access{Token: token, Bucket: tgt.bucket, Method: r.Method, Key: key, Operation: op}
+}
+
+// maxObjectSize is S3's limit for one PUT (an object or a part).
+const maxObjectSize = 5 << 30
+
+// checkSize refuses, before anything is sent, an upload S3 would refuse
+// after the whole body: a single PUT over 5 GiB.
+func checkSize(r *http.Request, operation, payloadHash string) error {
+	if operation != "PutObject" && operation != "UploadPart" {
+		return nil
+	}
+	size := r.ContentLength
+	if isStreaming(payloadHash) {
+		size, _ = strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
+	}
+	if size > maxObjectSize {
+		return s3err.New("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size of 5 GiB; use a multipart upload.")
+	}
+	return nil
 }
 
 // bearerToken exchanges a bucket's API key for an IAM token.

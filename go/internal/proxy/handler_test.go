@@ -86,7 +86,7 @@ func backendBucket(t *testing.T, srv *httptest.Server, style string) *config.Buc
 }
 
 func newTestHandler(t *testing.T, buckets map[string]*config.Bucket, validate authz.Validator) *Handler {
-	transport, err := NewTransport(config.Verify{}, nil)
+	transport, err := NewTransport(config.Verify{}, nil, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +221,7 @@ func TestRejectionsNeverReachTheBackend(t *testing.T) {
 		{"copy from denied", "PUT", "/data/k", map[string]string{"X-Amz-Copy-Source": "/denied/k"}, clientSecret, 403, "AccessDenied"},
 		{"copy from unknown", "PUT", "/data/k", map[string]string{"X-Amz-Copy-Source": "nosuch/k"}, clientSecret, 404, "NoSuchBucket"},
 		{"copy across credentials", "PUT", "/data/k", map[string]string{"X-Amz-Copy-Source": "elsewhr/k"}, clientSecret, 400, "InvalidRequest"},
+		{"single PUT over 5 GiB", "PUT", "/data/k", map[string]string{"X-Amz-Content-Sha256": sigv4.StreamingUnsignedTrailer, "X-Amz-Decoded-Content-Length": "5368709121"}, clientSecret, 400, "EntityTooLarge"},
 		{"aws-chunked without decoded length", "PUT", "/data/k", map[string]string{"X-Amz-Content-Sha256": sigv4.StreamingUnsignedTrailer}, clientSecret, 411, "MissingContentLength"},
 	}
 	for _, c := range cases {

@@ -18,7 +18,10 @@ import (
 // decompresses (bodies and ETags must pass untouched) and never uses an
 // environment proxy. connectTo maps a backend "host:port" (and its
 // virtual-hosted "bucket.host:port" names) to the address actually dialled.
-func NewTransport(verify config.Verify, connectTo map[string]string) (*http.Transport, error) {
+// backendTimeout bounds the wait for a backend's response headers (S3
+// answers slow operations with early headers and whitespace, so this can
+// be generous); 0 means no bound.
+func NewTransport(verify config.Verify, connectTo map[string]string, backendTimeout time.Duration) (*http.Transport, error) {
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: verify.Skip} //nolint:gosec // operator's explicit choice
 	if verify.CABundle != "" {
 		pem, err := os.ReadFile(verify.CABundle)
@@ -47,10 +50,7 @@ func NewTransport(verify config.Verify, connectTo map[string]string) (*http.Tran
 		IdleConnTimeout:       90 * time.Second,
 		DisableCompression:    true,
 		ExpectContinueTimeout: time.Second,
-		// A backend that accepted a request but says nothing for this long
-		// is treated as failed (S3 answers slow operations with early
-		// headers and whitespace, so this is generous).
-		ResponseHeaderTimeout: 5 * time.Minute,
+		ResponseHeaderTimeout: backendTimeout,
 	}, nil
 }
 

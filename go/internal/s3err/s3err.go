@@ -80,6 +80,8 @@ var statuses = map[string]int{
 	"AuthorizationQueryParametersError": http.StatusBadRequest,
 	"BadDigest":                         http.StatusBadRequest,
 	"BadGateway":                        http.StatusBadGateway,
+	"EntityTooLarge":                    http.StatusBadRequest,
+	"GatewayTimeout":                    http.StatusGatewayTimeout,
 	"IncompleteBody":                    http.StatusBadRequest,
 	"InternalError":                     http.StatusInternalServerError,
 	"InvalidAccessKeyId":                http.StatusForbidden,

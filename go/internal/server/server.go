@@ -56,6 +56,7 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 		log.Warn("client signatures are NOT verified (skip_signature_validation=True): anyone who knows an access key id gets in")
 	}
 	root := s.rootHandler()
+	timeouts := cfg.Timeouts()
 	if cfg.HTTPSPort != nil {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertPath, cfg.TLSKeyPath)
 		if err != nil {
@@ -65,7 +66,7 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		srv := newHTTPServer(root, log)
+		srv := newHTTPServer(root, timeouts, log)
 		// ServeTLS enables HTTP/2 (ALPN "h2") beside HTTP/1.1.
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.httpsPort = ln.Addr().(*net.TCPAddr).Port
@@ -78,7 +79,7 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 			return nil, err
 		}
 		s.httpPort = ln.Addr().(*net.TCPAddr).Port
-		s.serve(newHTTPServer(root, log), ln, false)
+		s.serve(newHTTPServer(root, timeouts, log), ln, false)
 	}
 	log.Info("object-storage-proxy listening", "bind", cfg.Bind, "http_port", s.httpPort, "https_port", s.httpsPort, "buckets", len(cfg.CosMap))
 	return s, nil
@@ -91,7 +92,7 @@ func (s *Server) Reload(cfg *config.Config, hooks Hooks) error {
 	same := s.cfg.SameListeners(cfg)
 	s.mu.Unlock()
 	if !same {
-		return errors.New("reload cannot change ports, bind address or TLS files; restart instead")
+		return errors.New("reload cannot change ports, bind address, TLS files or client timeouts; restart instead")
 	}
 	if err := s.install(cfg, hooks); err != nil {
 		return err
@@ -102,7 +103,7 @@ func (s *Server) Reload(cfg *config.Config, hooks Hooks) error {
 
 // install builds the handler of cfg and its callables and makes it current.
 func (s *Server) install(cfg *config.Config, hooks Hooks) error {
-	transport, err := proxy.NewTransport(cfg.Verify, cfg.ConnectTo)
+	transport, err := proxy.NewTransport(cfg.Verify, cfg.ConnectTo, cfg.Timeouts().Backend)
 	if err != nil {
 		return fmt.Errorf("backend transport: %w", err)
 	}
@@ -124,7 +125,7 @@ func (s *Server) tokensFor(cfg *config.Config) (*iam.Tokens, error) {
 	if t, ok := s.tokens[key]; ok {
 		return t, nil
 	}
-	iamTransport, err := proxy.NewTransport(cfg.Verify, nil)
+	iamTransport, err := proxy.NewTransport(cfg.Verify, nil, cfg.Timeouts().Backend)
 	if err != nil {
 		return nil, fmt.Errorf("IAM transport: %w", err)
 	}
@@ -183,12 +184,16 @@ func listen(bind string, port int) (net.Listener, error) {
 	return ln, nil
 }
 
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+// maxHeaderBytes bounds a request's headers: S3 allows 8 KiB of headers
+// and 2 KiB of user metadata; this leaves room for long presigned URLs.
+const maxHeaderBytes = 64 << 10
+
+func newHTTPServer(h http.Handler, t config.Timeouts, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: t.ClientHeader,
+		IdleTimeout:       t.ClientIdle,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 }
