@@ -7,6 +7,8 @@ trusted_forwarded_host)."""
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
 import os
 import signal
@@ -22,6 +24,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from helpers import (
+    sign_request,
     BACKEND_ACCESS_KEY,
     BACKEND_SECRET_KEY,
     CLIENT_ACCESS_KEY,
@@ -554,3 +557,39 @@ def test_log_settings_default_from_the_environment(monkeypatch: pytest.MonkeyPat
 def test_log_settings_are_checked(kwargs: Dict[str, Any], error: type) -> None:
     with pytest.raises(error, match=next(iter(kwargs))):
         _config(**kwargs)
+
+
+def test_sighup_during_a_running_upload(
+    tmp_path: Path, backend: Any, direct: Any, make_bucket: Callable[..., str], osp_processes: List[Osp]
+) -> None:
+    """An upload whose body is still arriving when `osp serve` reloads on
+    SIGHUP completes with every byte stored."""
+    first, second = make_bucket(), make_bucket()
+    port = free_port()
+    path = tmp_path / "osp.toml"
+    path.write_text(config_text(backend, [first], port=port))
+    osp = Osp(["serve", "--config", str(path)], child_env(), tmp_path)
+    osp_processes.append(osp)
+    osp.wait_for("serving")
+
+    body = os.urandom(8 * 1024 * 1024)
+    url = f"http://127.0.0.1:{port}/{first}/during-sighup"
+    headers = sign_request("PUT", url, body=body)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.putrequest("PUT", f"/{first}/during-sighup", skip_host=True, skip_accept_encoding=True)
+        for name, value in {**headers, "Host": f"127.0.0.1:{port}", "Content-Length": str(len(body))}.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        half = len(body) // 2
+        conn.send(body[:half])
+        path.write_text(config_text(backend, [first, second], port=port))
+        osp.send(signal.SIGHUP, "reloaded")
+        conn.send(body[half:])
+        response = conn.getresponse()
+        status, payload = response.status, response.read()
+    finally:
+        conn.close()
+    assert status == 200, payload[:300]
+    assert hashlib.sha256(stored_body(direct, first, "during-sighup")).digest() == hashlib.sha256(body).digest()
+    assert osp.finish(signal.SIGTERM) == 0, osp.output
