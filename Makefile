@@ -16,7 +16,7 @@ DEBIAN_PACKAGES := gcc make python3 python3-dev python3-venv python3-pip python3
 	python3-wheel python3-cffi python3-dotenv python3-pytest python3-boto3 curl \
 	awscli s3cmd rclone openssl haproxy
 
-.PHONY: all lib deps venv test test-go test-python fuzz demo wheel clean
+.PHONY: all lib deps venv test test-go test-python fuzz demo wheel clean bench
 
 all: lib
 
@@ -68,6 +68,15 @@ test: deps test-go fuzz test-python
 
 demo: deps venv $(VERSITYGW)
 	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python examples/demo.py
+
+# The benchmark (not part of `make test`): direct vs nginx proxy_pass vs this
+# proxy on versitygw and a null backend; writes docs/benchmarks.md and .svg.
+# BENCH_ARGS, e.g. "--rounds 1 --scale 0.5" for a quick look.
+BENCH_ARGS ?=
+bench: venv $(VERSITYGW)
+	@command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
+	cd bench && $(GO) build -o ../$(BUILD)/bench/ ./cmd/...
+	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) python/object_storage_proxy/_osp_cffi* python/object_storage_proxy/libosp.so *.egg-info python/*.egg-info
