@@ -184,25 +184,25 @@ func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 // before sending a response.
 func (h *Handler) backendError(w http.ResponseWriter, r *http.Request, err error) {
 	x := r.Context().Value(exchangeKey{}).(*exchange)
-	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		// The client went away; there is nobody to answer.
-		x.code, x.cause = "ClientDisconnected", err.Error()
-		return
-	}
 	fw, _ := r.Context().Value(forwardKey{}).(*forward)
 	bucket := ""
 	if fw != nil {
 		bucket = fw.target.bucket
 	}
-	var e *s3err.Error
-	var opErr *net.OpError
 	if fw != nil && fw.body != nil {
 		if bodyErr := fw.body.failure(); bodyErr != nil {
 			err = bodyErr // the client's body failed; the backend was cut off
 		}
 	}
+	// Always answer, even a client that seems gone: one that only
+	// half-closed its side still reads, and an unanswered handler would
+	// make Go send it an empty 200.
+	var e *s3err.Error
+	var opErr *net.OpError
 	switch {
 	case errors.As(err, &e):
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		e = s3err.Wrap(err, "IncompleteBody", "The request was cut off by the client before it completed.")
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		e = s3err.Wrap(err, "ServiceUnavailable", "The backend of bucket %s is unreachable.", bucket)
 	case isTimeout(err):
