@@ -121,5 +121,5 @@ func (h *Handler) record(r *http.Request, x *exchange, w *responseWriter, body *
 var authFailureCodes = map[string]bool{
 	"AccessDenied": true, "SignatureDoesNotMatch": true, "InvalidAccessKeyId": true,
 	"RequestTimeTooSkewed": true, "AuthorizationHeaderMalformed": true,
-	"AuthorizationQueryParametersError": true, "InvalidRequest": false,
+	"AuthorizationQueryParametersError": true,
 }

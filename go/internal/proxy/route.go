@@ -16,7 +16,6 @@ import (
 type target struct {
 	bucket     string
 	escapedKey string // "" for bucket operations; canonical SigV4 encoding
-	virtual    bool   // the bucket came from the Host header
 }
 
 // route finds the target of r: virtual-hosted when its Host is a bucket
@@ -32,7 +31,7 @@ func route(r *http.Request, domains []string) (target, error) {
 		if !ok || bucket == "" {
 			continue
 		}
-		t := target{bucket: bucket, virtual: true}
+		t := target{bucket: bucket}
 		if key := strings.TrimPrefix(r.URL.EscapedPath(), "/"); key != "" {
 			var err error
 			if t.escapedKey, err = sigv4.EncodePath(key); err != nil {
