@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import socket
+import time
 from typing import Any, Callable
 
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import assert_client_error, bucket_exists, object_exists, stored_body, stored_keys
+from helpers import (
+    assert_client_error,
+    bucket_exists,
+    object_exists,
+    send_signed,
+    sign_request,
+    stored_body,
+    stored_keys,
+)
 
 
 def test_create_bucket_through_proxy(start_proxy: Callable[..., Any], client_for: Callable[..., Any],
@@ -140,3 +151,27 @@ def test_object_tagging(client: Any, direct: Any, bucket: str) -> None:
     client.put_object_tagging(Bucket=bucket, Key="tagged", Tagging={"TagSet": [{"Key": "k", "Value": "v w"}]})
     tags = client.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"]
     assert [(t["Key"], t["Value"]) for t in tags] == [("k", "v w")]
+
+
+def test_client_cut_off_mid_unsigned_put_stores_nothing(proxy: Any, direct: Any, bucket: str) -> None:
+    """An UNSIGNED-PAYLOAD PUT whose client goes away half-way must not leave
+    a partial object (versitygw itself would store what arrived)."""
+    body = os.urandom(4 * 1024 * 1024)
+    url = f"{proxy.endpoint_url}/{bucket}/cut-off"
+    headers = sign_request("PUT", url, body=body, payload_hash="UNSIGNED-PAYLOAD")
+    head = "".join(f"{k}: {v}\r\n" for k, v in {**headers, "Content-Length": str(len(body))}.items())
+    sock = socket.create_connection(("127.0.0.1", proxy.http_port), timeout=10)
+    sock.sendall(f"PUT /{bucket}/cut-off HTTP/1.1\r\nHost: 127.0.0.1:{proxy.http_port}\r\n{head}\r\n".encode())
+    sock.sendall(body[: len(body) // 2])
+    time.sleep(0.3)
+    sock.close()
+    time.sleep(0.5)
+    assert not object_exists(direct, bucket, "cut-off")
+
+
+def test_unsigned_put_is_stored_whole(proxy: Any, direct: Any, bucket: str) -> None:
+    body = os.urandom(300_001)
+    url = f"{proxy.endpoint_url}/{bucket}/unsigned"
+    response = send_signed("PUT", url, body=body, payload_hash="UNSIGNED-PAYLOAD")
+    assert response.status_code == 200, response.content
+    assert stored_body(direct, bucket, "unsigned") == body

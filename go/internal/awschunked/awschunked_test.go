@@ -207,3 +207,19 @@ func TestEncoderNeverEndsAnUnverifiedBody(t *testing.T) {
 		}
 	}
 }
+
+func TestPlainEncoderNeverEndsATruncatedBody(t *testing.T) {
+	data := bytes.Repeat([]byte("p"), 200000)
+	out, err := io.ReadAll(NewPlainEncoder(bytes.NewReader(data[:150000]), int64(len(data))))
+	if err == nil || bytes.Contains(out, []byte("0\r\n\r\n")) {
+		t.Fatalf("a truncated body was framed to its end (err %v)", err)
+	}
+	out, err = io.ReadAll(NewPlainEncoder(bytes.NewReader(data), int64(len(data))))
+	if want, _ := EncodedLength(int64(len(data)), ""); err != nil || int64(len(out)) != want {
+		t.Fatalf("whole body: %d bytes, %v", len(out), err)
+	}
+	back, err := decodeAll(string(out), Options{DecodedLength: int64(len(data))})
+	if err != nil || !bytes.Equal(back, data) {
+		t.Fatalf("framed body does not decode back: %v", err)
+	}
+}

@@ -9,22 +9,31 @@ import (
 // EncodedChunkSize is the chunk size the proxy re-frames bodies in.
 const EncodedChunkSize = 64 << 10
 
-// Encoder frames decoded data as an unsigned aws-chunked body
+// Encoder frames data as an unsigned aws-chunked body
 // (STREAMING-UNSIGNED-PAYLOAD-TRAILER) with fixed-size chunks, ending with a
-// checksum trailer taken from the Decoder once it has verified it. Fixed
-// chunks make the framed length known before the first byte is sent, so the
-// backend gets a Content-Length.
+// checksum trailer taken from the source once it has verified it (a
+// Decoder), or with none. Fixed chunks make the framed length known before
+// the first byte is sent, so the backend gets a Content-Length; and the
+// final chunk goes only after the source reported its end, so a body cut
+// short never completes at the backend.
 type Encoder struct {
-	src       *Decoder
+	src       io.Reader
+	trailer   func() (name, value string)
 	remaining int64 // decoded bytes not yet framed
 	chunkLeft int64 // data bytes left in the chunk being written
 	pending   []byte
 	finished  bool
 }
 
-// NewEncoder frames the decodedLength bytes that src yields.
+// NewEncoder frames the decodedLength bytes that a Decoder yields, with
+// its trailer.
 func NewEncoder(src *Decoder, decodedLength int64) *Encoder {
-	return &Encoder{src: src, remaining: decodedLength}
+	return &Encoder{src: src, trailer: src.Trailer, remaining: decodedLength}
+}
+
+// NewPlainEncoder frames the length bytes of a plain body, with no trailer.
+func NewPlainEncoder(src io.Reader, length int64) *Encoder {
+	return &Encoder{src: src, trailer: func() (string, string) { return "", "" }, remaining: length}
 }
 
 // EncodedLength is the framed length of decodedLength bytes with a trailer
@@ -98,7 +107,7 @@ func (e *Encoder) Read(p []byte) (int, error) {
 			}
 			return n, err
 		}
-		name, value := e.src.Trailer()
+		name, value := e.trailer()
 		end := "0\r\n"
 		if name != "" {
 			end += name + ":" + value + "\r\n"

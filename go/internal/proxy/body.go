@@ -25,6 +25,7 @@ import (
 type upstreamBody struct {
 	body          io.Reader
 	contentLength int64
+	decodedLength int64 // for the proxy's framing: the object's size
 	payloadHash   string
 	framed        bool   // the proxy's own aws-chunked framing
 	trailer       string // x-amz-trailer for the backend, "" for none
@@ -52,6 +53,18 @@ func planBody(r *http.Request, auth authenticated, bearer bool) (*upstreamBody, 
 	switch {
 	case isStreaming(auth.payloadHash):
 		return planStreamingBody(r, auth.payloadHash, auth.chunks, bearer)
+	case !bearer && auth.payloadHash == sigv4.UnsignedPayload && r.ContentLength > 0:
+		// Nothing lets the backend check an unsigned body, and some S3
+		// servers (versitygw) store a body cut short by a client that went
+		// away: frame it, so only a body that arrived whole completes.
+		n, _ := awschunked.EncodedLength(r.ContentLength, "") // no trailer: cannot fail
+		return &upstreamBody{
+			body:          awschunked.NewPlainEncoder(r.Body, r.ContentLength),
+			contentLength: n,
+			decodedLength: r.ContentLength,
+			payloadHash:   sigv4.StreamingUnsignedTrailer,
+			framed:        true,
+		}, nil
 	case bearer && auth.payloadHash != sigv4.UnsignedPayload && r.ContentLength != 0 && r.Body != http.NoBody:
 		return &upstreamBody{
 			body:          integrity.NewHoldBack(integrity.NewSHA256Reader(r.Body, auth.payloadHash)),
@@ -94,6 +107,7 @@ func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain, be
 	return &upstreamBody{
 		body:          awschunked.NewEncoder(dec, decoded),
 		contentLength: n,
+		decodedLength: decoded,
 		payloadHash:   sigv4.StreamingUnsignedTrailer,
 		framed:        true,
 		trailer:       trailer,
@@ -104,6 +118,11 @@ func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain, be
 // wrong when the backend request is aborted.
 func (u *upstreamBody) Read(p []byte) (int, error) {
 	n, err := u.body.Read(p)
+	var known *s3err.Error
+	if err != nil && !errors.Is(err, io.EOF) && !errors.As(err, &known) {
+		// The client's body could not be read to its end.
+		err = s3err.Wrap(err, "IncompleteBody", "The request body ended before its declared length.")
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		u.mu.Lock()
 		if u.err == nil {
@@ -122,7 +141,7 @@ func (u *upstreamBody) failure() error {
 }
 
 // applyTo sets the body and its headers on the outgoing request.
-func (u *upstreamBody) applyTo(out *http.Request, in *http.Request) {
+func (u *upstreamBody) applyTo(out *http.Request) {
 	out.Body = io.NopCloser(u) // the server closes the client's body
 	out.ContentLength = u.contentLength
 	out.TransferEncoding = nil
@@ -141,7 +160,7 @@ func (u *upstreamBody) applyTo(out *http.Request, in *http.Request) {
 	if !u.framed {
 		return
 	}
-	h.Set("X-Amz-Decoded-Content-Length", in.Header.Get("X-Amz-Decoded-Content-Length"))
+	h.Set("X-Amz-Decoded-Content-Length", strconv.FormatInt(u.decodedLength, 10))
 	if u.trailer != "" {
 		h.Set("X-Amz-Trailer", u.trailer)
 	}

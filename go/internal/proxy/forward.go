@@ -74,7 +74,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 	}
 	pr.Out.Host = host
 	if fw.body != nil {
-		fw.body.applyTo(pr.Out, pr.In)
+		fw.body.applyTo(pr.Out)
 	}
 	pr.Out.Header.Set("X-Amz-Content-Sha256", fw.payloadHash)
 	for _, name := range droppedHeaders {
