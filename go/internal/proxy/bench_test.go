@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,9 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
-	"github.com/object-storage-proxy/osp/internal/authz"
 	"github.com/object-storage-proxy/osp/internal/config"
-	"github.com/object-storage-proxy/osp/internal/creds"
 	"github.com/object-storage-proxy/osp/internal/sigv4"
 )
 
@@ -30,14 +26,9 @@ func (nullTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // BenchmarkVerifyAndResignGET is one GET through the handler: header-auth
 // verification with the client's key, then re-signing for the backend.
 func BenchmarkVerifyAndResignGET(b *testing.B) {
-	h := New(Options{
-		Buckets:       map[string]*config.Bucket{"data": {Host: "s3.example", Port: 443, Scheme: "https", AddressingStyle: config.VirtualStyle, Region: "us-east-1", AccessKey: backendKey, SecretKey: backendSecret}},
-		ClientSecrets: creds.NewClientSecrets(map[string]string{clientKey: clientSecret}, nil, 64),
-		BackendCreds:  creds.NewBackendCreds(nil, false, 64),
-		Authorizer:    authz.New(nil, false, 64),
-		Transport:     nullTransport{},
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	bucket := &config.Bucket{Host: "s3.example", Port: 443, Scheme: "https", AddressingStyle: config.VirtualStyle,
+		Region: "us-east-1", AccessKey: backendKey, SecretKey: backendSecret}
+	h := handlerWith(map[string]*config.Bucket{"data": bucket}, nil, nullTransport{})
 	r := httptest.NewRequest("GET", "http://proxy.test:6190/data/some/object.parquet", nil)
 	r.Header.Set("X-Amz-Content-Sha256", sigv4.EmptySHA256)
 	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })

@@ -138,9 +138,10 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	if err != nil {
 		return nil, err
 	}
-	access := accessOf(r, tgt, "")
+	q := r.URL.Query() // parsed once for routing, authentication and the operation
+	access := accessOf(r, q, tgt)
 	x.bucket, x.operation = h.bucketLabel(tgt.bucket), access.Operation
-	auth, err := h.authenticate(r)
+	auth, err := h.authenticate(r, q)
 	x.accessKey = auth.token // the claimed key, for the log, even when refused
 	if err != nil {
 		return nil, err
@@ -190,8 +191,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 // query. It runs for every request: no header, query parameter or method
 // skips it. A refused request still reports the access key it claimed
 // (for the log).
-func (h *Handler) authenticate(r *http.Request) (authenticated, error) {
-	q := r.URL.Query()
+func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, error) {
 	if sigv4.IsSigV2Query(q) || sigv4.IsSigV2Header(r.Header.Get("Authorization")) {
 		return authenticated{}, s3err.New("InvalidRequest", "Signature Version 2 is not supported. Please use %s.", sigv4.Algorithm)
 	}
@@ -243,14 +243,13 @@ func (h *Handler) authenticate(r *http.Request) (authenticated, error) {
 
 // accessOf describes a request for the authorization callables: the key is
 // the object key, or the prefix of a listing.
-func accessOf(r *http.Request, tgt target, token string) s3op.Access {
-	q := r.URL.Query()
+func accessOf(r *http.Request, q url.Values, tgt target) s3op.Access {
 	key, _ := url.PathUnescape(tgt.escapedKey) // canonical encoding always unescapes
 	op := s3op.Name(s3op.Request{Method: r.Method, Bucket: tgt.bucket, Key: key, Query: q, CopySource: r.Header.Get("X-Amz-Copy-Source") != ""})
 	if key == "" {
 		key = q.Get("prefix")
 	}
-	return s3op.Access{Token: token, Bucket: tgt.bucket, Method: r.Method, Key: key, Operation: op}
+	return s3op.Access{Bucket: tgt.bucket, Method: r.Method, Key: key, Operation: op}
 }
 
 // maxObjectSize is S3's limit for one PUT (an object or a part).

@@ -90,6 +90,11 @@ func newTestHandler(t *testing.T, buckets map[string]*config.Bucket, validate au
 	if err != nil {
 		t.Fatal(err)
 	}
+	return handlerWith(buckets, validate, transport)
+}
+
+// handlerWith is a Handler with the test client key and a quiet logger.
+func handlerWith(buckets map[string]*config.Bucket, validate authz.Validator, transport http.RoundTripper) *Handler {
 	return New(Options{
 		Buckets:       buckets,
 		ClientSecrets: creds.NewClientSecrets(map[string]string{clientKey: clientSecret}, nil, 64),
