@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,21 +34,26 @@ type forward struct {
 	backendTime time.Duration // until the backend's response headers
 }
 
-type forwardKey struct{}
-
 // droppedHeaders never reach a backend: the client's own authentication
 // (the proxy signs anew), proxy and forwarding headers, and Expect (the
 // proxy already answered 100-continue when it started reading the body).
-// httputil.ReverseProxy drops the hop-by-hop headers itself.
-var droppedHeaders = []string{
-	"Authorization", "X-Amz-Date", "X-Amz-Security-Token", "Expect",
-	"Forwarded", "Via", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
-	"X-Forwarded-Port", "X-Forwarded-Server", "X-Real-Ip",
+// Hop-by-hop headers are dropped too (see hopHeaders).
+var droppedHeaders = map[string]bool{
+	"Authorization": true, "X-Amz-Date": true, "X-Amz-Security-Token": true, "Expect": true,
+	"Forwarded": true, "Via": true, "X-Real-Ip": true,
 }
 
-// rewrite points the outgoing request at the bucket's backend.
-func rewrite(pr *httputil.ProxyRequest) {
-	fw := pr.In.Context().Value(forwardKey{}).(*forward)
+// hopHeaders belong to one connection, not to the request or response
+// (RFC 9110, section 7.6.1), and are never passed on. Content-Length is
+// set by the transport from the body actually sent.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+}
+
+// backendURL is where a request for fw's bucket and key goes, and the Host
+// it names.
+func backendURL(fw *forward, rawQuery string) (*url.URL, string) {
 	b := fw.bucket
 	host := b.Endpoint()
 	var escapedPath string
@@ -65,39 +68,49 @@ func rewrite(pr *httputil.ProxyRequest) {
 	}
 	// escapedPath is canonical SigV4 encoding, so it always unescapes.
 	path, _ := url.PathUnescape(escapedPath)
-	pr.Out.URL = &url.URL{
+	return &url.URL{
 		Scheme:   b.Scheme,
 		Host:     host,
 		Path:     path,
 		RawPath:  escapedPath,
-		RawQuery: canonicalQueryOrder(pr.In.URL.RawQuery, fw.presigned),
-	}
-	pr.Out.Host = host
-	if fw.body != nil {
-		fw.body.applyTo(pr.Out)
-	}
-	pr.Out.Header.Set("X-Amz-Content-Sha256", fw.payloadHash)
-	for _, name := range droppedHeaders {
-		pr.Out.Header.Del(name)
-	}
-	for name := range pr.Out.Header {
-		if strings.HasPrefix(name, "X-Forwarded-") {
-			delete(pr.Out.Header, name)
-		}
-	}
-	lowerMetadataNames(pr.Out.Header)
+		RawQuery: canonicalQueryOrder(rawQuery, fw.presigned),
+	}, host
 }
 
-// lowerMetadataNames undoes Go's capitalisation of x-amz-meta-* names, in
-// requests and responses alike: S3 keeps metadata names as they are sent,
-// and clients read them back as the lower-case names they wrote.
-func lowerMetadataNames(h http.Header) {
-	for name, values := range h {
-		if strings.HasPrefix(name, "X-Amz-Meta-") {
-			delete(h, name)
-			h[strings.ToLower(name)] = values
+// forwardedHeader copies the client's headers that the backend gets, in one
+// pass: not the client's authentication, not proxy or hop-by-hop headers
+// (nor those its Connection header names), and x-amz-meta-* names back in
+// lower case.
+func forwardedHeader(in http.Header) http.Header {
+	out := make(http.Header, len(in)+2)
+	connection := in["Connection"]
+	for name, values := range in {
+		switch {
+		case droppedHeaders[name], hopHeaders[name], strings.HasPrefix(name, "X-Forwarded-"),
+			len(connection) > 0 && listsToken(connection, name):
+			continue
+		case strings.HasPrefix(name, "X-Amz-Meta-"):
+			name = strings.ToLower(name)
+		}
+		out[name] = values
+	}
+	if _, ok := out["User-Agent"]; !ok {
+		out["User-Agent"] = []string{""} // not Go's own: the transport then sends none
+	}
+	return out
+}
+
+// listsToken reports whether comma-separated header values name token,
+// as a Connection header names the headers it makes hop-by-hop.
+func listsToken(values []string, token string) bool {
+	for _, v := range values {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), token) {
+				return true
+			}
 		}
 	}
+	return false
 }
 
 // canonicalQueryOrder re-encodes each query parameter with the SigV4 rules,
@@ -127,69 +140,56 @@ func canonicalQueryOrder(raw string, dropPresign bool) string {
 	return b.String()
 }
 
-// signingTransport signs each outgoing request for its backend just before
-// it is sent.
-type signingTransport struct {
-	base    http.RoundTripper
-	signers *lru.Cache[creds.Backend, *v4.Signer]
-	now     func() time.Time
+// signers keeps one SDK signer per backend credential set.
+type signers struct {
+	cache *lru.Cache[creds.Backend, *v4.Signer]
 }
 
 // signerCacheSize bounds the signers kept: one per backend credential set.
 const signerCacheSize = 4096
 
-func newSigningTransport(base http.RoundTripper, now func() time.Time) *signingTransport {
-	signers, err := lru.New[creds.Backend, *v4.Signer](signerCacheSize)
+func newSigners() signers {
+	cache, err := lru.New[creds.Backend, *v4.Signer](signerCacheSize)
 	if err != nil { // only for a size <= 0
 		panic(err)
 	}
-	return &signingTransport{base: base, signers: signers, now: now}
+	return signers{cache: cache}
 }
 
 // signerFor returns the signer of one credential set. A v4.Signer caches
 // its derived key by access key id alone, not by secret, so one signer
 // shared by credential sets that reuse an access key id (one token's wrong
 // secret, a rotated secret) would sign with a stale key.
-func (t *signingTransport) signerFor(c creds.Backend) *v4.Signer {
-	if s, ok := t.signers.Get(c); ok {
-		return s
+func (s signers) signerFor(c creds.Backend) *v4.Signer {
+	if signer, ok := s.cache.Get(c); ok {
+		return signer
 	}
 	// The path is already S3-encoded once; the signer must not encode it
 	// again.
-	s := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-	t.signers.Add(c, s)
-	return s
+	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	s.cache.Add(c, signer)
+	return signer
 }
 
-func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	fw, ok := req.Context().Value(forwardKey{}).(*forward)
-	if !ok {
-		return nil, errors.New("proxy: request without a forward plan")
-	}
+// authorize adds the backend's authentication to an outgoing request: a
+// bearer token, or a SigV4 signature with the bucket's HMAC keys.
+func (s signers) authorize(req *http.Request, fw *forward, now time.Time) error {
 	if fw.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+fw.bearer)
-	} else {
-		c := aws.Credentials{AccessKeyID: fw.creds.AccessKey, SecretAccessKey: fw.creds.SecretKey}
-		if err := t.signerFor(fw.creds).SignHTTP(req.Context(), c, req, fw.payloadHash, "s3", fw.bucket.Region, t.now()); err != nil {
-			return nil, fmt.Errorf("sign request for bucket %s: %w", fw.target.bucket, err)
-		}
+		return nil
 	}
-	start := time.Now()
-	resp, err := t.base.RoundTrip(req)
-	fw.backendTime = time.Since(start)
-	return resp, err
+	c := aws.Credentials{AccessKeyID: fw.creds.AccessKey, SecretAccessKey: fw.creds.SecretKey}
+	if err := s.signerFor(fw.creds).SignHTTP(req.Context(), c, req, fw.payloadHash, "s3", fw.bucket.Region, now); err != nil {
+		return fmt.Errorf("sign request for bucket %s: %w", fw.target.bucket, err)
+	}
+	return nil
 }
 
 // backendError answers when the backend could not be reached or failed
 // before sending a response.
-func (h *Handler) backendError(w http.ResponseWriter, r *http.Request, err error) {
-	x := r.Context().Value(exchangeKey{}).(*exchange)
-	fw, _ := r.Context().Value(forwardKey{}).(*forward)
-	bucket := ""
-	if fw != nil {
-		bucket = fw.target.bucket
-	}
-	if fw != nil && fw.body != nil {
+func (h *Handler) backendError(w http.ResponseWriter, r *http.Request, x *exchange, fw *forward, err error) {
+	bucket := fw.target.bucket
+	if fw.body != nil {
 		if bodyErr := fw.body.failure(); bodyErr != nil {
 			err = bodyErr // the client's body failed; the backend was cut off
 		}
@@ -217,11 +217,3 @@ func isTimeout(err error) bool {
 	var netErr net.Error
 	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }
-
-// bufferPool recycles the copy buffers of streamed bodies.
-type bufferPool struct{}
-
-var buffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
-
-func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
-func (bufferPool) Put(b []byte) { buffers.Put(&b) }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
@@ -55,7 +54,7 @@ type Options struct {
 type Handler struct {
 	opts     Options
 	verifier *sigv4.Verifier
-	proxy    *httputil.ReverseProxy
+	signers  signers
 	log      *slog.Logger
 	started  time.Time // reported as the creation date of every bucket
 }
@@ -68,15 +67,7 @@ func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handler{opts: opts, verifier: sigv4.NewVerifier(opts.Now), log: opts.Logger, started: opts.Now()}
-	h.proxy = &httputil.ReverseProxy{
-		Rewrite:       rewrite,
-		Transport:     newSigningTransport(opts.Transport, opts.Now),
-		FlushInterval: 200 * time.Millisecond, // keep long S3 responses (whitespace keep-alives) moving
-		BufferPool:    bufferPool{},
-		ErrorHandler:  h.backendError,
-		ErrorLog:      slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
-	}
+	h := &Handler{opts: opts, verifier: sigv4.NewVerifier(opts.Now), signers: newSigners(), log: opts.Logger, started: opts.Now()}
 	return h
 }
 
@@ -112,12 +103,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.forward = fw
-	ctx := context.WithValue(r.Context(), forwardKey{}, fw)
-	ctx = context.WithValue(ctx, exchangeKey{}, x)
-	h.proxy.ServeHTTP(rw, r.WithContext(ctx))
+	h.relay(rw, r, x, fw)
 }
-
-type exchangeKey struct{}
 
 // authenticated is what authentication established about a request.
 type authenticated struct {

@@ -31,10 +31,8 @@ func (h *Handler) bucketLabel(bucket string) string {
 	return "_unknown"
 }
 
-// responseWriter records what the proxy sends, gives every response the
-// proxy's request id (the backend's moves to x-osp-backend-request-id), and
-// undoes Go's capitalisation of x-amz-meta-* names, which
-// httputil.ReverseProxy copies with Header.Add.
+// responseWriter records what the proxy sends and gives every response the
+// proxy's request id (the backend's moves to x-osp-backend-request-id).
 type responseWriter struct {
 	http.ResponseWriter
 	requestID   string
@@ -47,7 +45,6 @@ func (w *responseWriter) WriteHeader(code int) {
 	if !w.wroteHeader && code >= 200 {
 		w.wroteHeader, w.status = true, code
 		h := w.Header()
-		lowerMetadataNames(h)
 		if backendID := h.Get("x-amz-request-id"); backendID != "" && backendID != w.requestID {
 			h.Set("x-osp-backend-request-id", backendID)
 		}
@@ -63,6 +60,13 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
+}
+
+// Flush sends what is buffered to the client.
+func (w *responseWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // Unwrap lets http.ResponseController reach Flush on the real writer.

@@ -1,0 +1,150 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// relay sends a checked request to its backend, signed anew, and streams
+// the answer back. It does the part of httputil.ReverseProxy a re-signing
+// S3 proxy needs, with one pass over the headers each way and no
+// per-request timer or goroutine: for small objects the proxy's cost is
+// mostly these copies.
+func (h *Handler) relay(w *responseWriter, r *http.Request, x *exchange, fw *forward) {
+	resp, err := h.roundTrip(r, fw)
+	if err != nil {
+		h.backendError(w, r, x, fw, err)
+		return
+	}
+	defer resp.Body.Close()
+	copyResponseHeader(w.Header(), resp.Header)
+	w.WriteHeader(resp.StatusCode)
+	// S3 keeps slow answers (CompleteMultipartUpload, CopyObject) alive
+	// with whitespace in a body of unknown length: pass each piece on at
+	// once.
+	if err := streamBody(w, resp.Body, resp.ContentLength < 0); err != nil {
+		// The status line is out: cutting the connection is the only way
+		// left to tell the client that the body is incomplete.
+		x.cause = fmt.Sprintf("response body cut off: %v", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// Retries of a backend's 500 or 503, as S3 clients do them: only requests
+// that are safe to repeat and carry no body to replay.
+const (
+	maxRetries   = 2
+	retryBackoff = 50 * time.Millisecond
+)
+
+// roundTrip sends the request to the backend, retrying a GET, HEAD or
+// DELETE without a body that the backend answered with 500 or 503.
+func (h *Handler) roundTrip(r *http.Request, fw *forward) (*http.Response, error) {
+	retryable := fw.body == nil && (r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody) &&
+		(r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodDelete)
+	for attempt := 0; ; attempt++ {
+		out, err := h.outgoing(r, fw)
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		resp, err := h.opts.Transport.RoundTrip(out)
+		fw.backendTime += time.Since(start)
+		if err != nil || !retryable || attempt == maxRetries ||
+			(resp.StatusCode != http.StatusInternalServerError && resp.StatusCode != http.StatusServiceUnavailable) {
+			return resp, err
+		}
+		discard(resp.Body)
+		select {
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		case <-time.After(retryBackoff << attempt):
+		}
+	}
+}
+
+// outgoing builds the backend's request: its URL, the client's headers
+// that pass, the body as planned, and the backend's authentication.
+func (h *Handler) outgoing(r *http.Request, fw *forward) (*http.Request, error) {
+	u, host := backendURL(fw, r.URL.RawQuery)
+	out := (&http.Request{
+		Method:     r.Method,
+		URL:        u,
+		Host:       host,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     forwardedHeader(r.Header),
+	}).WithContext(r.Context())
+	switch {
+	case fw.body != nil:
+		fw.body.applyTo(out)
+	case r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody:
+		out.Body, out.ContentLength = r.Body, r.ContentLength
+	}
+	out.Header.Set("X-Amz-Content-Sha256", fw.payloadHash)
+	if err := h.signers.authorize(out, fw, h.opts.Now()); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// copyResponseHeader copies a backend's response headers to the client's,
+// in one pass: not the hop-by-hop ones, and x-amz-meta-* names in the
+// lower case S3 clients wrote them in (Go's client capitalised them).
+func copyResponseHeader(dst, src http.Header) {
+	connection := src["Connection"]
+	for name, values := range src {
+		if hopHeaders[name] || (len(connection) > 0 && listsToken(connection, name)) {
+			continue
+		}
+		if strings.HasPrefix(name, "X-Amz-Meta-") {
+			name = strings.ToLower(name)
+		}
+		dst[name] = values
+	}
+}
+
+// copyBufferSize is the unit of a streamed body: large enough that a
+// gigabyte moves in few system calls, small enough that many concurrent
+// transfers stay within tens of MiB.
+const copyBufferSize = 128 << 10
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
+
+// streamBody copies a backend's response body to the client through a
+// pooled buffer, flushing each piece when flush is set.
+func streamBody(w *responseWriter, body io.Reader, flush bool) error {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return fmt.Errorf("write to client: %w", werr)
+			}
+			if flush {
+				w.Flush()
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read from backend: %w", err)
+		}
+	}
+}
+
+// discard reads a little of an unwanted body, so its connection can be
+// reused when the rest is short, and closes it.
+func discard(body io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, body, 64<<10)
+	_ = body.Close()
+}
