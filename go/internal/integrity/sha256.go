@@ -2,6 +2,7 @@ package integrity
 
 import (
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"hash"
 	"io"
@@ -26,7 +27,7 @@ func NewSHA256Reader(r io.Reader, want string) *SHA256Reader {
 func (s *SHA256Reader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	s.h.Write(p[:n])
-	if err == io.EOF && hex.EncodeToString(s.h.Sum(nil)) != s.want {
+	if err == io.EOF && subtle.ConstantTimeCompare([]byte(hex.EncodeToString(s.h.Sum(nil))), []byte(s.want)) != 1 {
 		return n, s3err.New("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")
 	}
 	return n, err

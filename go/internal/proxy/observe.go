@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -108,6 +109,9 @@ func (h *Handler) record(r *http.Request, x *exchange, w *responseWriter, body *
 			m.AuthFailure(x.code)
 		}
 	}
+	if !h.log.Enabled(r.Context(), slog.LevelInfo) {
+		return // the attributes cost allocations; build them only for a line
+	}
 	attrs := []any{
 		"request_id", x.id, "method", r.Method, "bucket", x.bucket, "operation", x.operation,
 		"access_key", x.accessKey, "status", status, "bytes_in", in, "bytes_out", w.bytes,
@@ -115,7 +119,10 @@ func (h *Handler) record(r *http.Request, x *exchange, w *responseWriter, body *
 		"remote", r.RemoteAddr,
 	}
 	if x.code != "" {
-		attrs = append(attrs, "error_code", x.code, "error", x.cause)
+		attrs = append(attrs, "error_code", x.code)
+	}
+	if x.cause != "" {
+		attrs = append(attrs, "error", x.cause)
 	}
 	h.log.Info("request", attrs...)
 }
