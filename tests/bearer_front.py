@@ -193,6 +193,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets connections when the
+    # proxy opens dozens at once, as a real S3 endpoint never would.
+    request_queue_size = 128
     front: "BearerFront"
 
 

@@ -189,10 +189,12 @@ func (s signers) authorize(req *http.Request, fw *forward, now time.Time) error 
 // before sending a response.
 func (h *Handler) backendError(w http.ResponseWriter, r *http.Request, x *exchange, fw *forward, err error) {
 	bucket := fw.target.bucket
-	if fw.body != nil {
-		if bodyErr := fw.body.failure(); bodyErr != nil {
-			err = bodyErr // the client's body failed; the backend was cut off
-		}
+	// The client's body failed and the backend was cut off: the decoder's
+	// verdict first (a bad chunk signature), then the read itself.
+	if fw.body != nil && fw.body.failure() != nil {
+		err = fw.body.failure()
+	} else if bodyErr := x.body.failure(); bodyErr != nil {
+		err = bodyErr
 	}
 	// Always answer, even a client that seems gone: one that only
 	// half-closed its side still reads, and an unanswered handler would

@@ -27,6 +27,7 @@ import (
 	"github.com/object-storage-proxy/osp/internal/creds"
 	"github.com/object-storage-proxy/osp/internal/s3op"
 	"github.com/object-storage-proxy/osp/internal/sigv4"
+	"github.com/object-storage-proxy/osp/internal/upstream"
 )
 
 const (
@@ -86,10 +87,8 @@ func backendBucket(t *testing.T, srv *httptest.Server, style string) *config.Buc
 }
 
 func newTestHandler(t *testing.T, buckets map[string]*config.Bucket, validate authz.Validator) *Handler {
-	transport, err := NewTransport(config.Verify{}, nil, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	transport := upstream.New(upstream.Options{ResponseHeaderTimeout: time.Minute})
+	t.Cleanup(transport.Close)
 	return handlerWith(buckets, validate, transport)
 }
 
@@ -186,10 +185,9 @@ func TestVirtualHostedBackend(t *testing.T) {
 	srv, last := newBackend(t)
 	b := backendBucket(t, srv, config.VirtualStyle)
 	// The backend is reached by IP; the Host header names the bucket.
-	h := newTestHandler(t, map[string]*config.Bucket{"data": b}, nil)
-	h.opts.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
-	}
+	transport := upstream.New(upstream.Options{ConnectTo: map[string]string{b.Endpoint(): srv.Listener.Addr().String()}})
+	defer transport.Close()
+	h := handlerWith(map[string]*config.Bucket{"data": b}, nil, transport)
 	resp := do(t, h, "GET", "/data/k/ey", "", nil, clientSecret)
 	s := last.Load()
 	if resp.StatusCode != 200 || s.sigErr != nil {

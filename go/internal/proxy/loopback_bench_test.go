@@ -19,6 +19,7 @@ import (
 
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/sigv4"
+	"github.com/object-storage-proxy/osp/internal/upstream"
 )
 
 // The loopback benchmarks run the proxy as it runs in production, a real
@@ -33,10 +34,8 @@ func BenchmarkLoopbackGET4KiB(b *testing.B) {
 	backend := rawBackend(b, 4096)
 	bucket := &config.Bucket{Host: "127.0.0.1", Port: backend.Addr().(*net.TCPAddr).Port, Scheme: "http",
 		AddressingStyle: config.PathStyle, Region: "us-east-1", AccessKey: backendKey, SecretKey: backendSecret}
-	transport, err := NewTransport(config.Verify{}, nil, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
+	transport := upstream.New(upstream.Options{})
+	defer transport.Close()
 	proxy := httptest.NewServer(handlerWith(map[string]*config.Bucket{"data": bucket}, nil, transport))
 	defer proxy.Close()
 	runRawClients(b, proxy.Listener.Addr().String(), "/data/object-4k", true, 4096)

@@ -1,0 +1,416 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingServer is an httptest server that counts the connections it
+// accepted.
+func countingServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, &conns
+}
+
+func get(t *testing.T, tr *Transport, url string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s body: %v", url, err)
+	}
+	return resp, string(b)
+}
+
+func TestReusesConnections(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok "+r.URL.Path) })
+	tr := New(Options{})
+	defer tr.Close()
+	for i := 0; i < 5; i++ {
+		if _, b := get(t, tr, srv.URL+"/k"); b != "ok /k" {
+			t.Fatalf("body %q", b)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections for 5 sequential requests, want 1", n)
+	}
+}
+
+func TestBodiesCarriedBothWays(t *testing.T) {
+	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Len", r.Header.Get("Content-Length"))
+		w.Write(append([]byte("got "), b...))
+	})
+	tr := New(Options{})
+	defer tr.Close()
+	body := strings.Repeat("0123456789", 100_000) // 1 MB: past every buffer
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/k", strings.NewReader(body))
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	if string(got) != "got "+body || resp.Header.Get("X-Len") != "1000000" {
+		t.Fatalf("echo of %d bytes came back as %d (Content-Length %s)", len(body), len(got), resp.Header.Get("X-Len"))
+	}
+}
+
+// A connection the backend closed while idle is noticed before reuse.
+func TestIdleConnectionClosedByBackend(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	tr := New(Options{})
+	defer tr.Close()
+	get(t, tr, srv.URL)
+	srv.CloseClientConnections()
+	time.Sleep(20 * time.Millisecond) // let the FIN arrive
+	req, _ := http.NewRequest(http.MethodPut, srv.URL, strings.NewReader("a body cannot be sent twice"))
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("PUT after the backend closed the idle connection: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2", n)
+	}
+}
+
+// A backend that closes the connection after every response without
+// saying so: requests without a body are sent again on a new connection.
+func TestRetriesBodilessRequestOnLostConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				br := bufio.NewReader(c)
+				if _, err := http.ReadRequest(br); err == nil {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+				// Read the next request, then drop the connection unanswered.
+				http.ReadRequest(br)
+				c.Close()
+			}()
+		}
+	}()
+	tr := New(Options{})
+	defer tr.Close()
+	for i := 0; i < 3; i++ {
+		if _, b := get(t, tr, "http://"+ln.Addr().String()+"/"); b != "ok" {
+			t.Fatalf("body %q", b)
+		}
+	}
+	if n := accepted.Load(); n < 3 {
+		t.Fatalf("%d connections for 3 requests on a backend that drops each after one answer", n)
+	}
+}
+
+func TestPartlyReadBodyClosesConnection(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 1<<20)) })
+	tr := New(Options{})
+	defer tr.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Read(make([]byte, 10))
+	resp.Body.Close()
+	if _, err := resp.Body.Read(make([]byte, 1)); err == nil || errors.Is(err, io.EOF) {
+		t.Fatalf("read after Close: %v, want an error that is not EOF", err)
+	}
+	get(t, tr, srv.URL)
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2: a half-read response's connection must not be reused", n)
+	}
+}
+
+func TestConnectionCloseIsHonoured(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		io.WriteString(w, "bye")
+	})
+	tr := New(Options{})
+	defer tr.Close()
+	get(t, tr, srv.URL)
+	get(t, tr, srv.URL)
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2", n)
+	}
+}
+
+func TestHeadAndNoContentReuse(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			w.Header().Set("Content-Length", "100")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	tr := New(Options{})
+	defer tr.Close()
+	for _, method := range []string{http.MethodHead, http.MethodDelete, http.MethodHead} {
+		req, _ := http.NewRequest(method, srv.URL, nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
+	}
+}
+
+func TestResponseHeaderTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	defer close(release)
+	tr := New(Options{ResponseHeaderTimeout: 50 * time.Millisecond})
+	defer tr.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	_, err := tr.RoundTrip(req)
+	var netErr net.Error
+	if !errors.As(err, &netErr) || !netErr.Timeout() {
+		t.Fatalf("err %v, want a timeout", err)
+	}
+}
+
+func TestCancelUnblocksBodyRead(t *testing.T) {
+	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		w.Write([]byte("part"))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	tr := New(Options{})
+	defer tr.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(50*time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadAll(resp.Body); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a cut-off body read to a clean end")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelling the request did not unblock the body read")
+	}
+}
+
+func TestUnreachableIsADialError(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	tr := New(Options{})
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+	_, err := tr.RoundTrip(req)
+	var opErr *net.OpError
+	if !errors.As(err, &opErr) || opErr.Op != "dial" {
+		t.Fatalf("err %v, want a dial error", err)
+	}
+}
+
+func TestGarbageIsAnError(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			http.ReadRequest(bufio.NewReader(c))
+			io.WriteString(c, "SSH-2.0-OpenSSH\r\n\r\n")
+			c.Close()
+		}
+	}()
+	tr := New(Options{})
+	req, _ := http.NewRequest(http.MethodPut, "http://"+ln.Addr().String()+"/", strings.NewReader("x"))
+	if _, err := tr.RoundTrip(req); err == nil {
+		t.Fatal("a non-HTTP answer was accepted")
+	}
+}
+
+func TestInterimResponsesAreSkipped(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			http.ReadRequest(bufio.NewReader(c))
+			io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody")
+		}
+	}()
+	tr := New(Options{})
+	defer tr.Close()
+	if resp, b := get(t, tr, "http://"+ln.Addr().String()+"/"); resp.StatusCode != 200 || b != "body" {
+		t.Fatalf("%d %q", resp.StatusCode, b)
+	}
+}
+
+func TestTLSWithConnectTo(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Host+" "+r.TLS.ServerName)
+	}))
+	defer srv.Close()
+	pool := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	tr := New(Options{
+		TLS:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		ConnectTo: map[string]string{"example.com:443": srv.Listener.Addr().String()},
+	})
+	defer tr.Close()
+	// httptest's certificate is for example.com; connect_to reaches it.
+	if _, b := get(t, tr, "https://bucket.example.com/k"); b != "bucket.example.com bucket.example.com" {
+		t.Fatalf("backend saw Host and SNI %q", b)
+	}
+}
+
+func TestRetiredTransportClosesReturnedConnections(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	tr := New(Options{})
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
+	io.ReadAll(resp.Body) // handed back after Close: closed, not pooled
+	get(t, tr, srv.URL)
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2", n)
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if len(tr.idle) != 0 {
+		t.Fatalf("a retired transport pooled %d connection sets", len(tr.idle))
+	}
+}
+
+// S3 refuses a bad upload at once, without reading its body, and closes
+// the connection: the client must get that answer, not a write error.
+func TestEarlyAnswerToAnUpload(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		http.ReadRequest(bufio.NewReader(c)) // the head only
+		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\nConnection: close\r\n\r\ndenied")
+		time.Sleep(100 * time.Millisecond)
+		c.Close() // unread body: the kernel resets the connection
+	}()
+	tr := New(Options{ResponseHeaderTimeout: 5 * time.Second})
+	defer tr.Close()
+	body := io.MultiReader(strings.NewReader(strings.Repeat("x", 8<<20)), slowReader{})
+	req, _ := http.NewRequest(http.MethodPut, "http://"+ln.Addr().String()+"/", body)
+	req.ContentLength = 8<<20 + 1
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("the backend's early answer was lost: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 403 || string(b) != "denied" {
+		t.Fatalf("%d %q", resp.StatusCode, b)
+	}
+}
+
+// slowReader never ends on its own: a client still uploading.
+type slowReader struct{}
+
+func (slowReader) Read(p []byte) (int, error) {
+	time.Sleep(10 * time.Millisecond)
+	p[0] = 'y'
+	return 1, nil
+}
+
+// A body that fails half-way (a client cut off, a bad chunk signature)
+// ends the exchange at once: the backend, still waiting for the rest,
+// sees the connection close, and the body's error is what RoundTrip says.
+func TestFailingBodyAbortsAtOnce(t *testing.T) {
+	closed := make(chan struct{})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err == nil {
+			io.Copy(io.Discard, req.Body) // waits for the rest of the body
+		}
+		close(closed)
+	}()
+	tr := New(Options{})
+	defer tr.Close()
+	bodyErr := errors.New("chunk signature does not match")
+	body := io.MultiReader(strings.NewReader("first part"), errReader{bodyErr})
+	req, _ := http.NewRequest(http.MethodPut, "http://"+ln.Addr().String()+"/", body)
+	req.ContentLength = 1 << 20
+	start := time.Now()
+	result := make(chan error, 1)
+	go func() { _, err := tr.RoundTrip(req); result <- err }()
+	var err error
+	select {
+	case err = <-result:
+	case <-time.After(5 * time.Second):
+		t.Fatal("RoundTrip still waits for the backend after the body failed")
+	}
+	// net/http wraps a body's read error without Unwrap: compare text.
+	if err == nil || !strings.Contains(err.Error(), bodyErr.Error()) {
+		t.Fatalf("err %v, want the body's error", err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the backend never saw the connection close")
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("took %v", took)
+	}
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
