@@ -44,6 +44,9 @@ type Options struct {
 	// TrustForwardedHost takes X-Forwarded-Host as the Host the client
 	// signed: for proxies behind a load balancer that rewrites Host.
 	TrustForwardedHost bool
+	// ClientBodyTimeout cuts off a client that sends nothing of its body
+	// for this long (0: no limit).
+	ClientBodyTimeout time.Duration
 	// OnRequest, if set, is called once per client request.
 	OnRequest func()
 	// Now is the clock for signature dates (time.Now if nil).
@@ -77,13 +80,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.OnRequest != nil {
 		h.opts.OnRequest()
 	}
-	var body *countingBody
+	var body *clientBody
 	if r.Body != nil && r.Body != http.NoBody {
 		// On a copy of the request: the server inspects its own Request's
 		// Body to know whether a 100-continue body was left unread.
 		r = r.WithContext(r.Context())
-		body = &countingBody{ReadCloser: r.Body}
+		body = &clientBody{ReadCloser: r.Body, timeout: h.opts.ClientBodyTimeout, conn: http.NewResponseController(w)}
 		r.Body = body
+		x.body = body
 	}
 	if h.opts.TrustForwardedHost {
 		if fwdHost := r.Header.Get("X-Forwarded-Host"); fwdHost != "" {
@@ -94,6 +98,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rw := &responseWriter{ResponseWriter: w, requestID: x.id}
 	defer h.record(r, x, rw, body)
+	if err := screen(rw, r); err != nil {
+		h.fail(rw, r, x, err)
+		return
+	}
 	fw, err := h.prepare(rw, r, x)
 	if err != nil {
 		h.fail(rw, r, x, err)

@@ -1,10 +1,15 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync"
 	"time"
+
+	"github.com/object-storage-proxy/osp/internal/s3err"
 )
 
 // exchange is the record of one client request, for its access log line
@@ -15,9 +20,10 @@ type exchange struct {
 	bucket    string // metrics label: a cos_map bucket, "" or "_unknown"
 	operation string
 	accessKey string
-	forward   *forward // set once the request goes to a backend
-	code      string   // the S3 error code the proxy answered, if any
-	cause     string   // why, for the log; never a secret
+	forward   *forward    // set once the request goes to a backend
+	body      *clientBody // the request body, if it has one
+	code      string      // the S3 error code the proxy answered, if any
+	cause     string      // why, for the log; never a secret
 }
 
 // bucketLabel keeps metrics cardinality bounded: only configured bucket
@@ -73,20 +79,67 @@ func (w *responseWriter) Flush() {
 // Unwrap lets http.ResponseController reach Flush on the real writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// countingBody counts the request body bytes read.
-type countingBody struct {
+// clientBody is a client's request body: it counts the bytes read, cuts
+// off a client silent for longer than timeout (a read deadline renewed at
+// each read, so a long upload is fine while it moves), and keeps the first
+// failure for the client's answer.
+type clientBody struct {
 	io.ReadCloser
-	n int64
+	n       int64
+	timeout time.Duration
+	conn    *http.ResponseController
+
+	mu  sync.Mutex
+	err error
 }
 
-func (b *countingBody) Read(p []byte) (int, error) {
+func (b *clientBody) Read(p []byte) (int, error) {
+	if b.timeout > 0 {
+		_ = b.conn.SetReadDeadline(time.Now().Add(b.timeout)) // unsupported (HTTP/2 on old Go): no limit
+	}
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
+	switch {
+	case errors.Is(err, io.EOF):
+		if b.timeout > 0 {
+			// The server's own watch for a closed connection reads on
+			// while the backend works: it must not time out.
+			_ = b.conn.SetReadDeadline(time.Time{})
+		}
+	case err != nil:
+		err = b.failed(err)
+	}
 	return n, err
 }
 
+// failed turns a read error into the client's S3 error and records it.
+func (b *clientBody) failed(err error) error {
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		err = s3err.Wrap(err, "RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.")
+	} else {
+		err = s3err.Wrap(err, "IncompleteBody", "The request body ended before its declared length.")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err == nil {
+		b.err = err
+	}
+	return b.err
+}
+
+// failure is the first error reading the body, if any.
+func (b *clientBody) failure() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
 // record writes the access log line and the metrics of a finished request.
-func (h *Handler) record(r *http.Request, x *exchange, w *responseWriter, body *countingBody) {
+func (h *Handler) record(r *http.Request, x *exchange, w *responseWriter, body *clientBody) {
 	took := time.Since(x.start)
 	status := w.status
 	if !w.wroteHeader {

@@ -26,13 +26,32 @@ func route(r *http.Request, domains []string) (target, error) {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
+	t, err := addressed(host, r.URL.EscapedPath(), domains)
+	if err != nil {
+		return target{}, err
+	}
+	if t.bucket != "" && !validBucketName(t.bucket) {
+		return target{}, s3err.New("InvalidBucketName", "The specified bucket is not valid.")
+	}
+	if t.escapedKey != "" {
+		key, _ := url.PathUnescape(t.escapedKey) // canonical encoding always unescapes
+		if hasDotSegment(key) {
+			return target{}, s3err.New("InvalidURI", "Object keys with '.' or '..' path segments are not accepted.")
+		}
+	}
+	return t, nil
+}
+
+// addressed splits a request into bucket and key, virtual-hosted or path
+// style.
+func addressed(host, escapedPath string, domains []string) (target, error) {
 	for _, domain := range domains {
 		bucket, ok := strings.CutSuffix(host, "."+domain)
 		if !ok || bucket == "" {
 			continue
 		}
 		t := target{bucket: bucket}
-		if key := strings.TrimPrefix(r.URL.EscapedPath(), "/"); key != "" {
+		if key := strings.TrimPrefix(escapedPath, "/"); key != "" {
 			var err error
 			if t.escapedKey, err = sigv4.EncodePath(key); err != nil {
 				return target{}, s3err.New("InvalidURI", "Couldn't parse the specified URI.")
@@ -40,7 +59,7 @@ func route(r *http.Request, domains []string) (target, error) {
 		}
 		return t, nil
 	}
-	return parsePathStyle(r.URL.EscapedPath())
+	return parsePathStyle(escapedPath)
 }
 
 // parsePathStyle splits "/bucket/key..." by the first '/' after the

@@ -87,12 +87,8 @@ func Name(r Request) string {
 }
 
 func bucketOperation(r Request) string {
-	for sub, ops := range bucketSubresources {
-		if r.Query.Has(sub) {
-			if op := ops.of(r.Method); op != "" {
-				return op
-			}
-		}
+	if op, found := subresourceOperation(r, bucketSubresources); found {
+		return op
 	}
 	switch r.Method {
 	case http.MethodGet:
@@ -126,12 +122,8 @@ func objectOperation(r Request) string {
 	case r.Method == http.MethodGet && uploadID:
 		return "ListParts"
 	}
-	for sub, ops := range objectSubresources {
-		if r.Query.Has(sub) {
-			if op := ops.of(r.Method); op != "" {
-				return op
-			}
-		}
+	if op, found := subresourceOperation(r, objectSubresources); found {
+		return op
 	}
 	switch r.Method {
 	case http.MethodGet:
@@ -162,3 +154,23 @@ type Access struct {
 // BucketOnly is a with only the token and bucket kept: the cache key of
 // callables that decide per bucket.
 func (a Access) BucketOnly() Access { return Access{Token: a.Token, Bucket: a.Bucket} }
+
+// subresourceOperation names the operation of the one subresource in the
+// query that applies to the method. Several at once (?acl&tagging) name no
+// single operation: "Unknown", whatever order the query or a map gives
+// them, so that a validator never sees one name while S3 runs another.
+func subresourceOperation(r Request, subresources map[string]byMethod) (string, bool) {
+	found := ""
+	for sub, ops := range subresources {
+		if !r.Query.Has(sub) {
+			continue
+		}
+		if op := ops.of(r.Method); op != "" {
+			if found != "" {
+				return "Unknown", true
+			}
+			found = op
+		}
+	}
+	return found, found != ""
+}

@@ -44,6 +44,7 @@ func newHandler(cfg *config.Config, hooks Hooks, transport http.RoundTripper, to
 		SkipSignatureValidation: cfg.SkipSignatureValidation,
 		VirtualHostDomains:      cfg.VirtualHostDomains,
 		TrustForwardedHost:      cfg.TrustedForwardedHost,
+		ClientBodyTimeout:       cfg.Timeouts().ClientIdle,
 		Transport:               transport,
 		Tokens:                  tokens,
 		Metrics:                 m,

@@ -64,11 +64,16 @@ func ParseAuthorization(header string) (Credential, error) {
 		return c, s3err.New("AuthorizationHeaderMalformed", "The authorization header is malformed; the authorization mechanism must be %s.", Algorithm)
 	}
 	var haveCred, haveHeaders, haveSig bool
+	seen := map[string]bool{}
 	for _, part := range strings.Split(rest, ",") {
 		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
 			return c, malformed("the authorization component %q is malformed", truncate(part))
 		}
+		if seen[name] { // which one would count? S3 refuses too
+			return c, malformed("the authorization component %q appears more than once", truncate(name))
+		}
+		seen[name] = true
 		switch name {
 		case "Credential":
 			cred, err := parseCredential(value)

@@ -40,6 +40,17 @@ type HeaderAuth struct {
 // signature.
 func ParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
 	var a HeaderAuth
+	// S3 joins repeated headers with ','; none of these may be repeated,
+	// and taking one copy while signing over both reads the request two
+	// ways.
+	if len(r.Header["Authorization"]) > 1 {
+		return a, malformed("the Authorization header appears more than once")
+	}
+	for _, name := range [...]string{"X-Amz-Date", "X-Amz-Content-Sha256"} {
+		if len(r.Header[name]) > 1 {
+			return a, s3err.New("InvalidArgument", "The %s header appears more than once.", strings.ToLower(name))
+		}
+	}
 	header := r.Header.Get("Authorization")
 	if header == "" {
 		return a, s3err.New("AccessDenied", "Anonymous access is forbidden; sign requests with %s.", Algorithm)
