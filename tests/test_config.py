@@ -42,8 +42,11 @@ def test_positional_order_is_the_original() -> None:
     def hmac_fetcher(access_key: str) -> str:
         return "secret"
 
+    # skip_signature_validation=True on the default bind (0.0.0.0) needs
+    # allow_unverified_on_network (tests/test_security.py).
     config = ProxyServerConfig(
-        {"data": {"host": "h", "port": 1}}, fetcher, validator, 8080, None, 4, False, {"AK": "SK"}, True, hmac_fetcher
+        {"data": {"host": "h", "port": 1}}, fetcher, validator, 8080, None, 4, False, {"AK": "SK"}, True, hmac_fetcher,
+        allow_unverified_on_network=True,
     )
     assert config.bucket_creds_fetcher is fetcher
     assert config.validator is validator
@@ -269,6 +272,7 @@ def test_native_json() -> None:
         "log_level": "info",
         "trusted_forwarded_host": False,
         "metrics": True,
+        "allow_unverified_on_network": False,
         "validator_identity": False,
         "bucket_creds_fetcher_identity": False,
         "validator": 11,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import ipaddress
 import json
 import os
 import re
@@ -301,7 +302,27 @@ _FIELDS: Dict[str, Callable[[Any], Any]] = {
     "client_header_timeout": lambda v: _seconds("client_header_timeout", v),
     "client_idle_timeout": lambda v: _seconds("client_idle_timeout", v),
     "backend_timeout": lambda v: _seconds("backend_timeout", v),
+    "allow_unverified_on_network": lambda v: _bool("allow_unverified_on_network", v),
 }
+
+
+def is_loopback(bind_address: str) -> bool:
+    """Whether a bind address listens on the loopback interface only: an IP
+    in 127.0.0.0/8 or ::1, or the name localhost. 0.0.0.0 and :: listen on
+    every interface; any other host name is not trusted to stay loopback.
+    (libosp's config.IsLoopback says the same.)"""
+    host = bind_address
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 _INVALID: Any = object()  # a field value that failed its check, in config_errors
@@ -321,6 +342,20 @@ def _rule_errors(values: Mapping[str, Any]) -> List[ValueError]:
         values.get("tls_key_path") is None
     ):
         errors.append(ValueError("tls_cert_path and tls_key_path must be given together"))
+    if (
+        valid("skip_signature_validation", "bind_address", "allow_unverified_on_network")
+        and values.get("skip_signature_validation")
+        and not values.get("allow_unverified_on_network")
+        and not is_loopback(values.get("bind_address") or "0.0.0.0")
+    ):
+        errors.append(
+            ValueError(
+                f"skip_signature_validation: refused with bind_address {values.get('bind_address') or '0.0.0.0'!r}, "
+                "which is not a loopback address: anyone who can reach the proxy could use any access key id "
+                "without its secret; bind 127.0.0.1 (or ::1), or set allow_unverified_on_network=True to "
+                "accept that risk"
+            )
+        )
     if valid("bucket_creds_fetcher") and values.get("bucket_creds_fetcher") is None:
         for bucket, entry in (values.get("cos_map") or {}).items():
             if entry is not _INVALID and "api_key" not in entry and "access_key" not in entry:
@@ -391,6 +426,13 @@ class ProxyServerConfig:
     the client signed (only behind a load balancer that sets it);
     ``metrics=False`` turns ``/_osp/metrics`` off.
 
+    ``skip_signature_validation=True`` (client signatures are not checked:
+    anyone who knows an access key id gets in) is refused unless every
+    listener binds a loopback address (``bind_address`` 127.0.0.1, ::1 or
+    localhost); ``allow_unverified_on_network=True`` lifts that refusal for
+    a proxy that really must skip signatures on a network address. Either
+    way a warning is logged at start and at every reload.
+
     Reading ``cos_map`` gives the normalized entries: canonical key names
     (``api_key``, ``access_key``, ``secret_key``, ``ttl``), int ports and the
     defaults filled in.
@@ -421,6 +463,7 @@ class ProxyServerConfig:
     log_level: str
     trusted_forwarded_host: bool
     metrics: bool
+    allow_unverified_on_network: bool
 
     def __init__(
         self,
@@ -450,6 +493,7 @@ class ProxyServerConfig:
         log_level: Optional[str] = None,
         trusted_forwarded_host: bool = False,
         metrics: bool = True,
+        allow_unverified_on_network: bool = False,
     ) -> None:
         self.cos_map = cos_map  # type: ignore[assignment]  # normalized by __setattr__
         self.bucket_creds_fetcher = bucket_creds_fetcher
@@ -476,6 +520,7 @@ class ProxyServerConfig:
         self.log_level = log_level  # type: ignore[assignment]
         self.trusted_forwarded_host = trusted_forwarded_host
         self.metrics = metrics
+        self.allow_unverified_on_network = allow_unverified_on_network
         self.validate()
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -539,6 +584,7 @@ class ProxyServerConfig:
             "log_level": self.log_level,
             "trusted_forwarded_host": self.trusted_forwarded_host,
             "metrics": self.metrics,
+            "allow_unverified_on_network": self.allow_unverified_on_network,
         }
         for name in _CALLABLE_FIELDS:
             fn = getattr(self, name)
@@ -573,4 +619,6 @@ class ProxyServerConfig:
             parts.append("trusted_forwarded_host=True")
         if not self.metrics:
             parts.append("metrics=False")
+        if self.allow_unverified_on_network:
+            parts.append("allow_unverified_on_network=True")
         return f"ProxyServerConfig({', '.join(parts)})"

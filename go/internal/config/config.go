@@ -72,6 +72,10 @@ type Config struct {
 	Validator               *uint64            `json:"validator"`
 	BucketCredsFetcher      *uint64            `json:"bucket_creds_fetcher"`
 	HMACFetcher             *uint64            `json:"hmac_fetcher"`
+	// AllowUnverifiedOnNetwork lets SkipSignatureValidation run on a
+	// listener bound to a non-loopback address; without it such a
+	// configuration is refused (see CheckUnverifiedBind).
+	AllowUnverifiedOnNetwork bool `json:"allow_unverified_on_network"`
 	// VirtualHostDomains are the proxy's domains for virtual-hosted
 	// requests (bucket.<domain>), lower case.
 	VirtualHostDomains []string `json:"virtual_host_domains"`
@@ -102,6 +106,33 @@ type Config struct {
 	ClientHeaderTimeoutSeconds float64 `json:"client_header_timeout"`
 	ClientIdleTimeoutSeconds   float64 `json:"client_idle_timeout"`
 	BackendTimeoutSeconds      float64 `json:"backend_timeout"`
+}
+
+// CheckUnverifiedBind refuses skip_signature_validation on a listener that
+// binds a non-loopback address (0.0.0.0, ::, a LAN address or a host name
+// other than localhost) unless allow_unverified_on_network says so: with
+// signatures unchecked, anyone who can reach the proxy and knows (or
+// guesses) an access key id gets that key's access.
+func (c *Config) CheckUnverifiedBind() error {
+	if !c.SkipSignatureValidation || c.AllowUnverifiedOnNetwork || IsLoopback(c.Bind) {
+		return nil
+	}
+	return fmt.Errorf("config: skip_signature_validation is set but bind %q is not a loopback address: "+
+		"anyone who can reach the proxy could use any access key id without its secret; "+
+		"bind 127.0.0.1 (or ::1), or set allow_unverified_on_network to accept that risk", c.Bind)
+}
+
+// IsLoopback reports whether a bind address only listens on the loopback
+// interface: an IP in 127.0.0.0/8 or ::1, or the name localhost. The
+// unspecified addresses (0.0.0.0, ::) listen on every interface and are not
+// loopback; neither is any other host name, whatever it resolves to now.
+func IsLoopback(bind string) bool {
+	host := strings.TrimSuffix(strings.TrimPrefix(bind, "["), "]")
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Timeouts are the client and backend timeouts, defaults filled in.
@@ -136,6 +167,9 @@ func (c *Config) SameListeners(o *Config) bool {
 		c.TLSCertPath == o.TLSCertPath && c.TLSKeyPath == o.TLSKeyPath &&
 		ct.ClientHeader == ot.ClientHeader && ct.ClientIdle == ot.ClientIdle
 }
+
+// MaxTimeoutSeconds bounds every timeout setting.
+const MaxTimeoutSeconds = 3600
 
 // Defaults for the optional settings.
 const (
@@ -202,12 +236,31 @@ func (c *Config) normalize() error {
 	if c.Bind == "" {
 		c.Bind = "0.0.0.0"
 	}
+	if err := c.CheckUnverifiedBind(); err != nil {
+		errs = append(errs, err)
+	}
 	for i, d := range c.VirtualHostDomains {
 		d = strings.ToLower(strings.Trim(d, "."))
 		if d == "" || strings.ContainsAny(d, "/: ") {
 			errs = append(errs, fmt.Errorf("config: virtual_host_domains[%d] %q is not a domain name", i, c.VirtualHostDomains[i]))
 		}
 		c.VirtualHostDomains[i] = d
+	}
+	// Seconds beyond time.Duration's range would wrap around to a negative
+	// duration: no client header timeout at all, or callables that time
+	// out at once. The Python package allows at most an hour.
+	for _, t := range []struct {
+		name    string
+		seconds float64
+	}{
+		{"callback_timeout", c.CallbackTimeoutSeconds},
+		{"client_header_timeout", c.ClientHeaderTimeoutSeconds},
+		{"client_idle_timeout", c.ClientIdleTimeoutSeconds},
+		{"backend_timeout", c.BackendTimeoutSeconds},
+	} {
+		if t.seconds > MaxTimeoutSeconds {
+			errs = append(errs, fmt.Errorf("config: %s %g is out of range (at most %d seconds)", t.name, t.seconds, MaxTimeoutSeconds))
+		}
 	}
 	if c.Threads <= 0 {
 		c.Threads = 1

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +55,81 @@ func TestVerifyForms(t *testing.T) {
 		c, err := Parse([]byte(`{"http_port": 1, "verify": ` + in + `}`))
 		if err != nil || c.Verify != want {
 			t.Errorf("verify %s: got %+v, %v", in, c.Verify, err)
+		}
+	}
+}
+
+func TestSkipSignatureValidationNeedsLoopbackOrExplicitConsent(t *testing.T) {
+	doc := func(bind string, skip, allow bool) []byte {
+		return []byte(fmt.Sprintf(`{"http_port": 0, "bind": %q, "skip_signature_validation": %t, "allow_unverified_on_network": %t}`,
+			bind, skip, allow))
+	}
+	loopback := []string{"127.0.0.1", "127.0.0.2", "127.255.255.254", "::1", "[::1]", "localhost", "LocalHost", "localhost.", "::ffff:127.0.0.1"}
+	network := []string{"", "0.0.0.0", "::", "[::]", "192.168.1.10", "10.0.0.1", "203.0.113.7", "2001:db8::1",
+		"fe80::1%eth0", "example.com", "localhost.example.com", "127.0.0.1.example.com", "0", "128.0.0.1"}
+	for _, bind := range loopback {
+		if _, err := Parse(doc(bind, true, false)); err != nil {
+			t.Errorf("skip_signature_validation on loopback %q refused: %v", bind, err)
+		}
+	}
+	for _, bind := range network {
+		want := bind
+		if want == "" {
+			want = "0.0.0.0" // the default bind
+		}
+		_, err := Parse(doc(bind, true, false))
+		if err == nil {
+			t.Errorf("skip_signature_validation on %q accepted without allow_unverified_on_network", bind)
+			continue
+		}
+		for _, part := range []string{"skip_signature_validation", "allow_unverified_on_network", "not a loopback address", strconv.Quote(want)} {
+			if !strings.Contains(err.Error(), part) {
+				t.Errorf("bind %q: error lacks %q: %v", bind, part, err)
+			}
+		}
+		c, err := Parse(doc(bind, true, true))
+		if err != nil {
+			t.Errorf("bind %q with allow_unverified_on_network refused: %v", bind, err)
+		} else if !c.AllowUnverifiedOnNetwork || !c.SkipSignatureValidation {
+			t.Errorf("bind %q: flags not kept: %+v", bind, c)
+		}
+		if _, err := Parse(doc(bind, false, false)); err != nil {
+			t.Errorf("bind %q without skip_signature_validation refused: %v", bind, err)
+		}
+	}
+	// Problems are all reported: this one beside another.
+	_, err := Parse([]byte(`{"bind": "0.0.0.0", "skip_signature_validation": true}`))
+	if err == nil || !strings.Contains(err.Error(), "no port configured") || !strings.Contains(err.Error(), "allow_unverified_on_network") {
+		t.Errorf("want both problems reported, got %v", err)
+	}
+	// A Config built without Parse is checked the same way.
+	c := &Config{Bind: "0.0.0.0", SkipSignatureValidation: true}
+	if c.CheckUnverifiedBind() == nil {
+		t.Error("CheckUnverifiedBind accepted 0.0.0.0")
+	}
+	c.AllowUnverifiedOnNetwork = true
+	if err := c.CheckUnverifiedBind(); err != nil {
+		t.Errorf("CheckUnverifiedBind with consent: %v", err)
+	}
+}
+
+func TestTimeoutsOutOfRangeAreRefused(t *testing.T) {
+	for _, name := range []string{"callback_timeout", "client_header_timeout", "client_idle_timeout", "backend_timeout"} {
+		// 1e10 s overflows time.Duration: it used to wrap to a negative
+		// timeout (for client_header_timeout: none at all).
+		for _, v := range []string{"1e10", "3601", "1e300"} {
+			_, err := Parse([]byte(`{"http_port": 0, "` + name + `": ` + v + `}`))
+			if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "out of range") {
+				t.Errorf("%s=%s: got %v, want out of range", name, v, err)
+			}
+		}
+		c, err := Parse([]byte(`{"http_port": 0, "` + name + `": 3600}`))
+		if err != nil {
+			t.Fatalf("%s=3600: %v", name, err)
+		}
+		to := c.Timeouts()
+		if c.CallbackTimeout() <= 0 || to.ClientHeader <= 0 || to.ClientIdle <= 0 || to.Backend <= 0 {
+			t.Errorf("%s=3600 gives %v %+v", name, c.CallbackTimeout(), to)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/object-storage-proxy/osp/internal/iam"
 	"github.com/object-storage-proxy/osp/internal/metrics"
 	"github.com/object-storage-proxy/osp/internal/proxy"
+	"github.com/object-storage-proxy/osp/internal/upstream"
 )
 
 // Server is a running proxy: its listeners, their HTTP servers and the
@@ -34,6 +35,9 @@ type Server struct {
 	cfg     *config.Config
 	tokens  map[string]*iam.Tokens // by IAM URL, kept across reloads
 	handler atomic.Pointer[proxy.Handler]
+	// transport is the handler's backend client, retired when a reload
+	// replaces it so its idle connections close.
+	transport *upstream.Transport
 
 	inFlight sync.WaitGroup // handlers running, so Shutdown can promise none is
 	stopping atomic.Bool
@@ -45,6 +49,10 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	// Parse checks this too; a Config built another way must not slip by.
+	if err := cfg.CheckUnverifiedBind(); err != nil {
+		return nil, err
+	}
 	s := &Server{log: log, metrics: metrics.New(), tokens: map[string]*iam.Tokens{}}
 	if err := s.install(cfg, hooks); err != nil {
 		return nil, err
@@ -52,9 +60,7 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 	if cfg.Verify.Skip {
 		log.Warn("backend TLS certificates are not verified (verify=False)")
 	}
-	if cfg.SkipSignatureValidation {
-		log.Warn("client signatures are NOT verified (skip_signature_validation=True): anyone who knows an access key id gets in")
-	}
+	warnUnverified(log, cfg)
 	root := s.rootHandler()
 	timeouts := cfg.Timeouts()
 	if cfg.HTTPSPort != nil {
@@ -85,6 +91,18 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 	return s, nil
 }
 
+// warnUnverified says loudly, at start and at every reload, that client
+// signatures are not checked, and louder still on a network address.
+func warnUnverified(log *slog.Logger, cfg *config.Config) {
+	if !cfg.SkipSignatureValidation {
+		return
+	}
+	log.Warn("client signatures are NOT verified (skip_signature_validation=True): anyone who knows an access key id gets in", "bind", cfg.Bind)
+	if !config.IsLoopback(cfg.Bind) {
+		log.Warn("client signatures are NOT verified on a network address (allow_unverified_on_network=True): anyone who can reach this address and knows an access key id gets in", "bind", cfg.Bind)
+	}
+}
+
 // Reload swaps in a new configuration: requests already running finish
 // with the old one, new requests get the new one. Listeners cannot move.
 func (s *Server) Reload(cfg *config.Config, hooks Hooks) error {
@@ -94,19 +112,24 @@ func (s *Server) Reload(cfg *config.Config, hooks Hooks) error {
 	if !same {
 		return errors.New("reload cannot change ports, bind address, TLS files or client timeouts; restart instead")
 	}
+	if err := cfg.CheckUnverifiedBind(); err != nil {
+		return err
+	}
 	if err := s.install(cfg, hooks); err != nil {
 		return err
 	}
+	warnUnverified(s.log, cfg)
 	s.log.Info("configuration reloaded", "buckets", len(cfg.CosMap))
 	return nil
 }
 
 // install builds the handler of cfg and its callables and makes it current.
 func (s *Server) install(cfg *config.Config, hooks Hooks) error {
-	transport, err := proxy.NewTransport(cfg.Verify, cfg.ConnectTo, cfg.Timeouts().Backend)
+	tlsConfig, err := upstream.TLSConfig(cfg.Verify)
 	if err != nil {
 		return fmt.Errorf("backend transport: %w", err)
 	}
+	transport := upstream.New(upstream.Options{TLS: tlsConfig, ConnectTo: cfg.ConnectTo, ResponseHeaderTimeout: cfg.Timeouts().Backend})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tokens, err := s.tokensFor(cfg)
@@ -115,6 +138,10 @@ func (s *Server) install(cfg *config.Config, hooks Hooks) error {
 	}
 	s.handler.Store(newHandler(cfg, hooks, transport, tokens, s.metrics, s.log))
 	s.cfg = cfg
+	if s.transport != nil {
+		s.transport.Close() // requests still running on it finish normally
+	}
+	s.transport = transport
 	return nil
 }
 
@@ -125,7 +152,7 @@ func (s *Server) tokensFor(cfg *config.Config) (*iam.Tokens, error) {
 	if t, ok := s.tokens[key]; ok {
 		return t, nil
 	}
-	iamTransport, err := proxy.NewTransport(cfg.Verify, nil, cfg.Timeouts().Backend)
+	iamTransport, err := upstream.NewHTTPTransport(cfg.Verify, cfg.Timeouts().Backend)
 	if err != nil {
 		return nil, fmt.Errorf("IAM transport: %w", err)
 	}
@@ -237,6 +264,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Lock()
 		for _, t := range s.tokens {
 			t.Close()
+		}
+		if s.transport != nil {
+			s.transport.Close()
 		}
 		s.mu.Unlock()
 		close(done)

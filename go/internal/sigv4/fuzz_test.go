@@ -3,6 +3,7 @@ package sigv4
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,3 +46,66 @@ func FuzzPresignedQuery(f *testing.F) {
 		_ = v.VerifyPresigned(r, a, exampleSecret)
 	})
 }
+
+// FuzzCanonicalURI feeds arbitrary escaped paths and raw queries to the
+// canonicalization the verifier signs and the router relies on. It must
+// never panic; a canonical path is a fixed point (canonicalizing it again
+// changes nothing), keeps the number of segments, and holds only
+// unreserved characters, '/' and upper-case %XX; a canonical query is
+// sorted, made of encoded pairs, and canonicalizing it again changes
+// nothing.
+func FuzzCanonicalURI(f *testing.F) {
+	f.Add("/bucket/key", "list-type=2&prefix=a%2Fb")
+	f.Add("/bucket/a%2Fb/c%20d+e", "uploads&x-id=GetObject")
+	f.Add("//bucket/./key/../x", "X-Amz-Signature=abc&&=&a=b=c")
+	f.Add("/b/%zz", "%zz")
+	f.Add("/b/\u00e9\u4e16", "k=%E2%82%AC&k=1&K=0")
+	f.Add("", "+=+")
+	f.Fuzz(func(t *testing.T, escapedPath, rawQuery string) {
+		if p, err := EncodePath(escapedPath); err == nil {
+			again, err := EncodePath(p)
+			if err != nil || again != p {
+				t.Fatalf("EncodePath(%q) = %q, which re-encodes to %q (%v)", escapedPath, p, again, err)
+			}
+			if escapedPath != "" && strings.Count(p, "/") != strings.Count(escapedPath, "/") {
+				t.Fatalf("EncodePath(%q) = %q changed the segments", escapedPath, p)
+			}
+			for i := 0; i < len(p); i++ {
+				c := p[i]
+				switch {
+				case c == '%':
+					if i+2 >= len(p) || !isUpperHex(p[i+1]) || !isUpperHex(p[i+2]) {
+						t.Fatalf("EncodePath(%q) = %q: bad escape at %d", escapedPath, p, i)
+					}
+					i += 2
+				case c == '/' || isUnreserved(c):
+				default:
+					t.Fatalf("EncodePath(%q) = %q: raw byte %q", escapedPath, p, c)
+				}
+			}
+		}
+		params, err := ParseQuery(rawQuery)
+		if err != nil {
+			return
+		}
+		canonical := CanonicalQuery(params, nil)
+		again, err := ParseQuery(canonical)
+		if err != nil {
+			t.Fatalf("canonical query %q does not parse: %v", canonical, err)
+		}
+		if c2 := CanonicalQuery(again, nil); c2 != canonical {
+			t.Fatalf("canonical query %q re-canonicalizes to %q", canonical, c2)
+		}
+		if canonical != "" && strings.Count(canonical, "&")+1 != len(params) {
+			t.Fatalf("query %q: %d params but canonical %q", rawQuery, len(params), canonical)
+		}
+		for i := 1; i < len(again); i++ {
+			a, b := Encode(again[i-1].Key), Encode(again[i].Key)
+			if a > b || (a == b && Encode(again[i-1].Value) > Encode(again[i].Value)) {
+				t.Fatalf("canonical query %q is not sorted", canonical)
+			}
+		}
+	})
+}
+
+func isUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }
