@@ -7,15 +7,16 @@
 //	     -creds AK1:SK1,AK2:SK2
 //
 // Ops: get (header auth), presign (a presigned GET URL per request), put
-// (a body of -size bytes, signed payload hash), list (ListObjectsV2 of
-// -prefix), fill (PUT -count objects -key%04d of -size bytes, for LIST).
+// (a body of -size bytes), list (ListObjectsV2 of -prefix), fill (PUT
+// -count objects -key%04d of -size bytes, for LIST). Bodies of put and fill
+// are sent with -payload signed (x-amz-content-sha256 = the body's SHA-256)
+// or trailer (STREAMING-UNSIGNED-PAYLOAD-TRAILER: aws-chunked in 64 KiB
+// chunks with an x-amz-checksum-crc32 trailer, as boto3 sends by default).
+// MB/s counts the object bytes, not the aws-chunked framing.
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,7 +36,10 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-const emptySHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+const (
+	emptySHA        = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	unsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+)
 
 type report struct {
 	Op        string  `json:"op"`
@@ -59,7 +64,8 @@ func main() {
 	op := flag.String("op", "get", "get|presign|put|list|fill")
 	key := flag.String("key", "size-4096", "object key (fill: key prefix)")
 	prefix := flag.String("prefix", "", "list: prefix")
-	size := flag.Int("size", 4096, "put/fill: body size in bytes")
+	size := flag.Int64("size", 4096, "put/fill: body size in bytes")
+	payloadMode := flag.String("payload", "signed", "put/fill: signed (SHA-256 of the body) or trailer (aws-chunked, crc32 trailer)")
 	conns := flag.Int("conns", 1, "connections (one worker each)")
 	duration := flag.Duration("duration", 3*time.Second, "run time (ignored with -count)")
 	count := flag.Int64("count", 0, "total requests instead of a duration")
@@ -80,15 +86,20 @@ func main() {
 	if err != nil {
 		panic(err)
 	}
-	var body []byte
+	if *payloadMode != "signed" && *payloadMode != "trailer" {
+		fmt.Fprintln(os.Stderr, "bad -payload")
+		os.Exit(2)
+	}
+	// body is nil for requests without one (and for empty PUTs: a non-nil
+	// body of length 0 would go out chunked).
+	var body *payload
 	payloadHash := emptySHA
-	if *op == "put" || *op == "fill" {
-		body = make([]byte, *size)
-		for i := range body {
-			body[i] = byte(i * 7)
+	if (*op == "put" || *op == "fill") && *size > 0 {
+		body = newPayload(*size)
+		payloadHash = body.sha256
+		if *payloadMode == "trailer" {
+			payloadHash = unsignedTrailer
 		}
-		sum := sha256.Sum256(body)
-		payloadHash = hex.EncodeToString(sum[:])
 	}
 	if *op == "fill" {
 		*conns = min(*conns, 8)
@@ -102,7 +113,8 @@ func main() {
 		WriteBufferSize:     256 << 10,
 		ReadBufferSize:      256 << 10,
 	}
-	client := &http.Client{Transport: tr, Timeout: 120 * time.Second}
+	// Long enough for a 1 GiB body on the slowest path of a busy machine.
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Minute}
 	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
 
 	var (
@@ -136,7 +148,6 @@ func main() {
 				c := creds[int(n)%len(creds)]
 				path := "/" + *bucket + "/" + *key
 				method := http.MethodGet
-				var rd io.Reader
 				switch *op {
 				case "put":
 					method = http.MethodPut
@@ -146,10 +157,7 @@ func main() {
 				case "list":
 					path = "/" + *bucket
 				}
-				if body != nil {
-					rd = bytes.NewReader(body)
-				}
-				req, _ := http.NewRequestWithContext(ctx, method, u.Scheme+"://"+u.Host+path, rd)
+				req, _ := http.NewRequestWithContext(ctx, method, u.Scheme+"://"+u.Host+path, nil)
 				if *op == "list" {
 					q := url.Values{"list-type": {"2"}}
 					if *prefix != "" {
@@ -157,8 +165,15 @@ func main() {
 					}
 					req.URL.RawQuery = q.Encode()
 				}
-				if body != nil {
-					req.ContentLength = int64(len(body))
+				switch {
+				case body != nil && *payloadMode == "trailer":
+					rd, length := body.chunked()
+					req.Body, req.ContentLength = io.NopCloser(rd), length
+					req.Header.Set("Content-Encoding", "aws-chunked")
+					req.Header.Set("X-Amz-Decoded-Content-Length", strconv.FormatInt(body.size, 10))
+					req.Header.Set("X-Amz-Trailer", trailerName)
+				case body != nil:
+					req.Body, req.ContentLength = io.NopCloser(body.data()), body.size
 				}
 				t0 := time.Now()
 				if *op == "presign" {
@@ -190,7 +205,9 @@ func main() {
 					continue
 				}
 				recv.Add(got)
-				sent.Add(int64(len(body)))
+				if body != nil {
+					sent.Add(body.size)
+				}
 				lat = append(lat, time.Since(t0))
 			}
 			mu.Lock()
