@@ -69,6 +69,28 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom hands a body to the server's own ReadFrom, which splices from a
+// TCP source to a plain TCP client.
+func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		bp := copyBuffers.Get().(*[]byte)
+		n, err = io.CopyBuffer(writerOnly{w.ResponseWriter}, r, *bp)
+		copyBuffers.Put(bp)
+	}
+	w.bytes += n
+	return n, err
+}
+
+// writerOnly hides a writer's ReadFrom from io.CopyBuffer.
+type writerOnly struct{ io.Writer }
+
 // Flush sends what is buffered to the client.
 func (w *responseWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {

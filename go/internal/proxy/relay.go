@@ -117,9 +117,15 @@ const copyBufferSize = 128 << 10
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 
-// streamBody copies a backend's response body to the client through a
-// pooled buffer, flushing each piece when flush is set.
+// streamBody copies a backend's response body to the client. A body of
+// unknown length is flushed piece by piece, through a pooled buffer; any
+// other goes by io.Copy, so that the backend body and the client's
+// connection can move it in the kernel (see upstream's body.WriteTo).
 func streamBody(w *responseWriter, body io.Reader, flush bool) error {
+	if !flush {
+		_, err := io.Copy(w, body)
+		return err
+	}
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp

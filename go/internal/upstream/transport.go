@@ -139,7 +139,8 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 		}
 		return nil, ctx.Err()
 	}
-	b := &body{rc: resp.Body, t: t, c: c, stop: stop, written: written, reusable: !resp.Close && !req.Close}
+	b := &body{rc: resp.Body, t: t, c: c, stop: stop, written: written, reusable: !resp.Close && !req.Close,
+		length: resp.ContentLength}
 	if resp.Body == http.NoBody {
 		b.finish(true) // HEAD, 204, 304: done already
 		return resp, nil
@@ -265,6 +266,8 @@ type body struct {
 	stop     func() bool  // stops the cancellation hook; false once it fired
 	written  <-chan error // the request's write, for requests with a body
 	reusable bool
+	length   int64 // Content-Length, or -1 (chunked, or until close)
+	read     int64 // bytes read so far
 	done     bool
 	err      error // what ended the body: io.EOF when complete
 }
@@ -274,12 +277,64 @@ func (b *body) Read(p []byte) (int, error) {
 		return 0, b.err
 	}
 	n, err := b.rc.Read(p)
+	b.read += int64(n)
 	if err != nil {
 		b.err = err
 		b.finish(errors.Is(err, io.EOF))
 	}
 	return n, err
 }
+
+// WriteTo sends the rest of the body to w. A body of known length on a
+// plain TCP connection goes by w's ReadFrom from the socket itself, after
+// what the response head's read buffered: for a client on plain TCP too,
+// net/http's server then splices it (splice(2)), so large objects never
+// pass through user space.
+func (b *body) WriteTo(w io.Writer) (int64, error) {
+	rf, canReadFrom := w.(io.ReaderFrom)
+	tcp, isTCP := b.c.Conn.(*net.TCPConn)
+	if b.done || !canReadFrom || !isTCP || b.length < 0 {
+		return io.Copy(w, readerOnly{b})
+	}
+	remaining := b.length - b.read
+	var n int64
+	if buffered := min(int64(b.c.br.Buffered()), remaining); buffered > 0 {
+		p, _ := b.c.br.Peek(int(buffered)) // cannot fail: the bytes are buffered
+		m, err := w.Write(p)
+		_, _ = b.c.br.Discard(m)
+		n, remaining = n+int64(m), remaining-int64(m)
+		if err != nil {
+			return n, b.end(err)
+		}
+	}
+	if remaining > 0 {
+		m, err := rf.ReadFrom(&io.LimitedReader{R: tcp, N: remaining})
+		n, remaining = n+m, remaining-m
+		if err == nil && remaining > 0 {
+			err = io.ErrUnexpectedEOF // the backend closed early
+		}
+		if err != nil {
+			return n, b.end(err)
+		}
+	}
+	b.read += n
+	b.end(io.EOF)
+	return n, nil
+}
+
+// end finishes the body with err (io.EOF: complete) and returns the error
+// a caller should see.
+func (b *body) end(err error) error {
+	b.err = err
+	b.finish(errors.Is(err, io.EOF))
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+// readerOnly hides a body's WriteTo from io.Copy.
+type readerOnly struct{ io.Reader }
 
 // Close before the end drops the connection: what is left of the body
 // would have to be read before the next response.

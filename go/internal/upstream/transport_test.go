@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -414,3 +415,66 @@ func TestFailingBodyAbortsAtOnce(t *testing.T) {
 type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// sink is an io.ReaderFrom, as a server's response writer is.
+type sink struct{ bytes.Buffer }
+
+func (s *sink) ReadFrom(r io.Reader) (int64, error) { return s.Buffer.ReadFrom(r) }
+
+func TestWriteToMovesTheWholeBodyAndReuses(t *testing.T) {
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB: past the read buffer
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { w.Write(payload) })
+	tr := New(Options{})
+	defer tr.Close()
+	for i := 0; i < 3; i++ {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 { // part read by Read, the rest by WriteTo
+			head := make([]byte, 1000)
+			if _, err := io.ReadFull(resp.Body, head); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var out sink
+		n, err := io.Copy(&out, resp.Body)
+		got := out.Bytes()
+		if i == 1 {
+			got = append(payload[:1000:1000], got...)
+			n += 1000
+		}
+		if err != nil || n != int64(len(payload)) || !bytes.Equal(got, payload) {
+			t.Fatalf("round %d: %d bytes, err %v, equal %v", i, n, err, bytes.Equal(got, payload))
+		}
+	}
+	if c := conns.Load(); c != 1 {
+		t.Fatalf("%d connections, want 1", c)
+	}
+}
+
+func TestWriteToReportsABodyCutShort(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			http.ReadRequest(bufio.NewReader(c))
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+			c.Write(make([]byte, 50000))
+			c.Close()
+		}
+	}()
+	tr := New(Options{})
+	defer tr.Close()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out sink
+	if n, err := io.Copy(&out, resp.Body); err == nil {
+		t.Fatalf("a body cut at %d of 100000 bytes copied without an error", n)
+	}
+}
