@@ -508,8 +508,23 @@ func (t *Transport) dial(ctx context.Context, key, addr string, u *url.URL) (*co
 		key:  key,
 		raw:  raw,
 		br:   bufio.NewReaderSize(nc, readBufferSize),
-		bw:   bufio.NewWriterSize(nc, writeBufferSize),
+		bw:   bufio.NewWriterSize(bulkWriter{nc}, writeBufferSize),
 	}, nil
+}
+
+// bulkWriter sends a request body in large pieces: a TCP connection's own
+// ReadFrom copies a body that is not a socket through 32 KiB, which for a
+// gigabyte upload is four times the system calls of copyBufferSize.
+type bulkWriter struct{ net.Conn }
+
+const copyBufferSize = 128 << 10
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
+
+func (w bulkWriter) ReadFrom(r io.Reader) (int64, error) {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	return io.CopyBuffer(struct{ io.Writer }{w.Conn}, r, *bp)
 }
 
 // poolKey is the pool a URL's connections belong to, and the "host:port"
