@@ -292,3 +292,26 @@ func TestForwardedHeadersAndURL(t *testing.T) {
 		t.Fatalf("path-style URL %s (Host %s)", u, host)
 	}
 }
+
+func TestRequestsS3WouldRefuseAreRefusedFirst(t *testing.T) {
+	srv, last := newBackend(t)
+	h := newTestHandler(t, map[string]*config.Bucket{"data": backendBucket(t, srv, config.PathStyle)}, nil)
+	for _, c := range []struct {
+		method, target, code string
+	}{
+		{"GET", "//data/k", "InvalidBucketName"},
+		{"GET", "/data/a/../b", "InvalidURI"},
+		{"GET", "/data/a/%2e%2e/b", "InvalidURI"},
+		{"PUT", "/data/./k", "InvalidURI"},
+		{"GET", "/bad%20name/k", "InvalidBucketName"},
+		{"PATCH", "/data/k", "MethodNotAllowed"},
+	} {
+		resp := do(t, h, c.method, c.target, "", nil, clientSecret)
+		if got := errorCode(t, resp); got != c.code {
+			t.Errorf("%s %s: %d %s, want %s", c.method, c.target, resp.StatusCode, got, c.code)
+		}
+	}
+	if last.Load() != nil {
+		t.Fatal("a refused request reached the backend")
+	}
+}

@@ -30,7 +30,8 @@ func route(r *http.Request, domains []string) (target, error) {
 	if err != nil {
 		return target{}, err
 	}
-	if t.bucket != "" && !validBucketName(t.bucket) {
+	if (t.bucket != "" || t.escapedKey != "") && !validBucketName(t.bucket) {
+		// "//bucket/key" names no bucket, not the bucket list.
 		return target{}, s3err.New("InvalidBucketName", "The specified bucket is not valid.")
 	}
 	if t.escapedKey != "" {
