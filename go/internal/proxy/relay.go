@@ -13,8 +13,8 @@ import (
 // relay sends a checked request to its backend, signed anew, and streams
 // the answer back. It does the part of httputil.ReverseProxy a re-signing
 // S3 proxy needs, with one pass over the headers each way and no
-// per-request timer or goroutine: for small objects the proxy's cost is
-// mostly these copies.
+// per-request timer: for small objects the proxy's cost is mostly these
+// copies.
 func (h *Handler) relay(w *responseWriter, r *http.Request, x *exchange, fw *forward) {
 	resp, err := h.roundTrip(r, fw)
 	if err != nil {
