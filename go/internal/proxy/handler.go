@@ -70,8 +70,7 @@ func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handler{opts: opts, verifier: sigv4.NewVerifier(opts.Now), signers: newSigners(), log: opts.Logger, started: opts.Now()}
-	return h
+	return &Handler{opts: opts, verifier: sigv4.NewVerifier(opts.Now), signers: newSigners(), log: opts.Logger, started: opts.Now()}
 }
 
 // ServeHTTP handles one client request.
