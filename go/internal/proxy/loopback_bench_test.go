@@ -31,14 +31,21 @@ import (
 // profiling.
 
 func BenchmarkLoopbackGET4KiB(b *testing.B) {
-	backend := rawBackend(b, 4096)
+	runRawClients(b, loopbackProxy(b, rawBackend(b, 4096)), "/data/object-4k", true, 4096)
+}
+
+// loopbackProxy serves the proxy on a loopback port, bucket "data" on
+// backend; it returns the proxy's address.
+func loopbackProxy(b *testing.B, backend net.Listener) string {
 	bucket := &config.Bucket{Host: "127.0.0.1", Port: backend.Addr().(*net.TCPAddr).Port, Scheme: "http",
 		AddressingStyle: config.PathStyle, Region: "us-east-1", AccessKey: backendKey, SecretKey: backendSecret}
 	transport := upstream.New(upstream.Options{})
-	defer transport.Close()
 	proxy := httptest.NewServer(handlerWith(map[string]*config.Bucket{"data": bucket}, nil, transport))
-	defer proxy.Close()
-	runRawClients(b, proxy.Listener.Addr().String(), "/data/object-4k", true, 4096)
+	b.Cleanup(func() {
+		proxy.Close()
+		transport.Close()
+	})
+	return proxy.Listener.Addr().String()
 }
 
 func BenchmarkLoopbackDirect4KiB(b *testing.B) {
@@ -173,15 +180,9 @@ func processCPU() time.Duration {
 // BenchmarkLoopbackGET64MiB is one 64 MiB GET at a time through the
 // proxy: the large-object path (MB/s; compare BenchmarkLoopbackDirect64MiB).
 func BenchmarkLoopbackGET64MiB(b *testing.B) {
-	backend := rawBackend(b, 64<<20)
-	bucket := &config.Bucket{Host: "127.0.0.1", Port: backend.Addr().(*net.TCPAddr).Port, Scheme: "http",
-		AddressingStyle: config.PathStyle, Region: "us-east-1", AccessKey: backendKey, SecretKey: backendSecret}
-	transport := upstream.New(upstream.Options{})
-	defer transport.Close()
-	proxy := httptest.NewServer(handlerWith(map[string]*config.Bucket{"data": bucket}, nil, transport))
-	defer proxy.Close()
+	addr := loopbackProxy(b, rawBackend(b, 64<<20))
 	b.SetBytes(64 << 20)
-	runRawClients(b, proxy.Listener.Addr().String(), "/data/object-64m", true, 64<<20)
+	runRawClients(b, addr, "/data/object-64m", true, 64<<20)
 }
 
 func BenchmarkLoopbackDirect64MiB(b *testing.B) {
