@@ -53,8 +53,11 @@ func FuzzRoute(f *testing.F) {
 		if tgt.bucket != "" && !validBucketName(tgt.bucket) {
 			t.Fatalf("routed to the invalid bucket name %q", tgt.bucket)
 		}
-		if key, _ := url.PathUnescape(tgt.escapedKey); hasDotSegment(key) {
-			t.Fatalf("routed key %q has a dot segment", key)
+		if key, _ := url.PathUnescape(tgt.escapedKey); key != tgt.key {
+			t.Fatalf("key %q is not its escaped form %q decoded", tgt.key, tgt.escapedKey)
+		}
+		if hasDotSegment(tgt.key) {
+			t.Fatalf("routed key %q has a dot segment", tgt.key)
 		}
 		if tgt.escapedKey != "" {
 			if enc, err := sigv4.EncodePath(tgt.escapedKey); err != nil || enc != tgt.escapedKey {

@@ -238,7 +238,7 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 // accessOf describes a request for the authorization callables: the key is
 // the object key, or the prefix of a listing.
 func accessOf(r *http.Request, q url.Values, tgt target) s3op.Access {
-	key, _ := url.PathUnescape(tgt.escapedKey) // canonical encoding always unescapes
+	key := tgt.key
 	op := s3op.Name(s3op.Request{Method: r.Method, Bucket: tgt.bucket, Key: key, Query: q, CopySource: r.Header.Get("X-Amz-Copy-Source") != ""})
 	if key == "" {
 		key = q.Get("prefix")

@@ -16,6 +16,7 @@ import (
 type target struct {
 	bucket     string
 	escapedKey string // "" for bucket operations; canonical SigV4 encoding
+	key        string // escapedKey decoded, as the callables and checks see it
 }
 
 // route finds the target of r: virtual-hosted when its Host is a bucket
@@ -34,11 +35,8 @@ func route(r *http.Request, domains []string) (target, error) {
 		// "//bucket/key" names no bucket, not the bucket list.
 		return target{}, s3err.New("InvalidBucketName", "The specified bucket is not valid.")
 	}
-	if t.escapedKey != "" {
-		key, _ := url.PathUnescape(t.escapedKey) // canonical encoding always unescapes
-		if hasDotSegment(key) {
-			return target{}, s3err.New("InvalidURI", "Object keys with '.' or '..' path segments are not accepted.")
-		}
+	if hasDotSegment(t.key) {
+		return target{}, s3err.New("InvalidURI", "Object keys with '.' or '..' path segments are not accepted.")
 	}
 	return t, nil
 }
@@ -47,18 +45,9 @@ func route(r *http.Request, domains []string) (target, error) {
 // style.
 func addressed(host, escapedPath string, domains []string) (target, error) {
 	for _, domain := range domains {
-		bucket, ok := strings.CutSuffix(host, "."+domain)
-		if !ok || bucket == "" {
-			continue
+		if bucket, ok := strings.CutSuffix(host, "."+domain); ok && bucket != "" {
+			return targetOf(bucket, strings.TrimPrefix(escapedPath, "/"))
 		}
-		t := target{bucket: bucket}
-		if key := strings.TrimPrefix(escapedPath, "/"); key != "" {
-			var err error
-			if t.escapedKey, err = sigv4.EncodePath(key); err != nil {
-				return target{}, s3err.New("InvalidURI", "Couldn't parse the specified URI.")
-			}
-		}
-		return t, nil
 	}
 	return parsePathStyle(escapedPath)
 }
@@ -73,12 +62,21 @@ func parsePathStyle(escapedPath string) (target, error) {
 	if err != nil {
 		return target{}, s3err.New("InvalidURI", "Couldn't parse the specified URI.")
 	}
+	return targetOf(bucket, keyPart)
+}
+
+// targetOf is the target of a bucket and a key as the client escaped it:
+// the key in canonical encoding, and decoded.
+func targetOf(bucket, rawKey string) (target, error) {
 	t := target{bucket: bucket}
-	if keyPart != "" {
-		if t.escapedKey, err = sigv4.EncodePath(keyPart); err != nil {
-			return target{}, s3err.New("InvalidURI", "Couldn't parse the specified URI.")
-		}
+	if rawKey == "" {
+		return t, nil
 	}
+	var err error
+	if t.escapedKey, err = sigv4.EncodePath(rawKey); err != nil {
+		return target{}, s3err.New("InvalidURI", "Couldn't parse the specified URI.")
+	}
+	t.key, _ = url.PathUnescape(t.escapedKey) // canonical encoding always unescapes
 	return t, nil
 }
 

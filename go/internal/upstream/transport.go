@@ -104,7 +104,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		// A kept-alive connection can be closed by the backend just as it
 		// is reused; a request without a body can go again on a new one.
-		if reused && attempt == 0 && (req.Body == nil || req.Body == http.NoBody) && connectionLost(err) {
+		if reused && attempt == 0 && !hasBody(req) && connectionLost(err) {
 			continue
 		}
 		return nil, err
@@ -122,7 +122,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 		err     error
 		written <-chan error
 	)
-	if req.Body == nil || req.Body == http.NoBody {
+	if !hasBody(req) {
 		resp, err = t.sendHead(c, req)
 	} else {
 		resp, written, err = t.sendWithBody(c, req)
@@ -148,6 +148,8 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 	resp.Body = b
 	return resp, nil
 }
+
+func hasBody(req *http.Request) bool { return req.Body != nil && req.Body != http.NoBody }
 
 // sendHead sends a request without a body and reads the response head.
 func (t *Transport) sendHead(c *conn, req *http.Request) (*http.Response, error) {
