@@ -254,36 +254,26 @@ func TestUnreachableIsADialError(t *testing.T) {
 }
 
 func TestGarbageIsAnError(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			http.ReadRequest(bufio.NewReader(c))
-			io.WriteString(c, "SSH-2.0-OpenSSH\r\n\r\n")
-			c.Close()
-		}
-	}()
+	addr := oneConnection(t, func(c net.Conn) {
+		http.ReadRequest(bufio.NewReader(c))
+		io.WriteString(c, "SSH-2.0-OpenSSH\r\n\r\n")
+		c.Close()
+	})
 	tr := New(Options{})
-	req, _ := http.NewRequest(http.MethodPut, "http://"+ln.Addr().String()+"/", strings.NewReader("x"))
+	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/", strings.NewReader("x"))
 	if _, err := tr.RoundTrip(req); err == nil {
 		t.Fatal("a non-HTTP answer was accepted")
 	}
 }
 
 func TestInterimResponsesAreSkipped(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			http.ReadRequest(bufio.NewReader(c))
-			io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody")
-		}
-	}()
+	addr := oneConnection(t, func(c net.Conn) {
+		http.ReadRequest(bufio.NewReader(c))
+		io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody")
+	})
 	tr := New(Options{})
 	defer tr.Close()
-	if resp, b := get(t, tr, "http://"+ln.Addr().String()+"/"); resp.StatusCode != 200 || b != "body" {
+	if resp, b := get(t, tr, "http://"+addr+"/"); resp.StatusCode != 200 || b != "body" {
 		t.Fatalf("%d %q", resp.StatusCode, b)
 	}
 }
@@ -329,22 +319,16 @@ func TestRetiredTransportClosesReturnedConnections(t *testing.T) {
 // S3 refuses a bad upload at once, without reading its body, and closes
 // the connection: the client must get that answer, not a write error.
 func TestEarlyAnswerToAnUpload(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
+	addr := oneConnection(t, func(c net.Conn) {
 		http.ReadRequest(bufio.NewReader(c)) // the head only
 		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\nConnection: close\r\n\r\ndenied")
 		time.Sleep(100 * time.Millisecond)
 		c.Close() // unread body: the kernel resets the connection
-	}()
+	})
 	tr := New(Options{ResponseHeaderTimeout: 5 * time.Second})
 	defer tr.Close()
 	body := io.MultiReader(strings.NewReader(strings.Repeat("x", 8<<20)), slowReader{})
-	req, _ := http.NewRequest(http.MethodPut, "http://"+ln.Addr().String()+"/", body)
+	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/", body)
 	req.ContentLength = 8<<20 + 1
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
@@ -370,24 +354,18 @@ func (slowReader) Read(p []byte) (int, error) {
 // sees the connection close, and the body's error is what RoundTrip says.
 func TestFailingBodyAbortsAtOnce(t *testing.T) {
 	closed := make(chan struct{})
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
+	addr := oneConnection(t, func(c net.Conn) {
 		req, err := http.ReadRequest(bufio.NewReader(c))
 		if err == nil {
 			io.Copy(io.Discard, req.Body) // waits for the rest of the body
 		}
 		close(closed)
-	}()
+	})
 	tr := New(Options{})
 	defer tr.Close()
 	bodyErr := errors.New("chunk signature does not match")
 	body := io.MultiReader(strings.NewReader("first part"), errReader{bodyErr})
-	req, _ := http.NewRequest(http.MethodPut, "http://"+ln.Addr().String()+"/", body)
+	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/", body)
 	req.ContentLength = 1 << 20
 	start := time.Now()
 	result := make(chan error, 1)
@@ -455,20 +433,15 @@ func TestWriteToMovesTheWholeBodyAndReuses(t *testing.T) {
 }
 
 func TestWriteToReportsABodyCutShort(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			http.ReadRequest(bufio.NewReader(c))
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-			c.Write(make([]byte, 50000))
-			c.Close()
-		}
-	}()
+	addr := oneConnection(t, func(c net.Conn) {
+		http.ReadRequest(bufio.NewReader(c))
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+		c.Write(make([]byte, 50000))
+		c.Close()
+	})
 	tr := New(Options{})
 	defer tr.Close()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
@@ -477,4 +450,21 @@ func TestWriteToReportsABodyCutShort(t *testing.T) {
 	if n, err := io.Copy(&out, resp.Body); err == nil {
 		t.Fatalf("a body cut at %d of 100000 bytes copied without an error", n)
 	}
+}
+
+// oneConnection listens on a loopback port and runs serve on the first
+// connection: a backend scripted byte by byte. It returns the address.
+func oneConnection(t *testing.T, serve func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			serve(c)
+		}
+	}()
+	return ln.Addr().String()
 }
