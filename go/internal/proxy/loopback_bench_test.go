@@ -5,9 +5,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/object-storage-proxy/osp/internal/config"
+	"github.com/object-storage-proxy/osp/internal/h1"
 	"github.com/object-storage-proxy/osp/internal/sigv4"
 	"github.com/object-storage-proxy/osp/internal/upstream"
 )
@@ -40,12 +42,19 @@ func loopbackProxy(b *testing.B, backend net.Listener) string {
 	bucket := &config.Bucket{Host: "127.0.0.1", Port: backend.Addr().(*net.TCPAddr).Port, Scheme: "http",
 		AddressingStyle: config.PathStyle, Region: "us-east-1", AccessKey: backendKey, SecretKey: backendSecret}
 	transport := upstream.New(upstream.Options{})
-	proxy := httptest.NewServer(handlerWith(map[string]*config.Bucket{"data": bucket}, nil, transport))
+	h := handlerWith(map[string]*config.Bucket{"data": bucket}, nil, transport)
+	h.log = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})) // as make bench: no access log line
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &h1.Server{Handler: h, MaxHeaderBytes: 64 << 10} // as the proxy's plain listener
+	go srv.Serve(ln)
 	b.Cleanup(func() {
-		proxy.Close()
+		srv.Close()
 		transport.Close()
 	})
-	return proxy.Listener.Addr().String()
+	return ln.Addr().String()
 }
 
 func BenchmarkLoopbackDirect4KiB(b *testing.B) {

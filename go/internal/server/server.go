@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/object-storage-proxy/osp/internal/config"
+	"github.com/object-storage-proxy/osp/internal/h1"
 	"github.com/object-storage-proxy/osp/internal/iam"
 	"github.com/object-storage-proxy/osp/internal/metrics"
 	"github.com/object-storage-proxy/osp/internal/proxy"
@@ -25,7 +26,7 @@ import (
 // Server is a running proxy: its listeners, their HTTP servers and the
 // handler of the current configuration.
 type Server struct {
-	servers   []*http.Server
+	servers   []listenerServer
 	httpPort  int
 	httpsPort int
 	log       *slog.Logger
@@ -72,11 +73,11 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		srv := newHTTPServer(root, timeouts, log)
-		// ServeTLS enables HTTP/2 (ALPN "h2") beside HTTP/1.1.
+		srv := newTLSServer(root, timeouts, log)
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.httpsPort = ln.Addr().(*net.TCPAddr).Port
-		s.serve(srv, ln, true)
+		// ServeTLS enables HTTP/2 (ALPN "h2") beside HTTP/1.1.
+		s.serve(srv, ln, func() error { return srv.ServeTLS(ln, "", "") })
 	}
 	if cfg.HTTPPort != nil {
 		ln, err := listen(cfg.Bind, *cfg.HTTPPort)
@@ -85,7 +86,9 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 			return nil, err
 		}
 		s.httpPort = ln.Addr().(*net.TCPAddr).Port
-		s.serve(newHTTPServer(root, timeouts, log), ln, false)
+		srv := &h1.Server{Handler: root, ReadHeaderTimeout: timeouts.ClientHeader, IdleTimeout: timeouts.ClientIdle,
+			MaxHeaderBytes: maxHeaderBytes, Log: log}
+		s.serve(srv, ln, func() error { return srv.Serve(ln) })
 	}
 	log.Info("object-storage-proxy listening", "bind", cfg.Bind, "http_port", s.httpPort, "https_port", s.httpsPort, "buckets", len(cfg.CosMap))
 	return s, nil
@@ -215,7 +218,9 @@ func listen(bind string, port int) (net.Listener, error) {
 // and 2 KiB of user metadata; this leaves room for long presigned URLs.
 const maxHeaderBytes = 64 << 10
 
-func newHTTPServer(h http.Handler, t config.Timeouts, log *slog.Logger) *http.Server {
+// newTLSServer is net/http's server, for TLS listeners: HTTP/2 needs it.
+// Plain listeners have h1's leaner one.
+func newTLSServer(h http.Handler, t config.Timeouts, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: t.ClientHeader,
@@ -225,16 +230,17 @@ func newHTTPServer(h http.Handler, t config.Timeouts, log *slog.Logger) *http.Se
 	}
 }
 
-func (s *Server) serve(srv *http.Server, ln net.Listener, useTLS bool) {
+// listenerServer is the server of one listener: net/http's for TLS, h1's
+// for plain TCP.
+type listenerServer interface {
+	Shutdown(ctx context.Context) error
+	Close() error
+}
+
+func (s *Server) serve(srv listenerServer, ln net.Listener, serve func() error) {
 	s.servers = append(s.servers, srv)
 	go func() {
-		var err error
-		if useTLS {
-			err = srv.ServeTLS(ln, "", "")
-		} else {
-			err = srv.Serve(ln)
-		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("listener failed", "addr", ln.Addr().String(), "error", err)
 		}
 	}()

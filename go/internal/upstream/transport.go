@@ -90,7 +90,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	key, addr := poolKey(req.URL)
 	for attempt := 0; ; attempt++ {
-		c, reused, err := t.get(ctx, key, addr, req.URL)
+		c, reused, err := t.get(ctx, key, addr, req.URL, !replayable(req))
 		if err != nil {
 			return nil, err
 		}
@@ -150,6 +150,14 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 }
 
 func hasBody(req *http.Request) bool { return req.Body != nil && req.Body != http.NoBody }
+
+// replayable says req can go again on a new connection if its pooled one
+// turns out closed: a GET or HEAD without a body (see RoundTrip). Such a
+// request skips the liveness check of a pooled connection, a system call
+// per request on the hot path.
+func replayable(req *http.Request) bool {
+	return (req.Method == http.MethodGet || req.Method == http.MethodHead) && !hasBody(req)
+}
 
 // sendHead sends a request without a body and reads the response head.
 func (t *Transport) sendHead(c *conn, req *http.Request) (*http.Response, error) {
@@ -367,7 +375,7 @@ func (b *body) finish(complete bool) {
 }
 
 // get returns an idle connection to key that is still open, or dials one.
-func (t *Transport) get(ctx context.Context, key, addr string, u *url.URL) (*conn, bool, error) {
+func (t *Transport) get(ctx context.Context, key, addr string, u *url.URL, checkOpen bool) (*conn, bool, error) {
 	now := time.Now()
 	for {
 		t.mu.Lock()
@@ -379,7 +387,7 @@ func (t *Transport) get(ctx context.Context, key, addr string, u *url.URL) (*con
 		c := stack[len(stack)-1]
 		t.idle[key] = stack[:len(stack)-1]
 		t.mu.Unlock()
-		if now.Sub(c.idleSince) < IdleTimeout && c.open() {
+		if now.Sub(c.idleSince) < IdleTimeout && c.br.Buffered() == 0 && (!checkOpen || c.open()) {
 			return c, true, nil
 		}
 		_ = c.Close()
@@ -391,9 +399,6 @@ func (t *Transport) get(ctx context.Context, key, addr string, u *url.URL) (*con
 // open checks, without blocking, that the backend has not closed an idle
 // connection (or sent something unasked on it): one recv with MSG_PEEK.
 func (c *conn) open() bool {
-	if c.br.Buffered() > 0 {
-		return false
-	}
 	open := false
 	var b [1]byte
 	err := c.raw.Read(func(fd uintptr) bool {

@@ -1,0 +1,396 @@
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// Connection states, for Shutdown: an idle connection waits for a
+// request's first byte and may be closed; an active one is left to finish.
+const (
+	stateActive int32 = iota
+	stateIdle
+	stateClosed
+)
+
+// readBufferSize holds a request head of the usual size, and what a
+// pipelining client sends behind it, in one read.
+const readBufferSize = 8 << 10
+
+// conn is one client connection, served on its own goroutine.
+type conn struct {
+	srv    *Server
+	rwc    net.Conn
+	remote string
+	src    connReader
+	br     *bufio.Reader
+	state  atomic.Int32
+	// refused is set when the connection ends with the client possibly
+	// still sending: it is half-closed and drained before the close, or
+	// the kernel's reset could destroy the answer before the client reads it.
+	refused bool
+	scratch [64]byte // formats a status line, a date or a chunk size
+}
+
+func newConn(s *Server, rwc net.Conn) *conn {
+	c := &conn{srv: s, rwc: rwc, remote: rwc.RemoteAddr().String()}
+	c.src.conn = rwc
+	c.br = bufio.NewReaderSize(&c.src, readBufferSize)
+	c.state.Store(stateIdle)
+	return c
+}
+
+func (c *conn) serve() {
+	defer c.close()
+	defer func() {
+		if p := recover(); p != nil && p != http.ErrAbortHandler {
+			c.srv.Log.Error("handler panicked; connection closed", "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	for served := 0; ; served++ {
+		req, err := c.readRequest(served)
+		if err != nil {
+			c.refuse(err)
+			return
+		}
+		if !c.handle(req) {
+			return
+		}
+	}
+}
+
+// errServerClosing ends a connection that was idle when Shutdown began.
+var errServerClosing = errors.New("h1: server closing")
+
+// readRequest waits for the next request and reads its head: the first
+// within ReadHeaderTimeout of the connection's start, a later one within
+// IdleTimeout of the previous answer, and every head within
+// ReadHeaderTimeout of its first byte.
+func (c *conn) readRequest(served int) (*http.Request, error) {
+	wait := c.srv.ReadHeaderTimeout
+	if served > 0 && c.srv.IdleTimeout > 0 {
+		wait = c.srv.IdleTimeout
+	}
+	c.readDeadline(wait)
+	c.src.limit(int64(c.srv.maxHeaderBytes()) + 4096) // net/http's slack for the request line
+	if served > 0 && !c.state.CompareAndSwap(stateActive, stateIdle) {
+		return nil, errServerClosing
+	}
+	if c.srv.closing.Load() {
+		return nil, errServerClosing
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		return nil, err
+	}
+	if !c.state.CompareAndSwap(stateIdle, stateActive) {
+		return nil, errServerClosing // Shutdown closed it meanwhile
+	}
+	c.readDeadline(c.srv.ReadHeaderTimeout)
+	// ReadRequest drops the Host lines, which a server must count: record
+	// the head as it is read.
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	c.src.startRecording(buffered)
+	req, err := http.ReadRequest(c.br)
+	head := c.src.stopRecording()
+	if err != nil {
+		if c.src.hitLimit {
+			return nil, errHeadTooLarge
+		}
+		return nil, err
+	}
+	c.src.limit(math.MaxInt64)
+	_ = c.rwc.SetReadDeadline(time.Time{}) // the body's reads are the handler's to bound
+	if err := checkRequest(req, head); err != nil {
+		return nil, err
+	}
+	req.RemoteAddr = c.remote
+	return req, nil
+}
+
+func (c *conn) readDeadline(d time.Duration) {
+	var t time.Time
+	if d > 0 {
+		t = time.Now().Add(d)
+	}
+	_ = c.rwc.SetReadDeadline(t)
+}
+
+// A refusal is what net/http's server answers to a request it cannot
+// take: status and plain-text body.
+type refusal struct {
+	status int
+	text   string
+}
+
+func (r *refusal) Error() string { return fmt.Sprintf("%d %s", r.status, r.text) }
+
+var errHeadTooLarge = &refusal{http.StatusRequestHeaderFieldsTooLarge, "431 Request Header Fields Too Large"}
+
+// checkRequest refuses what net/http's server refuses after parsing; head
+// holds the request's head as it came.
+func checkRequest(req *http.Request, head []byte) error {
+	if req.ProtoMajor != 1 {
+		return &refusal{http.StatusHTTPVersionNotSupported, "505 HTTP Version Not Supported: unsupported protocol version"}
+	}
+	hosts, host := hostLines(head)
+	switch {
+	case req.ProtoAtLeast(1, 1) && hosts == 0 && req.Method != http.MethodConnect:
+		return badRequest("missing required Host header")
+	case hosts > 1:
+		return badRequest("too many Host headers")
+	case hosts == 1 && !httpguts.ValidHostHeader(host):
+		return badRequest("malformed Host header")
+	}
+	for name, values := range req.Header {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return badRequest("invalid header name")
+		}
+		for _, v := range values {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return badRequest("invalid header value")
+			}
+		}
+	}
+	if expect := req.Header.Get("Expect"); expect != "" && !strings.EqualFold(expect, "100-continue") {
+		return &refusal{http.StatusExpectationFailed, "417 Expectation Failed"}
+	}
+	return nil
+}
+
+// hostLines counts the Host field lines of a request head and returns the
+// first one's value.
+func hostLines(head []byte) (n int, first string) {
+	_, head, _ = bytes.Cut(head, []byte("\n")) // the request line
+	for len(head) > 0 {
+		var line []byte
+		line, head, _ = bytes.Cut(head, []byte("\n"))
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			break // the end of the head
+		}
+		if name, value, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(name), "Host") {
+			if n++; n == 1 {
+				first = string(bytes.Trim(value, " \t"))
+			}
+		}
+	}
+	return n, first
+}
+
+func badRequest(why string) *refusal {
+	return &refusal{http.StatusBadRequest, "400 Bad Request: " + why}
+}
+
+// refuse answers a request that could not be read, in net/http's words,
+// or says nothing when the connection just ended or timed out.
+func (c *conn) refuse(err error) {
+	var r *refusal
+	switch {
+	case errors.As(err, &r):
+	case errors.Is(err, errServerClosing), errors.Is(err, io.EOF), isNetError(err):
+		return
+	case fmt.Sprintf("%T", err) == "*http.unsupportedTEError":
+		// net/http's server tells it by this unexported type too.
+		r = &refusal{http.StatusNotImplemented, "Unsupported transfer encoding"}
+	default:
+		r = &refusal{http.StatusBadRequest, "400 Bad Request"} // net/http does not show the parser's words
+	}
+	c.refused = true
+	_ = c.rwc.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
+	_, _ = fmt.Fprintf(c.rwc, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n%s",
+		r.status, http.StatusText(r.status), r.text)
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+const (
+	// refusalWriteTimeout bounds the write of a refusal to a client that
+	// does not read.
+	refusalWriteTimeout = 5 * time.Second
+	// lingerTimeout is how long a refused client's bytes are drained after
+	// the answer, so that the close does not reset the answer away.
+	lingerTimeout = 500 * time.Millisecond
+)
+
+// close ends the connection; after a refusal it half-closes first and
+// drains what the client still sends, for a while.
+func (c *conn) close() {
+	c.state.Store(stateClosed)
+	if tcp, ok := c.rwc.(*net.TCPConn); ok && c.refused {
+		_ = tcp.CloseWrite()
+		_ = tcp.SetReadDeadline(time.Now().Add(lingerTimeout))
+		_, _ = io.Copy(io.Discard, tcp)
+	}
+	_ = c.rwc.Close()
+	c.srv.forget(c)
+}
+
+// handle runs the handler on req and reports whether the connection can
+// carry another request.
+func (c *conn) handle(req *http.Request) bool {
+	ctx, cancel := context.WithCancel(c.srv.ctx)
+	defer cancel()
+	req = req.WithContext(ctx)
+	w := &response{c: c, req: req, header: http.Header{}, length: -1}
+	var watch *closeWatch
+	if req.Body == http.NoBody {
+		if c.br.Buffered() == 0 { // else a pipelined request is already here
+			watch = c.watchAfter(watchDelay, cancel)
+		}
+	} else {
+		w.body = &requestBody{ReadCloser: req.Body, w: w, expect: req.ProtoAtLeast(1, 1) && req.Header.Get("Expect") != ""}
+		req.Body = w.body
+	}
+	c.srv.Handler.ServeHTTP(w, req)
+	if watch != nil && !watch.stop() {
+		return false // the client went away
+	}
+	return w.finish() && !c.srv.closing.Load()
+}
+
+// watchDelay is how long a request without a body runs before its
+// connection is watched for the client going away (which cancels the
+// request's context). Watching costs a read and its teardown; a request
+// answered sooner does without.
+const watchDelay = time.Second
+
+// closeWatch reads from a connection while its handler runs, to see the
+// client go away. The handler of a request without a body never reads the
+// connection, and the next request's reads wait until the watch stops.
+type closeWatch struct {
+	c       *conn
+	timer   *time.Timer
+	mu      sync.Mutex
+	stopped bool
+	done    chan struct{} // non-nil once watching; closed when it ends
+	gone    bool          // the client closed or reset the connection
+}
+
+func (c *conn) watchAfter(d time.Duration, cancel context.CancelFunc) *closeWatch {
+	w := &closeWatch{c: c}
+	w.timer = time.AfterFunc(d, func() { w.run(cancel) })
+	return w
+}
+
+func (w *closeWatch) run(cancel context.CancelFunc) {
+	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		return
+	}
+	w.done = make(chan struct{})
+	w.mu.Unlock()
+	defer close(w.done)
+	var b [1]byte
+	n, err := w.c.rwc.Read(b[:])
+	if n == 1 {
+		w.c.src.unread(b[0]) // a pipelined request's first byte
+		return
+	}
+	w.mu.Lock()
+	aborted := w.stopped
+	w.mu.Unlock()
+	if err != nil && !aborted {
+		w.gone = true
+		cancel()
+	}
+}
+
+// stop ends the watch and reports whether the connection is still usable.
+func (w *closeWatch) stop() bool {
+	w.timer.Stop()
+	w.mu.Lock()
+	w.stopped = true
+	done := w.done
+	w.mu.Unlock()
+	if done == nil {
+		return true
+	}
+	_ = w.c.rwc.SetReadDeadline(aLongTimeAgo) // wakes the watch's read
+	<-done
+	_ = w.c.rwc.SetReadDeadline(time.Time{})
+	return !w.gone
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// connReader is the connection as the read buffer sees it: it bounds a
+// request head, and gives back a byte the close watch read.
+type connReader struct {
+	conn     net.Conn
+	remain   int64
+	hitLimit bool
+	pending  bool
+	b        byte
+	// record, while recording, keeps what is read, for hostLines.
+	record    []byte
+	recording bool
+}
+
+func (r *connReader) limit(n int64) { r.remain, r.hitLimit = n, false }
+
+// maxKeptRecord is the largest head record kept for the next request.
+const maxKeptRecord = 16 << 10
+
+func (r *connReader) startRecording(buffered []byte) {
+	r.record = append(r.record[:0], buffered...)
+	r.recording = true
+}
+
+// stopRecording returns what was read since startRecording, with the
+// bytes buffered then: the head, and maybe what follows it.
+func (r *connReader) stopRecording() []byte {
+	r.recording = false
+	head := r.record
+	if cap(r.record) > maxKeptRecord {
+		r.record = nil
+	}
+	return head
+}
+
+func (r *connReader) unread(b byte) { r.pending, r.b = true, b }
+
+func (r *connReader) Read(p []byte) (int, error) {
+	if r.remain <= 0 {
+		r.hitLimit = true
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if r.pending {
+		r.pending = false
+		p[0] = r.b
+		r.remain--
+		if r.recording {
+			r.record = append(r.record, r.b)
+		}
+		return 1, nil
+	}
+	if int64(len(p)) > r.remain {
+		p = p[:r.remain]
+	}
+	n, err := r.conn.Read(p)
+	r.remain -= int64(n)
+	if r.recording {
+		r.record = append(r.record, p[:n]...)
+	}
+	return n, err
+}
