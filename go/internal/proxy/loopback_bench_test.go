@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -43,7 +41,7 @@ func loopbackProxy(b *testing.B, backend net.Listener) string {
 		AddressingStyle: config.PathStyle, Region: "us-east-1", AccessKey: backendKey, SecretKey: backendSecret}
 	transport := upstream.New(upstream.Options{})
 	h := handlerWith(map[string]*config.Bucket{"data": bucket}, nil, transport)
-	h.log = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})) // as make bench: no access log line
+	h.log = quietLog
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
