@@ -37,6 +37,17 @@ func (s Scope) String() string {
 	return s.Date + "/" + s.Region + "/" + s.Service + "/" + scopeTerminator
 }
 
+// append appends String's form to b.
+func (s Scope) append(b []byte) []byte {
+	b = append(b, s.Date...)
+	b = append(b, '/')
+	b = append(b, s.Region...)
+	b = append(b, '/')
+	b = append(b, s.Service...)
+	b = append(b, '/')
+	return append(b, scopeTerminator...)
+}
+
 // Credential is what a client claims in its Authorization header or
 // presigned query: who it is, when and how it signed.
 type Credential struct {

@@ -20,7 +20,7 @@ type ChunkChain struct {
 
 // NewChunkChain starts a chain from a verified request signature.
 func (v *Verifier) NewChunkChain(secret string, c Credential, seedSignature string) *ChunkChain {
-	key := v.keys.get(secret, c.Scope)
+	key := v.keys.get(secret, c.Scope).key
 	return &ChunkChain{
 		key:      key,
 		prefix:   "\n" + c.AmzDate + "\n" + c.Scope.String() + "\n",

@@ -111,9 +111,9 @@ func (v *Verifier) VerifyPresigned(r *http.Request, a PresignAuth, secret string
 	if err != nil {
 		return err
 	}
-	want := v.sign(secret, a.Scope, a.AmzDate, canonical)
-	if !hmac.Equal([]byte(want), []byte(a.Signature)) {
-		return s3err.New("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+	want := v.keys.get(secret, a.Scope).signature(a.AmzDate, a.Scope, canonical)
+	if !hmac.Equal(want[:], []byte(a.Signature)) {
+		return signatureMismatch()
 	}
 	return nil
 }

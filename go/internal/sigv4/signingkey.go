@@ -3,6 +3,9 @@ package sigv4
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"sync"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 )
@@ -17,25 +20,63 @@ type signingKeyID struct {
 // signingKeys caches derived signing keys: deriving one costs four HMACs,
 // more than verifying the signature itself.
 type signingKeys struct {
-	cache *lru.Cache[signingKeyID, []byte]
+	cache *lru.Cache[signingKeyID, *signingKey]
 }
 
 func newSigningKeys(size int) *signingKeys {
-	c, err := lru.New[signingKeyID, []byte](size)
+	c, err := lru.New[signingKeyID, *signingKey](size)
 	if err != nil { // only for size <= 0, a programming error
 		panic(err)
 	}
 	return &signingKeys{cache: c}
 }
 
-func (k *signingKeys) get(secret string, scope Scope) []byte {
+func (k *signingKeys) get(secret string, scope Scope) *signingKey {
 	id := signingKeyID{secret, scope}
 	if key, ok := k.cache.Get(id); ok {
 		return key
 	}
-	key := DeriveSigningKey(secret, scope)
+	key := newSigningKey(DeriveSigningKey(secret, scope))
 	k.cache.Add(id, key)
 	return key
+}
+
+// signingKey is a derived key with HMACs keyed by it, kept for reuse:
+// keying an HMAC costs allocations and two block hashes per request.
+type signingKey struct {
+	key  []byte
+	macs sync.Pool // of *macState
+}
+
+// macState is an HMAC with the buffers of one signature.
+type macState struct {
+	mac hash.Hash
+	buf []byte // the string to sign
+	sum [sha256.Size]byte
+}
+
+func newSigningKey(key []byte) *signingKey {
+	k := &signingKey{key: key}
+	k.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, key)} }
+	return k
+}
+
+// signature is the hex HMAC of the string to sign of a canonical request.
+func (k *signingKey) signature(amzDate string, scope Scope, canonical string) (hexSig [2 * sha256.Size]byte) {
+	s := k.macs.Get().(*macState)
+	defer k.macs.Put(s)
+	digest := sha256.Sum256([]byte(canonical))
+	b := append(s.buf[:0], Algorithm+"\n"...)
+	b = append(b, amzDate...)
+	b = append(b, '\n')
+	b = scope.append(b)
+	b = append(b, '\n')
+	b = hex.AppendEncode(b, digest[:])
+	s.buf = b
+	s.mac.Reset()
+	s.mac.Write(b)
+	hex.Encode(hexSig[:], s.mac.Sum(s.sum[:0]))
+	return hexSig
 }
 
 // DeriveSigningKey computes HMAC chain AWS4+secret -> date -> region ->

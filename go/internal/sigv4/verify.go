@@ -2,8 +2,6 @@ package sigv4
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"slices"
 	"strings"
@@ -112,18 +110,15 @@ func (v *Verifier) VerifyHeaderAuth(r *http.Request, a HeaderAuth, secret string
 	if err != nil {
 		return "", err
 	}
-	want := v.sign(secret, a.Scope, a.AmzDate, canonical)
-	if !hmac.Equal([]byte(want), []byte(a.Signature)) {
-		return "", s3err.New("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+	want := v.keys.get(secret, a.Scope).signature(a.AmzDate, a.Scope, canonical)
+	if !hmac.Equal(want[:], []byte(a.Signature)) {
+		return "", signatureMismatch()
 	}
-	return want, nil
+	return a.Signature, nil // equal to want
 }
 
-// sign computes the hex signature of a canonical request.
-func (v *Verifier) sign(secret string, scope Scope, amzDate, canonical string) string {
-	sum := sha256.Sum256([]byte(canonical))
-	sts := Algorithm + "\n" + amzDate + "\n" + scope.String() + "\n" + hex.EncodeToString(sum[:])
-	return hex.EncodeToString(hmacSHA256(v.keys.get(secret, scope), sts))
+func signatureMismatch() error {
+	return s3err.New("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 }
 
 // checkSignedHeaders insists that host and every x-amz-* header the request
