@@ -54,7 +54,7 @@ test-go:
 FUZZTIME ?= 10s
 FUZZ_TARGETS := sigv4:FuzzParseAuthorization sigv4:FuzzPresignedQuery awschunked:FuzzDecoder \
 	sigv4:FuzzCanonicalURI awschunked:FuzzSignedBodyTamper proxy:FuzzRoute proxy:FuzzCopySource \
-	config:FuzzParse s3op:FuzzName
+	config:FuzzParse s3op:FuzzName h1:FuzzServe
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -47,7 +47,10 @@ type conn struct {
 }
 
 func newConn(s *Server, rwc net.Conn) *conn {
-	c := &conn{srv: s, rwc: rwc, remote: rwc.RemoteAddr().String()}
+	c := &conn{srv: s, rwc: rwc}
+	if addr := rwc.RemoteAddr(); addr != nil { // nil on some Unix sockets
+		c.remote = addr.String()
+	}
 	c.src.conn = rwc
 	c.br = bufio.NewReaderSize(&c.src, readBufferSize)
 	c.state.Store(stateIdle)
@@ -154,6 +157,10 @@ func checkRequest(req *http.Request, head []byte) error {
 		return badRequest("too many Host headers")
 	case hosts == 1 && !httpguts.ValidHostHeader(host):
 		return badRequest("malformed Host header")
+	case req.URL.Host == "" && !httpguts.ValidHostHeader(req.Host):
+		// A Host line continued on the next (obs-fold): the parser joined
+		// the lines into a value net/http's server would refuse.
+		return badRequest("malformed Host header")
 	}
 	for name, values := range req.Header {
 		if !httpguts.ValidHeaderFieldName(name) {
@@ -217,7 +224,7 @@ func (c *conn) refuse(err error) {
 
 func isNetError(err error) bool {
 	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
+	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed)
 }
 
 const (
