@@ -417,6 +417,21 @@ func TestUnreadBody(t *testing.T) {
 		}
 		c.expectClosed()
 	})
+	// The client sends 100 bytes of 1 KiB and stops: the server waits
+	// drainTimeout for the rest, then closes rather than hang on.
+	t.Run("short, rest withheld", func(t *testing.T) {
+		c := dial(t, addr)
+		c.send(post(1<<10) + strings.Repeat("b", 100))
+		c.expect("POST", 200, "ok")
+		start := time.Now()
+		_ = c.conn.SetReadDeadline(start.Add(drainTimeout + ioTimeout))
+		if n, err := c.br.Read(make([]byte, 1)); n > 0 || !errors.Is(err, io.EOF) {
+			t.Fatalf("after the answer: read %d bytes, %v; want the connection closed", n, err)
+		}
+		if waited := time.Since(start); waited < drainTimeout/2 || waited > drainTimeout+time.Second {
+			t.Fatalf("closed after %v, want about drainTimeout (%v)", waited, drainTimeout)
+		}
+	})
 }
 
 // Shutdown closes idle connections at once, lets a running request finish
