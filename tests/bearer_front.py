@@ -225,6 +225,16 @@ class BearerFront:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def entry(self, apikey: Optional[str], **overrides: Any) -> Dict[str, Any]:
+        """A cos_map entry for a bucket behind this front over plain HTTP,
+        path style, with an IBM API key if given."""
+        entry: Dict[str, Any] = {"host": "127.0.0.1", "port": self.port, "scheme": "http",
+                                 "addressing_style": "path"}
+        if apikey is not None:
+            entry["apikey"] = apikey
+        entry.update(overrides)
+        return entry
+
     def start(self) -> "BearerFront":
         server = _Server(("127.0.0.1", 0), _Handler)
         server.front = self

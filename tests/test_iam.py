@@ -22,7 +22,7 @@ import secrets
 import subprocess
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Mapping, Optional, Tuple
 
 import pytest
 from botocore.exceptions import ClientError
@@ -80,16 +80,6 @@ def front(iam: IamServer, backend: Any) -> Iterator[BearerFront]:
         yield f
 
 
-def bearer_entry(front: BearerFront, apikey: Optional[str], **overrides: Any) -> Dict[str, Any]:
-    """A cos_map entry for a bucket behind the plain-HTTP front, path style."""
-    entry: Dict[str, Any] = {"host": "127.0.0.1", "port": front.port, "scheme": "http",
-                             "addressing_style": "path"}
-    if apikey is not None:
-        entry["apikey"] = apikey
-    entry.update(overrides)
-    return entry
-
-
 @pytest.fixture
 def bearer_proxy(start_proxy: Callable[..., Any], iam: IamServer, front: BearerFront) -> Callable[..., Any]:
     """``bearer_proxy({bucket: apikey or None, ...}, **config)``: a proxy
@@ -98,7 +88,7 @@ def bearer_proxy(start_proxy: Callable[..., Any], iam: IamServer, front: BearerF
     def start(buckets: Mapping[str, Optional[str]], entry: Optional[Mapping[str, Any]] = None,
               **options: Any) -> Any:
         options.setdefault("iam_url", iam.url)
-        cos_map = {name: bearer_entry(front, key, **dict(entry or {})) for name, key in buckets.items()}
+        cos_map = {name: front.entry(key, **dict(entry or {})) for name, key in buckets.items()}
         return start_proxy(cos_map=cos_map, **options)
 
     return start
@@ -502,7 +492,7 @@ def test_api_key_per_operation_from_identity_creds_fetcher(bearer_proxy: Callabl
 def test_iam_url_from_environment(start_proxy: Callable[..., Any], iam: IamServer, front: BearerFront,
                                   direct: Any, bucket: str, monkeypatch: Any) -> None:
     monkeypatch.setenv("OSP_IAM_URL", iam.url)
-    proxy = start_proxy(cos_map={bucket: bearer_entry(front, KEY_C)})
+    proxy = start_proxy(cos_map={bucket: front.entry(KEY_C)})
     r = send_signed("PUT", url_of(proxy, bucket, "env"), body=b"via env")
     assert r.status_code == 200, (r.status_code, r.content[:300])
     assert iam.calls_for(KEY_C) == 1
@@ -759,12 +749,12 @@ def test_iam_over_tls_follows_verify(start_proxy: Callable[..., Any], backend: A
     good, bad = make_bucket("iam-tls"), make_bucket("iam-tls")
     with IamServer({KEY_A}, tls_cert=cert, tls_key=key) as iam_tls, BearerFront(iam_tls, backend.endpoint_url) as front:
         assert iam_tls.url.startswith("https://127.0.0.1:")
-        trusted = start_proxy(cos_map={good: bearer_entry(front, KEY_A)}, iam_url=iam_tls.url, verify=cert)
+        trusted = start_proxy(cos_map={good: front.entry(KEY_A)}, iam_url=iam_tls.url, verify=cert)
         r = send_signed("PUT", url_of(trusted, good, "k"), body=b"tls iam")
         assert r.status_code == 200, (r.status_code, r.content[:300])
         assert len(iam_tls.calls) == 1
 
-        untrusted = start_proxy(cos_map={bad: bearer_entry(front, KEY_A)}, iam_url=iam_tls.url,
+        untrusted = start_proxy(cos_map={bad: front.entry(KEY_A)}, iam_url=iam_tls.url,
                                 verify=other_cert[0])
         r = send_signed("PUT", url_of(untrusted, bad, "k"), body=b"x")
         assert 500 <= r.status_code < 600, (r.status_code, r.content[:300])

@@ -415,15 +415,10 @@ def front(iam: IamServer, backend: Any) -> Iterator[BearerFront]:
         yield f
 
 
-def bearer_entry(front: BearerFront, apikey: str) -> Dict[str, Any]:
-    return {"host": "127.0.0.1", "port": front.port, "scheme": "http", "addressing_style": "path",
-            "apikey": apikey}
-
-
 def test_iam_token_metrics(start_proxy: Callable[..., Any], iam: IamServer, front: BearerFront,
                            make_bucket: Callable[..., str], direct: Any) -> None:
     good, bad = make_bucket("iam-good"), make_bucket("iam-bad")
-    proxy = start_proxy(cos_map={good: bearer_entry(front, API_KEY), bad: bearer_entry(front, BAD_API_KEY)},
+    proxy = start_proxy(cos_map={good: front.entry(API_KEY), bad: front.entry(BAD_API_KEY)},
                         iam_url=iam.url)
     client = make_client(proxy.endpoint_url, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
     client.put_object(Bucket=good, Key="k", Body=b"via a bearer token")
@@ -677,8 +672,8 @@ def test_no_secret_in_any_log_line(start_proxy: Callable[..., Any], make_bucket:
     def validator(token: str, name: str) -> bool:
         return not (token == OTHER_ACCESS_KEY and name == plain)
 
-    cos_map = {by_fetcher: backend.entry(creds=False), ibm: bearer_entry(front, API_KEY),
-               ibm_bad: bearer_entry(front, BAD_API_KEY)}
+    cos_map = {by_fetcher: backend.entry(creds=False), ibm: front.entry(API_KEY),
+               ibm_bad: front.entry(BAD_API_KEY)}
     proxy = start_proxy(plain, cos_map=cos_map, hmac_fetcher=hmac_fetcher, bucket_creds_fetcher=bucket_creds_fetcher,
                         validator=validator, iam_url=iam.url, log_level="debug", log_format=log_format)
     url = proxy.endpoint_url

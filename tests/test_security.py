@@ -999,10 +999,6 @@ def front(iam: IamServer, backend: Any) -> Iterator[BearerFront]:
         yield f
 
 
-def _bearer_entry(front: BearerFront, apikey: str) -> Dict[str, Any]:
-    return {"host": "127.0.0.1", "port": front.port, "scheme": "http", "addressing_style": "path", "apikey": apikey}
-
-
 def test_metrics_hold_no_secret_after_a_hostile_workload(
         start_proxy: Callable[..., Any], make_bucket: Callable[..., str], backend: Any, iam: IamServer,
         front: BearerFront) -> None:
@@ -1020,8 +1016,8 @@ def test_metrics_hold_no_secret_after_a_hostile_workload(
 
     cos_map = {
         fetched_b: backend.entry(creds=False),
-        ibm: _bearer_entry(front, API_KEY),
-        ibm_bad: _bearer_entry(front, BAD_API_KEY),
+        ibm: front.entry(API_KEY),
+        ibm_bad: front.entry(BAD_API_KEY),
         wrong_backend: backend.entry(secret_key=wrong_backend_secret),
         down: {**backend.entry(), "port": free_port()},
     }
@@ -1109,7 +1105,7 @@ def test_signature_error_bodies_hold_no_secret_or_expected_signature(
     plain, ibm_bad, wrong_backend = make_bucket("e-plain"), make_bucket("e-ibmbad"), make_bucket("e-wrongbe")
     wrong_backend_secret = "wrong-backend-secret-" + secrets.token_hex(16)
     proxy = start_proxy(plain, iam_url=iam.url, log_level="debug",
-                        cos_map={ibm_bad: _bearer_entry(front, BAD_API_KEY),
+                        cos_map={ibm_bad: front.entry(BAD_API_KEY),
                                  wrong_backend: backend.entry(secret_key=wrong_backend_secret)})
     direct.put_object(Bucket=plain, Key="obj", Body=b"content")
     wrong_secret = "wrong-secret-" + secrets.token_hex(16)
