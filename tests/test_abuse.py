@@ -259,15 +259,11 @@ def assert_still_serving(proxy: Any, direct: Any, bucket: str) -> None:
 # a backend that records what it is sent
 
 
-class Recorder:
-    """A raw HTTP/1.1 server on 127.0.0.1 that records each request line it
-    gets (any method, any number of headers) and answers 200
-    ``FROM-RECORDER``: what the proxy forwards, seen from the backend."""
-
-    BODY = b"FROM-RECORDER"
+class _LoopbackServer:
+    """A TCP port on 127.0.0.1 whose accepted connections go to
+    ``_connected``, on an accept thread, until ``close``."""
 
     def __init__(self) -> None:
-        self.requests: List[Tuple[str, str]] = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -283,7 +279,30 @@ class Recorder:
                 conn, _ = self.sock.accept()
             except OSError:
                 continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            self._connected(conn)
+
+    def _connected(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+class Recorder(_LoopbackServer):
+    """A raw HTTP/1.1 server on 127.0.0.1 that records each request line it
+    gets (any method, any number of headers) and answers 200
+    ``FROM-RECORDER``: what the proxy forwards, seen from the backend."""
+
+    BODY = b"FROM-RECORDER"
+
+    def __init__(self) -> None:
+        self.requests: List[Tuple[str, str]] = []
+        super().__init__()
+
+    def _connected(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(TIMEOUT)
@@ -317,11 +336,6 @@ class Recorder:
         finally:
             conn.close()
 
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
-
 
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
@@ -330,33 +344,16 @@ def recorder() -> Iterator[Recorder]:
     rec.close()
 
 
-class Listener:
+class Listener(_LoopbackServer):
     """A TCP port that records whether anything connected to it."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.1)
-        self.port = int(self.sock.getsockname()[1])
         self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
+    def _connected(self, conn: socket.socket) -> None:
+        self.connections += 1
+        conn.close()
 
 
 @pytest.fixture
