@@ -263,6 +263,16 @@ def _read_body(rfile: IO[bytes], chunked: bool, length: Optional[int], *, until_
     def room() -> int:
         return (limit - len(out)) if limit is not None else 1 << 30
 
+    def take_exactly(n: int) -> int:
+        """Takes up to n bytes, as room allows; returns how many are left."""
+        while n > 0 and room() > 0:
+            data = rfile.read(min(n, 1 << 16, room()))
+            if not data:
+                break
+            take(data)
+            n -= len(data)
+        return n
+
     if chunked:
         while room() > 0:
             line = rfile.readline(4096)
@@ -280,14 +290,7 @@ def _read_body(rfile: IO[bytes], chunked: bool, length: Optional[int], *, until_
                     if trailer in (b"\r\n", b"\n"):
                         return bytes(out), True
                 return bytes(out), False
-            remaining = size + 2
-            while remaining > 0 and room() > 0:
-                data = rfile.read(min(remaining, 1 << 16, room()))
-                if not data:
-                    return bytes(out), False
-                take(data)
-                remaining -= len(data)
-            if remaining > 0:
+            if take_exactly(size + 2) > 0:
                 return bytes(out), False
         return bytes(out), False
     if length is None:
@@ -299,14 +302,8 @@ def _read_body(rfile: IO[bytes], chunked: bool, length: Optional[int], *, until_
                 return bytes(out), True
             take(data)
         return bytes(out), False
-    remaining = length
-    while remaining > 0 and room() > 0:
-        data = rfile.read(min(remaining, 1 << 16, room()))
-        if not data:
-            return bytes(out), False
-        take(data)
-        remaining -= len(data)
-    return bytes(out), remaining == 0
+    whole = take_exactly(length) == 0
+    return bytes(out), whole
 
 
 def _rst(sock: socket.socket) -> None:
