@@ -33,11 +33,9 @@ type Scope struct {
 	Service string
 }
 
-func (s Scope) String() string {
-	return s.Date + "/" + s.Region + "/" + s.Service + "/" + scopeTerminator
-}
+func (s Scope) String() string { return string(s.append(nil)) }
 
-// append appends String's form to b.
+// append appends the scope, date/region/service/aws4_request, to b.
 func (s Scope) append(b []byte) []byte {
 	b = append(b, s.Date...)
 	b = append(b, '/')
