@@ -22,6 +22,10 @@ const (
 	maxSizeDigits   = 16
 )
 
+// MaxDecodedLength is the most data one aws-chunked body may carry: S3's
+// limit for a single PUT (an object or a part), 5 GiB.
+const MaxDecodedLength = 5 << 30
+
 // ChunkVerifier checks chunk and trailer signatures; sigv4.ChunkChain is
 // one. Nil means the chunks carry no signatures.
 type ChunkVerifier interface {
@@ -53,6 +57,7 @@ type Decoder struct {
 	// signed reports whether chunk headers carry signatures.
 	signed bool
 
+	limit     int64     // the most data bytes the body may carry
 	remain    int64     // data bytes left in the current chunk
 	inChunk   bool      // a chunk's data is being read (its CRLF is due)
 	chunkHash hash.Hash // SHA-256 of the current chunk, for its signature
@@ -67,10 +72,17 @@ type Decoder struct {
 
 // NewDecoder reads the aws-chunked body r.
 func NewDecoder(r io.Reader, opts Options) (*Decoder, error) {
+	if opts.DecodedLength > MaxDecodedLength {
+		return nil, entityTooLarge()
+	}
 	d := &Decoder{
 		r:      bufio.NewReaderSize(r, 32<<10),
 		opts:   opts,
 		signed: opts.Signatures != nil || opts.SkipSignatures,
+		limit:  MaxDecodedLength,
+	}
+	if opts.DecodedLength >= 0 {
+		d.limit = opts.DecodedLength
 	}
 	if d.opts.Signatures != nil {
 		d.chunkHash = sha256.New()
@@ -159,10 +171,16 @@ func (d *Decoder) advance() error {
 		d.done = true
 		return nil
 	}
-	d.decoded += size
-	if d.opts.DecodedLength >= 0 && d.decoded > d.opts.DecodedLength {
-		return s3err.New("InvalidRequest", "The chunks of the request body are longer than x-amz-decoded-content-length.")
+	// Checked against what is left before adding: a size near the int64
+	// limit would otherwise wrap the sum negative and pass, and the chunk's
+	// unverified bytes would stream on to the backend.
+	if size > d.limit-d.decoded {
+		if d.opts.DecodedLength >= 0 {
+			return s3err.New("InvalidRequest", "The chunks of the request body are longer than x-amz-decoded-content-length.")
+		}
+		return entityTooLarge()
 	}
+	d.decoded += size
 	d.remain, d.inChunk = size, true
 	return nil
 }
@@ -296,6 +314,10 @@ func (d *Decoder) expectCRLF() error {
 		return malformed("chunk data is not followed by CRLF")
 	}
 	return nil
+}
+
+func entityTooLarge() error {
+	return s3err.New("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size of 5 GiB.")
 }
 
 func malformed(what string) error {
