@@ -328,11 +328,13 @@ def test_wrong_secret_client_is_rejected_by_default(start_proxy: Callable[..., A
 def test_backend_rejection_is_passed_through(start_proxy: Callable[..., Any], client_for: Callable[..., Any],
                                              direct: Any, bucket: str) -> None:
     # cos_map with a wrong backend secret: the client is fine, the backend
-    # refuses the proxy's signature, and the client sees the backend's 403.
+    # refuses the proxy's signature, and the client sees a 403: the proxy's
+    # own AccessDenied, not the backend's SignatureDoesNotMatch and its
+    # details (issue 12, item 11; tests/test_backend_path.py).
     proxy = start_proxy(bucket, entry={"secret_key": "wrong-backend-secret"})
     client = client_for(proxy)
     with pytest.raises(ClientError) as exc:
         client.put_object(Bucket=bucket, Key="k", Body=b"x")
-    assert_client_error(exc, 403, "SignatureDoesNotMatch", client)
+    assert_client_error(exc, 403, "AccessDenied", client)
     assert stored_keys(direct, bucket) == []
 

@@ -16,18 +16,33 @@ transport_test.go.)
 
 from __future__ import annotations
 
+import http.client
 import random
 import secrets
 import socket
+import threading
 import urllib.parse
-from typing import Any, Callable, Iterator, List, Mapping, Optional
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 
 import pytest
+from botocore.exceptions import ClientError
 
 import awschunked as ac
 from bearer_front import BearerFront
-from helpers import assert_s3_error, object_exists, parse_s3_error, stored_keys
+from helpers import (
+    BACKEND_ACCESS_KEY,
+    BACKEND_SECRET_KEY,
+    REGION,
+    assert_s3_error,
+    object_exists,
+    parse_s3_error,
+    sign_request,
+    stored_body,
+    stored_keys,
+)
 from iam_server import IamServer
+from observe import Stderr
 
 KEY_A = "apikey-a-" + secrets.token_hex(12)
 
@@ -68,8 +83,6 @@ def send_raw(url: str, method: str, headers: Mapping[str, str], body: bytes, *,
     """Sends exactly these headers and body on one connection, then (with
     ``shut``) half-closes it as a client that has nothing more to say.
     Returns the answer, or None if the server closed without one."""
-    import http.client
-
     parts = urllib.parse.urlsplit(url)
     lines = [f"{method} {parts.path} HTTP/1.1", f"Host: {parts.netloc}"]
     lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() != "host"]
@@ -160,4 +173,211 @@ def test_chunk_size_past_s3_limit_is_refused_before_any_data(bearer_proxy: Calla
     assert not object_exists(direct, bucket, "huge")
 
 
-_ = (List, parse_s3_error)  # used by the backend-error tests below
+# --------------------------------------------------------------------------
+# item 11: a backend's authentication errors are the proxy's own
+
+
+# What a backend's signature error carries that a client must never see:
+# element names (AWS and versitygw), and the backend's access key id.
+BACKEND_DETAILS = ("StringToSign", "CanonicalRequest", "SignatureProvided", "AWSAccessKeyId", "AWS4-HMAC-SHA256",
+                   BACKEND_ACCESS_KEY, "x-amz-content-sha256:", "Bearer front")
+
+
+def assert_proxy_access_denied(r: Any, bucket: str, *, head: bool = False) -> None:
+    """The proxy's own 403 AccessDenied naming the bucket, under the proxy's
+    request id, with nothing of the backend's answer. (A HEAD answer has no
+    body, so nothing to hide: its status is kept.)"""
+    status = getattr(r, "status_code", None)
+    assert status == 403, (status, getattr(r, "content", b"")[:500])
+    request_id = r.headers.get("x-amz-request-id", "")
+    assert len(request_id) == 16, dict(r.headers)
+    if head:
+        assert r.content == b""
+        return
+    assert "x-osp-backend-request-id" not in {k.lower() for k in r.headers}, dict(r.headers)
+    fields = parse_s3_error(r.content)
+    assert fields["Code"] == "AccessDenied", fields
+    assert bucket in fields["Message"], fields
+    assert fields["RequestId"] == request_id, fields
+    text = r.content.decode(errors="replace")
+    for detail in BACKEND_DETAILS:
+        assert detail not in text, f"{detail!r} reached the client: {text}"
+
+
+def raw_signed(proxy: Any, method: str, path: str, body: bytes = b"") -> ac.Response:
+    url = f"{proxy.endpoint_url}{path}"
+    headers = sign_request(method, url, body=body)
+    return ac.raw_request("127.0.0.1", int(proxy.http_port), method, path,
+                          {"Host": f"127.0.0.1:{proxy.http_port}", **headers}, body or None, timeout=10)
+
+
+def access_record(stderr: Stderr, request_id: str) -> Dict[str, Any]:
+    [record] = stderr.records_for([request_id])[request_id]
+    return record
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "HEAD"])
+def test_backend_signature_mismatch_is_the_proxys_access_denied(start_proxy: Callable[..., Any], backend: Any,
+                                                                 direct: Any, bucket: str, capfd: Any,
+                                                                 method: str) -> None:
+    """A cos_map entry with a wrong secret: versitygw answers 403
+    SignatureDoesNotMatch with its AWSAccessKeyId, StringToSign,
+    CanonicalRequest and SignatureProvided. The client gets the proxy's 403
+    AccessDenied with none of it; the log line names the backend's code and
+    request id, and holds no string to sign, canonical request or signature."""
+    direct.put_object(Bucket=bucket, Key="obj", Body=b"backend content")
+    stderr = Stderr(capfd)
+    proxy = start_proxy(cos_map={bucket: backend.entry(secret_key="wrong-" + secrets.token_hex(8))})
+    r = raw_signed(proxy, method, f"/{bucket}/obj", b"new content" if method == "PUT" else b"")
+    assert_proxy_access_denied(r, bucket, head=method == "HEAD")
+    assert stored_body(direct, bucket, "obj") == b"backend content"
+    record = access_record(stderr, r.headers["x-amz-request-id"])
+    error = str(record.get("error", ""))
+    assert "403" in error, record
+    if method != "HEAD":
+        assert record.get("error_code") == "AccessDenied", record
+        assert "SignatureDoesNotMatch" in error, record
+        for detail in ("StringToSign", "CanonicalRequest", "SignatureProvided", "AWS4-HMAC-SHA256", "&#xA;"):
+            assert detail not in error, record
+
+
+def test_backend_signature_mismatch_through_boto3(start_proxy: Callable[..., Any], backend: Any, bucket: str,
+                                                  client_for: Callable[..., Any]) -> None:
+    """What an SDK user sees: AccessDenied, with the proxy's message."""
+    proxy = start_proxy(cos_map={bucket: backend.entry(secret_key="wrong-" + secrets.token_hex(8))})
+    client = client_for(proxy)
+    with pytest.raises(ClientError) as info:
+        client.put_object(Bucket=bucket, Key="k", Body=b"x")
+    error = info.value.response["Error"]
+    assert error["Code"] == "AccessDenied", error
+    assert bucket in error["Message"] and "StringToSign" not in error and "CanonicalRequest" not in error, error
+    with pytest.raises(ClientError) as info:
+        client.list_objects_v2(Bucket=bucket)
+    assert info.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_bearer_backend_refusal_is_the_proxys_access_denied(bearer_proxy: Callable[..., Any], iam: IamServer,
+                                                            front: BearerFront, direct: Any, bucket: str,
+                                                            capfd: Any) -> None:
+    """The bearer front refuses a token the proxy still holds (expired at
+    the IAM): 403 AccessDenied with the front's own message. The client
+    gets the proxy's AccessDenied; the front's message goes to the log."""
+    proxy = bearer_proxy({bucket: KEY_A})
+    assert raw_signed(proxy, "PUT", f"/{bucket}/first", b"ok").status_code == 200
+    iam.expire_all()
+    stderr = Stderr(capfd)
+    r = raw_signed(proxy, "PUT", f"/{bucket}/second", b"refused")
+    assert_proxy_access_denied(r, bucket)
+    record = access_record(stderr, r.headers["x-amz-request-id"])
+    assert "AccessDenied" in str(record.get("error")) and "expired token" in str(record.get("error")), record
+    assert not object_exists(direct, bucket, "second")
+
+
+# A scripted backend: each key is answered with a fixed status and body.
+
+SIGNATURE_ERROR = (
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message>"
+    "<AWSAccessKeyId>" + BACKEND_ACCESS_KEY + "</AWSAccessKeyId>"
+    "<StringToSign>AWS4-HMAC-SHA256&#xA;20240601T000000Z&#xA;x</StringToSign>"
+    "<SignatureProvided>" + "ab" * 32 + "</SignatureProvided>"
+    "<CanonicalRequest>GET&#xA;/b/k</CanonicalRequest><RequestId>BACKENDREQ123</RequestId></Error>")
+PLAIN_ERROR = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message>"
+               "<RequestId>BACKENDREQ456</RequestId></Error>")
+
+SCRIPT: Dict[str, Tuple[int, str]] = {
+    "ibm-401": (401, '{"errorCode":"BXNIM0415E","errorMessage":"Provided API key could not be found",'
+                     '"context":{"requestId":"ibm-req-1"}}'),
+    "xml-401": (401, PLAIN_ERROR.format(code="AccessDenied", message="Unauthorized")),
+    "sig-403": (403, SIGNATURE_ERROR.format(code="SignatureDoesNotMatch", message="does not match")),
+    "key-403": (403, PLAIN_ERROR.format(code="InvalidAccessKeyId", message="no such key")),
+    "skew-403": (403, PLAIN_ERROR.format(code="RequestTimeTooSkewed", message="skewed")),
+    "token-400": (400, PLAIN_ERROR.format(code="ExpiredToken", message="The provided token has expired.")),
+    "auth-400": (400, PLAIN_ERROR.format(code="AuthorizationHeaderMalformed", message="region is wrong")),
+    "details-400": (400, SIGNATURE_ERROR.format(code="SomethingElse", message="with details")),
+    "huge-403": (403, "<Error><Code>AccessDenied</Code>" + "x" * 200_000 + "</Error>"),
+    # Passed on as they are: errors a client needs, with nothing to hide.
+    "arg-400": (400, PLAIN_ERROR.format(code="InvalidArgument", message="Invalid argument.")),
+    "archived-403": (403, PLAIN_ERROR.format(code="InvalidObjectState",
+                                             message="The operation is not valid for the object's storage class")),
+    "missing-404": (404, PLAIN_ERROR.format(code="NoSuchKey", message="The specified key does not exist.")),
+}
+
+
+class _ScriptHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        key = self.path.split("?", 1)[0].rsplit("/", 1)[-1]
+        status, body = SCRIPT.get(key, (200, ""))
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json" if body.startswith("{") else "application/xml")
+        self.send_header("x-amz-request-id", "BACKENDREQ789")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _answer
+
+
+@pytest.fixture
+def scripted() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ScriptHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def scripted_proxy(start_proxy: Callable[..., Any], scripted: ThreadingHTTPServer, new_bucket_name: Callable[..., str]
+                   ) -> Tuple[Any, str]:
+    name = new_bucket_name("scripted")
+    entry = {"host": "127.0.0.1", "port": scripted.server_address[1], "scheme": "http", "region": REGION,
+             "addressing_style": "path", "access_key": BACKEND_ACCESS_KEY, "secret_key": BACKEND_SECRET_KEY}
+    return start_proxy(cos_map={name: entry}), name
+
+
+@pytest.mark.parametrize("key", ["ibm-401", "xml-401", "sig-403", "key-403", "skew-403", "token-400", "auth-400",
+                                 "details-400", "huge-403"])
+def test_backend_authentication_errors_are_hidden(scripted_proxy: Tuple[Any, str], capfd: Any, key: str) -> None:
+    proxy, bucket = scripted_proxy
+    stderr = Stderr(capfd)
+    r = raw_signed(proxy, "GET", f"/{bucket}/{key}")
+    assert_proxy_access_denied(r, bucket)
+    assert b"BACKENDREQ" not in r.content and b"BXNIM" not in r.content, r.content
+    record = access_record(stderr, r.headers["x-amz-request-id"])
+    error = str(record.get("error", ""))
+    status = SCRIPT[key][0]
+    assert str(status) in error, record
+    assert "BACKENDREQ" in error or "ibm-req" in error or key == "huge-403", record
+    for detail in ("StringToSign", "SignatureProvided", "CanonicalRequest", "ab" * 32, "&#xA;"):
+        assert detail not in error, record
+    if key == "huge-403":
+        assert len(error) < 2000, len(error)
+
+
+@pytest.mark.parametrize("key", ["ibm-401", "sig-403"])
+def test_backend_authentication_errors_on_head_keep_their_status(scripted_proxy: Tuple[Any, str], key: str) -> None:
+    """HEAD answers carry no body: nothing to hide, the status is kept."""
+    proxy, bucket = scripted_proxy
+    r = raw_signed(proxy, "HEAD", f"/{bucket}/{key}")
+    assert r.status_code == SCRIPT[key][0] and r.content == b"", (r.status_code, r.content)
+
+
+@pytest.mark.parametrize("key", ["arg-400", "archived-403", "missing-404"])
+def test_other_backend_errors_pass_unchanged(scripted_proxy: Tuple[Any, str], key: str) -> None:
+    """Errors a client needs and that carry nothing of the backend's
+    authentication reach it as the backend sent them."""
+    proxy, bucket = scripted_proxy
+    r = raw_signed(proxy, "GET", f"/{bucket}/{key}")
+    status, body = SCRIPT[key]
+    assert (r.status_code, r.content) == (status, body.encode()), (r.status_code, r.content[:300])

@@ -22,6 +22,15 @@ func (h *Handler) relay(w *responseWriter, r *http.Request, x *exchange, fw *for
 		return
 	}
 	defer resp.Body.Close()
+	if mayHideBackendError(r, resp) {
+		if refusal := judgeBackendError(resp); refusal != nil {
+			h.refuseForBackend(w, r, x, fw, refusal)
+			return
+		}
+	} else if r.Method == http.MethodHead && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+		// Nothing to hide in a HEAD answer, but the operator should see it.
+		x.cause = fmt.Sprintf("backend refused the request: %d (HEAD, no body)", resp.StatusCode)
+	}
 	copyResponseHeader(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	// S3 keeps slow answers (CompleteMultipartUpload, CopyObject) alive
