@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/object-storage-proxy/osp/internal/upstream"
 )
 
 // relay sends a checked request to its backend, signed anew, and streams
@@ -51,11 +53,25 @@ const (
 	retryBackoff = 50 * time.Millisecond
 )
 
-// roundTrip sends the request to the backend, retrying a GET, HEAD or
-// DELETE without a body that the backend answered with 500 or 503.
+// retryOn5xx says a request the backend answered with 500 or 503 is sent
+// again: a GET, HEAD or DELETE without a body. That is within the one rule
+// of what may go to a backend twice (upstream.Idempotent, no body: the
+// transport replays the same on a lost connection); a POST never goes
+// twice, and a bodiless PUT (a CopyObject) is left to the client.
+func retryOn5xx(r *http.Request, fw *forward) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodDelete:
+	default:
+		return false
+	}
+	return upstream.Idempotent(r.Method) && fw.body == nil &&
+		(r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody)
+}
+
+// roundTrip sends the request to the backend, retrying one that
+// retryOn5xx allows when the backend answered with 500 or 503.
 func (h *Handler) roundTrip(r *http.Request, fw *forward) (*http.Response, error) {
-	retryable := fw.body == nil && (r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody) &&
-		(r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodDelete)
+	retryable := retryOn5xx(r, fw)
 	for attempt := 0; ; attempt++ {
 		out, err := h.outgoing(r, fw)
 		if err != nil {

@@ -103,8 +103,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, ctxErr
 		}
 		// A kept-alive connection can be closed by the backend just as it
-		// is reused; a request without a body can go again on a new one.
-		if reused && attempt == 0 && !hasBody(req) && connectionLost(err) {
+		// is reused. The backend may have read the request and acted on it
+		// first, so only a request that may be repeated goes again on a new
+		// connection: never a POST (a second CreateMultipartUpload).
+		if reused && attempt == 0 && replayable(req) && connectionLost(err) {
 			continue
 		}
 		return nil, err
@@ -152,11 +154,24 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 func hasBody(req *http.Request) bool { return req.Body != nil && req.Body != http.NoBody }
 
 // replayable says req can go again on a new connection if its pooled one
-// turns out closed: a GET or HEAD without a body (see RoundTrip). Such a
-// request skips the liveness check of a pooled connection, a system call
-// per request on the hot path.
+// turns out closed (see RoundTrip): a request without a body (one cannot
+// be read twice) whose method is idempotent. Such a request skips the
+// liveness check of a pooled connection, a system call per request on the
+// hot path; any other gets the check, which narrows (but cannot close) the
+// window in which the backend closes the connection under it.
 func replayable(req *http.Request) bool {
-	return (req.Method == http.MethodGet || req.Method == http.MethodHead) && !hasBody(req)
+	return Idempotent(req.Method) && !hasBody(req)
+}
+
+// Idempotent reports whether RFC 9110 (9.2.2) lets a request with this
+// method be sent again: sending it twice has the effect of sending it
+// once. POST and PATCH are not.
+func Idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
 }
 
 // sendHead sends a request without a body and reads the response head.

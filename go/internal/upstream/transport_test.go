@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -479,4 +480,101 @@ func oneConnection(t *testing.T, serve func(c net.Conn)) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// dropsSecondRequest is a backend that answers the first request on each
+// connection, then reads the next one and closes the connection without
+// answering it, as a backend does that closes a kept-alive connection just
+// as it is reused. It records every request line it read.
+func dropsSecondRequest(t *testing.T) (addr string, seen func() []string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var lines []string
+	record := func(r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, r.Method+" "+r.URL.RequestURI())
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				r, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				record(r)
+				io.Copy(io.Discard, r.Body)
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				if r, err = http.ReadRequest(br); err == nil {
+					record(r)
+					io.Copy(io.Discard, r.Body)
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), lines...)
+	}
+}
+
+// TestOnlyIdempotentRequestsAreReplayed: a request whose pooled connection
+// the backend closes after reading it may have been acted on. Only an
+// idempotent method (RFC 9110: GET, HEAD, PUT, DELETE, OPTIONS) without a
+// body goes again on a new connection; a POST (a second
+// CreateMultipartUpload, a second DeleteObjects) never does: the caller
+// gets the error.
+func TestOnlyIdempotentRequestsAreReplayed(t *testing.T) {
+	cases := []struct {
+		method, target string
+		replay         bool
+	}{
+		{http.MethodPost, "/b/k?uploads", false},
+		{http.MethodPost, "/b/k?restore", false},
+		{"PATCH", "/b/k", false},
+		{http.MethodGet, "/b/k", true},
+		{http.MethodHead, "/b/k", true},
+		{http.MethodDelete, "/b/k", true},
+		{http.MethodPut, "/b/k", true}, // a copy: x-amz-copy-source, no body
+		{http.MethodOptions, "/b/k", true},
+	}
+	for _, c := range cases {
+		t.Run(c.method+" "+c.target, func(t *testing.T) {
+			addr, seen := dropsSecondRequest(t)
+			tr := New(Options{})
+			defer tr.Close()
+			get(t, tr, "http://"+addr+"/warm") // leaves one pooled connection
+			req, _ := http.NewRequest(c.method, "http://"+addr+c.target, nil)
+			resp, err := tr.RoundTrip(req)
+			if resp != nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			want := []string{"GET /warm", c.method + " " + c.target}
+			if c.replay {
+				want = append(want, c.method+" "+c.target)
+				if err != nil {
+					t.Fatalf("an idempotent request was not sent again: %v", err)
+				}
+			} else if err == nil || !connectionLost(err) {
+				t.Fatalf("got %v, want the lost connection's error", err)
+			}
+			time.Sleep(20 * time.Millisecond) // the backend records asynchronously
+			if got := seen(); strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Fatalf("the backend received %q, want %q", got, want)
+			}
+		})
+	}
 }
