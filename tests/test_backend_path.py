@@ -112,17 +112,19 @@ def assert_nothing_complete_reached(front: BearerFront, direct: Any, bucket: str
 # item 3: chunk sizes past the declared length, or past int64
 
 
-def overflowing_upload(url: str, mode: str, declared: int, first: int, size_line: str, tail: bytes) -> ac.Upload:
-    """An upload announcing ``declared`` decoded bytes whose first chunk
-    (``first`` bytes) is signed correctly, followed by a chunk header
-    ``size_line`` (with a forged signature in signed modes) and ``tail``:
-    the attacker's bytes, never signed."""
+def overflowing_upload(url: str, mode: str, declared: int, first: int, size_line: str,
+                       tail: bytes) -> Tuple[Dict[str, str], bytes]:
+    """The headers and body of an upload announcing ``declared`` decoded
+    bytes whose first chunk (``first`` bytes) is signed correctly, followed
+    by a chunk header ``size_line`` (with a forged signature in signed
+    modes) and ``tail``: the attacker's bytes, never signed. Content-Length
+    is the length of that body."""
     upload = ac.build_upload("PUT", url, payload(first, seed=30), mode, chunk_size=first,
                              checksum_algorithm=None, content_length=False, decoded_length=declared)
     good = upload.chunks[0].size_line() + upload.chunks[0].data + b"\r\n"
     signature = f";chunk-signature={'0' * 64}" if mode in ac.SIGNED_MODES else ""
-    upload.raw_body = good + f"{size_line}{signature}\r\n".encode() + tail  # type: ignore[attr-defined]
-    return upload
+    body = good + f"{size_line}{signature}\r\n".encode() + tail
+    return {**upload.headers, "Content-Length": str(len(body))}, body
 
 
 OVERFLOWS = [
@@ -146,9 +148,7 @@ def test_chunk_size_overflow_never_completes_a_bearer_upload(bearer_proxy: Calla
     proxy = bearer_proxy({bucket: KEY_A})
     declared = 1000
     url = f"{proxy.endpoint_url}/{bucket}/overflow"
-    upload = overflowing_upload(url, mode, declared, 10, size_line, b"E" * 2 * declared)
-    body: bytes = upload.raw_body  # type: ignore[attr-defined]
-    headers = {**upload.headers, "Content-Length": str(len(body))}
+    headers, body = overflowing_upload(url, mode, declared, 10, size_line, b"E" * 2 * declared)
     r = send_raw(url, "PUT", headers, body)
     assert_nothing_complete_reached(front, direct, bucket, "overflow")
     assert r is not None, "the proxy closed the connection without an S3 error"
@@ -163,9 +163,8 @@ def test_chunk_size_past_s3_limit_is_refused_before_any_data(bearer_proxy: Calla
     proxy = bearer_proxy({bucket: KEY_A})
     url = f"{proxy.endpoint_url}/{bucket}/huge"
     declared = 5 * 1024 ** 3 + 1
-    upload = overflowing_upload(url, ac.STREAMING_UNSIGNED_TRAILER, declared, 10, "140000000", b"E" * 100)
-    body: bytes = upload.raw_body  # type: ignore[attr-defined]
-    r = send_raw(url, "PUT", {**upload.headers, "Content-Length": str(len(body))}, body)
+    headers, body = overflowing_upload(url, ac.STREAMING_UNSIGNED_TRAILER, declared, 10, "140000000", b"E" * 100)
+    r = send_raw(url, "PUT", headers, body)
     assert r is not None, "the proxy closed the connection without an S3 error"
     assert_s3_error(r, 400, "EntityTooLarge")
     front.wait_idle()
