@@ -25,6 +25,8 @@ func FuzzDecoder(f *testing.F) {
 	f.Add(signedBody([][]byte{[]byte("abc"), []byte("de")}, -1), false, true)
 	f.Add("5;chunk-signature=\r\n\r\n0\r\n\r\n", false, true)
 	f.Add("ffffffff\r\n", false, false)
+	// A chunk size that wrapped the running total negative (issue 12).
+	f.Add("a\r\n0123456789\r\n7fffffffffffffff\r\n"+strings.Repeat("E", 100), false, false)
 	f.Fuzz(func(t *testing.T, body string, trailer, signed bool) {
 		opts := Options{DecodedLength: 64}
 		if trailer {
