@@ -27,8 +27,9 @@ type upstreamBody struct {
 	contentLength int64
 	decodedLength int64 // for the proxy's framing: the object's size
 	payloadHash   string
-	framed        bool   // the proxy's own aws-chunked framing
-	trailer       string // x-amz-trailer for the backend, "" for none
+	framed        bool        // the proxy's own aws-chunked framing
+	trailer       string      // x-amz-trailer for the backend, "" for none
+	setHeader     http.Header // set on the outgoing request: digests of a body the proxy rewrote
 
 	mu  sync.Mutex
 	err error // the first failure of the client's body, for the client
@@ -156,6 +157,9 @@ func (u *upstreamBody) applyTo(out *http.Request) {
 	h.Del("Content-Encoding")
 	if len(encodings) > 0 {
 		h.Set("Content-Encoding", strings.Join(encodings, ","))
+	}
+	for name, values := range u.setHeader {
+		h[name] = values
 	}
 	if !u.framed {
 		return

@@ -173,6 +173,9 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 			return nil, err
 		}
 	}
+	if access.Operation == "DeleteObjects" && h.opts.Authorizer.KeyAware() {
+		return h.deleteObjects(ctx, w, r, auth, access, fw)
+	}
 	if err := checkSize(r, access.Operation, auth.payloadHash); err != nil {
 		return nil, err
 	}

@@ -22,6 +22,10 @@ func (h *Handler) relay(w *responseWriter, r *http.Request, x *exchange, fw *for
 		return
 	}
 	defer resp.Body.Close()
+	if fw.denial != nil && resp.StatusCode == http.StatusOK {
+		h.mergeDeleteResult(w, r, x, resp, fw.denial)
+		return
+	}
 	copyResponseHeader(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	// S3 keeps slow answers (CompleteMultipartUpload, CopyObject) alive
