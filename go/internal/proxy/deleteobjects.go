@@ -38,6 +38,7 @@ const (
 // validator refused.
 type deleteDenial struct {
 	denied []deleteObject
+	quiet  bool // list errors only, whatever the backend lists
 }
 
 // deleteObjects checks a DeleteObjects request key by key. It returns the
@@ -76,7 +77,7 @@ func (h *Handler) deleteObjects(ctx context.Context, w http.ResponseWriter, r *h
 	}
 	if len(denied) > 0 {
 		body = req.rewrite(allowed)
-		fw.denial = &deleteDenial{denied: denied}
+		fw.denial = &deleteDenial{denied: denied, quiet: strings.EqualFold(req.quiet, "true")}
 	}
 	fw.body = bufferedBody(body, sums.headersFor(body))
 	fw.payloadHash = fw.body.payloadHash
@@ -232,7 +233,7 @@ func (h *Handler) mergeDeleteResult(w *responseWriter, r *http.Request, x *excha
 	}
 	var entries []byte
 	if err == nil {
-		entries, err = deleteResultEntries(raw)
+		entries, err = deleteResultEntries(raw, d.quiet)
 	}
 	if err != nil {
 		h.fail(w, r, x, s3err.Wrap(err, "BadGateway", "The backend of bucket %s answered DeleteObjects with a result the proxy could not read; some keys may have been deleted.", x.forward.target.bucket).WithResource(x.forward.target.bucket))

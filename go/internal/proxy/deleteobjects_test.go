@@ -123,7 +123,7 @@ func TestDeleteDigestsForRewrittenBody(t *testing.T) {
 
 func TestDeleteResult(t *testing.T) {
 	entries, err := deleteResultEntries([]byte(`<?xml version="1.0" encoding="UTF-8"?>
-<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Deleted><Key>a&amp;b</Key></Deleted><Error><Key>c</Key><Code>InternalError</Code><Message>m</Message></Error></DeleteResult>`))
+<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Deleted><Key>a&amp;b</Key></Deleted><Error><Key>c</Key><Code>InternalError</Code><Message>m</Message></Error></DeleteResult>`), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,11 @@ func TestDeleteResult(t *testing.T) {
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
-	if _, err := deleteResultEntries([]byte(`<Error><Code>AccessDenied</Code></Error>`)); err == nil {
+	quiet, err := deleteResultEntries([]byte(`<DeleteResult><Deleted><Key>a</Key></Deleted><Error><Key>c</Key></Error></DeleteResult>`), true)
+	if err != nil || string(quiet) != "<Error><Key>c</Key></Error>" {
+		t.Fatalf("quiet: %s, %v", quiet, err)
+	}
+	if _, err := deleteResultEntries([]byte(`<Error><Code>AccessDenied</Code></Error>`), false); err == nil {
 		t.Fatal("an S3 error document read as a DeleteResult")
 	}
 }

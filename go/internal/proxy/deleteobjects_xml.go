@@ -246,8 +246,9 @@ func deleteResult(entries []byte, denied []deleteObject) []byte {
 }
 
 // deleteResultEntries returns the <Deleted> and <Error> elements of a
-// backend's DeleteResult, as raw XML to pass on.
-func deleteResultEntries(raw []byte) ([]byte, error) {
+// backend's DeleteResult, as raw XML to pass on; in quiet mode the errors
+// only, as S3 lists them (some backends, versitygw, list all).
+func deleteResultEntries(raw []byte, quiet bool) ([]byte, error) {
 	var result struct {
 		XMLName xml.Name `xml:"DeleteResult"`
 		Entries []struct {
@@ -262,6 +263,9 @@ func deleteResultEntries(raw []byte) ([]byte, error) {
 	for _, e := range result.Entries {
 		switch e.XMLName.Local {
 		case "Deleted", "Error":
+			if quiet && e.XMLName.Local == "Deleted" {
+				continue
+			}
 			b.WriteString("<" + e.XMLName.Local + ">")
 			b.Write(e.Inner)
 			b.WriteString("</" + e.XMLName.Local + ">")
