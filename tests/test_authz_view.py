@@ -40,13 +40,15 @@ Call = Tuple[str, str, str, str, str]  # token, bucket, method, key, operation
 
 
 class ReadmeValidator:
-    """The README's example validator, recording each call."""
+    """The README's example validator (README.md, "Identity-aware callables"), recording each call."""
 
     def __init__(self) -> None:
         self.log = CallLog()
 
     def __call__(self, token: str, bucket: str, method: str, key: str, operation: str) -> bool:
         self.log.add(token, bucket, method, key, operation)
+        if operation == "Unknown":
+            return False
         if operation in ("GetObject", "HeadObject", "ListObjectsV2"):
             return True  # everyone reads
         return token == ETL and key.startswith("incoming/")
