@@ -72,9 +72,8 @@ func Name(r Request) string {
 		}
 	}
 	best, bestScore, tie := "", -1, false
-	for i := range operations {
-		op := &operations[i]
-		if op.method != r.Method || op.scope != sc || !op.matches(r) {
+	for _, op := range candidates[kind{r.Method, sc}] {
+		if !op.matches(r) {
 			continue
 		}
 		switch score := len(op.query) + len(op.headers); {
@@ -89,6 +88,23 @@ func Name(r Request) string {
 	}
 	return best
 }
+
+// kind is what picks an operation's candidates: its method and scope.
+type kind struct {
+	method string
+	scope  scope
+}
+
+// candidates indexes the table by kind; built once, only read.
+var candidates = func() map[kind][]*operation {
+	m := map[kind][]*operation{}
+	for i := range operations {
+		op := &operations[i]
+		k := kind{op.method, op.scope}
+		m[k] = append(m[k], op)
+	}
+	return m
+}()
 
 func scopeOf(r Request) scope {
 	switch {
