@@ -183,6 +183,25 @@ def test_operation_names(start_proxy: Callable[..., Any], bucket: str, method: s
     assert [c[4] for c in v.since(mark)] == [operation]
 
 
+@pytest.mark.parametrize("method,path,query,headers", [
+    # The source key of a rename is in a header the validator never sees:
+    # etl-writer could move other/secret into incoming/.
+    ("PUT", "incoming/x", "renameObject", {"x-amz-rename-source": "other/secret"}),
+    # S3 Express session credentials are the backend account's own.
+    ("GET", "", "session", {}),
+])
+def test_operations_beyond_the_validator_are_refused(start_proxy: Callable[..., Any], direct: Any, bucket: str,
+                                                    method: str, path: str, query: str,
+                                                    headers: Dict[str, str]) -> None:
+    direct.put_object(Bucket=bucket, Key="other/secret", Body=b"s")
+    v = ReadmeValidator()
+    endpoint = start(start_proxy, bucket, v)
+    mark = v.mark()
+    assert_s3_error(send(method, f"{endpoint}/{bucket}/{path}?{query}", headers=headers), 501, "NotImplemented")
+    assert v.since(mark) == []
+    assert stored_keys(direct, bucket) == ["other/secret"]
+
+
 def test_copy_and_upload_part_copy_still_named_by_header(start_proxy: Callable[..., Any], direct: Any,
                                                        bucket: str) -> None:
     direct.put_object(Bucket=bucket, Key="incoming/src", Body=b"data")

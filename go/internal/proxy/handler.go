@@ -252,6 +252,9 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 func accessOf(r *http.Request, q url.Values, tgt target) (s3op.Access, error) {
 	op := s3op.Name(s3op.Request{Method: r.Method, Bucket: tgt.bucket, Key: tgt.key, Query: q, Header: r.Header})
 	access := s3op.Access{Bucket: tgt.bucket, Method: r.Method, Key: tgt.key, Operation: op}
+	if why, refused := unsupportedOperations[op]; refused {
+		return access, s3err.New("NotImplemented", "%s is not supported through this proxy: %s", op, why)
+	}
 	prefix := q["prefix"]
 	switch {
 	case len(prefix) > 1:
@@ -262,6 +265,13 @@ func accessOf(r *http.Request, q url.Values, tgt target) (s3op.Access, error) {
 		access.Key = prefix[0]
 	}
 	return access, nil
+}
+
+// unsupportedOperations are refused whatever a validator would say: what
+// they do reaches past what the validator is shown.
+var unsupportedOperations = map[string]string{
+	"RenameObject":  "it moves a second key (x-amz-rename-source) that authorization does not see.",
+	"CreateSession": "it would hand the client session credentials of the backend's own account.",
 }
 
 // maxObjectSize is S3's limit for one PUT (an object or a part).
