@@ -27,9 +27,12 @@ type upstreamBody struct {
 	contentLength int64
 	decodedLength int64 // for the proxy's framing: the object's size
 	payloadHash   string
-	framed        bool        // the proxy's own aws-chunked framing
-	trailer       string      // x-amz-trailer for the backend, "" for none
-	setHeader     http.Header // set on the outgoing request: digests of a body the proxy rewrote
+	framed        bool   // the proxy's own aws-chunked framing
+	trailer       string // x-amz-trailer for the backend, "" for none
+
+	// setHeader is set on the outgoing request: the digests of a body the
+	// proxy read whole (DeleteObjects).
+	setHeader http.Header
 
 	mu  sync.Mutex
 	err error // the first failure of the client's body, for the client
