@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from pathlib import Path
 import xml.etree.ElementTree as ET
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import unquote
@@ -21,6 +22,7 @@ from urllib.parse import unquote
 import pytest
 import requests
 
+from clients import https_endpoint, tls_cert  # noqa: F401  (fixture)
 from conftest import Backend, _wait_for_port
 from helpers import (
     BACKEND_ACCESS_KEY,
@@ -32,6 +34,7 @@ from helpers import (
     send_signed,
     stored_keys,
 )
+from test_clients_boto3_latest import run_boto3_latest
 
 ETL = "etl-writer"
 ETL_SECRET = "etl-writer-secret-0123456789abcdefghij"
@@ -426,4 +429,26 @@ def test_delete_objects_prefix_does_not_help(start_proxy: Callable[..., Any], di
     body = delete_body("other/secret")
     response = send("POST", f"{endpoint}/{bucket}?delete&prefix=incoming%2F", body=body, headers=md5_header(body))
     assert result_of(response) == ([], [("other/secret", "AccessDenied")])
+    assert stored_keys(direct, bucket) == ["other/secret"]
+
+
+@pytest.mark.parametrize("transport", ["http", "https"])
+def test_delete_objects_newest_boto3(tmp_path: Path, start_proxy: Callable[..., Any], direct: Any, bucket: str,
+                                     tls_cert: Tuple[str, str], transport: str) -> None:  # noqa: F811
+    # boto3 1.36+ sends an x-amz-checksum-crc32 instead of Content-MD5: the
+    # rewritten body must carry its own.
+    seed(direct, bucket, "incoming/a", "other/secret", "incoming/b")
+    cert, key = tls_cert
+    server = start_proxy(bucket, entry={"ttl": 0}, validator=BatchValidator(), hmac_keystore={ETL: ETL_SECRET},
+                         https_port=0, tls_cert_path=cert, tls_key_path=key)
+    endpoint, ca = (https_endpoint(server), cert) if transport == "https" else (server.endpoint_url, None)
+    out = run_boto3_latest(tmp_path, """
+        r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+            {"Key": "incoming/a"}, {"Key": "other/secret"}, {"Key": "incoming/b"}]})
+        emit(deleted=sorted(d["Key"] for d in r.get("Deleted", [])),
+             errors=[(e["Key"], e["Code"]) for e in r.get("Errors", [])])
+    """, endpoint=endpoint, ca=ca, bucket=bucket, access_key=ETL, secret_key=ETL_SECRET)
+    assert out["deleted"] == ["incoming/a", "incoming/b"], out
+    assert out["errors"] == [["other/secret", "AccessDenied"]], out
+    assert any(s["checksum_crc32"] or s["trailer"] for s in out["sent"]), out["sent"]
     assert stored_keys(direct, bucket) == ["other/secret"]
