@@ -123,7 +123,9 @@ def test_validator_receives_method_key_operation(start_proxy: Callable[..., Any]
     one(lambda: client.delete_object(Bucket=bucket, Key="dir/a.txt"),
         (t, bucket, "DELETE", "dir/a.txt", "DeleteObject"))
     calls = v.during(lambda: client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "copy/dst.txt"}]}))
-    assert [c[1:] for c in calls] == [(bucket, "POST", "", "DeleteObjects")], calls
+    # the request once, then each key it names (issue 12, item 2)
+    assert [c[1:] for c in calls] == [(bucket, "POST", "", "DeleteObjects"),
+                                      (bucket, "DELETE", "copy/dst.txt", "DeleteObject")], calls
 
     assert stored_body(direct, bucket, "mp/big.bin") == b"p" * 1000
     assert stored_keys(direct, bucket) == ["mp/big.bin"]

@@ -58,6 +58,10 @@ func (a *Authorizer) Observe(fn func(hit bool)) {
 	}
 }
 
+// KeyAware reports whether a validator decides per key: then a request
+// that names keys in its body (DeleteObjects) is asked about each.
+func (a *Authorizer) KeyAware() bool { return a.decisions != nil && a.identity }
+
 // Authorize returns nil when the access is allowed, AccessDenied when the
 // validator says no, and the callable's own S3 error (a timeout) or
 // InternalError when it fails.

@@ -30,6 +30,10 @@ type upstreamBody struct {
 	framed        bool   // the proxy's own aws-chunked framing
 	trailer       string // x-amz-trailer for the backend, "" for none
 
+	// setHeader is set on the outgoing request: the digests of a body the
+	// proxy read whole (DeleteObjects).
+	setHeader http.Header
+
 	mu  sync.Mutex
 	err error // the first failure of the client's body, for the client
 }
@@ -156,6 +160,9 @@ func (u *upstreamBody) applyTo(out *http.Request) {
 	h.Del("Content-Encoding")
 	if len(encodings) > 0 {
 		h.Set("Content-Encoding", strings.Join(encodings, ","))
+	}
+	for name, values := range u.setHeader {
+		h[name] = values
 	}
 	if !u.framed {
 		return

@@ -31,6 +31,7 @@ type forward struct {
 	presigned   bool          // the client's auth parameters are in the query
 	body        *upstreamBody // a decoded aws-chunked body, or nil to pass through
 	bearer      string        // an IAM token for an API-key backend; "" to sign with HMAC
+	denial      *deleteDenial // keys of a DeleteObjects the validator refused, added to the backend's result
 	backendTime time.Duration // until the backend's response headers
 }
 

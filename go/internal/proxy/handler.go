@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/object-storage-proxy/osp/internal/authz"
 	"github.com/object-storage-proxy/osp/internal/config"
@@ -133,8 +134,11 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 		return nil, err
 	}
 	q := r.URL.Query() // parsed once for routing, authentication and the operation
-	access := accessOf(r, q, tgt)
+	access, err := accessOf(r, q, tgt)
 	x.bucket, x.operation = h.bucketLabel(tgt.bucket), access.Operation
+	if err != nil {
+		return nil, err
+	}
 	auth, err := h.authenticate(r, q)
 	x.accessKey = auth.token // the claimed key, for the log, even when refused
 	if err != nil {
@@ -168,6 +172,9 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 		if fw.bearer, err = h.bearerToken(ctx, backend.APIKey, tgt.bucket); err != nil {
 			return nil, err
 		}
+	}
+	if access.Operation == "DeleteObjects" && h.opts.Authorizer.KeyAware() {
+		return h.deleteObjects(ctx, w, r, auth, access, fw)
 	}
 	if err := checkSize(r, access.Operation, auth.payloadHash); err != nil {
 		return nil, err
@@ -236,14 +243,35 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 }
 
 // accessOf describes a request for the authorization callables: the key is
-// the object key, or the prefix of a listing.
-func accessOf(r *http.Request, q url.Values, tgt target) s3op.Access {
-	key := tgt.key
-	op := s3op.Name(s3op.Request{Method: r.Method, Bucket: tgt.bucket, Key: key, Query: q, CopySource: r.Header.Get("X-Amz-Copy-Source") != ""})
-	if key == "" {
-		key = q.Get("prefix")
+// the object key, the prefix of a listing, or "" for any other bucket-level
+// operation. A prefix means something only to a listing: shown as the key
+// of ?policy or ?delete it would let a validator that allows a prefix
+// approve a request on the whole bucket. A prefix given twice, or not in
+// UTF-8, is refused so that the validator and the backend cannot read
+// different ones.
+func accessOf(r *http.Request, q url.Values, tgt target) (s3op.Access, error) {
+	op := s3op.Name(s3op.Request{Method: r.Method, Bucket: tgt.bucket, Key: tgt.key, Query: q, Header: r.Header})
+	access := s3op.Access{Bucket: tgt.bucket, Method: r.Method, Key: tgt.key, Operation: op}
+	if why, refused := unsupportedOperations[op]; refused {
+		return access, s3err.New("NotImplemented", "%s is not supported through this proxy: %s", op, why)
 	}
-	return s3op.Access{Bucket: tgt.bucket, Method: r.Method, Key: key, Operation: op}
+	prefix := q["prefix"]
+	switch {
+	case len(prefix) > 1:
+		return access, s3err.New("InvalidArgument", "The prefix query parameter may be given only once.")
+	case len(prefix) == 1 && !utf8.ValidString(prefix[0]):
+		return access, s3err.New("InvalidArgument", "The prefix query parameter is not valid UTF-8.")
+	case tgt.key == "" && len(prefix) == 1 && s3op.IsListing(op):
+		access.Key = prefix[0]
+	}
+	return access, nil
+}
+
+// unsupportedOperations are refused whatever a validator would say: what
+// they do reaches past what the validator is shown.
+var unsupportedOperations = map[string]string{
+	"RenameObject":  "it moves a second key (x-amz-rename-source) that authorization does not see.",
+	"CreateSession": "it would hand the client session credentials of the backend's own account.",
 }
 
 // maxObjectSize is S3's limit for one PUT (an object or a part).

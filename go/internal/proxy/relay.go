@@ -33,6 +33,10 @@ func (h *Handler) relay(w *responseWriter, r *http.Request, x *exchange, fw *for
 		// Nothing to hide in a HEAD answer, but the operator should see it.
 		x.cause = fmt.Sprintf("backend refused the request: %d (HEAD, no body)", resp.StatusCode)
 	}
+	if fw.denial != nil && resp.StatusCode == http.StatusOK {
+		h.mergeDeleteResult(w, r, x, resp, fw.denial)
+		return
+	}
 	copyResponseHeader(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	// S3 keeps slow answers (CompleteMultipartUpload, CopyObject) alive

@@ -6,38 +6,14 @@ import (
 	"testing"
 )
 
-// knownOperations is every name Name may return.
+// knownOperations is every name Name may return, each with whether it
+// is an operation on a bucket (or on no bucket).
 func knownOperations() map[string]bool {
-	known := map[string]bool{
-		"Unknown": true, "ListBuckets": true, "ListObjects": true, "ListObjectsV2": true, "HeadBucket": true,
-		"CreateBucket": true, "DeleteBucket": true, "GetObject": true, "HeadObject": true, "PutObject": true,
-		"CopyObject": true, "DeleteObject": true, "UploadPart": true, "UploadPartCopy": true,
-		"CreateMultipartUpload": true, "CompleteMultipartUpload": true, "AbortMultipartUpload": true, "ListParts": true,
-	}
-	for _, table := range []map[string]byMethod{bucketSubresources, objectSubresources} {
-		for _, m := range table {
-			for _, op := range []string{m.get, m.put, m.del, m.post, m.head} {
-				if op != "" {
-					known[op] = true
-				}
-			}
-		}
+	known := map[string]bool{Unknown: false}
+	for _, op := range operations {
+		known[op.name] = op.scope != objectScope
 	}
 	return known
-}
-
-// bucketLevel is true for the operations on a bucket (or on no bucket).
-func bucketLevel(op string) bool {
-	for _, m := range bucketSubresources {
-		if op == m.get || op == m.put || op == m.del || op == m.post || op == m.head {
-			return true
-		}
-	}
-	switch op {
-	case "ListBuckets", "ListObjects", "ListObjectsV2", "HeadBucket", "CreateBucket", "DeleteBucket":
-		return true
-	}
-	return false
 }
 
 // FuzzName feeds arbitrary methods, targets and queries to the operation
@@ -56,15 +32,23 @@ func FuzzName(f *testing.F) {
 	f.Add("GET", "", "", "", false)
 	f.Add("PATCH", "b", "k", "x-id=GetObject", false)
 	f.Add("OPTIONS", "", "k", "", true)
+	f.Add("GET", "b", "", "inventory&list-type=2", false)
+	f.Add("PUT", "b", "", "accelerate", false)
+	f.Add("DELETE", "b", "", "analytics&id=x", false)
+	f.Add("GET", "b", "k", "uploadId=x&partNumber=1", false)
 	known := knownOperations()
 	f.Fuzz(func(t *testing.T, method, bucket, key, rawQuery string, copySource bool) {
 		q, err := url.ParseQuery(rawQuery)
 		if err != nil {
 			return // the handler's url.Values drops bad pairs the same way; keep inputs simple
 		}
-		r := Request{Method: method, Bucket: bucket, Key: key, Query: q, CopySource: copySource}
+		h := http.Header{}
+		if copySource {
+			h.Set("X-Amz-Copy-Source", "")
+		}
+		r := Request{Method: method, Bucket: bucket, Key: key, Query: q, Header: h}
 		op := Name(r)
-		if !known[op] {
+		if _, ok := known[op]; !ok {
 			t.Fatalf("%s /%s/%s?%s: unknown operation %q", method, bucket, key, rawQuery, op)
 		}
 		switch {
@@ -76,12 +60,28 @@ func FuzzName(f *testing.F) {
 				t.Fatalf("%s with no bucket named ListBuckets", method)
 			}
 		case key == "":
-			if op != "Unknown" && !bucketLevel(op) {
+			if op != "Unknown" && !known[op] {
 				t.Fatalf("%s /%s?%s (no key) named the object operation %q", method, bucket, rawQuery, op)
 			}
 		default:
-			if op != "Unknown" && bucketLevel(op) {
+			if op != "Unknown" && known[op] {
 				t.Fatalf("%s /%s/%s?%s named the bucket operation %q", method, bucket, key, rawQuery, op)
+			}
+		}
+		if op != Unknown {
+			// What the validator is told is what S3 runs: the operation has
+			// every query key it requires, and takes every subresource key
+			// the request carries.
+			named := findOperation(t, op)
+			for _, p := range named.query {
+				if !q.Has(p.key) || (p.value != "" && q.Get(p.key) != p.value) {
+					t.Fatalf("%s /%s/%s?%s named %s without its %s=%s", method, bucket, key, rawQuery, op, p.key, p.value)
+				}
+			}
+			for k := range q {
+				if subresources[k] && !contains(named.takes, k) {
+					t.Fatalf("%s /%s/%s?%s named %s, which does not take ?%s", method, bucket, key, rawQuery, op, k)
+				}
 			}
 		}
 		for i := 0; i < 16; i++ {
@@ -90,4 +90,14 @@ func FuzzName(f *testing.F) {
 			}
 		}
 	})
+}
+
+func findOperation(t *testing.T, name string) *operation {
+	for i := range operations {
+		if operations[i].name == name {
+			return &operations[i]
+		}
+	}
+	t.Fatalf("%s is not in the table", name)
+	return nil
 }

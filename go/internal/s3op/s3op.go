@@ -1,144 +1,167 @@
 // Package s3op names the S3 operation of a request (GetObject, PutObject,
-// ListObjectsV2, ...) from its method, target and query, as S3 itself
-// would, for authorization callables and, later, metrics.
+// ListObjectsV2, ...) from its method, target, query and the headers that
+// tell operations apart, for authorization callables and metrics.
+//
+// The operations and what each requires come from the S3 API model that
+// botocore ships (see gen.go): a request is named by the operation whose
+// method, bucket/key presence, required query keys (and required values,
+// as list-type=2) and required headers it has, the most specific such
+// operation winning. A request that matches none, matches two equally
+// well, carries a subresource key (?acl, ?uploadId, ...) the operation
+// does not take, or repeats a key some operation requires, is "Unknown":
+// the proxy never guesses an operation a backend might run differently.
 package s3op
+
+//go:generate go run gen.go
 
 import (
 	"net/http"
 	"net/url"
 )
 
+// Unknown names a request that is no single S3 operation.
+const Unknown = "Unknown"
+
 // Request is what the operation depends on.
 type Request struct {
-	Method     string
-	Bucket     string
-	Key        string
-	Query      url.Values
-	CopySource bool // x-amz-copy-source is present
+	Method string
+	Bucket string
+	Key    string
+	Query  url.Values
+	// Header is the request's header; only whether the headers that tell
+	// operations apart (x-amz-copy-source, ...) are present counts, so an
+	// empty x-amz-copy-source still makes a copy.
+	Header http.Header
 }
 
-// subresources maps a bucket- or object-level query subresource to the
-// operation names for GET, PUT, DELETE, POST and HEAD (empty: not valid).
-type byMethod struct{ get, put, del, post, head string }
+// scope is what a request addresses.
+type scope uint8
 
-var bucketSubresources = map[string]byMethod{
-	"acl":               {get: "GetBucketAcl", put: "PutBucketAcl"},
-	"cors":              {get: "GetBucketCors", put: "PutBucketCors", del: "DeleteBucketCors"},
-	"delete":            {post: "DeleteObjects"},
-	"encryption":        {get: "GetBucketEncryption", put: "PutBucketEncryption", del: "DeleteBucketEncryption"},
-	"lifecycle":         {get: "GetBucketLifecycleConfiguration", put: "PutBucketLifecycleConfiguration", del: "DeleteBucketLifecycle"},
-	"location":          {get: "GetBucketLocation"},
-	"logging":           {get: "GetBucketLogging", put: "PutBucketLogging"},
-	"notification":      {get: "GetBucketNotificationConfiguration", put: "PutBucketNotificationConfiguration"},
-	"object-lock":       {get: "GetObjectLockConfiguration", put: "PutObjectLockConfiguration"},
-	"ownershipControls": {get: "GetBucketOwnershipControls", put: "PutBucketOwnershipControls", del: "DeleteBucketOwnershipControls"},
-	"policy":            {get: "GetBucketPolicy", put: "PutBucketPolicy", del: "DeleteBucketPolicy"},
-	"policyStatus":      {get: "GetBucketPolicyStatus"},
-	"publicAccessBlock": {get: "GetPublicAccessBlock", put: "PutPublicAccessBlock", del: "DeletePublicAccessBlock"},
-	"replication":       {get: "GetBucketReplication", put: "PutBucketReplication", del: "DeleteBucketReplication"},
-	"requestPayment":    {get: "GetBucketRequestPayment", put: "PutBucketRequestPayment"},
-	"tagging":           {get: "GetBucketTagging", put: "PutBucketTagging", del: "DeleteBucketTagging"},
-	"uploads":           {get: "ListMultipartUploads"},
-	"versioning":        {get: "GetBucketVersioning", put: "PutBucketVersioning"},
-	"versions":          {get: "ListObjectVersions"},
-	"website":           {get: "GetBucketWebsite", put: "PutBucketWebsite", del: "DeleteBucketWebsite"},
+const (
+	serviceScope scope = iota + 1 // no bucket: GET /
+	bucketScope                   // a bucket, no key
+	objectScope                   // a bucket and a key
+)
+
+// param is a query key an operation requires, with the value it must have
+// ("" for any value, or none as for ?acl).
+type param struct{ key, value string }
+
+// operation is one row of the table generated from botocore's model.
+type operation struct {
+	name    string
+	method  string
+	scope   scope
+	query   []param  // required query keys
+	headers []string // required headers, canonical
+	// takes are the subresource keys, and takesHeaders the
+	// distinguishing headers, that the operation accepts.
+	takes        []string
+	takesHeaders []string
 }
 
-var objectSubresources = map[string]byMethod{
-	"acl":        {get: "GetObjectAcl", put: "PutObjectAcl"},
-	"attributes": {get: "GetObjectAttributes"},
-	"legal-hold": {get: "GetObjectLegalHold", put: "PutObjectLegalHold"},
-	"restore":    {post: "RestoreObject"},
-	"retention":  {get: "GetObjectRetention", put: "PutObjectRetention"},
-	"select":     {post: "SelectObjectContent"},
-	"tagging":    {get: "GetObjectTagging", put: "PutObjectTagging", del: "DeleteObjectTagging"},
-	"torrent":    {get: "GetObjectTorrent"},
-}
-
-func (m byMethod) of(method string) string {
-	switch method {
-	case http.MethodGet:
-		return m.get
-	case http.MethodPut:
-		return m.put
-	case http.MethodDelete:
-		return m.del
-	case http.MethodPost:
-		return m.post
-	case http.MethodHead:
-		return m.head
-	}
-	return ""
-}
-
-// Name returns the S3 operation of r, or "Unknown".
+// Name returns the S3 operation of r, or Unknown.
 func Name(r Request) string {
+	sc := scopeOf(r)
+	if sc == 0 {
+		return Unknown
+	}
+	for key, values := range r.Query {
+		if significant[key] && len(values) > 1 {
+			return Unknown // ?list-type=2&list-type=1: S3 may read either
+		}
+	}
+	best, bestScore, tie := "", -1, false
+	for _, op := range candidates[kind{r.Method, sc}] {
+		if !op.matches(r) {
+			continue
+		}
+		switch score := len(op.query) + len(op.headers); {
+		case score > bestScore:
+			best, bestScore, tie = op.name, score, false
+		case score == bestScore:
+			tie = true
+		}
+	}
+	if best == "" || tie {
+		return Unknown
+	}
+	return best
+}
+
+// kind is what picks an operation's candidates: its method and scope.
+type kind struct {
+	method string
+	scope  scope
+}
+
+// candidates indexes the table by kind; built once, only read.
+var candidates = func() map[kind][]*operation {
+	m := map[kind][]*operation{}
+	for i := range operations {
+		op := &operations[i]
+		k := kind{op.method, op.scope}
+		m[k] = append(m[k], op)
+	}
+	return m
+}()
+
+func scopeOf(r Request) scope {
 	switch {
+	case r.Bucket == "" && r.Key == "":
+		return serviceScope
 	case r.Bucket == "":
-		if r.Method == http.MethodGet {
-			return "ListBuckets"
-		}
+		return 0
 	case r.Key == "":
-		return bucketOperation(r)
-	default:
-		return objectOperation(r)
+		return bucketScope
 	}
-	return "Unknown"
+	return objectScope
 }
 
-func bucketOperation(r Request) string {
-	if op, found := subresourceOperation(r, bucketSubresources); found {
-		return op
-	}
-	switch r.Method {
-	case http.MethodGet:
-		if r.Query.Get("list-type") == "2" {
-			return "ListObjectsV2"
+// matches reports whether r has everything op requires and nothing that
+// selects another operation.
+func (op *operation) matches(r Request) bool {
+	for _, p := range op.query {
+		values, ok := r.Query[p.key]
+		if !ok || (p.value != "" && values[0] != p.value) {
+			return false
 		}
-		return "ListObjects"
-	case http.MethodHead:
-		return "HeadBucket"
-	case http.MethodPut:
-		return "CreateBucket"
-	case http.MethodDelete:
-		return "DeleteBucket"
 	}
-	return "Unknown"
+	for _, h := range op.headers {
+		if _, ok := r.Header[h]; !ok {
+			return false
+		}
+	}
+	for key := range r.Query {
+		if subresources[key] && !contains(op.takes, key) {
+			return false
+		}
+	}
+	for _, h := range distinguishingHeaders {
+		if _, ok := r.Header[h]; ok && !contains(op.takesHeaders, h) {
+			return false
+		}
+	}
+	return true
 }
 
-func objectOperation(r Request) string {
-	uploadID := r.Query.Has("uploadId")
-	switch {
-	case r.Method == http.MethodPut && uploadID && r.Query.Has("partNumber") && r.CopySource:
-		return "UploadPartCopy"
-	case r.Method == http.MethodPut && uploadID && r.Query.Has("partNumber"):
-		return "UploadPart"
-	case r.Method == http.MethodPost && r.Query.Has("uploads"):
-		return "CreateMultipartUpload"
-	case r.Method == http.MethodPost && uploadID:
-		return "CompleteMultipartUpload"
-	case r.Method == http.MethodDelete && uploadID:
-		return "AbortMultipartUpload"
-	case r.Method == http.MethodGet && uploadID:
-		return "ListParts"
-	}
-	if op, found := subresourceOperation(r, objectSubresources); found {
-		return op
-	}
-	switch r.Method {
-	case http.MethodGet:
-		return "GetObject"
-	case http.MethodHead:
-		return "HeadObject"
-	case http.MethodPut:
-		if r.CopySource {
-			return "CopyObject"
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
 		}
-		return "PutObject"
-	case http.MethodDelete:
-		return "DeleteObject"
 	}
-	return "Unknown"
+	return false
+}
+
+// IsListing reports whether op lists a bucket's keys, so that its prefix
+// query parameter is what the request claims to read.
+func IsListing(op string) bool {
+	switch op {
+	case "ListObjects", "ListObjectsV2", "ListObjectVersions", "ListMultipartUploads":
+		return true
+	}
+	return false
 }
 
 // Access is one request's claim on a bucket, as authorization callables
@@ -147,30 +170,10 @@ type Access struct {
 	Token     string // the client's access key id
 	Bucket    string
 	Method    string
-	Key       string // the object key, or the prefix of a listing
+	Key       string // the object key, the prefix of a listing, or ""
 	Operation string // GetObject, PutObject, ListObjectsV2, ...
 }
 
 // BucketOnly is a with only the token and bucket kept: the cache key of
 // callables that decide per bucket.
 func (a Access) BucketOnly() Access { return Access{Token: a.Token, Bucket: a.Bucket} }
-
-// subresourceOperation names the operation of the one subresource in the
-// query that applies to the method. Several at once (?acl&tagging) name no
-// single operation: "Unknown", whatever order the query or a map gives
-// them, so that a validator never sees one name while S3 runs another.
-func subresourceOperation(r Request, subresources map[string]byMethod) (string, bool) {
-	found := ""
-	for sub, ops := range subresources {
-		if !r.Query.Has(sub) {
-			continue
-		}
-		if op := ops.of(r.Method); op != "" {
-			if found != "" {
-				return "Unknown", true
-			}
-			found = op
-		}
-	}
-	return found, found != ""
-}
