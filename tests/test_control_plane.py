@@ -192,9 +192,11 @@ def test_admin_listener_serves_health_readiness_and_metrics(start_proxy: Callabl
     assert admin(proxy.admin_url, "/nothing").status_code == 404
 
 
-def test_admin_listener_is_off_by_default(start_proxy: Callable[..., ProxyServer], bucket: str) -> None:
-    proxy = start_proxy(bucket)
-    assert proxy.admin_port is None and proxy.admin_url is None
+def test_admin_listener_is_off_by_default(backend: Any, bucket: str) -> None:
+    config = ProxyServerConfig({bucket: backend.entry()}, http_port=0, bind_address="127.0.0.1")
+    assert config.admin_port is None
+    with ProxyServer(config) as proxy:
+        assert proxy.admin_port is None and proxy.admin_url is None
 
 
 def test_s3_listener_answers_admin_paths_as_s3(start_proxy: Callable[..., ProxyServer], direct: Any,

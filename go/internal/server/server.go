@@ -127,7 +127,7 @@ func (s *Server) Reload(cfg *config.Config, hooks Hooks) error {
 	same := s.cfg.SameListeners(cfg)
 	s.mu.Unlock()
 	if !same {
-		return errors.New("reload cannot change ports, bind address, TLS files or client timeouts; restart instead")
+		return errors.New("reload cannot change ports (admin_port too), bind addresses, TLS files or client timeouts; restart instead")
 	}
 	if err := cfg.CheckUnverifiedBind(); err != nil {
 		return err
