@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -44,6 +45,7 @@ func (s *Server) startAdmin(cfg *config.Config) error {
 		WriteTimeout:      adminTimeout,
 		IdleTimeout:       adminTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	go func() {
 		if err := s.adminServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
