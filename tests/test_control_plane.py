@@ -416,3 +416,18 @@ def test_malformed_hmac_keystore_list_names_the_entry(bad: Any, error: type, mes
     with pytest.raises(error, match=message) as refused:
         ProxyServerConfig({"b": entry}, http_port=0, hmac_keystore=bad)
     assert "'s'" not in str(refused.value) and "'t'" not in str(refused.value)
+
+
+def test_toml_config_has_the_control_plane_settings(tmp_path: Path) -> None:
+    from object_storage_proxy.configfile import load_config
+
+    path = tmp_path / "osp.toml"
+    path.write_text(
+        "[server]\nhttp_port = 0\nadmin_port = 0\nadmin_bind = \"::1\"\nmax_callable_calls = 4\nhmac_fetcher_ttl = 0\n"
+        "[buckets.data]\nhost = \"127.0.0.1\"\nport = 9000\naccess_key = \"a\"\nsecret_key = \"s\"\n"
+    )
+    config = load_config(path)
+    assert (config.admin_port, config.admin_bind, config.max_callable_calls, config.hmac_fetcher_ttl) == (0, "::1", 4, 0)
+    path.write_text(path.read_text().replace("max_callable_calls = 4", "max_callable_calls = 0"))
+    with pytest.raises(ValueError, match=r"\[server\] max_callable_calls: 0 is out of range"):
+        load_config(path)
