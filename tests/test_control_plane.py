@@ -163,6 +163,53 @@ def test_a_timed_out_call_keeps_its_slot(start_proxy: Callable[..., ProxyServer]
     client.put_object(Bucket=bucket, Key="after", Body=b"ok")
 
 
+class Gate:
+    """A validator or bucket_creds_fetcher that blocks on an Event."""
+
+    def __init__(self, answer: Any) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Semaphore(0)
+        self.answer = answer
+        self.calls = 0
+
+    def __call__(self, token: str, bucket: str) -> Any:
+        self.calls += 1
+        self.entered.release()
+        self.release.wait(30)
+        return self.answer
+
+
+@pytest.mark.parametrize("kind", ["validator", "bucket_creds_fetcher"])
+def test_every_callable_kind_shares_the_bound(start_proxy: Callable[..., ProxyServer], make_bucket: Callable[..., str],
+                                              kind: str) -> None:
+    """The bound is per server, over all callables: a hung validator (or
+    bucket_creds_fetcher) fills it, and the next request that needs any
+    callable gets SlowDown; a reload does not free slots still held."""
+    buckets = [make_bucket() for _ in range(3)]
+    pair = {"access_key": BACKEND_ACCESS_KEY, "secret_key": BACKEND_SECRET_KEY}
+    gate = Gate(True if kind == "validator" else pair)
+    options: Dict[str, Any] = {kind: gate, "max_callable_calls": 1, "callback_timeout": 60}
+    if kind == "bucket_creds_fetcher":
+        options["entry"] = {"creds": False}
+    proxy = start_proxy(*buckets, **options)
+    try:
+        held = background(lambda: send_signed("PUT", f"{proxy.endpoint_url}/{buckets[0]}/k", body=b"held"))
+        assert gate.entered.acquire(timeout=10), "the held request never reached the callable"
+        assert scrape(proxy).value("osp_callable_calls_in_flight", callable=kind) == 1
+        assert_s3_error(send_signed("PUT", f"{proxy.endpoint_url}/{buckets[1]}/k", body=b"x"), 503, "SlowDown")
+        proxy.reload(proxy.config)  # new caches, same server: the hung call still holds its slot
+        assert_s3_error(send_signed("PUT", f"{proxy.endpoint_url}/{buckets[2]}/k", body=b"x"), 503, "SlowDown")
+        assert gate.calls == 1
+    finally:
+        gate.release.set()
+    held["thread"].join(15)
+    assert held["result"].status_code == 200, held["result"].text
+    assert send_signed("PUT", f"{proxy.endpoint_url}/{buckets[1]}/k", body=b"x").status_code == 200
+    metrics = scrape(proxy)
+    assert metrics.value("osp_callable_calls_total", callable=kind, outcome="throttled") == 2, \
+        metrics.table("osp_callable_calls_total")
+
+
 def test_max_callable_calls_setting() -> None:
     entry = {"host": "127.0.0.1", "port": 9000, "access_key": "a", "secret_key": "s"}
     assert ProxyServerConfig({"b": entry}, http_port=0).max_callable_calls == 32
@@ -190,6 +237,10 @@ def test_admin_listener_serves_health_readiness_and_metrics(start_proxy: Callabl
     assert admin(proxy.admin_url, READYZ).status_code == 200
     assert "osp_requests_total" in admin(proxy.admin_url, METRICS).text or scrape(proxy).types
     assert admin(proxy.admin_url, "/nothing").status_code == 404
+    # Bound to 127.0.0.1 only (admin_bind's default), not every interface.
+    with open("/proc/self/net/tcp") as f:
+        listening = [line.split()[1] for line in f if line.split()[3] == "0A"]
+    assert f"0100007F:{proxy.admin_port:04X}" in listening, listening
 
 
 def test_admin_listener_is_off_by_default(backend: Any, bucket: str) -> None:
@@ -380,6 +431,20 @@ def test_original_cos_map_aliases_stay_accepted(aliases: Dict[str, Any]) -> None
     config = ProxyServerConfig({"data": {"host": "127.0.0.1", "port": 9000, **aliases}}, http_port=0)
     entry = config.cos_map["data"]
     assert "api_key" in entry or {"access_key", "secret_key"} <= set(entry)
+
+
+def test_c_api_refuses_unknown_config_keys() -> None:
+    """A host that is not this package (or a typo in it) gets its unknown
+    keys named by osp_server_start, not silently dropped."""
+    from object_storage_proxy import _native
+
+    entry = {"host": "127.0.0.1", "port": 9000, "acess_key": "a", "secret_key": "s"}
+    for document, named in (({"http_port": 0, "bind": "127.0.0.1", "htp_port": 1}, '"htp_port"'),
+                            ({"http_port": 0, "bind": "127.0.0.1", "cos_map": {"data": entry}},
+                             'cos_map["data"]: unknown key "acess_key"')):
+        with pytest.raises(RuntimeError) as refused:
+            _native.start(json.dumps(document))
+        assert named in str(refused.value), refused.value
 
 
 # --------------------------------------------------------------------------
