@@ -33,15 +33,22 @@ func newCallLimiter(limit int) *callLimiter {
 }
 
 // setLimit changes the bound; calls running beyond a lowered bound finish,
-// new ones wait for the count to drop below it.
+// and new ones are refused until the count drops below it.
 func (l *callLimiter) setLimit(limit int) { l.limit.Store(int64(limit)) }
 
 // acquire takes a slot for a call of kind, or reports that the bound is
 // reached.
 func (l *callLimiter) acquire(kind string) bool {
-	if l.running.Add(1) > l.limit.Load() {
-		l.running.Add(-1)
-		return false
+	// Compare-and-swap, not add-then-undo: a refused caller never raises
+	// the count, so it cannot make another caller's check fail spuriously.
+	for {
+		n := l.running.Load()
+		if n >= l.limit.Load() {
+			return false
+		}
+		if l.running.CompareAndSwap(n, n+1) {
+			break
+		}
 	}
 	if n := l.byKind[kind]; n != nil {
 		n.Add(1)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/object-storage-proxy/osp/internal/s3err"
@@ -34,5 +36,24 @@ func TestCallLimiter(t *testing.T) {
 	var e *s3err.Error
 	if err := errSlowDown("hmac_fetcher", 1); !errors.As(err, &e) || e.Code != "SlowDown" || e.Status != 503 {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestCallLimiterUnderContention(t *testing.T) {
+	l := newCallLimiter(10)
+	var granted atomic.Int64
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if l.acquire("validator") {
+				granted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if granted.Load() != 10 || l.inFlight("validator") != 10 {
+		t.Fatalf("granted %d, in flight %d; want exactly the bound, 10", granted.Load(), l.inFlight("validator"))
 	}
 }
