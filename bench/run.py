@@ -103,9 +103,9 @@ PROXY = textwrap.dedent(
     """
     import json, os, sys, time
     from object_storage_proxy import ProxyServerConfig, start_server
-    callables = {}
+    options = {}
     if os.environ.get("OSP_BENCH_ADMIN_PORT"):
-        callables["admin_port"] = int(os.environ["OSP_BENCH_ADMIN_PORT"])
+        options["admin_port"] = int(os.environ["OSP_BENCH_ADMIN_PORT"])
     if len(sys.argv) > 4:
         def validator(token, bucket):
             time.sleep(0.05)  # a remote policy service
@@ -113,10 +113,10 @@ PROXY = textwrap.dedent(
         def bucket_creds_fetcher(token, bucket):
             time.sleep(0.05)
             return sys.argv[4]
-        callables = dict(validator=validator, bucket_creds_fetcher=bucket_creds_fetcher)
+        options.update(validator=validator, bucket_creds_fetcher=bucket_creds_fetcher)
     start_server(ProxyServerConfig(json.loads(sys.argv[1]), http_port=int(sys.argv[2]),
                                    hmac_keystore=json.loads(sys.argv[3]), bind_address="127.0.0.1",
-                                   log_level="warn", **callables))
+                                   log_level="warn", **options))
     """
 )
 
