@@ -97,12 +97,15 @@ BULK = ("GET 64 MiB x1", "PUT 64 MiB x1", "PUT 64 MiB trailer x1",
         "GET 1 GiB x1", "PUT 1 GiB x1", "PUT 1 GiB trailer x1")
 
 # argv: cos_map, port, keystore, and for proxy+py the backend's HMAC pair as
-# JSON, which the bucket_creds_fetcher answers.
+# JSON, which the bucket_creds_fetcher answers. $OSP_BENCH_ADMIN_PORT, when
+# set, is the admin listener's port (metrics).
 PROXY = textwrap.dedent(
     """
-    import json, sys, time
+    import json, os, sys, time
     from object_storage_proxy import ProxyServerConfig, start_server
-    callables = {}
+    options = {}
+    if os.environ.get("OSP_BENCH_ADMIN_PORT"):
+        options["admin_port"] = int(os.environ["OSP_BENCH_ADMIN_PORT"])
     if len(sys.argv) > 4:
         def validator(token, bucket):
             time.sleep(0.05)  # a remote policy service
@@ -110,10 +113,10 @@ PROXY = textwrap.dedent(
         def bucket_creds_fetcher(token, bucket):
             time.sleep(0.05)
             return sys.argv[4]
-        callables = dict(validator=validator, bucket_creds_fetcher=bucket_creds_fetcher)
+        options.update(validator=validator, bucket_creds_fetcher=bucket_creds_fetcher)
     start_server(ProxyServerConfig(json.loads(sys.argv[1]), http_port=int(sys.argv[2]),
                                    hmac_keystore=json.loads(sys.argv[3]), bind_address="127.0.0.1",
-                                   log_level="warn", **callables))
+                                   log_level="warn", **options))
     """
 )
 
@@ -252,10 +255,11 @@ def load_scenario(port: int, s: Scenario, creds: Dict[str, str], seconds: Option
                 payload=s.payload)
 
 
-def callable_calls(port: int) -> Dict[str, float]:
-    """osp_callable_calls_total summed over outcomes, per callable."""
+def callable_calls(admin_port: int) -> Dict[str, float]:
+    """osp_callable_calls_total summed over outcomes, per callable, from the
+    /metrics of the admin listener on ``admin_port``."""
     calls: Dict[str, float] = {}
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_osp/metrics", timeout=10) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10) as r:
         for line in r.read().decode().splitlines():
             if line.startswith("osp_callable_calls_total{"):
                 labels, value = line.rsplit(" ", 1)
@@ -264,8 +268,8 @@ def callable_calls(port: int) -> Dict[str, float]:
     return calls
 
 
-def calls_since(port: int, before: Dict[str, float]) -> Dict[str, int]:
-    after = callable_calls(port)
+def calls_since(admin_port: int, before: Dict[str, float]) -> Dict[str, int]:
+    after = callable_calls(admin_port)
     return {k: int(after.get(k, 0) - before.get(k, 0)) for k in ("validator", "bucket_creds_fetcher")}
 
 
@@ -317,12 +321,14 @@ class Stack:
             # an hour so that no answer expires in the middle of a run.
             py_map = {"bench": {k: v for k, v in cos_map["bench"].items() if k not in ("access_key", "secret_key")}}
             py_map["bench"]["ttl"] = 3600
-            py_port = free_port()
+            py_port, self.py_admin_port = free_port(), free_port()
             py = subprocess.Popen([sys.executable, "-c", PROXY, json.dumps(py_map), str(py_port),
                                    json.dumps({**CLIENT_KEYS, **COLD_KEYS}),
-                                   json.dumps({"access_key": BACKEND_KEY, "secret_key": BACKEND_SECRET})])
+                                   json.dumps({"access_key": BACKEND_KEY, "secret_key": BACKEND_SECRET})],
+                                  env=dict(os.environ, OSP_BENCH_ADMIN_PORT=str(self.py_admin_port)))
             self.procs.append(py)
             wait_port(py_port, py, PY)
+            wait_port(self.py_admin_port, py, PY + " admin")
             self.ports[PY], self.proc_pids[PY] = py_port, [py.pid]
 
     def seed(self) -> None:
@@ -365,7 +371,7 @@ class Stack:
 
 def run_one(stack: Stack, contender: str, s: Scenario) -> dict:
     pids = stack.pids(contender)
-    calls0 = callable_calls(stack.port(PY)) if contender == PY else None
+    calls0 = callable_calls(stack.py_admin_port) if contender == PY else None
     sampler = Sampler(pids) if pids else None
     cpu0 = cpu_seconds(pids)
     r = load_scenario(stack.port(contender), s, stack.creds(contender))
@@ -373,7 +379,7 @@ def run_one(stack: Stack, contender: str, s: Scenario) -> dict:
     r["cpu_us_per_req"] = r["cpu_s"] / r["requests"] * 1e6 if pids and r["requests"] else None
     r["rss_mib"] = sampler.finish() if sampler else None
     if calls0 is not None:
-        r["py_calls"] = calls_since(stack.port(PY), calls0)
+        r["py_calls"] = calls_since(stack.py_admin_port, calls0)
     return r
 
 
@@ -383,9 +389,9 @@ def cold_bursts(stack: Stack, rounds: int) -> List[dict]:
     at once, and the callables sleep 50 ms each."""
     out = []
     for rnd, (key, secret) in enumerate(list(COLD_KEYS.items())[:rounds]):
-        before = callable_calls(stack.port(PY))
+        before = callable_calls(stack.py_admin_port)
         r = load(stack.port(PY), "get", "size-4096", 0, COLD_CONNS, 0, {key: secret}, count=COLD_CONNS)
-        r["py_calls"] = calls_since(stack.port(PY), before)
+        r["py_calls"] = calls_since(stack.py_admin_port, before)
         print(f"null      cold burst x{COLD_CONNS:<13} r{rnd} {PY:8} p50 {r['p50_ms']:7.2f} ms "
               f"p99 {r['p99_ms']:7.2f} ms err {r['errors']} calls {r['py_calls']}"
               + (f"  [{r['first_error']}]" if r.get("first_error") else ""), flush=True)
@@ -545,7 +551,7 @@ def python_section(med: dict, raw: dict, cold: List[dict]) -> List[str]:
              f"Warm: {PY} alternates with proxy in the same rounds. Its answers are cached per (token, bucket) "
              "for the bucket's `ttl` (3600 s here, so none expires during the benchmark); the warm-up before "
              "the rounds makes the one call of each callable per client key. Python calls are read from "
-             "`osp_callable_calls_total` on `/_osp/metrics` before and after each run and summed over the "
+             "`osp_callable_calls_total` on the admin listener's `/metrics` before and after each run and summed over the "
              "rounds.", "",
              f"| scenario | proxy req/s | {PY} req/s | {PY}/proxy | p99 proxy ms | p99 {PY} ms | "
              f"CPU us/req proxy | CPU us/req {PY} | Python calls in the runs (validator, fetcher) |",

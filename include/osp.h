@@ -70,7 +70,34 @@ void osp_register_callback(osp_callback_fn fn);
  *    "hmac_keystore": {"access_key": "secret", ...},
  *    "skip_signature_validation": bool, "threads": int,
  *    "validator": callable_id|null, "bucket_creds_fetcher": callable_id|null,
- *    "hmac_fetcher": callable_id|null}
+ *    "hmac_fetcher": callable_id|null,
+ *    "validator_identity": bool, "bucket_creds_fetcher_identity": bool,
+ *    "allow_unverified_on_network": bool, "virtual_host_domains": [str],
+ *    "iam_url": str, "connect_to": {"host:port": "host:port"},
+ *    "callback_timeout": seconds, "cache_size": int,
+ *    "client_header_timeout": seconds, "client_idle_timeout": seconds,
+ *    "backend_timeout": seconds, "log_format": "text"|"json",
+ *    "log_level": "debug"|"info"|"warn"|"error",
+ *    "trusted_forwarded_host": bool, "metrics": bool,
+ *    "admin_port": int|null, "admin_bind": "127.0.0.1",
+ *    "max_callable_calls": int, "hmac_fetcher_ttl": seconds}
+ *
+ * Every key is optional but a port; an unknown key, at the top or in a
+ * cos_map entry, is refused with a message naming it (a typo must not drop
+ * a setting silently).
+ *
+ * admin_port (0: a free port) opens the admin listener on admin_bind
+ * (default 127.0.0.1): GET /healthz, /readyz (503 while stopping) and
+ * /metrics. Without it there is none; the S3 listeners answer only S3.
+ *
+ * max_callable_calls (default 32) bounds the callable calls of one server
+ * running at once: a request that needs one more is answered 503 SlowDown
+ * without calling the host. A call whose caller timed out (callback_timeout)
+ * holds its slot until the trampoline returns.
+ *
+ * hmac_fetcher_ttl (seconds, default 300; 0: not cached) is how long a
+ * secret from hmac_fetcher is kept. osp_server_reload starts with empty
+ * caches of every callable's answers.
  *
  * osp_server_start binds the listeners and starts serving in the
  * background. It returns a handle > 0, or 0 and sets *err to a message
@@ -79,15 +106,17 @@ void osp_register_callback(osp_callback_fn fn);
 int64_t osp_server_start(char *config_json, char **err);
 
 /* Swaps the configuration of a running server (cos_map, keystore, TTLs,
- * callables, logging...): requests in flight finish with the old one. Ports,
- * bind address and TLS files cannot change. Returns NULL on success or an
+ * callables, logging, max_callable_calls...): requests in flight finish with
+ * the old one; new ones start with empty caches of callable answers (a
+ * revoked client key is refused from the next request on). Ports (admin_port
+ * too), bind addresses and TLS files cannot change. Returns NULL on success or an
  * error message (free it with osp_free); on error the old configuration
  * stays. */
 char *osp_server_reload(int64_t handle, char *config_json);
 
 /* The bound addresses of a running server as JSON:
- * {"http_port": int|null, "https_port": int|null}. NULL for an unknown
- * handle. Free the result with osp_free. */
+ * {"http_port": int|null, "https_port": int|null, "admin_port": int|null}.
+ * NULL for an unknown handle. Free the result with osp_free. */
 char *osp_server_ports(int64_t handle);
 
 /* Stops a server gracefully: listeners close at once, in-flight requests get

@@ -160,7 +160,7 @@ def start_proxy(backend: Backend) -> Iterator[Callable[..., ProxyServer]]:
     entry (``entry={"creds": False}`` leaves the credentials out, ``{"ttl":
     0}`` sets the TTL); ``cos_map=`` adds whole entries; any other keyword
     goes to ProxyServerConfig (default: the client keystore, http_port=0,
-    bind_address="127.0.0.1").
+    bind_address="127.0.0.1", admin_port=0).
     """
     servers: List[ProxyServer] = []
 
@@ -175,6 +175,7 @@ def start_proxy(backend: Backend) -> Iterator[Callable[..., ProxyServer]]:
         options.setdefault("hmac_keystore", dict(CLIENT_KEYSTORE))
         options.setdefault("http_port", 0)
         options.setdefault("bind_address", "127.0.0.1")
+        options.setdefault("admin_port", 0)  # healthz/readyz/metrics for observe.py
         server = ProxyServer(ProxyServerConfig(full, **options))
         server.start()
         servers.append(server)

@@ -3,12 +3,15 @@ test_https.py, test_scaleout.py): the proxy's admin endpoints, a parser of
 the Prometheus text format, a parser of the proxy's access log lines (slog
 text or JSON), and an haproxy started as a subprocess.
 
-The admin endpoints live on the proxy's own listeners, under a path no
-bucket can take (bucket names cannot contain ``_``)::
+The admin endpoints live on the proxy's admin listener (``admin_port``,
+127.0.0.1 by default), never on its S3 listeners::
 
-    GET /_osp/healthz   200 "ok" while the process serves
-    GET /_osp/readyz    200 once listening with a loaded config, 503 while stopping
-    GET /_osp/metrics   Prometheus text format (404 with metrics=False)
+    GET /healthz   200 "ok" while the process serves
+    GET /readyz    200 once listening with a loaded config, 503 while stopping
+    GET /metrics   Prometheus text format (404 with metrics=False)
+
+``admin`` and ``scrape`` take a ProxyServer (its ``admin_url``) or the
+admin listener's URL.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import requests
 
-HEALTHZ = "/_osp/healthz"
-READYZ = "/_osp/readyz"
-METRICS = "/_osp/metrics"
+HEALTHZ = "/healthz"
+READYZ = "/readyz"
+METRICS = "/metrics"
 
 # Fields of every access log record (msg="request").
 ACCESS_LOG_FIELDS = ("request_id", "method", "bucket", "operation", "access_key", "status", "bytes_in",
@@ -38,11 +41,22 @@ ACCESS_LOG_FIELDS = ("request_id", "method", "bucket", "operation", "access_key"
 T = TypeVar("T")
 
 
-def admin(url: str, path: str, *, method: str = "GET", headers: Optional[Mapping[str, str]] = None,
+def admin_url(target: Any) -> str:
+    """The admin listener's URL: ``target`` itself when it is a URL, else a
+    ProxyServer's ``admin_url`` (started with ``admin_port``)."""
+    if isinstance(target, str):
+        return target
+    url = getattr(target, "admin_url", None)
+    assert url, f"{target!r} has no admin listener: start it with admin_port=0"
+    return str(url)
+
+
+def admin(target: Any, path: str, *, method: str = "GET", headers: Optional[Mapping[str, str]] = None,
           verify: Any = True, timeout: float = 10) -> requests.Response:
-    """``method url+path`` with no S3 credentials."""
-    return requests.request(method, url.rstrip("/") + path, headers=dict(headers or {}), verify=verify,
-                            timeout=timeout, allow_redirects=False)
+    """``method path`` on the admin listener of ``target`` (a ProxyServer or
+    the admin URL), with no S3 credentials."""
+    return requests.request(method, admin_url(target).rstrip("/") + path, headers=dict(headers or {}),
+                            verify=verify, timeout=timeout, allow_redirects=False)
 
 
 def eventually(check: Callable[[], T], timeout: float = 3.0, interval: float = 0.05) -> T:
@@ -90,7 +104,7 @@ def _float(text: str) -> float:
 
 @dataclass
 class Metrics:
-    """One scrape of /_osp/metrics."""
+    """One scrape of the admin listener's /metrics."""
 
     text: str
     types: Dict[str, str] = field(default_factory=dict)  # family -> counter, gauge, histogram...
@@ -131,9 +145,10 @@ class Metrics:
         return self.series(name)
 
 
-def scrape(url: str, *, verify: Any = True) -> Metrics:
-    """GET /_osp/metrics of a proxy (its endpoint URL) and parse it."""
-    response = admin(url, METRICS, verify=verify)
+def scrape(target: Any, *, verify: Any = True) -> Metrics:
+    """GET /metrics of a proxy's admin listener (a ProxyServer or the admin
+    URL) and parse it."""
+    response = admin(target, METRICS, verify=verify)
     assert response.status_code == 200, (response.status_code, response.text[:500])
     content_type = response.headers.get("Content-Type", "")
     assert content_type.startswith("text/plain"), content_type

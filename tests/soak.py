@@ -14,7 +14,7 @@ Starts, all on 127.0.0.1 in a temporary directory (removed on exit):
 * the proxy as its own process, ``python -m object_storage_proxy serve
   --config soak.toml`` (a generated file granting two client keys), so that
   /proc/<pid>/status is the proxy's alone: VmRSS every second, VmHWM for the
-  peak, and ``go_goroutines`` from its ``/_osp/metrics``.
+  peak, and ``go_goroutines`` from its admin listener's ``/metrics``.
 
 Each client thread has its own boto3 client (no retries: every failure is
 visible) and its own key prefix, and runs a weighted mix of PUT (sometimes
@@ -377,6 +377,7 @@ def proxy_config(backend_port: int) -> str:
     lines = [
         "[server]",
         "http_port = 0",
+        "admin_port = 0",
         'bind_address = "127.0.0.1"',
         'log_level = "info"',
         "",
@@ -411,14 +412,14 @@ def http_get(url: str, timeout: float = 30.0) -> Tuple[int, bytes]:
 _GOROUTINES = re.compile(r"^go_goroutines(?:\{[^}]*\})?\s+(\S+)\s*$", re.M)
 
 
-def goroutines(endpoint: str) -> int:
-    """go_goroutines from the proxy's /_osp/metrics."""
-    status, body = http_get(endpoint + "/_osp/metrics", timeout=30)
+def goroutines(admin_endpoint: str) -> int:
+    """go_goroutines from the /metrics of the proxy's admin listener."""
+    status, body = http_get(admin_endpoint + "/metrics", timeout=30)
     if status != 200:
-        raise RuntimeError(f"/_osp/metrics answered {status}: {body[:200]!r}")
+        raise RuntimeError(f"/metrics answered {status}: {body[:200]!r}")
     match = _GOROUTINES.search(body.decode(errors="replace"))
     if not match:
-        raise RuntimeError("/_osp/metrics has no go_goroutines")
+        raise RuntimeError("/metrics has no go_goroutines")
     return int(float(match.group(1)))
 
 
@@ -899,18 +900,18 @@ def run_soak(cfg: SoakConfig) -> Summary:
         proxy = Child("proxy", [sys.executable, "-m", "object_storage_proxy", "serve", "--config", str(config_path)],
                       proxy_log, proxy_env)
         children.append(proxy)
-        serving = re.compile(r"serving .* on (http://127\.0\.0\.1:\d+)")
+        serving = re.compile(r"serving .* on (http://127\.0\.0\.1:\d+).* admin_port=(\d+)")
         endpoint_box: List[str] = []
 
         def served() -> bool:
             match = serving.search(log_tail(proxy_log, 20000))
             if match:
-                endpoint_box.append(match.group(1))
+                endpoint_box[:] = [match.group(1), f"http://127.0.0.1:{match.group(2)}"]
             return bool(match)
 
         wait_until("'serving' log line", served, proxy, 60)
-        endpoint = endpoint_box[0]
-        wait_until("readyz 200", lambda: http_get(endpoint + "/_osp/readyz", timeout=5)[0] == 200, proxy, 30)
+        endpoint, admin_endpoint = endpoint_box
+        wait_until("readyz 200", lambda: http_get(admin_endpoint + "/readyz", timeout=5)[0] == 200, proxy, 30)
         log(cfg, f"versitygw on 127.0.0.1:{backend_port} (keep-alive {'on' if cfg.backend_keep_alive else 'off'}), "
                  f"proxy pid {proxy.pid} on {endpoint}; logs in {base}")
 
@@ -924,7 +925,7 @@ def run_soak(cfg: SoakConfig) -> Summary:
         time.sleep(1.0)
         reset_hwm(proxy.pid)
         t0 = time.monotonic()
-        sampler = Sampler(proxy.pid, endpoint, cfg.sample_interval, stats, t0)
+        sampler = Sampler(proxy.pid, admin_endpoint, cfg.sample_interval, stats, t0)
         start = sampler.sample("start")
         log(cfg, f"start: RSS {start['rss_mib']} MiB, {start['goroutines']} goroutines, {start['fds']} fds; "
                  f"{cfg.clients} clients for {cfg.duration:g}s")

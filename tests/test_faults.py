@@ -111,7 +111,8 @@ def open_fds() -> Tuple[int, int]:
 
 
 def goroutines(url: str) -> int:
-    """The proxy's goroutines, as its admin metrics report them."""
+    """The proxy's goroutines, as its admin listener's metrics (at
+    ``url``) report them."""
     return int(scrape(url).value("go_goroutines"))
 
 
@@ -153,7 +154,7 @@ class LeakGuard:
         self.pipes = 0
 
     def baseline(self, proxy: Any) -> None:
-        self.url = proxy.endpoint_url
+        self.url = proxy.admin_url
         samples = []
         for _ in range(3):
             samples.append((goroutines(self.url), *open_fds()))
@@ -901,7 +902,7 @@ def test_stalled_body_is_cut_off(start_proxy: Callable[..., Any], backend: Any, 
         if stall == "mid-body":
             sock.sendall(body[: 256 * 1024])
         cut_after, answer = wait_cut(sock, 5.0)
-        held = (f"{goroutines(proxy.endpoint_url) - leaks.goroutines} goroutine(s) and "
+        held = (f"{goroutines(proxy.admin_url) - leaks.goroutines} goroutine(s) and "
                 f"{sockets_to(backend.port) - to_backend} versitygw connection(s) above the baseline")
     finally:
         sock.close()
@@ -1009,7 +1010,9 @@ def test_failing_validator_under_concurrency(start_proxy: Callable[..., Any], bu
             return "yes"
         return kind != "deny"
 
-    proxy = start_proxy(bucket, entry={"ttl": 0}, validator=validator)
+    # 36 validator calls at once: above max_callable_calls' default (32),
+    # whose excess would get SlowDown (test_control_plane.py tests that).
+    proxy = start_proxy(bucket, entry={"ttl": 0}, validator=validator, max_callable_calls=64)
     ok(call(proxy, "PUT", f"/{bucket}/ok-warm", body=b"w"))
     leaks.baseline(proxy)
 
@@ -1160,7 +1163,7 @@ def test_hanging_iam_under_concurrency(start_proxy: Callable[..., Any], iam: Iam
     ok(call(proxy, "GET", f"/{warm}?list-type=2"))
     leaks.baseline(proxy)
 
-    fetches = scrape(proxy.endpoint_url).value("osp_iam_token_fetches_total")
+    fetches = scrape(proxy).value("osp_iam_token_fetches_total")
     iam.delay = 4.0
     started = time.monotonic()
     results = concurrently(8, lambda i: call(proxy, "GET", f"/{faulty}/k"))
@@ -1173,7 +1176,7 @@ def test_hanging_iam_under_concurrency(start_proxy: Callable[..., Any], iam: Iam
     time.sleep(max(0.0, 4.2 - (time.monotonic() - started)))  # IAM's late answers are out
     # (IamServer records no call whose client left before its answer: the
     # proxy's own count of IAM requests tells)
-    calls = scrape(proxy.endpoint_url).value("osp_iam_token_fetches_total") - fetches
+    calls = scrape(proxy).value("osp_iam_token_fetches_total") - fetches
     assert calls == 1, f"{calls} IAM token requests for 8 waiting requests"
     assert front.seen_for(faulty) == []
     leaks.check()

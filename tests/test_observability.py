@@ -2,8 +2,8 @@
 metrics after a known workload, request ids, structured access logs, and
 no secret in any log line at any level.
 
-Admin endpoints (GET only, before authentication, on the proxy's own
-listeners): /_osp/healthz, /_osp/readyz, /_osp/metrics. Metrics are per
+Admin endpoints (GET only, no authentication, on the admin listener of
+``admin_port``, never on the S3 listeners): /healthz, /readyz, /metrics. Metrics are per
 server; logs go to stderr with log/slog (captured here with capfd, since the
 Go side writes to file descriptor 2).
 """
@@ -91,19 +91,19 @@ def sum_requests(metrics: Metrics) -> float:
 
 
 def test_health_endpoints_answer_without_credentials(proxy: Any) -> None:
-    healthz = admin(proxy.endpoint_url, HEALTHZ)
+    healthz = admin(proxy, HEALTHZ)
     assert healthz.status_code == 200, (healthz.status_code, healthz.text[:300])
     assert healthz.text.strip() == "ok"
 
-    readyz = admin(proxy.endpoint_url, READYZ)
+    readyz = admin(proxy, READYZ)
     assert readyz.status_code == 200, (readyz.status_code, readyz.text[:300])
 
     # Answered before authentication: credentials, good or bad, change nothing.
-    forged = admin(proxy.endpoint_url, HEALTHZ, headers={
+    forged = admin(proxy, HEALTHZ, headers={
         "Authorization": "AWS4-HMAC-SHA256 Credential=NOSUCHKEY/20200101/us-east-1/s3/aws4_request, "
                          "SignedHeaders=host, Signature=" + "0" * 64})
     assert forged.status_code == 200 and forged.text.strip() == "ok", (forged.status_code, forged.text[:300])
-    assert admin(proxy.endpoint_url, READYZ, headers={"Authorization": "Bearer nonsense"}).status_code == 200
+    assert admin(proxy, READYZ, headers={"Authorization": "Bearer nonsense"}).status_code == 200
 
     # Like every response of the proxy, they carry a request id.
     request_id(healthz)
@@ -113,14 +113,15 @@ def test_health_endpoints_answer_without_credentials(proxy: Any) -> None:
 def test_admin_endpoints_are_get_only(proxy: Any) -> None:
     for path in (HEALTHZ, READYZ, METRICS):
         for method in ("PUT", "POST", "DELETE"):
-            response = admin(proxy.endpoint_url, path, method=method)
+            response = admin(proxy, path, method=method)
             assert 400 <= response.status_code < 500, (method, path, response.status_code, response.text[:300])
 
 
 def test_readyz_is_not_ready_while_stopping(start_proxy: Callable[..., Any], make_bucket: Callable[..., str]) -> None:
     """Once stop() has begun (here: draining a request held in the
-    validator), a load balancer probing /_osp/readyz never sees 200: it
-    gets 503 or cannot connect."""
+    validator), a load balancer probing the admin listener's /readyz never
+    sees 200: it gets 503 (the admin listener stays up while the S3
+    listeners drain)."""
     bucket, slow = make_bucket(), make_bucket("slow")
     entered, release = threading.Event(), threading.Event()
 
@@ -131,7 +132,7 @@ def test_readyz_is_not_ready_while_stopping(start_proxy: Callable[..., Any], mak
         return True
 
     proxy = start_proxy(bucket, slow, validator=validator, entry={"ttl": 0})
-    proxy_url = proxy.endpoint_url  # http_port reads None once stop() has begun
+    proxy_url = proxy.admin_url  # admin_port reads None once stop() has begun
     assert admin(proxy_url, READYZ).status_code == 200
     client = make_client(proxy.endpoint_url, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
     outcome: Dict[str, Any] = {}
@@ -157,7 +158,7 @@ def test_readyz_is_not_ready_while_stopping(start_proxy: Callable[..., Any], mak
         release.set()
         worker.join(15)
         stopper.join(15)
-    assert probe in (None, 503), f"GET {proxy_url}{READYZ} while stopping answered {probe}"
+    assert probe == 503, f"GET {proxy_url}{READYZ} while stopping answered {probe}"
 
 
 # --------------------------------------------------------------------------
@@ -173,7 +174,7 @@ def test_metrics_after_a_known_workload(start_proxy: Callable[..., Any], make_bu
     wrong = make_client(url, CLIENT_ACCESS_KEY, "not-the-secret-" + secrets.token_hex(8))
     unknown = make_client(url, "NOSUCHKEY" + secrets.token_hex(4).upper(), "whatever-" + secrets.token_hex(8))
 
-    before = scrape(url)
+    before = scrape(proxy)
     assert sum_requests(before) == 0, before.table("osp_requests_total")
     enable_request_counting()
 
@@ -197,15 +198,15 @@ def test_metrics_after_a_known_workload(start_proxy: Callable[..., Any], make_bu
     unmapped_status = client.raw_responses.responses[-1].status_code
 
     # Admin requests in the middle of the workload are not counted.
-    admin(url, HEALTHZ)
-    admin(url, READYZ)
-    scrape(url)
+    admin(proxy, HEALTHZ)
+    admin(proxy, READYZ)
+    scrape(proxy)
     sent = len(client.raw_responses.responses) + len(wrong.raw_responses.responses) + len(
         unknown.raw_responses.responses)
     assert sent == 11
 
     def check() -> Metrics:
-        m = scrape(url)
+        m = scrape(proxy)
         table = m.table("osp_requests_total")
         assert m.value("osp_requests_total", bucket=bucket, operation="PutObject", status="200") == 3, table
         assert m.value("osp_requests_total", bucket=bucket, operation="GetObject", status="200") == 2, table
@@ -278,7 +279,7 @@ def test_auth_failures_by_reason(start_proxy: Callable[..., Any], bucket: str) -
         assert fields["RequestId"] == request_id(response)
 
     def check() -> Metrics:
-        m = scrape(proxy.endpoint_url)
+        m = scrape(proxy)
         table = m.table("osp_auth_failures_total")
         for reason in expected:
             assert m.value("osp_auth_failures_total", reason=reason) == 1, (reason, table)
@@ -295,8 +296,8 @@ def test_metrics_are_per_server(start_proxy: Callable[..., Any], client_for: Cal
     client = client_for(busy)
     for i in range(4):
         client.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
-    eventually(lambda: _assert_eq(scrape(busy.endpoint_url).value("osp_requests_total", bucket=bucket), 4))
-    assert scrape(idle.endpoint_url).value("osp_requests_total") == 0
+    eventually(lambda: _assert_eq(scrape(busy).value("osp_requests_total", bucket=bucket), 4))
+    assert scrape(idle).value("osp_requests_total") == 0
 
 
 def _assert_eq(got: Any, want: Any) -> None:
@@ -306,10 +307,10 @@ def _assert_eq(got: Any, want: Any) -> None:
 def test_metrics_can_be_turned_off(start_proxy: Callable[..., Any], client_for: Callable[..., Any],
                                    bucket: str) -> None:
     proxy = start_proxy(bucket, metrics=False)
-    response = admin(proxy.endpoint_url, METRICS)
+    response = admin(proxy, METRICS)
     assert response.status_code == 404, (response.status_code, response.text[:300])
     assert "osp_requests_total" not in response.text
-    assert admin(proxy.endpoint_url, HEALTHZ).status_code == 200
+    assert admin(proxy, HEALTHZ).status_code == 200
     client_for(proxy).put_object(Bucket=bucket, Key="k", Body=b"still proxied")
     assert client_for(proxy).get_object(Bucket=bucket, Key="k")["Body"].read() == b"still proxied"
 
@@ -360,7 +361,7 @@ def test_cache_and_callable_metrics(start_proxy: Callable[..., Any], make_bucket
     assert kinds.count("hmac_fetcher") == 1 and kinds.count("bucket_creds_fetcher") == 1, calls.calls
 
     def check() -> Metrics:
-        m = scrape(proxy.endpoint_url)
+        m = scrape(proxy)
         calls_table = m.table("osp_callable_calls_total")
         assert m.value("osp_callable_calls_total", callable="hmac_fetcher", outcome="ok") == 1, calls_table
         assert m.value("osp_callable_calls_total", callable="bucket_creds_fetcher", outcome="ok") == 1, calls_table
@@ -431,7 +432,7 @@ def test_iam_token_metrics(start_proxy: Callable[..., Any], iam: IamServer, fron
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
     def check() -> Metrics:
-        m = scrape(proxy.endpoint_url)
+        m = scrape(proxy)
         fetches = m.table("osp_iam_token_fetches_total")
         assert m.value("osp_iam_token_fetches_total", outcome="ok") == 1, fetches
         assert m.value("osp_iam_token_fetches_total", outcome="error") == iam.calls_for(BAD_API_KEY) >= 1, fetches

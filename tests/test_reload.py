@@ -37,6 +37,8 @@ def reconfigured(server: ProxyServer, cos_map: Dict[str, Any], **changes: Any) -
         http_port=old.http_port,
         https_port=old.https_port,
         bind_address=old.bind_address,
+        admin_port=old.admin_port,
+        admin_bind=old.admin_bind,
         hmac_keystore=dict(CLIENT_KEYSTORE),
     )
     options.update(changes)
@@ -148,7 +150,8 @@ def test_reload_cannot_move_listeners(
     server = start_proxy(bucket)
     client = client_for(server)
     before = server.config
-    for change in ({"http_port": free_port()}, {"bind_address": "0.0.0.0"}):
+    for change in ({"http_port": free_port()}, {"bind_address": "0.0.0.0"}, {"admin_port": free_port()},
+                   {"admin_port": None}):
         with pytest.raises(ValueError, match=r"(?i)restart|cannot change"):
             server.reload(reconfigured(server, {bucket: backend.entry()}, hmac_keystore={}, **change))
         assert server.config is before

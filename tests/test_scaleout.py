@@ -61,7 +61,7 @@ def haproxy(tmp_path: Path) -> Iterator[Callable[..., Haproxy]]:
 
 
 def requests_of(server: Any) -> float:
-    return scrape(server.endpoint_url).value("osp_requests_total")
+    return scrape(server).value("osp_requests_total")
 
 
 def test_two_instances_behind_haproxy(start_proxy: Callable[..., Any], haproxy: Callable[..., Haproxy],

@@ -5,11 +5,12 @@
 2. (go/internal/sigv4/consttime_test.go: constant-time comparisons.)
 3. No request skips authentication: every method, ``Expect:
    100-continue``, query parameters that look like authentication, path
-   tricks, and the admin paths under ``/_osp/``. Nothing reaches the backend.
+   tricks, and admin-looking paths (``/_osp/...``, ``/metrics``: the admin
+   endpoints have their own listener). Nothing reaches the backend.
 4. Cached authorization decisions never outlive their TTL and never serve
    another token, bucket, operation or key.
-5. No secret, signature, bearer token or API key in ``/_osp/metrics`` or in
-   an error body.
+5. No secret, signature, bearer token or API key in the admin listener's
+   ``/metrics`` or in an error body.
 
 Every listener here binds 127.0.0.1, except those of section 1 that bind
 0.0.0.0: they run in a subprocess inside a fresh network namespace
@@ -37,6 +38,7 @@ from unittest import mock
 
 import botocore.auth
 import pytest
+import requests
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
@@ -364,10 +366,10 @@ out["late_running"] = server.running
 
 # C: with the consent it starts on 0.0.0.0 and skips signatures.
 allowed = ProxyServerConfig(cos_map, http_port=0, bind_address="0.0.0.0", hmac_keystore=keystore,
-                            skip_signature_validation=True, allow_unverified_on_network=True)
+                            skip_signature_validation=True, allow_unverified_on_network=True, admin_port=0)
 with ProxyServer(allowed) as server:
     url = "http://127.0.0.1:%d" % server.http_port
-    out["allowed_healthz"] = status(url + "/_osp/healthz")[0]
+    out["allowed_healthz"] = status(server.admin_url + "/healthz")[0]
     out["allowed_forged"] = status(url + "/data/k", forged)
 
 # D: a reload cannot switch skip_signature_validation on for a server on 0.0.0.0.
@@ -659,32 +661,33 @@ def test_path_tricks_do_not_skip_authentication(guarded: Tuple[ProxyServer, str,
 
 
 def test_admin_paths_are_no_way_around(guarded: Tuple[ProxyServer, str, str, CallLog]) -> None:
+    """The S3 listener has no admin paths (they live on the admin
+    listener): /_osp/..., /healthz, /metrics are S3 requests like any
+    other, authenticated, whatever the method or spelling."""
     proxy, first, _, log = guarded
-    # GET under /_osp/ is the admin handler: exact paths only, never S3.
-    for path in ("/_osp/../" + first + "/existing", f"/_osp/metrics/../../{first}/existing", f"/_osp/{first}/existing",
-                 "/_osp/healthz/../../" + first + "/existing", "/_osp//metrics",
-                 "/_osp/metrics%2F..%2F..%2F" + first + "%2Fexisting", "/%5Fosp/../" + first + "/existing"):
-        response = raw(proxy, "GET", path)
-        assert response.status_code == 404, (path, response.status_code, response.content[:300])
-        assert b"original content" not in response.content, path
-    # Any other method, or another spelling, is an S3 request: authenticated.
     problems = []
-    for method in ("HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"):
-        for path in ("/_osp/metrics", "/_osp/healthz", f"/_osp/../{first}/admin-put", "/_osp/metrics?uploads"):
+    paths = ("/_osp/metrics", "/_osp/healthz", "/_osp/readyz", "/metrics", "/healthz", "/readyz",
+             f"/_osp/../{first}/existing", f"/_osp/metrics/../../{first}/existing", f"/_osp/{first}/existing",
+             "/_osp//metrics", "/_osp/metrics%2F..%2F..%2F" + first + "%2Fexisting", "/%5Fosp/../" + first + "/existing",
+             "/_osp/", "/_OSP/metrics", "//_osp/metrics", f"//_osp/../{first}/existing", "/_osp/metrics?uploads")
+    for method in ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"):
+        for path in paths:
             response = raw(proxy, method, path, {}, b"x" if method in ("PUT", "POST", "PATCH") else None)
             problem = check_refusal(response, method, 403, "AccessDenied")
             if problem:
                 problems.append(f"{method} {path}: {problem}")
-    for path in ("/_osp/", "/_OSP/metrics", "//_osp/metrics", f"//_osp/../{first}/existing"):
-        response = raw(proxy, "GET", path)
-        problem = check_refusal(response, "GET", 403, "AccessDenied")
-        if problem:
-            problems.append(f"GET {path}: {problem}")
+            if b"original content" in response.content or b"go_goroutines" in response.content:
+                problems.append(f"{method} {path}: answered {response.content[:100]!r}")
     assert not problems, "\n".join(problems)
     # A correctly signed PUT to /_osp/... is an S3 request for bucket "_osp":
     # not in cos_map, so nothing is stored anywhere.
     response = raw(proxy, "PUT", "/_osp/metrics", signed_headers(proxy, "PUT", "/_osp/metrics", b"x"), b"x")
     assert check_refusal(response, "PUT", 404, "NoSuchBucket") is None, response.content[:300]
+    # The admin listener itself answers only its three GET paths.
+    assert proxy.admin_url, "the fixture's proxy has an admin listener"
+    for path in ("/" + first + "/existing", f"/healthz/../{first}/existing", "/_osp/metrics"):
+        response = requests.get(proxy.admin_url + path, timeout=10)
+        assert response.status_code == 404 and b"original content" not in response.content, (path, response.status_code)
     assert log.calls == []
 
 
@@ -1069,7 +1072,7 @@ def test_metrics_hold_no_secret_after_a_hostile_workload(
             signatures.append(signature_of(headers["Authorization"]))
             raw(proxy, method, path, headers)
 
-    metrics = scrape(url)
+    metrics = scrape(proxy)
     # Not vacuous: the workload is in the metrics.
     assert metrics.value("osp_requests_total") >= 50, metrics.table("osp_requests_total")
     reasons = set(metrics.label_values("osp_auth_failures_total", "reason"))
@@ -1094,7 +1097,7 @@ def test_metrics_hold_no_secret_after_a_hostile_workload(
     named.update({f"IAM token {i}": t for i, t in enumerate(tokens)})
     named.update({f"signature {s[:12]}": s for s in set(signatures)})
     found = leaks(metrics.text, named)
-    assert not found, f"/_osp/metrics leaks: {found}"
+    assert not found, f"/metrics leaks: {found}"
     # Unconfigured bucket names are one label value, not one each.
     assert "_unknown" in metrics.label_values("osp_requests_total", "bucket")
 

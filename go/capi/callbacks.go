@@ -65,10 +65,15 @@ func call(id uint64, args any) (answer string, found bool, err error) {
 	}
 }
 
-// callWithTimeout runs call but gives up after timeout: a host callable
-// that hangs cannot be interrupted, so its caller stops waiting for it
-// (the call finishes, unobserved, whenever the callable returns).
-func callWithTimeout(kind string, id uint64, args any, timeout time.Duration) (string, bool, error) {
+// callWithTimeout runs call under the server's bound of concurrent calls
+// and gives up after timeout: a host callable that hangs cannot be
+// interrupted, so its caller stops waiting for it (the call finishes,
+// unobserved, whenever the callable returns, and only then gives its slot
+// back).
+func callWithTimeout(limiter *callLimiter, kind string, id uint64, args any, timeout time.Duration) (string, bool, error) {
+	if !limiter.acquire(kind) {
+		return "", false, errSlowDown(kind, limiter.limit.Load())
+	}
 	type result struct {
 		answer string
 		found  bool
@@ -76,6 +81,7 @@ func callWithTimeout(kind string, id uint64, args any, timeout time.Duration) (s
 	}
 	done := make(chan result, 1)
 	go func() {
+		defer limiter.release(kind)
 		answer, found, err := call(id, args)
 		done <- result{answer, found, err}
 	}()
@@ -99,30 +105,30 @@ func accessArgs(a s3op.Access) map[string]string {
 	return map[string]string{"token": a.Token, "bucket": a.Bucket, "method": a.Method, "key": a.Key, "operation": a.Operation}
 }
 
-func validatorHook(id *uint64, timeout time.Duration) authz.Validator {
+func validatorHook(limiter *callLimiter, id *uint64, timeout time.Duration) authz.Validator {
 	if id == nil {
 		return nil
 	}
 	return func(ctx context.Context, a s3op.Access) (bool, error) {
-		_, ok, err := callWithTimeout("validator", *id, accessArgs(a), timeout)
+		_, ok, err := callWithTimeout(limiter, "validator", *id, accessArgs(a), timeout)
 		return ok, err
 	}
 }
 
-func bucketFetcherHook(id *uint64, timeout time.Duration) creds.BucketFetcher {
+func bucketFetcherHook(limiter *callLimiter, id *uint64, timeout time.Duration) creds.BucketFetcher {
 	if id == nil {
 		return nil
 	}
 	return func(ctx context.Context, a s3op.Access) (string, bool, error) {
-		return callWithTimeout("bucket_creds_fetcher", *id, accessArgs(a), timeout)
+		return callWithTimeout(limiter, "bucket_creds_fetcher", *id, accessArgs(a), timeout)
 	}
 }
 
-func secretFetcherHook(id *uint64, timeout time.Duration) creds.SecretFetcher {
+func secretFetcherHook(limiter *callLimiter, id *uint64, timeout time.Duration) creds.SecretFetcher {
 	if id == nil {
 		return nil
 	}
 	return func(ctx context.Context, accessKey string) (string, bool, error) {
-		return callWithTimeout("hmac_fetcher", *id, map[string]string{"access_key": accessKey}, timeout)
+		return callWithTimeout(limiter, "hmac_fetcher", *id, map[string]string{"access_key": accessKey}, timeout)
 	}
 }

@@ -34,7 +34,7 @@ var (
 	callback atomic.Pointer[C.osp_callback_fn]
 
 	serversMu  sync.Mutex
-	servers    = map[int64]*server.Server{}
+	servers    = map[int64]*running{}
 	nextHandle int64
 
 	countingEnabled atomic.Bool
@@ -42,6 +42,21 @@ var (
 )
 
 func main() {} // required by -buildmode=c-shared
+
+// running is one started server and the bound of its callable calls, which
+// outlives reloads (calls of the old configuration still hold slots).
+type running struct {
+	srv     *server.Server
+	limiter *callLimiter
+}
+
+// lookup returns the running server of handle.
+func lookup(handle C.int64_t) (*running, bool) {
+	serversMu.Lock()
+	defer serversMu.Unlock()
+	r, ok := servers[int64(handle)]
+	return r, ok
+}
 
 //export osp_register_callback
 func osp_register_callback(fn C.osp_callback_fn) {
@@ -69,42 +84,44 @@ func osp_server_start(configJSON *C.char, errOut **C.char) C.int64_t {
 		// default, leaves Go's default of every core.
 		runtime.GOMAXPROCS(cfg.Threads)
 	}
-	srv, err := server.Start(cfg, hooksOf(cfg))
+	limiter := newCallLimiter(cfg.MaxCallableCalls)
+	srv, err := server.Start(cfg, hooksOf(cfg, limiter))
 	if err != nil {
 		return setErr(err)
 	}
 	serversMu.Lock()
 	defer serversMu.Unlock()
 	nextHandle++
-	servers[nextHandle] = srv
+	servers[nextHandle] = &running{srv: srv, limiter: limiter}
 	return C.int64_t(nextHandle)
 }
 
 //export osp_server_reload
 func osp_server_reload(handle C.int64_t, configJSON *C.char) *C.char {
-	serversMu.Lock()
-	srv, ok := servers[int64(handle)]
-	serversMu.Unlock()
+	r, ok := lookup(handle)
 	if !ok {
 		return C.CString("unknown server handle")
 	}
 	cfg, err := config.Parse([]byte(C.GoString(configJSON)))
 	if err == nil {
-		err = srv.Reload(cfg, hooksOf(cfg))
+		err = r.srv.Reload(cfg, hooksOf(cfg, r.limiter))
 	}
 	if err != nil {
 		return C.CString(err.Error())
 	}
+	r.limiter.setLimit(cfg.MaxCallableCalls)
 	return nil
 }
 
-// hooksOf connects a configuration's callables and the process-wide
-// request counter.
-func hooksOf(cfg *config.Config) server.Hooks {
+// hooksOf connects a configuration's callables, bounded by the server's
+// limiter, and the process-wide request counter.
+func hooksOf(cfg *config.Config, limiter *callLimiter) server.Hooks {
+	timeout := cfg.CallbackTimeout()
 	return server.Hooks{
-		Validator:     validatorHook(cfg.Validator, cfg.CallbackTimeout()),
-		BucketFetcher: bucketFetcherHook(cfg.BucketCredsFetcher, cfg.CallbackTimeout()),
-		SecretFetcher: secretFetcherHook(cfg.HMACFetcher, cfg.CallbackTimeout()),
+		Validator:     validatorHook(limiter, cfg.Validator, timeout),
+		BucketFetcher: bucketFetcherHook(limiter, cfg.BucketCredsFetcher, timeout),
+		SecretFetcher: secretFetcherHook(limiter, cfg.HMACFetcher, timeout),
+		CallsInFlight: limiter.inFlight,
 		OnRequest:     countRequest,
 		Logger:        newLogger(cfg.LogFormat, cfg.LogLevel),
 	}
@@ -112,19 +129,17 @@ func hooksOf(cfg *config.Config) server.Hooks {
 
 //export osp_server_ports
 func osp_server_ports(handle C.int64_t) *C.char {
-	serversMu.Lock()
-	srv, ok := servers[int64(handle)]
-	serversMu.Unlock()
+	r, ok := lookup(handle)
 	if !ok {
 		return nil
 	}
-	httpPort, httpsPort := srv.Ports()
-	ports := map[string]*int{"http_port": nil, "https_port": nil}
-	if httpPort != 0 {
-		ports["http_port"] = &httpPort
-	}
-	if httpsPort != 0 {
-		ports["https_port"] = &httpsPort
+	httpPort, httpsPort := r.srv.Ports()
+	adminPort := r.srv.AdminPort()
+	ports := map[string]*int{"http_port": nil, "https_port": nil, "admin_port": nil}
+	for name, port := range map[string]*int{"http_port": &httpPort, "https_port": &httpsPort, "admin_port": &adminPort} {
+		if *port != 0 {
+			ports[name] = port
+		}
 	}
 	out, _ := json.Marshal(ports) // a map of ints always marshals
 	return C.CString(string(out))
@@ -133,7 +148,7 @@ func osp_server_ports(handle C.int64_t) *C.char {
 //export osp_server_stop
 func osp_server_stop(handle C.int64_t, timeoutMS C.int64_t) *C.char {
 	serversMu.Lock()
-	srv, ok := servers[int64(handle)]
+	r, ok := servers[int64(handle)]
 	delete(servers, int64(handle))
 	serversMu.Unlock()
 	if !ok {
@@ -141,7 +156,7 @@ func osp_server_stop(handle C.int64_t, timeoutMS C.int64_t) *C.char {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(timeoutMS)*time.Millisecond)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := r.srv.Shutdown(ctx); err != nil {
 		return C.CString("stop: " + err.Error())
 	}
 	return nil

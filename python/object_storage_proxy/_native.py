@@ -236,12 +236,13 @@ def _retire(handle: int, callable_ids: List[int]) -> None:
 
 
 def ports(handle: int) -> Dict[str, Optional[int]]:
-    """The bound ports: {"http_port": int|None, "https_port": int|None}."""
+    """The bound ports: {"http_port": int|None, "https_port": int|None,
+    "admin_port": int|None}."""
     text = _take_string(lib.osp_server_ports(handle))
     if text is None:
         raise RuntimeError(f"unknown server handle {handle}")
     bound = json.loads(text)
-    return {key: bound.get(key) for key in ("http_port", "https_port")}
+    return {key: bound.get(key) for key in ("http_port", "https_port", "admin_port")}
 
 
 def stop(handle: int, timeout_s: float) -> Optional[str]:

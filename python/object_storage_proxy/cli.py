@@ -87,6 +87,8 @@ def _summary(config: ProxyServerConfig) -> str:
         listeners.append(f"http {config.bind_address}:{config.http_port}")
     if config.https_port is not None:
         listeners.append(f"https {config.bind_address}:{config.https_port}")
+    if config.admin_port is not None:
+        listeners.append(f"admin {config.admin_bind}:{config.admin_port}")
     keys = len(config.hmac_keystore or {})
     callables = ", ".join(sorted(config.callables())) or "none"
     return (
@@ -215,7 +217,7 @@ def _serve(path: str, drain_timeout: float, signals: "_Signals") -> int:
     except (TypeError, ValueError, RuntimeError) as exc:
         logger.error("cannot start: %s", exc)
         return 1
-    ports = {"http_port": server.http_port, "https_port": server.https_port}
+    ports = {"http_port": server.http_port, "https_port": server.https_port, "admin_port": server.admin_port}
     logger.info(
         "serving %s on %s (%s)", path, server.endpoint_url, _summary(config),
         extra={"fields": {k: v for k, v in ports.items() if v is not None}},

@@ -163,11 +163,47 @@ def _cos_map(value: Any) -> Dict[str, Dict[str, Any]]:
     return out
 
 
+_KEYSTORE_ENTRY_KEYS = ("access_key", "secret_key")
+
+
+def _keystore_list(value: Sequence[Any]) -> Dict[str, str]:
+    """The original project's form: a list of {"access_key", "secret_key"}
+    dicts. Messages name the entry by index and its access key, never a
+    secret."""
+    out: Dict[str, str] = {}
+    for i, entry in enumerate(value):
+        where = f"hmac_keystore[{i}]"
+        if not isinstance(entry, Mapping):
+            raise TypeError(f"{where}: expected a dict with 'access_key' and 'secret_key', got {type(entry).__name__}")
+        unknown = [k for k in entry if k not in _KEYSTORE_ENTRY_KEYS]
+        if unknown:
+            raise ValueError(f"{where}: unknown key {unknown[0]!r} (an entry has 'access_key' and 'secret_key')")
+        missing = [k for k in _KEYSTORE_ENTRY_KEYS if k not in entry]
+        if missing:
+            raise ValueError(f"{where}: missing {missing[0]!r}")
+        access_key, secret = entry["access_key"], entry["secret_key"]
+        if not isinstance(access_key, str) or not isinstance(secret, str):
+            raise TypeError(f"{where}: 'access_key' and 'secret_key' must be str")
+        if not access_key or not secret:
+            raise ValueError(f"{where}: empty access key or secret (key {access_key!r})")
+        if access_key in out:
+            raise ValueError(f"{where}: access key {access_key!r} is given twice")
+        out[access_key] = secret
+    return out
+
+
 def _keystore(value: Any) -> Optional[Dict[str, str]]:
+    """access key -> secret, from a dict or the original's list of
+    {"access_key", "secret_key"} dicts."""
     if value is None:
         return None
+    if isinstance(value, (list, tuple)):
+        return _keystore_list(value)
     if not isinstance(value, Mapping):
-        raise TypeError(f"hmac_keystore: expected dict, got {type(value).__name__}")
+        raise TypeError(
+            f"hmac_keystore: expected a dict of access key -> secret or a list of "
+            f"{{'access_key': ..., 'secret_key': ...}} dicts, got {type(value).__name__}"
+        )
     out: Dict[str, str] = {}
     for access_key, secret in value.items():
         # Name the access key (an identifier, like a user name), never the secret.
@@ -254,6 +290,10 @@ def _bool(field: str, value: Any) -> bool:
     return value
 
 
+# Bounds of the control-plane settings (libosp checks them too).
+MAX_CALLABLE_CALLS = 4096  # each running call holds an OS thread; Go aborts at 10,000
+MAX_HMAC_FETCHER_TTL = 86400
+
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warn", "error")
 _LOG_LEVEL_ALIASES = {"warning": "warn"}
@@ -303,6 +343,10 @@ _FIELDS: Dict[str, Callable[[Any], Any]] = {
     "client_idle_timeout": lambda v: _seconds("client_idle_timeout", v),
     "backend_timeout": lambda v: _seconds("backend_timeout", v),
     "allow_unverified_on_network": lambda v: _bool("allow_unverified_on_network", v),
+    "admin_port": lambda v: _port("admin_port", v),
+    "admin_bind": lambda v: _text("admin_bind", v),
+    "max_callable_calls": lambda v: _int("max_callable_calls", v, 1, MAX_CALLABLE_CALLS),
+    "hmac_fetcher_ttl": lambda v: _int("hmac_fetcher_ttl", v, 0, MAX_HMAC_FETCHER_TTL),
 }
 
 
@@ -356,6 +400,11 @@ def _rule_errors(values: Mapping[str, Any]) -> List[ValueError]:
                 "accept that risk"
             )
         )
+    admin_port = values.get("admin_port")
+    if valid("admin_port", "http_port", "https_port") and admin_port:
+        for name in ("http_port", "https_port"):
+            if values.get(name) == admin_port:
+                errors.append(ValueError(f"admin_port: {admin_port} is also {name}; the admin listener needs a port of its own"))
     if valid("bucket_creds_fetcher") and values.get("bucket_creds_fetcher") is None:
         for bucket, entry in (values.get("cos_map") or {}).items():
             if entry is not _INVALID and "api_key" not in entry and "access_key" not in entry:
@@ -423,8 +472,20 @@ class ProxyServerConfig:
     "warn", "error") shape the proxy's logs; left out, they come from
     ``$OSP_LOG_FORMAT`` / ``$OSP_LOG_LEVEL``, else text and info.
     ``trusted_forwarded_host=True`` takes ``X-Forwarded-Host`` as the host
-    the client signed (only behind a load balancer that sets it);
-    ``metrics=False`` turns ``/_osp/metrics`` off.
+    the client signed (only behind a load balancer that sets it).
+
+    ``admin_port`` (0 picks a free port) starts the admin listener on
+    ``admin_bind`` (default 127.0.0.1): ``GET /healthz``, ``/readyz`` (503
+    while stopping) and ``/metrics`` (Prometheus; ``metrics=False`` turns it
+    off). Without ``admin_port`` there is none; the S3 listeners never
+    answer admin paths.
+
+    ``max_callable_calls`` (default 32) bounds the Python callable calls
+    running at once; a request that needs one more gets ``503 SlowDown``
+    (a timed-out call counts until it really returns).
+    ``hmac_fetcher_ttl`` (seconds, default 300; 0 = not cached) is how long a
+    secret from ``hmac_fetcher`` is kept; ``ProxyServer.reload`` forgets
+    every cached secret and validator/bucket_creds_fetcher answer at once.
 
     ``skip_signature_validation=True`` (client signatures are not checked:
     anyone who knows an access key id gets in) is refused unless every
@@ -464,6 +525,10 @@ class ProxyServerConfig:
     trusted_forwarded_host: bool
     metrics: bool
     allow_unverified_on_network: bool
+    admin_port: Optional[int]
+    admin_bind: str
+    max_callable_calls: int
+    hmac_fetcher_ttl: int
 
     def __init__(
         self,
@@ -474,7 +539,7 @@ class ProxyServerConfig:
         https_port: Optional[int] = None,
         threads: int = 1,
         verify: Union[None, bool, PathLike] = None,
-        hmac_keystore: Optional[Mapping[str, str]] = None,
+        hmac_keystore: Union[None, Mapping[str, str], Sequence[Mapping[str, str]]] = None,
         skip_signature_validation: bool = False,
         hmac_fetcher: Optional[HmacFetcher] = None,
         *,
@@ -494,6 +559,10 @@ class ProxyServerConfig:
         trusted_forwarded_host: bool = False,
         metrics: bool = True,
         allow_unverified_on_network: bool = False,
+        admin_port: Optional[int] = None,
+        admin_bind: str = "127.0.0.1",
+        max_callable_calls: int = 32,
+        hmac_fetcher_ttl: int = 300,
     ) -> None:
         self.cos_map = cos_map  # type: ignore[assignment]  # normalized by __setattr__
         self.bucket_creds_fetcher = bucket_creds_fetcher
@@ -521,6 +590,10 @@ class ProxyServerConfig:
         self.trusted_forwarded_host = trusted_forwarded_host
         self.metrics = metrics
         self.allow_unverified_on_network = allow_unverified_on_network
+        self.admin_port = admin_port
+        self.admin_bind = admin_bind
+        self.max_callable_calls = max_callable_calls
+        self.hmac_fetcher_ttl = hmac_fetcher_ttl
         self.validate()
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -585,6 +658,10 @@ class ProxyServerConfig:
             "trusted_forwarded_host": self.trusted_forwarded_host,
             "metrics": self.metrics,
             "allow_unverified_on_network": self.allow_unverified_on_network,
+            "admin_port": self.admin_port,
+            "admin_bind": self.admin_bind,
+            "max_callable_calls": self.max_callable_calls,
+            "hmac_fetcher_ttl": self.hmac_fetcher_ttl,
         }
         for name in _CALLABLE_FIELDS:
             fn = getattr(self, name)
@@ -621,4 +698,6 @@ class ProxyServerConfig:
             parts.append("metrics=False")
         if self.allow_unverified_on_network:
             parts.append("allow_unverified_on_network=True")
+        if self.admin_port is not None:
+            parts.append(f"admin={self.admin_bind}:{self.admin_port}")
         return f"ProxyServerConfig({', '.join(parts)})"

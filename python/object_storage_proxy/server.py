@@ -35,6 +35,18 @@ def _tls_paths(config: ProxyServerConfig) -> Tuple[Optional[str], Optional[str]]
     return cert, key
 
 
+def _url_host(bind: str) -> str:
+    """The host part of a URL that reaches a listener bound to ``bind``
+    from this host."""
+    host = _LOCAL_BINDS.get(bind, bind)
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    except ValueError:
+        pass  # a host name
+    return host
+
+
 class ProxyServer:
     """A proxy server running in the background of this process.
 
@@ -51,6 +63,7 @@ class ProxyServer:
         self._handle: Optional[int] = None
         self._ports: Dict[str, Optional[int]] = {}
         self._bind = config.bind_address
+        self._admin_bind = config.admin_bind
         # kind -> (callable, id) registered for the running server.
         self._registered: Dict[str, Tuple[Callable[..., Any], int]] = {}
 
@@ -79,6 +92,7 @@ class ProxyServer:
                 raise
             self._handle = handle
             self._bind = config.bind_address
+            self._admin_bind = config.admin_bind
             self._registered = registered
 
     @staticmethod
@@ -111,9 +125,12 @@ class ProxyServer:
         """Swaps the running server's configuration for ``config``: cos_map,
         keystore, TTLs, callables, timeouts, logging and the other settings,
         except the listeners (ports, bind address, TLS files), which cannot
-        change without a restart, and ``threads``, set at start. Requests in
-        flight finish with the configuration they started with; new
-        requests get the new one, with empty caches of callable answers.
+        change without a restart, and ``threads``, set at start. The admin
+        listener cannot move either. Requests in flight finish with the
+        configuration they started with; new requests get the new one, with
+        empty caches of callable answers: a client key the hmac_fetcher no
+        longer knows (or a validator now refuses) is refused from the next
+        request on.
 
         A callable that is the very object the running config has keeps its
         registration; replaced ones stay callable for a while for requests
@@ -166,6 +183,20 @@ class ProxyServer:
         return self._port("https_port")
 
     @property
+    def admin_port(self) -> Optional[int]:
+        """The bound port of the admin listener (healthz, readyz, metrics),
+        None when not running or without ``admin_port``."""
+        return self._port("admin_port")
+
+    @property
+    def admin_url(self) -> Optional[str]:
+        """``http://host:port`` of the admin listener, None without one."""
+        port = self.admin_port
+        if port is None:
+            return None
+        return f"http://{_url_host(self._admin_bind)}:{port}"
+
+    @property
     def endpoint_url(self) -> str:
         """The URL a client on this host uses: HTTP if there is an HTTP
         listener, else HTTPS. Raises RuntimeError when not running."""
@@ -175,13 +206,7 @@ class ProxyServer:
             scheme, port = "https", self.https_port
         else:
             raise RuntimeError("server is not running")
-        host = _LOCAL_BINDS.get(self._bind, self._bind)
-        try:
-            if ipaddress.ip_address(host).version == 6:
-                host = f"[{host}]"
-        except ValueError:
-            pass  # a host name
-        return f"{scheme}://{host}:{port}"
+        return f"{scheme}://{_url_host(self._bind)}:{port}"
 
     def __enter__(self) -> "ProxyServer":
         self.start()

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,8 +100,19 @@ type Config struct {
 	// TrustedForwardedHost takes X-Forwarded-Host as the Host the client
 	// signed (behind a load balancer that rewrites Host).
 	TrustedForwardedHost bool `json:"trusted_forwarded_host"`
-	// Metrics serves /_osp/metrics (default true).
+	// Metrics serves /metrics on the admin listener (default true).
 	Metrics *bool `json:"metrics"`
+	// AdminPort is the port of the admin listener (healthz, readyz,
+	// metrics), bound to AdminBind; nil means no admin listener. The S3
+	// listeners never answer admin paths: they share no namespace with S3.
+	AdminPort *int   `json:"admin_port"`
+	AdminBind string `json:"admin_bind"`
+	// MaxCallableCalls bounds the host callable calls running at once for
+	// this server (each holds an OS thread until the callable returns).
+	MaxCallableCalls int `json:"max_callable_calls"`
+	// HMACFetcherTTLSeconds is how long a secret hmac_fetcher returned is
+	// kept (nil: DefaultHMACFetcherTTL; 0: not kept).
+	HMACFetcherTTLSeconds *int `json:"hmac_fetcher_ttl"`
 	// Timeouts in seconds: reading a client's request headers, keeping an
 	// idle client connection, and waiting for a backend's response headers.
 	ClientHeaderTimeoutSeconds float64 `json:"client_header_timeout"`
@@ -155,16 +167,18 @@ func (c *Config) Timeouts() Timeouts {
 	}
 }
 
-// MetricsEnabled reports whether /_osp/metrics is served.
+// MetricsEnabled reports whether the admin listener serves /metrics.
 func (c *Config) MetricsEnabled() bool { return c.Metrics == nil || *c.Metrics }
 
-// SameListeners reports whether o binds exactly what c binds, with the
-// same client timeouts: a reload cannot change listeners.
+// SameListeners reports whether o binds exactly what c binds (the admin
+// listener too), with the same client timeouts: a reload cannot change
+// listeners.
 func (c *Config) SameListeners(o *Config) bool {
 	samePort := func(a, b *int) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
 	ct, ot := c.Timeouts(), o.Timeouts()
 	return samePort(c.HTTPPort, o.HTTPPort) && samePort(c.HTTPSPort, o.HTTPSPort) && c.Bind == o.Bind &&
 		c.TLSCertPath == o.TLSCertPath && c.TLSKeyPath == o.TLSKeyPath &&
+		samePort(c.AdminPort, o.AdminPort) && c.AdminBind == o.AdminBind &&
 		ct.ClientHeader == ot.ClientHeader && ct.ClientIdle == ot.ClientIdle
 }
 
@@ -173,9 +187,23 @@ const MaxTimeoutSeconds = 3600
 
 // Defaults for the optional settings.
 const (
-	DefaultCallbackTimeout = 10 * time.Second
-	DefaultCacheSize       = 16384
+	DefaultCallbackTimeout  = 10 * time.Second
+	DefaultCacheSize        = 16384
+	DefaultMaxCallableCalls = 32
+	DefaultHMACFetcherTTL   = 300 * time.Second
+	DefaultAdminBind        = "127.0.0.1"
+	// MaxHMACFetcherTTLSeconds (a day) keeps the TTL far inside
+	// time.Duration's range; a revocation should not wait longer anyway.
+	MaxHMACFetcherTTLSeconds = 86400
 )
+
+// HMACFetcherTTL is how long a secret the hmac_fetcher returned is kept.
+func (c *Config) HMACFetcherTTL() time.Duration {
+	if c.HMACFetcherTTLSeconds == nil {
+		return DefaultHMACFetcherTTL
+	}
+	return time.Duration(*c.HMACFetcherTTLSeconds) * time.Second
+}
 
 // CallbackTimeout is how long one host callable may run.
 func (c *Config) CallbackTimeout() time.Duration {
@@ -207,17 +235,67 @@ func (v *Verify) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// Parse decodes and checks a configuration, filling defaults. Every problem
-// is reported, not just the first.
+// document is a Config whose cos_map entries are decoded one by one, so
+// that an unknown key in one is reported with its bucket's name.
+type document struct {
+	*Config
+	CosMap map[string]json.RawMessage `json:"cos_map"`
+}
+
+// Parse decodes and checks a configuration, filling defaults. Unknown keys
+// are refused, at the top and in cos_map entries: a typo (a host language
+// that is not the Python package has no other check) must not silently drop
+// a setting or a bucket's credentials. Every problem is reported, not just
+// the first.
 func Parse(data []byte) (*Config, error) {
 	var c Config
-	if err := json.Unmarshal(data, &c); err != nil {
+	doc := document{Config: &c}
+	if err := strictDecode(data, &doc); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	var errs []error
+	if doc.CosMap != nil {
+		c.CosMap = make(map[string]*Bucket, len(doc.CosMap))
+	}
+	for name, raw := range doc.CosMap {
+		var b *Bucket
+		if err := strictDecode(raw, &b); err != nil {
+			errs = append(errs, fmt.Errorf("config: cos_map[%q]: %w", name, err))
+			continue
+		}
+		c.CosMap[name] = b
+	}
 	if err := c.normalize(); err != nil {
-		return nil, err
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return &c, nil
+}
+
+// strictDecode decodes one JSON value into v, refusing unknown keys and
+// anything after the value.
+func strictDecode(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return unknownKey(err)
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON document")
+	}
+	return nil
+}
+
+// unknownKey words encoding/json's unknown-field error as the config's
+// own ("json: unknown field \"x\"" names the key, never a value).
+func unknownKey(err error) error {
+	const prefix = "json: unknown field "
+	if msg := err.Error(); strings.HasPrefix(msg, prefix) {
+		return fmt.Errorf("unknown key %s", strings.TrimPrefix(msg, prefix))
+	}
+	return err
 }
 
 func (c *Config) normalize() error {
@@ -267,6 +345,21 @@ func (c *Config) normalize() error {
 	}
 	if c.CacheSize <= 0 {
 		c.CacheSize = DefaultCacheSize
+	}
+	switch {
+	case c.MaxCallableCalls == 0:
+		c.MaxCallableCalls = DefaultMaxCallableCalls
+	case c.MaxCallableCalls < 0:
+		errs = append(errs, fmt.Errorf("config: max_callable_calls %d is negative", c.MaxCallableCalls))
+	}
+	if t := c.HMACFetcherTTLSeconds; t != nil && (*t < 0 || *t > MaxHMACFetcherTTLSeconds) {
+		errs = append(errs, fmt.Errorf("config: hmac_fetcher_ttl %d is out of range (0-%d seconds)", *t, MaxHMACFetcherTTLSeconds))
+	}
+	if c.AdminPort != nil && (*c.AdminPort < 0 || *c.AdminPort > 65535) {
+		errs = append(errs, fmt.Errorf("config: admin_port %d is out of range", *c.AdminPort))
+	}
+	if c.AdminBind == "" {
+		c.AdminBind = DefaultAdminBind
 	}
 	switch c.LogFormat {
 	case "":

@@ -133,3 +133,48 @@ func TestTimeoutsOutOfRangeAreRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRefusesUnknownKeys(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{`{"http_port": 1, "htp_port": 2}`, `unknown key "htp_port"`},
+		{`{"http_port": 1, "cos_map": {"data": {"host": "h", "port": 1, "acess_key": "a", "secret_key": "s"}}}`,
+			`cos_map["data"]: unknown key "acess_key"`},
+		{`{"http_port": 1, "cos_map": {"data": {"host": "h", "port": 1, "api_key": "k", "tll": 5}}}`,
+			`cos_map["data"]: unknown key "tll"`},
+		{`{"http_port": 1} {"http_port": 2}`, `trailing data`},
+	} {
+		_, err := Parse([]byte(tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error naming %s", tc.doc, err, tc.want)
+		}
+	}
+}
+
+func TestControlPlaneSettings(t *testing.T) {
+	c, err := Parse([]byte(`{"http_port": 1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxCallableCalls != DefaultMaxCallableCalls || c.HMACFetcherTTL() != DefaultHMACFetcherTTL ||
+		c.AdminPort != nil || c.AdminBind != DefaultAdminBind {
+		t.Fatalf("defaults: %d %v %v %q", c.MaxCallableCalls, c.HMACFetcherTTL(), c.AdminPort, c.AdminBind)
+	}
+	c, err = Parse([]byte(`{"http_port": 1, "max_callable_calls": 2, "hmac_fetcher_ttl": 0, "admin_port": 0, "admin_bind": "::1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxCallableCalls != 2 || c.HMACFetcherTTL() != 0 || c.AdminPort == nil || *c.AdminPort != 0 || c.AdminBind != "::1" {
+		t.Fatalf("settings: %+v", c)
+	}
+	_, err = Parse([]byte(`{"http_port": 1, "max_callable_calls": -1, "hmac_fetcher_ttl": -1, "admin_port": 65536}`))
+	for _, want := range []string{"max_callable_calls -1", "hmac_fetcher_ttl -1", "admin_port 65536"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	a, _ := Parse([]byte(`{"http_port": 1, "admin_port": 9}`))
+	b, _ := Parse([]byte(`{"http_port": 1, "admin_port": 10}`))
+	if a.SameListeners(b) {
+		t.Error("a reload must not move the admin listener")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParse feeds arbitrary JSON to the configuration parser. It must
@@ -27,6 +28,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"cos_map": {"b": {"host": "h", "port": 1, "secret_key": "only-the-secret", "ttl": -5}}, "http_port": 0}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"http_port": 0, "hmac_keystore": {"": "x"}}`))
+	f.Add([]byte(`{"http_port": 0, "admin_port": 0, "admin_bind": "::1", "max_callable_calls": 2, "hmac_fetcher_ttl": 0}`))
+	f.Add([]byte(`{"http_port": 0, "admin_port": 70000, "max_callable_calls": -3, "hmac_fetcher_ttl": 86401, "htp_port": 1}`))
+	f.Add([]byte(`{"http_port": 0, "cos_map": {"b": {"host": "h", "port": 1, "acess_key": "a", "secret_key": "s"}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		checkNoSecretInError(t, data)
@@ -83,6 +87,10 @@ func checkNormalized(t *testing.T, c *Config) {
 		if ak == "" || sk == "" {
 			t.Fatal("accepted an empty keystore entry")
 		}
+	}
+	if c.MaxCallableCalls < 1 || c.HMACFetcherTTL() < 0 || c.HMACFetcherTTL() > MaxHMACFetcherTTLSeconds*time.Second ||
+		c.AdminBind == "" || (c.AdminPort != nil && (*c.AdminPort < 0 || *c.AdminPort > 65535)) {
+		t.Fatalf("control plane: calls %d, ttl %v, admin %q %v", c.MaxCallableCalls, c.HMACFetcherTTL(), c.AdminBind, c.AdminPort)
 	}
 	if c.CallbackTimeout() <= 0 {
 		t.Fatalf("callback timeout %v", c.CallbackTimeout())

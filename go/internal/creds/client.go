@@ -15,11 +15,12 @@ import (
 // access key. found is false when the key is unknown.
 type SecretFetcher func(ctx context.Context, accessKey string) (secret string, found bool, err error)
 
-// Client-secret lookups are cached: known keys for long, unknown keys
-// briefly, so a burst of bad keys does not queue on the host's lock.
+// Unknown keys are cached briefly, so a burst of bad keys does not queue on
+// the host's lock; known keys for the configured hmac_fetcher_ttl.
 const (
-	knownKeyTTL   = 5 * time.Minute
 	unknownKeyTTL = 10 * time.Second
+	// DefaultKnownKeyTTL is hmac_fetcher_ttl's default.
+	DefaultKnownKeyTTL = 5 * time.Minute
 )
 
 // ClientSecrets resolves client access keys to secrets from a static
@@ -35,8 +36,16 @@ type secretAnswer struct {
 }
 
 // NewClientSecrets combines a keystore and an optional fetcher whose
-// answers are cached, at most cacheSize of them.
+// answers are cached, at most cacheSize of them: a secret for
+// DefaultKnownKeyTTL, an unknown key briefly. A reload builds new
+// ClientSecrets, so it forgets them all.
 func NewClientSecrets(keystore map[string]string, fetch SecretFetcher, cacheSize int) *ClientSecrets {
+	return NewClientSecretsTTL(keystore, fetch, cacheSize, DefaultKnownKeyTTL)
+}
+
+// NewClientSecretsTTL is NewClientSecrets keeping fetched secrets for
+// knownTTL (0: not at all, so a revoked key is refused at its next request).
+func NewClientSecretsTTL(keystore map[string]string, fetch SecretFetcher, cacheSize int, knownTTL time.Duration) *ClientSecrets {
 	c := &ClientSecrets{keystore: keystore}
 	if fetch != nil {
 		c.fetched = cache.New(cacheSize, func(k string) string { return k },
@@ -48,7 +57,7 @@ func NewClientSecrets(keystore map[string]string, fetch SecretFetcher, cacheSize
 				if !found || secret == "" {
 					return secretAnswer{}, unknownKeyTTL, nil
 				}
-				return secretAnswer{secret, true}, knownKeyTTL, nil
+				return secretAnswer{secret, true}, knownTTL, nil
 			})
 	}
 	return c

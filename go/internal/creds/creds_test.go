@@ -96,3 +96,27 @@ func TestClientSecrets(t *testing.T) {
 		t.Fatalf("fetcher called %d times, want 2 (one per unknown key, cached)", calls.Load())
 	}
 }
+
+func TestClientSecretsTTLZeroRevokesAtOnce(t *testing.T) {
+	var calls atomic.Int32
+	var revoked atomic.Bool
+	c := NewClientSecretsTTL(nil, func(ctx context.Context, ak string) (string, bool, error) {
+		calls.Add(1)
+		if revoked.Load() {
+			return "", false, nil
+		}
+		return "s", true, nil
+	}, 64, 0)
+	for range 2 {
+		if s, err := c.Secret(context.Background(), "k"); s != "s" || err != nil {
+			t.Fatalf("got %q, %v", s, err)
+		}
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("fetcher called %d times, want 2 (ttl 0 keeps no secret)", calls.Load())
+	}
+	revoked.Store(true)
+	if _, err := c.Secret(context.Background(), "k"); code(err) != "InvalidAccessKeyId" {
+		t.Fatalf("a revoked key got %v", err)
+	}
+}

@@ -55,7 +55,7 @@ func New() *Metrics {
 			Name: "osp_cache_requests_total", Help: "Cache lookups by cache and result (hit or miss).",
 		}, []string{"cache", "result"}),
 		callableCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "osp_callable_calls_total", Help: "Calls of Python callables by callable and outcome (ok, error, timeout).",
+			Name: "osp_callable_calls_total", Help: "Calls of Python callables by callable and outcome (ok, error, timeout, throttled: refused at max_callable_calls).",
 		}, []string{"callable", "outcome"}),
 		callableSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "osp_callable_duration_seconds", Help: "Time Python callables took.",
@@ -105,6 +105,19 @@ func (m *Metrics) CacheLookup(cache string, hit bool) {
 func (m *Metrics) Callable(name, outcome string, took time.Duration) {
 	m.callableCalls.WithLabelValues(name, outcome).Inc()
 	m.callableSeconds.WithLabelValues(name).Observe(took.Seconds())
+}
+
+// CallsInFlight exports inFlight(kind) for each kind as the gauge
+// osp_callable_calls_in_flight{callable=kind}: calls running now, including
+// those whose waiter gave up on a timeout. Call it once, before serving.
+func (m *Metrics) CallsInFlight(inFlight func(kind string) int64, kinds ...string) {
+	for _, kind := range kinds {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "osp_callable_calls_in_flight",
+			Help:        "Calls of Python callables running now (a timed-out call counts until it returns), by callable.",
+			ConstLabels: prometheus.Labels{"callable": kind},
+		}, func() float64 { return float64(inFlight(kind)) }))
+	}
 }
 
 // IAMFetch records one IAM token request.

@@ -101,6 +101,7 @@ var statuses = map[string]int{
 	"RequestTimeout":                    http.StatusBadRequest,
 	"ServiceUnavailable":                http.StatusServiceUnavailable,
 	"SignatureDoesNotMatch":             http.StatusForbidden,
+	"SlowDown":                          http.StatusServiceUnavailable,
 	"XAmzContentSHA256Mismatch":         http.StatusBadRequest,
 }
 
@@ -130,6 +131,9 @@ func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/xml")
 	h.Set("x-amz-request-id", requestID)
+	if e.Status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1") // SlowDown, a callable timeout: soon, not now
+	}
 	if r.Method == http.MethodHead {
 		w.WriteHeader(e.Status)
 		return

@@ -23,6 +23,10 @@ type Hooks struct {
 	Validator     authz.Validator
 	BucketFetcher creds.BucketFetcher
 	SecretFetcher creds.SecretFetcher
+	// CallsInFlight reports the calls of a callable kind running now; it
+	// is read by the metrics of the server's whole life, so Start takes it
+	// and reloads keep the first one.
+	CallsInFlight func(kind string) int64
 	OnRequest     func()
 	Logger        *slog.Logger
 }
@@ -30,7 +34,7 @@ type Hooks struct {
 // newHandler builds the proxy handler of one configuration, with every
 // callable and cache instrumented.
 func newHandler(cfg *config.Config, hooks Hooks, transport http.RoundTripper, tokens *iam.Tokens, m *metrics.Metrics, log *slog.Logger) *proxy.Handler {
-	secrets := creds.NewClientSecrets(cfg.HMACKeystore, timedSecretFetcher(hooks.SecretFetcher, m), cfg.CacheSize)
+	secrets := creds.NewClientSecretsTTL(cfg.HMACKeystore, timedSecretFetcher(hooks.SecretFetcher, m), cfg.CacheSize, cfg.HMACFetcherTTL())
 	secrets.Observe(func(hit bool) { m.CacheLookup("client_secrets", hit) })
 	backends := creds.NewBackendCreds(timedBucketFetcher(hooks.BucketFetcher, m), cfg.BucketCredsFetcherIdentity, cfg.CacheSize)
 	backends.Observe(func(hit bool) { m.CacheLookup("bucket_creds", hit) })
@@ -61,6 +65,8 @@ func outcome(err error) string {
 		return "ok"
 	case errors.As(err, &e) && e.Code == "ServiceUnavailable":
 		return "timeout"
+	case errors.As(err, &e) && e.Code == "SlowDown":
+		return "throttled"
 	default:
 		return "error"
 	}

@@ -1,5 +1,6 @@
 // Package server runs the proxy's listeners for one configuration, serves
-// the admin endpoints beside it, and swaps configurations on reload.
+// the admin endpoints on a listener of their own, and swaps configurations
+// on reload.
 package server
 
 import (
@@ -29,8 +30,12 @@ type Server struct {
 	servers   []listenerServer
 	httpPort  int
 	httpsPort int
-	log       *slog.Logger
-	metrics   *metrics.Metrics
+	// adminServer serves healthz, readyz and metrics on adminPort; nil
+	// without admin_port.
+	adminServer *http.Server
+	adminPort   int
+	log         *slog.Logger
+	metrics     *metrics.Metrics
 
 	mu      sync.Mutex // guards cfg, tokens and handler swaps (reload)
 	cfg     *config.Config
@@ -55,6 +60,9 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{log: log, metrics: metrics.New(), tokens: map[string]*iam.Tokens{}}
+	if hooks.CallsInFlight != nil {
+		s.metrics.CallsInFlight(hooks.CallsInFlight, "validator", "bucket_creds_fetcher", "hmac_fetcher")
+	}
 	if err := s.install(cfg, hooks); err != nil {
 		return nil, err
 	}
@@ -71,6 +79,7 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 		}
 		ln, err := listen(cfg.Bind, *cfg.HTTPSPort)
 		if err != nil {
+			_ = s.Shutdown(context.Background())
 			return nil, err
 		}
 		srv := newTLSServer(root, timeouts, log)
@@ -90,7 +99,12 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 			MaxHeaderBytes: maxHeaderBytes, Log: log}
 		s.serve(srv, ln, func() error { return srv.Serve(ln) })
 	}
-	log.Info("object-storage-proxy listening", "bind", cfg.Bind, "http_port", s.httpPort, "https_port", s.httpsPort, "buckets", len(cfg.CosMap))
+	if err := s.startAdmin(cfg); err != nil {
+		_ = s.Shutdown(context.Background())
+		return nil, err
+	}
+	log.Info("object-storage-proxy listening", "bind", cfg.Bind, "http_port", s.httpPort, "https_port", s.httpsPort,
+		"admin_bind", cfg.AdminBind, "admin_port", s.adminPort, "buckets", len(cfg.CosMap))
 	return s, nil
 }
 
@@ -113,7 +127,7 @@ func (s *Server) Reload(cfg *config.Config, hooks Hooks) error {
 	same := s.cfg.SameListeners(cfg)
 	s.mu.Unlock()
 	if !same {
-		return errors.New("reload cannot change ports, bind address, TLS files or client timeouts; restart instead")
+		return errors.New("reload cannot change ports (admin_port too), bind addresses, TLS files or client timeouts; restart instead")
 	}
 	if err := cfg.CheckUnverifiedBind(); err != nil {
 		return err
@@ -165,44 +179,15 @@ func (s *Server) tokensFor(cfg *config.Config) (*iam.Tokens, error) {
 	return t, nil
 }
 
-// rootHandler routes the admin endpoints and sends everything else to the
-// current proxy handler. Admin paths start with /_osp/: no bucket name can
-// contain '_', so none is shadowed.
+// rootHandler sends every request of an S3 listener to the current proxy
+// handler: the S3 listeners answer only S3 (the admin endpoints have their
+// own listener), so no path or virtual-hosted key is shadowed.
 func (s *Server) rootHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.inFlight.Add(1)
 		defer s.inFlight.Done()
-		if len(r.URL.Path) > 6 && r.URL.Path[:6] == "/_osp/" && r.Method == http.MethodGet {
-			s.admin(w, r)
-			return
-		}
 		s.handler.Load().ServeHTTP(w, r)
 	})
-}
-
-func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("x-amz-request-id", proxy.NewRequestID())
-	switch r.URL.Path {
-	case "/_osp/healthz":
-		_, _ = w.Write([]byte("ok\n"))
-	case "/_osp/readyz":
-		if s.stopping.Load() {
-			http.Error(w, "stopping", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	case "/_osp/metrics":
-		s.mu.Lock()
-		enabled := s.cfg.MetricsEnabled()
-		s.mu.Unlock()
-		if !enabled {
-			http.NotFound(w, r)
-			return
-		}
-		s.metrics.Handler().ServeHTTP(w, r)
-	default:
-		http.NotFound(w, r)
-	}
 }
 
 func listen(bind string, port int) (net.Listener, error) {
@@ -253,9 +238,11 @@ func (s *Server) Ports() (httpPort, httpsPort int) { return s.httpPort, s.httpsP
 // closed; they end quickly then, unless stuck in a host callable.
 const abandonAfter = 5 * time.Second
 
-// Shutdown closes the listeners at once and waits for in-flight requests
-// until ctx ends, then closes their connections and waits for the handlers
-// to return, so that no host callable runs after Shutdown returns.
+// Shutdown closes the S3 listeners at once and waits for in-flight
+// requests until ctx ends, then closes their connections and waits for the
+// handlers to return, so that no host callable runs after Shutdown returns.
+// The admin listener stays up meanwhile (readyz answers 503) and closes
+// last.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
 	var errs []error
@@ -264,6 +251,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, err, srv.Close())
 		}
 	}
+	defer func() {
+		// Bounded separately: ctx may be over, and probes are short.
+		adminCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := s.shutdownAdmin(adminCtx); err != nil {
+			s.log.Warn("admin listener did not close cleanly", "error", err)
+		}
+	}()
 	done := make(chan struct{})
 	go func() {
 		s.inFlight.Wait()
