@@ -244,6 +244,15 @@ class Reply:
     body: bytes
     closed: Optional[bool] = None  # the server closed the connection after it (None: not checked)
 
+    # Enough of requests.Response for helpers.assert_s3_error and friends.
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+    @property
+    def content(self) -> bytes:
+        return self.body
+
 
 def render(method: str, target: str, headers: Sequence[Tuple[str, str]]) -> bytes:
     """A request head, byte for byte (UTF-8; nothing is validated)."""

@@ -49,7 +49,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from requests.structures import CaseInsensitiveDict
 
 from clients import AWS_CLI_V1, AWS_CLI_V2, isolated_env, run
-from helpers import BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, REGION, make_client
+from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, REGION, make_client
 from object_storage_proxy import ProxyServer
 from s3wire import (
     Answer,
