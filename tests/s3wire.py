@@ -278,14 +278,17 @@ def read_reply(sock: socket.socket, method: str, *, check_closed: bool = False) 
     return Reply(response.status, CaseInsensitiveDict(response.getheaders()), body, closed)
 
 
-def exchange(port: int, raw: bytes, *, method: str = "GET", check_closed: bool = False, timeout: float = 5.0,
-             host: str = "127.0.0.1") -> Reply:
+def exchange(port: int, raw: bytes, *, method: str = "GET", check_closed: bool = False, half_close: bool = False,
+             timeout: float = 5.0, host: str = "127.0.0.1") -> Reply:
     """Sends raw bytes on a new connection to host:port and reads one
-    response (see read_reply)."""
+    response (see read_reply). ``half_close`` then shuts the sending side,
+    so that a body cut short just ends."""
     sock = socket.create_connection((host, port), timeout=timeout)
     try:
         try:
             sock.sendall(raw)
+            if half_close:
+                sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the server answered and stopped reading (a too large request)
         return read_reply(sock, method, check_closed=check_closed)
