@@ -14,7 +14,12 @@ raw HTTP
     :func:`render` writes a request head byte for byte (header names and
     order as given: duplicates, odd case and ``_`` survive), :func:`exchange`
     sends bytes on a new connection and reads one answer,
-    :func:`send_expect_continue` plays the ``Expect: 100-continue`` dance.
+    :func:`send_expect_continue` plays the ``Expect: 100-continue`` dance,
+    :func:`send_watching` reads an answer without trusting it (a body cut
+    short is reported, not hidden).
+HTTP/1.1 framing
+    :func:`read_head` and :func:`read_body`, as a server reads a request
+    (the recording backend here, faultbackend.FaultBackend).
 a recording backend
     :class:`RecordingBackend`, a loopback HTTP/1.1 server that records each
     request it receives (request line, headers in order, body) and answers
@@ -32,10 +37,11 @@ import hmac
 import http.client
 import socket
 import threading
+import time
 import types
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from unittest import mock
 
 import botocore.auth
@@ -324,6 +330,205 @@ def send_expect_continue(host: str, port: int, head: bytes, body: bytes, *, meth
         sock.close()
 
 
+@dataclass
+class RawResult:
+    """What a raw client got, not trusting the server: the status (None if
+    the connection was cut before an answer), headers (lower-case names),
+    the body bytes read, whether the body was whole (its Content-Length
+    reached, or the final chunk of a chunked body read), what went wrong,
+    and how long it all took."""
+
+    status: Optional[int]
+    headers: Dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    complete: bool = False
+    error: str = ""
+    elapsed: float = 0.0
+
+
+def send_watching(port: int, method: str, head: bytes, body: bytes, *, timeout: float = 10.0,
+                  host: str = "127.0.0.1") -> RawResult:
+    """Sends a request on a raw socket (the body from a thread, so an early
+    answer is read while the body is still going) and reads the answer
+    without trusting it: a short body is reported, not hidden."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    started = time.monotonic()
+
+    def send_body() -> None:
+        try:
+            sock.sendall(body)
+        except OSError:
+            pass  # the server answered early and closed
+
+    sock.sendall(head)
+    sender = threading.Thread(target=send_body, daemon=True)
+    if body:
+        sender.start()
+    result = RawResult(None)
+    raw = http.client.HTTPResponse(sock, method=method)
+    try:
+        try:
+            raw.begin()
+        except (http.client.HTTPException, OSError) as e:
+            result.error = f"no answer: {type(e).__name__}: {e}"
+            return result
+        result.status = raw.status
+        result.headers = {k.lower(): v for k, v in raw.getheaders()}
+        pieces: List[bytes] = []
+        try:
+            while True:
+                # (read(amt) returns b"" at a premature EOF instead of raising:
+                # the length is compared below)
+                piece = raw.read(65536)
+                if not piece:
+                    break
+                pieces.append(piece)
+            result.complete = True
+        except http.client.IncompleteRead as e:  # chunked bodies
+            pieces.append(bytes(e.partial))
+            result.error = f"IncompleteRead after {sum(map(len, pieces))} bytes"
+        except (http.client.HTTPException, OSError) as e:
+            result.error = f"{type(e).__name__}: {e}"
+        result.body = b"".join(pieces)
+        length = result.headers.get("content-length")
+        if result.complete and length is not None and method != "HEAD" and len(result.body) != int(length):
+            result.complete = False
+            result.error = f"connection closed after {len(result.body)} of {length} bytes"
+        return result
+    finally:
+        result.elapsed = time.monotonic() - started
+        raw.close()
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # unblocks the sender before the descriptor goes
+        except OSError:
+            pass
+        if body:
+            sender.join(5)
+        sock.close()
+
+
+# --------------------------------------------------------------------------
+# HTTP/1.1 framing, as a server reads it
+
+
+MAX_HEAD = 64 * 1024
+
+
+class PeerGone(Exception):
+    """The peer went away before the message was whole."""
+
+
+def read_head(rfile: IO[bytes]) -> Tuple[bytes, str, List[Tuple[str, str]]]:
+    """Reads a message head: (raw bytes, first line, headers). Raises PeerGone
+    on EOF before the blank line."""
+    raw = bytearray()
+    lines: List[bytes] = []
+    while True:
+        line = rfile.readline(MAX_HEAD + 1)
+        if not line:
+            raise PeerGone("connection closed before the end of the head" if raw else "no request")
+        raw += line
+        if len(raw) > MAX_HEAD:
+            raise ValueError("head too long")
+        if line in (b"\r\n", b"\n"):
+            if not lines:
+                continue  # stray CRLF before a request line
+            break
+        lines.append(line.rstrip(b"\r\n"))
+    first = lines[0].decode("latin-1")
+    headers = []
+    for line in lines[1:]:
+        name, _, value = line.decode("latin-1").partition(":")
+        headers.append((name.strip(), value.strip()))
+    return bytes(raw), first, headers
+
+
+def header_value(headers: Sequence[Tuple[str, str]], name: str) -> Optional[str]:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def body_framing(headers: Sequence[Tuple[str, str]]) -> Tuple[bool, Optional[int]]:
+    """(chunked?, Content-Length or None)."""
+    chunked = "chunked" in (header_value(headers, "transfer-encoding") or "").lower()
+    length = header_value(headers, "content-length")
+    return chunked, (int(length) if length is not None and not chunked else None)
+
+
+def read_body(rfile: IO[bytes], chunked: bool, length: Optional[int], *, until_eof: bool = False,
+               limit: Optional[int] = None, sink: Optional["socket.socket"] = None) -> Tuple[bytes, bool]:
+    """Reads a body as it is on the wire (chunk framing included) and
+    returns it with whether it arrived whole. Stops after ``limit`` bytes
+    (then it is not whole). Every piece read is also sent to ``sink``."""
+    out = bytearray()
+
+    def take(data: bytes) -> None:
+        out.extend(data)
+        if sink is not None:
+            sink.sendall(data)
+
+    def room() -> int:
+        return (limit - len(out)) if limit is not None else 1 << 30
+
+    def take_exactly(n: int) -> int:
+        """Takes up to n bytes, as room allows; returns how many are left."""
+        while n > 0 and room() > 0:
+            data = rfile.read(min(n, 1 << 16, room()))
+            if not data:
+                break
+            take(data)
+            n -= len(data)
+        return n
+
+    if chunked:
+        while room() > 0:
+            line = rfile.readline(4096)
+            if not line.endswith(b"\n"):
+                take(line[: room()])
+                return bytes(out), False
+            take(line[: room()])
+            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while room() > 0:
+                    trailer = rfile.readline(4096)
+                    take(trailer[: room()])
+                    if not trailer.endswith(b"\n"):
+                        return bytes(out), False
+                    if trailer in (b"\r\n", b"\n"):
+                        return bytes(out), True
+                return bytes(out), False
+            if take_exactly(size + 2) > 0:
+                return bytes(out), False
+        return bytes(out), False
+    if length is None:
+        if not until_eof:
+            return b"", True
+        while room() > 0:
+            data = rfile.read1(min(1 << 16, room()))  # type: ignore[attr-defined]  # a BufferedReader
+            if not data:
+                return bytes(out), True
+            take(data)
+        return bytes(out), False
+    whole = take_exactly(length) == 0
+    return bytes(out), whole
+
+
+def dechunk(wire: bytes) -> bytes:
+    """The data of a whole Transfer-Encoding: chunked body, as read_body
+    returns it (framing included)."""
+    out = bytearray()
+    rest = wire
+    while True:
+        line, _, rest = rest.partition(b"\r\n")
+        size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            return bytes(out)
+        out += rest[:size]
+        rest = rest[size + 2:]
+
+
 # --------------------------------------------------------------------------
 # a recording backend
 
@@ -460,36 +665,18 @@ def render_response(status: int, reason: str, headers: Sequence[Tuple[str, str]]
 
 
 def _read_request(reader: Any, expect_continue: Callable[[], None]) -> Optional[RecordedRequest]:
-    """One request off a buffered socket reader, or None at a clean EOF.
-    ``expect_continue`` is called before the body of a request that carries
-    ``Expect: 100-continue`` (as a server that wants the body answers)."""
-    line = reader.readline(65536)
-    if not line:
+    """One request off a buffered socket reader, or None once the peer has
+    gone. ``expect_continue`` is called before the body of a request that
+    carries ``Expect: 100-continue`` (as a server that wants the body does)."""
+    try:
+        _, line, headers = read_head(reader)
+    except PeerGone:
         return None
-    method, target = (line.decode("latin-1").rstrip("\r\n").split(" ") + ["", ""])[:2]
-    headers: Headers = []
-    while True:
-        raw = reader.readline(65536)
-        if not raw:
-            raise ValueError("connection closed inside a request head")
-        text = raw.decode("latin-1").rstrip("\r\n")
-        if not text:
-            break
-        name, _, value = text.partition(":")
-        headers.append((name, value.strip()))
-    lower = {n.lower(): v for n, v in headers}
-    if lower.get("expect", "").lower() == "100-continue":
+    method, target = (line.split(" ") + ["", ""])[:2]
+    if (header_value(headers, "expect") or "").lower() == "100-continue":
         expect_continue()
-    if "chunked" in lower.get("transfer-encoding", "").lower():
-        body = b""
-        while True:
-            size = int(reader.readline(1024).split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while reader.readline(65536) not in (b"\r\n", b"\n", b""):
-                    pass  # trailer lines
-                break
-            body += reader.read(size)
-            reader.readline(16)
-    else:
-        body = reader.read(int(lower.get("content-length", "0") or 0))
-    return RecordedRequest(method, target, headers, body)
+    chunked, length = body_framing(headers)
+    body, whole = read_body(reader, chunked, length)
+    if not whole:
+        return None
+    return RecordedRequest(method, target, headers, dechunk(body) if chunked else body)
