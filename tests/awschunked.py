@@ -32,7 +32,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
-import socket
 import urllib.parse
 import zlib
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from requests.structures import CaseInsensitiveDict
 
 import s3wire
 from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, sign_request
-from s3wire import Reply, hmac_hex, read_reply, render, signing_key
+from s3wire import Reply, exchange, hmac_hex, render, signing_key
 
 STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
@@ -364,14 +363,9 @@ def send_truncated(upload: Upload, cut: int, *, connect: Optional[Tuple[str, int
     Returns the response, or None if the server closed without one."""
     host, port = _target(upload.url, connect)
     headers = {"Host": urllib.parse.urlsplit(upload.url).netloc, **upload.headers}
-    sock = socket.create_connection((host, port), timeout=20)
+    raw = _head(upload.method, upload.path, headers) + upload.body()[:cut]
     try:
-        sock.sendall(_head(upload.method, upload.path, headers) + upload.body()[:cut])
-        sock.shutdown(socket.SHUT_WR)
-        try:
-            return read_reply(sock, upload.method)
-        except (http.client.RemoteDisconnected, ConnectionError):
-            return None
-    finally:
-        sock.close()
+        return exchange(port, raw, method=upload.method, half_close=True, timeout=20, host=host)
+    except (http.client.RemoteDisconnected, ConnectionError):
+        return None
 
