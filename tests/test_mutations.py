@@ -306,6 +306,12 @@ def _other(name: str, value: str) -> str:
     return value + "2" if value else "2"
 
 
+def _overflow(value: str) -> str:
+    """A value past sane bounds: a number beyond 64 bits, or 2 KiB longer
+    (the whole head stays under S3's 8 KiB, which the proxy enforces)."""
+    return "9" * 30 if value.isdigit() else value + "A" * 2048
+
+
 def _encode_all(text: str) -> str:
     return "".join(f"%{b:02X}" for b in text.encode())
 
@@ -330,6 +336,8 @@ def header_mutations(name: str, value: str, index: int, headers: Headers) -> Ite
     if value:
         yield "value emptied", before + [(name, "")] + after
         yield "value with surrounding spaces", before + [(name, f"  {value}  ")] + after
+    yield "value overflowed", before + [(name, _overflow(value))] + after
+    yield "space before the colon", before + [(name + " ", value)] + after
 
 
 def query_mutations(query: str) -> Iterator[Tuple[str, str]]:
@@ -362,6 +370,7 @@ def query_mutations(query: str) -> Iterator[Tuple[str, str]]:
             yield f"param {key}: '=' dropped", joined([key])
         else:
             yield f"param {key}: '=' added", joined([f"{key}="])
+        yield f"param {key}: value overflowed", joined([f"{key}={urllib.parse.quote(_overflow(decoded), safe='')}"])
         yield f"param {key}: name double-encoded", joined([f"{_encode_all(key).replace('%', '%25')}{eq}{value}"])
         yield f"param {key}: removed", "&".join(before + after)
 
