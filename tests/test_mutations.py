@@ -57,8 +57,10 @@ from s3wire import (
     RecordedRequest,
     RecordingBackend,
     Reply,
+    authorization,
     exchange,
     render,
+    sign_raw,
 )
 
 BUCKET = "bkt"  # the bucket every captured request names
@@ -573,4 +575,95 @@ def test_mutated_signed_requests_change_nothing_at_the_backend(
     assert not offenders, (
         f"{len(offenders)} of {total} mutations got through.\nBy request: {dict(per_request)}\n"
         f"By mutation: {dict(per_kind.most_common())}\n"
+        f"the first {SHOW} (OSP_MUTATIONS_SHOW=n shows more):\n  " + "\n  ".join(offenders[:SHOW]))
+
+
+# --------------------------------------------------------------------------
+# the attacker signs the mutation too
+
+# The mutations the forwarding rule refuses even when the client signed them
+# (a holder of a valid key signs whatever it likes): a header given twice,
+# a header name with '_', a Connection header naming a header that would be
+# forwarded.
+RESIGNED_KINDS = ("duplicated, same value", "duplicated, other value after", "duplicated, other value before",
+                  "name _-mangled", "_-mangled copy added, other value", "named in Connection",
+                  "named in Connection with keep-alive")
+
+# Headers whose duplicates Go's HTTP server refuses, or merges, before the
+# proxy sees them; and hop-by-hop headers a Connection header may name.
+GO_FRAMED = frozenset({"host", "content-length", "expect"})
+CONNECTION_MAY_NAME = frozenset({"connection", "keep-alive", "expect"})
+
+
+def resign(captured: Captured, headers: Headers) -> Headers:
+    """``headers`` (without the captured Authorization) signed again over
+    every header, as sent, with the captured date and payload hash: what a
+    client holding the key would send."""
+    base = captured.request
+    unsigned = [(n, v) for n, v in headers if n.lower() != "authorization"]
+    amz_date = base.header("X-Amz-Date")[0]
+    payload = base.header("X-Amz-Content-Sha256")[0]
+    parts = sign_raw(base.method, base.target, unsigned, payload, amz_date, access_key=CLIENT_ACCESS_KEY,
+                     secret_key=CLIENT_SECRET_KEY)
+    return unsigned + [("Authorization", authorization(*parts))]
+
+
+def resigned_variants(captured: Captured) -> Iterator[Variant]:
+    """The header mutations of RESIGNED_KINDS, each signed by the client."""
+    base = captured.request
+    for index, (name, value) in enumerate(base.headers):
+        lower = name.lower()
+        if lower == "authorization":
+            continue
+        for mutation, headers in header_mutations(name, value, index, base.headers):
+            if mutation not in RESIGNED_KINDS:
+                continue
+            if mutation.startswith("duplicated") and lower in GO_FRAMED:
+                continue  # Go's own business (test_abuse covers it)
+            if mutation.startswith("named in Connection") and lower in CONNECTION_MAY_NAME:
+                continue
+            yield Variant(f"header {name}: {mutation}, signed", base.method, base.target,
+                          resign(captured, headers), base.body, lower)
+
+
+def test_signed_duplicates_underscores_and_connection_names_are_refused(
+        captured_requests: List[Captured], start_proxy: Callable[..., ProxyServer], backend: Any,
+        recorder: RecordingBackend) -> None:
+    """An attacker with a valid key signs the mutation too: a duplicated
+    header (e.g. a second X-Amz-Copy-Source), a '_' name (X_Amz_Copy_Source)
+    or a Connection header naming a forwarded header (X-Amz-Copy-Source,
+    Range, User-Agent, ...). Each is refused with a 4xx S3 error (400 by
+    the rule, or whatever check comes first: a missing X-Amz-Date, an
+    unknown copy-source bucket; never SignatureDoesNotMatch, which would
+    mean the test signed it wrong, as the control shows it does not) and
+    nothing reaches the backend. Presigned requests are left out: their
+    headers other than Host are not signed."""
+    proxy = _proxy_to(start_proxy, backend, recorder)
+    offenders: List[str] = []
+    total = 0
+    for captured in captured_requests:
+        if captured.presigned:
+            continue
+        base = captured.request
+        control = send(proxy, Variant("re-signed", base.method, base.target, resign(captured, base.headers),
+                                      base.body))
+        assert control.status in (200, 206) and len(recorder.take()) == 1, \
+            (captured.name, "the re-signed request itself", reply_summary(control))
+        for variant in resigned_variants(captured):
+            total += 1
+            reply = send(proxy, variant)
+            received = recorder.take()
+            where = f"{captured.name} | {variant.mutation} | proxy {reply_summary(reply)}"
+            if received:
+                seen = Seen.of(received[0])
+                touched = sorted({(n, v[:40]) for n, v in seen.headers
+                                  if n.replace("_", "-") == variant.touched or n == "connection"})
+                offenders.append(f"{where} | forwarded; backend saw {touched or 'none of it'}")
+            elif not is_refusal(reply):
+                offenders.append(f"{where} | nothing forwarded, but not a 4xx S3 error")
+            elif b"<Code>SignatureDoesNotMatch</Code>" in reply.body:
+                offenders.append(f"{where} | SignatureDoesNotMatch: the test signed it wrong")
+    per_kind = Counter(_kind(o.split(" | ")[1]) for o in offenders)
+    assert not offenders, (
+        f"{len(offenders)} of {total} signed mutations were not refused.\nBy mutation: {dict(per_kind.most_common())}\n"
         f"the first {SHOW} (OSP_MUTATIONS_SHOW=n shows more):\n  " + "\n  ".join(offenders[:SHOW]))
