@@ -10,6 +10,9 @@ account, in cos_map) differ, so a request only succeeds if the proxy verified
 the client's signature and re-signed it for the backend; versitygw checks that
 re-signature strictly. What was (or was not) stored is always checked with a
 boto3 client talking to versitygw directly.
+
+The wire itself (SigV4 signers, raw HTTP senders, a recording backend) is in
+s3wire.py; sign_request and send_signed here sign with the client's keys.
 """
 
 from __future__ import annotations

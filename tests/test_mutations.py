@@ -8,9 +8,9 @@ unchanged, to a proxy whose backend is another recording backend: that is
 the baseline, what the backend receives for the request the client signed.
 Then every header and every query parameter of it is mutated in turn
 (duplicated with the same and with another value, its name case-folded or
-``_``-mangled, named in ``Connection:``, emptied, double-encoded), and
-dangerous unsigned headers and parameters are added. Each mutated request
-must be
+``_``-mangled, named in ``Connection:``, emptied, overflowed,
+double-encoded), and dangerous unsigned headers and parameters are added.
+Each mutated request must be
 
 * refused by the proxy: a 4xx S3 XML error (or, for the few shapes Go's HTTP
   server refuses before the proxy sees them, Go's own plain 4xx; see
@@ -30,8 +30,13 @@ reach the backend as exactly that header with exactly the (one) value the
 client sent. Case-folding a header name has no effect by HTTP: names are
 compared case-insensitively.
 
-A failure lists the first offenders: operation, mutation, what the proxy
-answered, and how what the backend saw differs from the baseline.
+A second test lets the attacker sign the mutation too (a valid key signs
+anything): a duplicated header, a ``_`` name or a ``Connection`` header
+naming a forwarded one must then be refused, whatever was signed.
+
+A failure counts the offenders by request and by kind of mutation and lists
+the first ones (``OSP_MUTATIONS_SHOW=n`` lists more): request, mutation, what
+the proxy answered, and how what the backend saw differs from the baseline.
 """
 
 from __future__ import annotations
@@ -70,6 +75,9 @@ SHOW = int(os.environ.get("OSP_MUTATIONS_SHOW", "25"))  # offenders shown in a f
 
 # Headers S3 clients legitimately leave unsigned, which the proxy forwards
 # as sent (lower case). Anything else the client did not sign is dropped.
+# Each is safe unsigned: Content-Length frames the body (whose hash is
+# signed or checked), Content-Type and Content-MD5 describe that body,
+# User-Agent informs, Range and the If-* preconditions only narrow a read.
 ALLOWED_UNSIGNED = frozenset({
     "content-length", "content-type", "content-md5", "user-agent", "range",
     "if-match", "if-none-match", "if-modified-since", "if-unmodified-since",
