@@ -9,7 +9,8 @@ the baseline, what the backend receives for the request the client signed.
 Then every header and every query parameter of it is mutated in turn
 (duplicated with the same and with another value, its name case-folded or
 ``_``-mangled, named in ``Connection:``, emptied, overflowed,
-double-encoded), and dangerous unsigned headers and parameters are added.
+double-encoded), the signed body is changed, and dangerous unsigned headers
+and parameters are added.
 Each mutated request must be
 
 * refused by the proxy: a 4xx S3 XML error (or, for the few shapes Go's HTTP
@@ -28,7 +29,10 @@ are refused with 400. Hence one documented exception to "no effect": a
 mutation of a header on ALLOWED_UNSIGNED that the client did not sign may
 reach the backend as exactly that header with exactly the (one) value the
 client sent. Case-folding a header name has no effect by HTTP: names are
-compared case-insensitively.
+compared case-insensitively. A second one: a changed body may reach an HMAC
+backend with the client's signed payload hash, which the backend checks; a
+bearer backend checks none, so a third test makes sure no tampered body
+reaches one whole.
 
 A second test lets the attacker sign the mutation too (a valid key signs
 anything): a duplicated header, a ``_`` name or a ``Connection`` header
@@ -55,6 +59,7 @@ from requests.structures import CaseInsensitiveDict
 
 from clients import AWS_CLI_V1, AWS_CLI_V2, isolated_env, run
 from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, REGION, make_client
+from iam_server import IamServer
 from object_storage_proxy import ProxyServer
 from s3wire import (
     Answer,
@@ -385,6 +390,25 @@ def query_mutations(query: str) -> Iterator[Tuple[str, str]]:
         yield f"param {key}: removed", "&".join(before + after)
 
 
+def body_mutations(body: bytes) -> Iterator[Tuple[str, bytes]]:
+    """(mutation, body) for each way of changing a signed body."""
+    if body:
+        yield "body: one byte flipped", bytes([body[0] ^ 1]) + body[1:]
+        yield "body: emptied", b""
+        yield "body: last byte cut", body[:-1]
+        yield "body: one byte more", body + b"!"
+    else:
+        yield "body: added", b"unsigned body"
+
+
+def with_body(headers: Headers, body: bytes) -> Headers:
+    """``headers`` with a Content-Length for ``body`` (in the place of the
+    old one, or last)."""
+    if any(n.lower() == "content-length" for n, _ in headers):
+        return [(n, str(len(body)) if n.lower() == "content-length" else v) for n, v in headers]
+    return headers + [("Content-Length", str(len(body)))]
+
+
 def variants(captured: Captured) -> Iterator[Variant]:
     """Every mutation of one captured request."""
     base = captured.request
@@ -397,6 +421,9 @@ def variants(captured: Captured) -> Iterator[Variant]:
     for name, value in DANGEROUS_HEADERS:
         yield Variant(f"unsigned header added: {name}: {value}", base.method, base.target,
                       base.headers + [(name, value)], base.body, name.lower())
+    if not captured.presigned:  # (a presigned body is not signed)
+        for mutation, body in body_mutations(base.body):
+            yield Variant(mutation, base.method, base.target, with_body(base.headers, body), body)
     separator = "&" if base.query else "?"
     for key, value in DANGEROUS_PARAMS:
         param = f"{key}={urllib.parse.quote(value, safe='')}" if value else key
@@ -470,11 +497,27 @@ def expected_seen(baseline: Seen, captured: Captured, variant: Variant) -> Seen:
     return baseline.with_header(name, [v for v in sent if v])
 
 
+def checked_by_the_backend(baseline: Seen, seen: Seen, variant: Variant) -> bool:
+    """The second documented exception: a changed body may reach an HMAC
+    backend as long as the client's signed payload hash goes with it (the
+    proxy signs it into its own request, and S3 refuses a body that does not
+    match it); only its Content-Length may follow. A bearer backend checks
+    no hash: test_tampered_bodies_never_reach_a_bearer_backend_whole."""
+    if not variant.mutation.startswith("body:"):
+        return False
+    def rest(s: Seen) -> Tuple[Any, ...]:
+        return (s.method, s.path, s.query, tuple(h for h in s.headers if h[0] != "content-length"))
+    signed_hash = [v for n, v in baseline.headers if n == "x-amz-content-sha256"]
+    return rest(seen) == rest(baseline) and bool(signed_hash) and signed_hash[0] not in (
+        "UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+
+
 def matches(baseline: Seen, expected: Seen, seen: Seen, variant: Variant) -> bool:
     """``seen`` is the baseline (no effect), or ``expected`` (the documented
     exception), an empty value of the excepted header counting as none
-    (the proxy may drop what carries nothing)."""
-    if seen in (baseline, expected):
+    (the proxy may drop what carries nothing), or a changed body the
+    backend will check (checked_by_the_backend)."""
+    if seen in (baseline, expected) or checked_by_the_backend(baseline, seen, variant):
         return True
     name = variant.touched
     if name is None or name not in ALLOWED_UNSIGNED or name == "content-length":
@@ -676,3 +719,44 @@ def test_signed_duplicates_underscores_and_connection_names_are_refused(
     assert not offenders, (
         f"{len(offenders)} of {total} signed mutations were not refused.\nBy mutation: {dict(per_kind.most_common())}\n"
         f"the first {SHOW} (OSP_MUTATIONS_SHOW=n shows more):\n  " + "\n  ".join(offenders[:SHOW]))
+
+
+# --------------------------------------------------------------------------
+# tampered bodies and a backend that checks no payload hash
+
+API_KEY = "mutations-api-key"
+
+
+def test_tampered_bodies_never_reach_a_bearer_backend_whole(
+        captured_requests: List[Captured], start_proxy: Callable[..., ProxyServer],
+        recorder: RecordingBackend) -> None:
+    """A bearer (IBM API key) backend checks no payload hash, so the proxy
+    checks the signed one itself: a signed request whose body was changed
+    (a byte flipped, emptied, cut, lengthened, or added where none was
+    signed) is refused, and the backend never receives it whole (the
+    recording backend records only whole requests)."""
+    with IamServer({API_KEY}) as iam:
+        entry = {"host": "127.0.0.1", "port": recorder.port, "scheme": "http", "addressing_style": "path",
+                 "apikey": API_KEY}
+        proxy = start_proxy(cos_map={BUCKET: entry, SOURCE: entry}, iam_url=iam.url)
+        offenders: List[str] = []
+        total = 0
+        for captured in captured_requests:
+            if captured.presigned:
+                continue  # a presigned body is not signed
+            base = captured.request
+            reply = send(proxy, Variant("none", base.method, base.target, base.headers, base.body))
+            got = recorder.take()
+            assert reply.status in (200, 206) and len(got) == 1 and got[0].body == base.body, \
+                (captured.name, reply_summary(reply), [(r.method, r.target, r.body[:40]) for r in got])
+            assert got[0].header("Authorization")[0].startswith("Bearer "), got[0].headers
+            for mutation, body in body_mutations(base.body):
+                total += 1
+                reply = send(proxy, Variant(mutation, base.method, base.target, with_body(base.headers, body), body))
+                received = recorder.take()
+                where = f"{captured.name} | {mutation} | proxy {reply_summary(reply)}"
+                if received:
+                    offenders.append(f"{where} | the backend got it whole: {received[0].body[:40]!r}")
+                elif not is_refusal(reply):
+                    offenders.append(f"{where} | nothing forwarded, but not a 4xx S3 error")
+    assert not offenders, f"{len(offenders)} of {total} tampered bodies:\n  " + "\n  ".join(offenders[:SHOW])
