@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import http.client
-import socket
 import urllib.parse
 import zlib
 from dataclasses import dataclass, field
@@ -41,7 +39,9 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from requests.structures import CaseInsensitiveDict
 
+import s3wire
 from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, sign_request
+from s3wire import Reply, exchange, hmac_hex, render, signing_key
 
 STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
@@ -116,10 +116,6 @@ def checksum(algorithm: str, data: bytes) -> str:
 # the signature chain
 
 
-def _hmac(key: bytes, text: str) -> bytes:
-    return hmac.new(key, text.encode(), hashlib.sha256).digest()
-
-
 @dataclass
 class Chain:
     """What chunk and trailer signatures are computed from."""
@@ -130,18 +126,15 @@ class Chain:
     seed_signature: str
 
     def signing_key(self) -> bytes:
-        date, region, service, terminator = self.scope.split("/")
-        key = _hmac(("AWS4" + self.secret_key).encode(), date)
-        for part in (region, service, terminator):
-            key = _hmac(key, part)
-        return key
+        date, region, service, _ = self.scope.split("/")
+        return signing_key(self.secret_key, date, region, service)
 
     def chunk_signature(self, previous: str, data: bytes) -> str:
         string_to_sign = "\n".join([
             "AWS4-HMAC-SHA256-PAYLOAD", self.amz_date, self.scope, previous,
             EMPTY_SHA256, hashlib.sha256(data).hexdigest(),
         ])
-        return hmac.new(self.signing_key(), string_to_sign.encode(), hashlib.sha256).hexdigest()
+        return hmac_hex(self.signing_key(), string_to_sign)
 
     def trailer_signature(self, previous: str, trailers: Iterable[Tuple[str, str]]) -> str:
         canonical = "".join(f"{name}:{value}\n" for name, value in trailers)
@@ -149,7 +142,7 @@ class Chain:
             "AWS4-HMAC-SHA256-TRAILER", self.amz_date, self.scope, previous,
             hashlib.sha256(canonical.encode()).hexdigest(),
         ])
-        return hmac.new(self.signing_key(), string_to_sign.encode(), hashlib.sha256).hexdigest()
+        return hmac_hex(self.signing_key(), string_to_sign)
 
 
 def chain_from_headers(headers: Mapping[str, str], secret_key: str) -> Chain:
@@ -289,13 +282,9 @@ def flip(signature: str) -> str:
 # sending
 
 
-@dataclass
-class Response:
-    """Enough of requests.Response for helpers.assert_s3_error."""
-
-    status_code: int
-    headers: CaseInsensitiveDict
-    content: bytes
+# What the senders below return (status_code and content as in
+# requests.Response, for helpers.assert_s3_error).
+Response = Reply
 
 
 def _target(url: str, connect: Optional[Tuple[str, int]]) -> Tuple[str, int]:
@@ -307,7 +296,7 @@ def _target(url: str, connect: Optional[Tuple[str, int]]) -> Tuple[str, int]:
 
 def _response(raw: http.client.HTTPResponse) -> Response:
     body = raw.read()
-    return Response(raw.status, CaseInsensitiveDict(raw.getheaders()), body)
+    return Reply(raw.status, CaseInsensitiveDict(raw.getheaders()), body)
 
 
 def send(
@@ -354,8 +343,7 @@ def raw_request(host: str, port: int, method: str, path: str, headers: Mapping[s
 
 
 def _head(method: str, path: str, headers: Mapping[str, str]) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1"] + [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return render(method, path, list(headers.items()))
 
 
 def send_expect_continue(upload: Upload, *, connect: Optional[Tuple[str, int]] = None,
@@ -365,30 +353,8 @@ def send_expect_continue(upload: Upload, *, connect: Optional[Tuple[str, int]] =
     came first). Returns (whether 100 Continue came, the final response)."""
     host, port = _target(upload.url, connect)
     headers = {"Host": urllib.parse.urlsplit(upload.url).netloc, **upload.headers, "Expect": "100-continue"}
-    sock = socket.create_connection((host, port), timeout=20)
-    try:
-        sock.sendall(_head(upload.method, upload.path, headers))
-        sock.settimeout(wait)
-        got_continue = False
-        try:
-            first = sock.recv(12, socket.MSG_PEEK)
-        except socket.timeout:
-            first = b""
-        sock.settimeout(20)
-        if first.startswith(b"HTTP/1.1 100") or first.startswith(b"HTTP/1.0 100"):
-            got_continue = True
-            seen = b""
-            while not seen.endswith(b"\r\n\r\n"):
-                byte = sock.recv(1)
-                assert byte, "connection closed after 100 Continue"
-                seen += byte
-        if got_continue or not first:
-            sock.sendall(upload.body())
-        raw = http.client.HTTPResponse(sock, method=upload.method)
-        raw.begin()
-        return got_continue, _response(raw)
-    finally:
-        sock.close()
+    return s3wire.send_expect_continue(host, port, _head(upload.method, upload.path, headers), upload.body(),
+                                       method=upload.method, wait=wait)
 
 
 def send_truncated(upload: Upload, cut: int, *, connect: Optional[Tuple[str, int]] = None) -> Optional[Response]:
@@ -397,16 +363,9 @@ def send_truncated(upload: Upload, cut: int, *, connect: Optional[Tuple[str, int
     Returns the response, or None if the server closed without one."""
     host, port = _target(upload.url, connect)
     headers = {"Host": urllib.parse.urlsplit(upload.url).netloc, **upload.headers}
-    sock = socket.create_connection((host, port), timeout=20)
+    raw = _head(upload.method, upload.path, headers) + upload.body()[:cut]
     try:
-        sock.sendall(_head(upload.method, upload.path, headers) + upload.body()[:cut])
-        sock.shutdown(socket.SHUT_WR)
-        raw = http.client.HTTPResponse(sock, method=upload.method)
-        try:
-            raw.begin()
-        except (http.client.RemoteDisconnected, ConnectionError):
-            return None
-        return _response(raw)
-    finally:
-        sock.close()
+        return exchange(port, raw, method=upload.method, half_close=True, timeout=20, host=host)
+    except (http.client.RemoteDisconnected, ConnectionError):
+        return None
 

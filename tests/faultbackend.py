@@ -50,8 +50,8 @@ from typing import IO, Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 from xml.sax.saxutils import escape
 
 from helpers import BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY, REGION
+from s3wire import PeerGone, body_framing, read_body, read_head
 
-MAX_HEAD = 64 * 1024
 IO_TIMEOUT = 15.0  # a peer silent this long counts as gone
 
 
@@ -199,111 +199,6 @@ class Received:
             if key.lower() == name.lower():
                 return value
         return None
-
-
-class _Cut(Exception):
-    """The peer went away before the request was whole."""
-
-
-# --------------------------------------------------------------------------
-# HTTP/1.1 framing
-
-
-def _read_head(rfile: IO[bytes]) -> Tuple[bytes, str, List[Tuple[str, str]]]:
-    """Reads a message head: (raw bytes, first line, headers). Raises _Cut
-    on EOF before the blank line."""
-    raw = bytearray()
-    lines: List[bytes] = []
-    while True:
-        line = rfile.readline(MAX_HEAD + 1)
-        if not line:
-            raise _Cut("connection closed before the end of the head" if raw else "no request")
-        raw += line
-        if len(raw) > MAX_HEAD:
-            raise ValueError("head too long")
-        if line in (b"\r\n", b"\n"):
-            if not lines:
-                continue  # stray CRLF before a request line
-            break
-        lines.append(line.rstrip(b"\r\n"))
-    first = lines[0].decode("latin-1")
-    headers = []
-    for line in lines[1:]:
-        name, _, value = line.decode("latin-1").partition(":")
-        headers.append((name.strip(), value.strip()))
-    return bytes(raw), first, headers
-
-
-def _get(headers: Sequence[Tuple[str, str]], name: str) -> Optional[str]:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
-
-
-def _framing(headers: Sequence[Tuple[str, str]]) -> Tuple[bool, Optional[int]]:
-    """(chunked?, Content-Length or None)."""
-    chunked = "chunked" in (_get(headers, "transfer-encoding") or "").lower()
-    length = _get(headers, "content-length")
-    return chunked, (int(length) if length is not None and not chunked else None)
-
-
-def _read_body(rfile: IO[bytes], chunked: bool, length: Optional[int], *, until_eof: bool = False,
-               limit: Optional[int] = None, sink: Optional["socket.socket"] = None) -> Tuple[bytes, bool]:
-    """Reads a body as it is on the wire (chunk framing included) and
-    returns it with whether it arrived whole. Stops after ``limit`` bytes
-    (then it is not whole). Every piece read is also sent to ``sink``."""
-    out = bytearray()
-
-    def take(data: bytes) -> None:
-        out.extend(data)
-        if sink is not None:
-            sink.sendall(data)
-
-    def room() -> int:
-        return (limit - len(out)) if limit is not None else 1 << 30
-
-    def take_exactly(n: int) -> int:
-        """Takes up to n bytes, as room allows; returns how many are left."""
-        while n > 0 and room() > 0:
-            data = rfile.read(min(n, 1 << 16, room()))
-            if not data:
-                break
-            take(data)
-            n -= len(data)
-        return n
-
-    if chunked:
-        while room() > 0:
-            line = rfile.readline(4096)
-            if not line.endswith(b"\n"):
-                take(line[: room()])
-                return bytes(out), False
-            take(line[: room()])
-            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while room() > 0:
-                    trailer = rfile.readline(4096)
-                    take(trailer[: room()])
-                    if not trailer.endswith(b"\n"):
-                        return bytes(out), False
-                    if trailer in (b"\r\n", b"\n"):
-                        return bytes(out), True
-                return bytes(out), False
-            if take_exactly(size + 2) > 0:
-                return bytes(out), False
-        return bytes(out), False
-    if length is None:
-        if not until_eof:
-            return b"", True
-        while room() > 0:
-            data = rfile.read1(min(1 << 16, room()))  # type: ignore[attr-defined]  # a BufferedReader
-            if not data:
-                return bytes(out), True
-            take(data)
-        return bytes(out), False
-    whole = take_exactly(length) == 0
-    return bytes(out), whole
 
 
 def _rst(sock: socket.socket) -> None:
@@ -482,12 +377,12 @@ class FaultBackend:
             if isinstance(behaviour, Reset) and not behaviour.after_head:
                 rst = True
                 return
-            raw_head, line, headers = _read_head(rfile)
+            raw_head, line, headers = read_head(rfile)
             parts = line.split(" ")
             if len(parts) != 3:
                 raise ValueError(f"bad request line {line!r}")
             rec.method, rec.target, rec.headers = parts[0], parts[1], headers
-            rec.chunked, rec.content_length = _framing(headers)
+            rec.chunked, rec.content_length = body_framing(headers)
             if isinstance(behaviour, Reset):
                 rst = True
                 return
@@ -495,7 +390,7 @@ class FaultBackend:
             if isinstance(behaviour, S3Error) and behaviour.early:
                 self._answer(conn, rfile, behaviour, rec, raw_head)
                 conn.shutdown(socket.SHUT_WR)
-                rec.body, rec.body_complete = _read_body(rfile, rec.chunked, rec.content_length)
+                rec.body, rec.body_complete = read_body(rfile, rec.chunked, rec.content_length)
                 return
 
             if isinstance(behaviour, ResetMidUpload):
@@ -503,21 +398,21 @@ class FaultBackend:
                     upstream = self._connect_upstream()
                     upstream.sendall(raw_head)
                     rec.forwarded = True
-                rec.body, rec.body_complete = _read_body(rfile, rec.chunked, rec.content_length,
+                rec.body, rec.body_complete = read_body(rfile, rec.chunked, rec.content_length,
                                                          limit=behaviour.after_bytes, sink=upstream)
                 time.sleep(0.05)  # let the upstream take in what it was sent
                 rst = True
                 return
 
-            rec.body, rec.body_complete = _read_body(rfile, rec.chunked, rec.content_length)
+            rec.body, rec.body_complete = read_body(rfile, rec.chunked, rec.content_length)
             if not rec.body_complete:
-                raise _Cut("request body cut short")
+                raise PeerGone("request body cut short")
             while isinstance(behaviour, Slow):
                 if self._hold(conn, behaviour.seconds, rec):
                     return
                 behaviour = behaviour.then
             rst = self._answer(conn, rfile, behaviour, rec, raw_head)
-        except _Cut as e:
+        except PeerGone as e:
             rec.error = str(e)
             rec.peer_closed_at = rec.peer_closed_at or time.monotonic()
         except (OSError, ValueError) as e:
@@ -621,7 +516,7 @@ class FaultBackend:
         try:
             upstream.sendall(raw_head + rec.body)
             while True:
-                _, status_line, headers = _read_head(ufile)
+                _, status_line, headers = read_head(ufile)
                 status = int(status_line.split(" ")[1])
                 if status >= 200 or status == 101:
                     break  # (a 1xx interim answer is dropped: the proxy sent no Expect)
@@ -630,11 +525,11 @@ class FaultBackend:
             conn.sendall(_head(status_line, kept))
             if rec.method == "HEAD" or status in (204, 304):
                 return
-            chunked, length = _framing(headers)
+            chunked, length = body_framing(headers)
             if cut_after is None:
-                _read_body(ufile, chunked, length, until_eof=True, sink=conn)
+                read_body(ufile, chunked, length, until_eof=True, sink=conn)
             else:
-                _read_body(ufile, chunked, length, until_eof=True, limit=cut_after, sink=conn)
+                read_body(ufile, chunked, length, until_eof=True, limit=cut_after, sink=conn)
         finally:
             ufile.close()
             upstream.close()

@@ -10,25 +10,24 @@ account, in cos_map) differ, so a request only succeeds if the proxy verified
 the client's signature and re-signed it for the backend; versitygw checks that
 re-signature strictly. What was (or was not) stored is always checked with a
 boto3 client talking to versitygw directly.
+
+The wire itself (SigV4 signers, raw HTTP senders, a recording backend) is in
+s3wire.py; sign_request and send_signed here sign with the client's keys.
 """
 
 from __future__ import annotations
 
-import datetime
 import socket
 import threading
-import types
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, List, Mapping, Optional, Tuple
-from unittest import mock
 
 import boto3
-import botocore.auth
 import requests
-from botocore.awsrequest import AWSRequest
 from botocore.config import Config
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+
+from s3wire import REGION, sign_headers, utcnow  # noqa: F401  (REGION and utcnow are re-exported)
 
 # versitygw's root account: only the proxy (and the direct client) know it.
 BACKEND_ACCESS_KEY = "backendroot"
@@ -40,8 +39,6 @@ CLIENT_SECRET_KEY = "client-secret-aaaaaaaaaaaaaaaaaaaaaaaaa"
 OTHER_ACCESS_KEY = "CLIENTAKIDBBBBBBBBBB"
 OTHER_SECRET_KEY = "client-secret-bbbbbbbbbbbbbbbbbbbbbbbbb"
 CLIENT_KEYSTORE = {CLIENT_ACCESS_KEY: CLIENT_SECRET_KEY, OTHER_ACCESS_KEY: OTHER_SECRET_KEY}
-
-REGION = "us-east-1"
 
 
 def free_port() -> int:
@@ -202,30 +199,7 @@ class CallLog:
 
 
 # --------------------------------------------------------------------------
-# raw, hand-signed HTTP
-
-
-class _FixedPayloadAuth(botocore.auth.S3SigV4Auth):
-    """S3 SigV4 with an x-amz-content-sha256 the test chooses."""
-
-    def __init__(self, credentials: Credentials, payload_hash: str) -> None:
-        super().__init__(credentials, "s3", REGION)
-        self._payload_hash = payload_hash
-
-    def payload(self, request: Any) -> str:
-        return self._payload_hash
-
-
-def _clock_at(when: datetime.datetime) -> Any:
-    """A stand-in for botocore.auth's ``datetime`` module whose utcnow() is
-    ``when`` (botocore's SigV4Auth.add_auth reads datetime.datetime.utcnow())."""
-
-    class FrozenDateTime(datetime.datetime):
-        @classmethod
-        def utcnow(cls) -> datetime.datetime:  # type: ignore[override]
-            return when
-
-    return types.SimpleNamespace(**{**vars(datetime), "datetime": FrozenDateTime})
+# signed requests (s3wire has the signers; these sign with the client's keys)
 
 
 def sign_request(
@@ -234,28 +208,12 @@ def sign_request(
     *,
     access_key: str = CLIENT_ACCESS_KEY,
     secret_key: str = CLIENT_SECRET_KEY,
-    body: bytes = b"",
-    headers: Optional[Mapping[str, str]] = None,
-    payload_hash: Optional[str] = None,
-    at: Optional[datetime.datetime] = None,
+    **options: Any,
 ) -> Dict[str, str]:
-    """Signs a request with botocore's S3 SigV4 signer, as a client would,
-    and returns the headers to send. The payload hash is the sha256 of
-    ``body`` unless ``payload_hash`` is given; the signing time is now unless
-    ``at`` (naive UTC) is given."""
-    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
-    credentials = Credentials(access_key, secret_key)
-    auth: botocore.auth.SigV4Auth
-    if payload_hash is None:
-        auth = botocore.auth.S3SigV4Auth(credentials, "s3", REGION)
-    else:
-        auth = _FixedPayloadAuth(credentials, payload_hash)
-    if at is None:
-        auth.add_auth(request)
-    else:
-        with mock.patch.object(botocore.auth, "datetime", _clock_at(at)):
-            auth.add_auth(request)
-    return dict(request.headers.items())
+    """s3wire.sign_headers (botocore's S3 SigV4 signer) with the first
+    client key unless told otherwise: the headers to send. ``options``:
+    body, headers, payload_hash, at (naive UTC), region."""
+    return sign_headers(method, url, access_key=access_key, secret_key=secret_key, **options)
 
 
 def send_signed(
@@ -274,6 +232,3 @@ def send_signed(
     return requests.request(method, url, data=body, headers=signed, timeout=30, allow_redirects=False)
 
 
-def utcnow() -> datetime.datetime:
-    """Naive UTC now, as botocore's signer uses."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)

@@ -30,20 +30,17 @@ Covered elsewhere, not repeated here:
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import hmac
-import http.client
 import posixpath
 import socket
-import threading
 import urllib.parse
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
-from requests.structures import CaseInsensitiveDict
 
 import awschunked as ac
+import s3wire
 from awschunked import STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER
 from helpers import (
     CLIENT_ACCESS_KEY,
@@ -55,58 +52,26 @@ from helpers import (
     stored_keys,
     utcnow,
 )
-from test_presign import presign
+from s3wire import (
+    Answer,
+    Headers,
+    LoopbackServer,
+    RecordedRequest,
+    RecordingBackend,
+    Reply,
+    amz_now,
+    authorization,
+    exchange,
+    read_reply,
+    render,
+)
 
 TIMEOUT = 5.0  # every socket operation
 DOMAIN = "s3.osp.test"
-
-Headers = List[Tuple[str, str]]
+FROM_RECORDER = b"FROM-RECORDER"
 
 # --------------------------------------------------------------------------
 # raw HTTP
-
-
-@dataclass
-class Reply:
-    """One HTTP response read off a raw socket."""
-
-    status: int
-    headers: CaseInsensitiveDict
-    body: bytes
-    closed: Optional[bool]  # the server closed the connection after it (None: not checked)
-
-
-def render(method: str, target: str, headers: Sequence[Tuple[str, str]]) -> bytes:
-    """A request head, byte for byte (UTF-8; nothing is validated)."""
-    lines = [f"{method} {target} HTTP/1.1"] + [f"{name}: {value}" for name, value in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
-
-
-def exchange(port: int, raw: bytes, *, method: str = "GET", check_closed: bool = False) -> Reply:
-    """Sends raw bytes on a new connection to 127.0.0.1:port and reads one
-    response. ``check_closed`` then waits (at most 1 s) to see whether the
-    server closed the connection."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-    try:
-        try:
-            sock.sendall(raw)
-        except OSError:
-            pass  # the server answered and stopped reading (a too large request)
-        response = http.client.HTTPResponse(sock, method=method)
-        response.begin()
-        body = response.read()
-        closed: Optional[bool] = None
-        if check_closed:
-            sock.settimeout(1.0)
-            try:
-                closed = sock.recv(1) == b""
-            except socket.timeout:
-                closed = False
-            except ConnectionError:
-                closed = True
-        return Reply(response.status, CaseInsensitiveDict(response.getheaders()), body, closed)
-    finally:
-        sock.close()
 
 
 def send(proxy: Any, method: str, target: str, headers: Sequence[Tuple[str, str]], body: bytes = b"",
@@ -116,64 +81,17 @@ def send(proxy: Any, method: str, target: str, headers: Sequence[Tuple[str, str]
     if body and content_length:
         all_headers.append(("Content-Length", str(len(body))))
     return exchange(proxy.http_port, render(method, target, all_headers) + body, method=method,
-                    check_closed=check_closed)
+                    check_closed=check_closed, timeout=TIMEOUT)
 
 
 # --------------------------------------------------------------------------
 # SigV4 over exactly the headers sent
 
 
-def _quote(text: str) -> str:
-    return urllib.parse.quote(text, safe="-_.~")
-
-
-def canonical_uri(raw_path: str) -> str:
-    """S3's canonical URI: each segment decoded once, then encoded once."""
-    return "/".join(_quote(urllib.parse.unquote(segment)) for segment in raw_path.split("/"))
-
-
-def canonical_query(raw_query: str) -> str:
-    pairs = []
-    for part in raw_query.split("&"):
-        if part:
-            key, _, value = part.partition("=")
-            pairs.append((_quote(urllib.parse.unquote_plus(key)), _quote(urllib.parse.unquote_plus(value))))
-    return "&".join(f"{k}={v}" for k, v in sorted(pairs))
-
-
-def signing_key(secret: str, date: str) -> bytes:
-    key = ("AWS4" + secret).encode()
-    for part in (date, REGION, "s3", "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return key
-
-
-def sign_raw(method: str, target: str, headers: Sequence[Tuple[str, str]], payload_line: str, amz_date: str,
-             *, signed: Optional[Sequence[str]] = None, access_key: str = CLIENT_ACCESS_KEY,
-             secret_key: str = CLIENT_SECRET_KEY) -> Tuple[str, str, str]:
-    """SigV4 over ``headers`` as they will be sent: a header given twice is
-    signed as its values joined with ',' (RFC 9110 section 5.3, as SigV4
-    says). Returns (credential, signed headers, signature)."""
-    path, _, query = target.partition("?")
-    names = sorted({name.lower() for name, _ in headers}) if signed is None else list(signed)
-    canonical_headers = "".join(
-        name + ":" + ",".join(" ".join(v.split()) for n, v in headers if n.lower() == name) + "\n"
-        for name in names)
-    canonical = "\n".join([method, canonical_uri(path), canonical_query(query), canonical_headers,
-                           ";".join(names), payload_line])
-    scope = f"{amz_date[:8]}/{REGION}/s3/aws4_request"
-    string_to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
-                                hashlib.sha256(canonical.encode()).hexdigest()])
-    signature = hmac.new(signing_key(secret_key, amz_date[:8]), string_to_sign.encode(), hashlib.sha256).hexdigest()
-    return f"{access_key}/{scope}", ";".join(names), signature
-
-
-def authorization(credential: str, signed_headers: str, signature: str) -> str:
-    return f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={signed_headers}, Signature={signature}"
-
-
-def amz_now() -> str:
-    return utcnow().strftime("%Y%m%dT%H%M%SZ")
+# s3wire's signers with the first client key: over exactly the headers sent,
+# and presigned URLs by hand.
+sign_raw = functools.partial(s3wire.sign_raw, access_key=CLIENT_ACCESS_KEY, secret_key=CLIENT_SECRET_KEY)
+presign = functools.partial(s3wire.presign, access_key=CLIENT_ACCESS_KEY, secret_key=CLIENT_SECRET_KEY)
 
 
 def signed(proxy: Any, method: str, target: str, body: bytes = b"", *, host: Optional[str] = None,
@@ -259,92 +177,25 @@ def assert_still_serving(proxy: Any, direct: Any, bucket: str) -> None:
 # a backend that records what it is sent
 
 
-class _LoopbackServer:
-    """A TCP port on 127.0.0.1 whose accepted connections go to
-    ``_connected``, on an accept thread, until ``close``."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.1)
-        self.port = int(self.sock.getsockname()[1])
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self._connected(conn)
-
-    def _connected(self, conn: socket.socket) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
+def _from_recorder(request: RecordedRequest) -> Answer:
+    return Answer(200, [], FROM_RECORDER)
 
 
-class Recorder(_LoopbackServer):
-    """A raw HTTP/1.1 server on 127.0.0.1 that records each request line it
-    gets (any method, any number of headers) and answers 200
-    ``FROM-RECORDER``: what the proxy forwards, seen from the backend."""
-
-    BODY = b"FROM-RECORDER"
-
-    def __init__(self) -> None:
-        self.requests: List[Tuple[str, str]] = []
-        super().__init__()
-
-    def _connected(self, conn: socket.socket) -> None:
-        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        conn.settimeout(TIMEOUT)
-        buffer = b""
-        try:
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, buffer = buffer.split(b"\r\n\r\n", 1)
-                lines = head.decode("latin-1").split("\r\n")
-                method, target = (lines[0].split(" ") + ["", ""])[:2]
-                self.requests.append((method, target))
-                length = 0
-                for line in lines[1:]:
-                    name, _, val = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(val.strip() or 0)
-                while len(buffer) < length:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                buffer = buffer[length:]
-                body = b"" if method == "HEAD" else self.BODY
-                conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {len(self.BODY)}\r\n\r\n".encode() + body)
-        except OSError:
-            return
-        finally:
-            conn.close()
+# test_forwarding.py (wp-a) builds its HeaderRecorder on this name; it can
+# use s3wire.RecordingBackend instead, and then this alias goes.
+_LoopbackServer = LoopbackServer
 
 
 @pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    rec = Recorder()
+def recorder() -> Iterator[RecordingBackend]:
+    """What the proxy forwards, seen from the backend: each request is
+    recorded and answered 200 FROM_RECORDER."""
+    rec = RecordingBackend(_from_recorder, timeout=TIMEOUT)
     yield rec
     rec.close()
 
 
-class Listener(_LoopbackServer):
+class Listener(LoopbackServer):
     """A TCP port that records whether anything connected to it."""
 
     def __init__(self) -> None:
@@ -701,10 +552,6 @@ def _upload(proxy: Any, bucket: str, mode: str) -> ac.Upload:
                            content_length=False)
 
 
-def _reply(response: ac.Response) -> Reply:
-    return Reply(response.status_code, response.headers, response.content, None)
-
-
 def _first_size(text: bytes) -> Callable[[bytes], bytes]:
     """Replaces the first chunk's size (2000, hex) with ``text``."""
 
@@ -741,7 +588,7 @@ def test_broken_chunk_framing(proxy: Any, direct: Any, bucket: str, mode: str, f
     ends with a bare LF or runs on, chunk data not followed by CRLF: 400,
     nothing stored."""
     upload = _upload(proxy, bucket, mode)
-    assert_xml_error(_reply(ac.send(upload, body=FRAMINGS[framing](upload.body()), timeout=TIMEOUT)), 400,
+    assert_xml_error((ac.send(upload, body=FRAMINGS[framing](upload.body()), timeout=TIMEOUT)), 400,
                      FRAMING_CODES)
     assert stored_keys(direct, bucket) == []
     assert_still_serving(proxy, direct, bucket)
@@ -772,7 +619,7 @@ def test_broken_trailer(proxy: Any, direct: Any, bucket: str, mode: str, trailer
     """A trailer section too large, an overlong or malformed trailer line, a
     second checksum: 400, nothing stored."""
     upload = _upload(proxy, bucket, mode)
-    assert_xml_error(_reply(ac.send(upload, body=TRAILERS[trailer](upload), timeout=TIMEOUT)), 400, FRAMING_CODES)
+    assert_xml_error((ac.send(upload, body=TRAILERS[trailer](upload), timeout=TIMEOUT)), 400, FRAMING_CODES)
     assert stored_keys(direct, bucket) == []
     assert_still_serving(proxy, direct, bucket)
 
@@ -793,18 +640,8 @@ def test_broken_http_chunking_around_aws_chunked(proxy: Any, direct: Any, bucket
     headers = list({**upload.headers, "Host": f"127.0.0.1:{proxy.http_port}",
                     "Transfer-Encoding": "chunked"}.items())
     raw = render("PUT", upload.path, headers) + HTTP_CHUNKINGS[chunking](upload.body())
-    sock = socket.create_connection(("127.0.0.1", proxy.http_port), timeout=TIMEOUT)
-    try:
-        try:
-            sock.sendall(raw)
-            sock.shutdown(socket.SHUT_WR)  # "cut-inside-the-data": the body just ends
-        except OSError:
-            pass  # answered and closed before the whole body was read
-        response = http.client.HTTPResponse(sock, method="PUT")
-        response.begin()
-        reply = Reply(response.status, CaseInsensitiveDict(response.getheaders()), response.read(), None)
-    finally:
-        sock.close()
+    # half-closed: with "cut-inside-the-data" the body just ends
+    reply = exchange(proxy.http_port, raw, method="PUT", half_close=True, timeout=TIMEOUT)
     assert_xml_error(reply, 400, FRAMING_CODES)
     assert stored_keys(direct, bucket) == []
     assert_still_serving(proxy, direct, bucket)
@@ -870,7 +707,7 @@ HEADER_SETS = [pytest.param(2000, 1, id="2000-headers-20kb"), pytest.param(2000,
 
 
 @pytest.mark.parametrize("count, size", HEADER_SETS)
-def test_huge_header_set_is_refused_by_the_proxy(start_proxy: Callable[..., Any], backend: Any, recorder: Recorder,
+def test_huge_header_set_is_refused_by_the_proxy(start_proxy: Callable[..., Any], backend: Any, recorder: RecordingBackend,
                                                  count: int, size: int) -> None:
     """Thousands of headers, under Go's 64 KiB limit but far over S3's 8 KiB:
     the proxy answers S3's 400 RequestHeaderSectionTooLarge itself (or Go a
@@ -968,7 +805,7 @@ def _resolved(raw_target: str) -> str:
 
 
 @pytest.mark.parametrize("path", TRAVERSALS)
-def test_dot_segments_are_not_forwarded(start_proxy: Callable[..., Any], backend: Any, recorder: Recorder,
+def test_dot_segments_are_not_forwarded(start_proxy: Callable[..., Any], backend: Any, recorder: RecordingBackend,
                                         path: str) -> None:
     """Whatever the proxy forwards for /<allowed>/../<other>/... must stay
     inside <allowed> on any backend, not only one (like versitygw) that
@@ -980,7 +817,7 @@ def test_dot_segments_are_not_forwarded(start_proxy: Callable[..., Any], backend
         reply = send(proxy, method, target, signed(proxy, method, target, body), body)
         if reply.status != 200:
             assert_any_xml_error(reply)
-    escaped = [(m, t) for m, t in recorder.requests if not (_resolved(t) + "/").startswith("/allowed/")]
+    escaped = [(r.method, r.target) for r in recorder.requests if not (_resolved(r.target) + "/").startswith("/allowed/")]
     assert escaped == [], f"forwarded outside the authorised bucket: {escaped}"
 
 
@@ -1032,9 +869,7 @@ def test_connect_is_no_tunnel(proxy: Any, direct: Any, bucket: str, listener: Li
     sock = socket.create_connection(("127.0.0.1", proxy.http_port), timeout=TIMEOUT)
     try:
         sock.sendall(render("CONNECT", other, [("Host", other)]))
-        response = http.client.HTTPResponse(sock, method="CONNECT")
-        response.begin()
-        reply = Reply(response.status, CaseInsensitiveDict(response.getheaders()), response.read(), None)
+        reply = read_reply(sock, "CONNECT")
         assert_xml_error(reply, reply.status, ("AccessDenied", "MethodNotAllowed", "InvalidRequest"))
         assert reply.status in (400, 403, 405)
         # Bytes sent after the answer go nowhere near the host.
@@ -1045,14 +880,14 @@ def test_connect_is_no_tunnel(proxy: Any, direct: Any, bucket: str, listener: Li
     assert_still_serving(proxy, direct, bucket)
 
 
-def test_signed_connect_is_not_forwarded(start_proxy: Callable[..., Any], backend: Any, recorder: Recorder) -> None:
+def test_signed_connect_is_not_forwarded(start_proxy: Callable[..., Any], backend: Any, recorder: RecordingBackend) -> None:
     """Go parses ``CONNECT /bucket/key`` as a path; even signed, it is no S3
     request: the proxy answers 405 MethodNotAllowed itself instead of
     sending a CONNECT to the backend."""
     proxy = start_proxy(cos_map={"allowed": backend.entry(port=recorder.port)})
     target = "/allowed/k"
     reply = send(proxy, "CONNECT", target, signed(proxy, "CONNECT", target))
-    assert Recorder.BODY not in reply.body
+    assert FROM_RECORDER not in reply.body
     assert_xml_error(reply, 405, "MethodNotAllowed")
     assert recorder.requests == []
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import gc
 import hashlib
-import http.client
 import json
 import os
 import select
@@ -44,7 +43,6 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
 
 import pytest
@@ -82,6 +80,7 @@ from helpers import (
 )
 from iam_server import IamServer
 from observe import eventually, scrape
+from s3wire import RawResult, render, send_watching
 
 T = TypeVar("T")
 
@@ -233,23 +232,10 @@ def call(proxy: Any, method: str, path: str, *, body: bytes = b"", payload_hash:
         return session.request(method, url, data=body, headers=signed, timeout=timeout, allow_redirects=False)
 
 
-@dataclass
-class RawResult:
-    """What a raw client got: the status (None if the connection was cut
-    before an answer), headers (lower-case names), the body bytes read, and
-    whether the body was whole (its Content-Length reached, or the final
-    chunk of a chunked body read)."""
-
-    status: Optional[int]
-    headers: Dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    complete: bool = False
-    error: str = ""
-    elapsed: float = 0.0
-
-    def s3_code(self) -> str:
-        assert "xml" in self.headers.get("content-type", ""), self.headers
-        return parse_s3_error(self.body)["Code"]
+def s3_code(result: RawResult) -> str:
+    """The Code of the S3 XML error a raw client got."""
+    assert "xml" in result.headers.get("content-type", ""), result.headers
+    return parse_s3_error(result.body)["Code"]
 
 
 def signed_head(proxy: Any, method: str, path: str, *, body: bytes = b"",
@@ -258,11 +244,11 @@ def signed_head(proxy: Any, method: str, path: str, *, body: bytes = b"",
     body's, sent or not)."""
     url = proxy.endpoint_url + path
     headers = sign_request(method, url, body=body, payload_hash=payload_hash)
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{proxy.http_port}"]
-    lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() != "content-length"]
+    lines = [("Host", f"127.0.0.1:{proxy.http_port}")]
+    lines += [(k, v) for k, v in headers.items() if k.lower() != "content-length"]
     if body or method in ("PUT", "POST"):
-        lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+        lines.append(("Content-Length", str(len(body))))
+    return render(method, path, lines)
 
 
 def rst_close(sock: socket.socket) -> None:
@@ -273,81 +259,19 @@ def rst_close(sock: socket.socket) -> None:
 
 def raw_exchange(proxy: Any, method: str, path: str, *, body: bytes = b"", payload_hash: Optional[str] = None,
                  timeout: float = 10.0) -> RawResult:
-    """Sends a signed request on a raw socket (see send_raw)."""
+    """Sends a signed request on a raw socket (see s3wire.send_watching)."""
     head = signed_head(proxy, method, path, body=body, payload_hash=payload_hash)
-    return send_raw(proxy, method, head, body, timeout=timeout)
+    return send_watching(proxy.http_port, method, head, body, timeout=timeout)
 
 
 def chunked_upload_head(proxy: Any, upload: ac.Upload) -> bytes:
     """The raw head of an aws-chunked upload built by awschunked.build_upload."""
-    lines = [f"{upload.method} {upload.path} HTTP/1.1", f"Host: 127.0.0.1:{proxy.http_port}"]
-    lines += [f"{k}: {v}" for k, v in upload.headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def send_raw(proxy: Any, method: str, head: bytes, body: bytes, *, timeout: float = 10.0) -> RawResult:
-    """Sends a request on a raw socket (the body from a thread, so an early
-    answer is read while the body is still going) and reads the answer
-    without trusting it: a short body is reported, not hidden."""
-    sock = socket.create_connection(("127.0.0.1", proxy.http_port), timeout=timeout)
-    started = time.monotonic()
-
-    def send_body() -> None:
-        try:
-            sock.sendall(body)
-        except OSError:
-            pass  # the proxy answered early and closed
-
-    sock.sendall(head)
-    sender = threading.Thread(target=send_body, daemon=True)
-    if body:
-        sender.start()
-    result = RawResult(None)
-    raw = http.client.HTTPResponse(sock, method=method)
-    try:
-        try:
-            raw.begin()
-        except (http.client.HTTPException, OSError) as e:
-            result.error = f"no answer: {type(e).__name__}: {e}"
-            return result
-        result.status = raw.status
-        result.headers = {k.lower(): v for k, v in raw.getheaders()}
-        pieces: List[bytes] = []
-        try:
-            while True:
-                # (read(amt) returns b"" at a premature EOF instead of raising:
-                # the length is compared below)
-                piece = raw.read(65536)
-                if not piece:
-                    break
-                pieces.append(piece)
-            result.complete = True
-        except http.client.IncompleteRead as e:  # chunked bodies
-            pieces.append(bytes(e.partial))
-            result.error = f"IncompleteRead after {sum(map(len, pieces))} bytes"
-        except (http.client.HTTPException, OSError) as e:
-            result.error = f"{type(e).__name__}: {e}"
-        result.body = b"".join(pieces)
-        length = result.headers.get("content-length")
-        if result.complete and length is not None and method != "HEAD" and len(result.body) != int(length):
-            result.complete = False
-            result.error = f"connection closed after {len(result.body)} of {length} bytes"
-        return result
-    finally:
-        result.elapsed = time.monotonic() - started
-        raw.close()
-        try:
-            sock.shutdown(socket.SHUT_RDWR)  # unblocks the sender before the descriptor goes
-        except OSError:
-            pass
-        if body:
-            sender.join(5)
-        sock.close()
+    return render(upload.method, upload.path, [("Host", f"127.0.0.1:{proxy.http_port}"), *upload.headers.items()])
 
 
 def assert_raw_s3_error(result: RawResult, status: int, code: str) -> None:
     assert result.status == status, (result.status, result.error, result.body[:500])
-    assert result.s3_code() == code, result.body[:500]
+    assert s3_code(result) == code, result.body[:500]
 
 
 def wait_cut(sock: socket.socket, limit: float, *, trickle: Optional[bytes] = None,
@@ -548,7 +472,7 @@ def put_raw(proxy: Any, path: str, body: bytes, payload_hash: Optional[str]) -> 
     """A raw PUT of ``body`` sent as ``payload_hash`` says (see BODY_KINDS)."""
     if payload_hash in ac.MODES:
         upload = ac.build_upload("PUT", proxy.endpoint_url + path, body, payload_hash, chunk_size=64 * 1024)
-        return send_raw(proxy, "PUT", chunked_upload_head(proxy, upload), upload.body())
+        return send_watching(proxy.http_port, "PUT", chunked_upload_head(proxy, upload), upload.body())
     return raw_exchange(proxy, "PUT", path, body=body, payload_hash=payload_hash)
 
 
@@ -645,7 +569,7 @@ def test_backend_cut_mid_download(fault_proxy: Callable[..., Any], fault: FaultB
     else:
         assert result.status is None or result.status == 502, (result.status, result.body[:300])
         if result.status == 502:
-            assert result.s3_code() == "BadGateway"
+            assert s3_code(result) == "BadGateway"
 
     client = make_client(proxy.endpoint_url, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
     try:

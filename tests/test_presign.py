@@ -14,11 +14,9 @@ import contextlib
 import shutil
 import subprocess
 import datetime
-import hashlib
-import hmac
 import importlib
 import urllib.parse
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Optional
 from unittest import mock
 
 import botocore.auth
@@ -32,7 +30,6 @@ from helpers import (
     CLIENT_SECRET_KEY,
     OTHER_SECRET_KEY,
     REGION,
-    _clock_at,
     assert_s3_error,
     make_client,
     object_exists,
@@ -41,57 +38,17 @@ from helpers import (
     stored_keys,
     utcnow,
 )
+import s3wire
+from s3wire import clock_at
 
 TIMEOUT = 20
 
 
-def _quote(text: str) -> str:
-    return urllib.parse.quote(text, safe="-_.~")
-
-
-def presign(
-    method: str,
-    endpoint_url: str,
-    bucket: str,
-    key: str,
-    *,
-    access_key: str = CLIENT_ACCESS_KEY,
-    secret_key: str = CLIENT_SECRET_KEY,
-    expires: Any = 300,
-    at: Optional[datetime.datetime] = None,
-    region: str = REGION,
-    query: Optional[Mapping[str, str]] = None,
-    headers: Optional[Mapping[str, str]] = None,
-) -> str:
-    """A SigV4 presigned URL for ``endpoint_url/bucket/key``, signed by hand.
-    ``query`` is extra (signed) query parameters, ``headers`` extra signed
-    headers the caller must then send."""
-    at = at or utcnow()
-    amz_date = at.strftime("%Y%m%dT%H%M%SZ")
-    scope = f"{at:%Y%m%d}/{region}/s3/aws4_request"
-    host = urllib.parse.urlsplit(endpoint_url).netloc
-    path = "/" + "/".join(_quote(segment) for segment in f"{bucket}/{key}".split("/"))
-    signed = {"host": host, **{k.lower(): v.strip() for k, v in (headers or {}).items()}}
-    signed_names = ";".join(sorted(signed))
-    params: Dict[str, str] = {
-        **dict(query or {}),
-        "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
-        "X-Amz-Credential": f"{access_key}/{scope}",
-        "X-Amz-Date": amz_date,
-        "X-Amz-Expires": str(expires),
-        "X-Amz-SignedHeaders": signed_names,
-    }
-    canonical_query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(params.items()))
-    canonical_headers = "".join(f"{name}:{signed[name]}\n" for name in sorted(signed))
-    canonical_request = "\n".join([method, path, canonical_query, canonical_headers, signed_names,
-                                   "UNSIGNED-PAYLOAD"])
-    string_to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
-                                hashlib.sha256(canonical_request.encode()).hexdigest()])
-    key_bytes = ("AWS4" + secret_key).encode()
-    for part in (f"{at:%Y%m%d}", region, "s3", "aws4_request"):
-        key_bytes = hmac.new(key_bytes, part.encode(), hashlib.sha256).digest()
-    signature = hmac.new(key_bytes, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    return f"{endpoint_url}{path}?{canonical_query}&X-Amz-Signature={signature}"
+def presign(method: str, endpoint_url: str, bucket: str, key: str, *, access_key: str = CLIENT_ACCESS_KEY,
+            secret_key: str = CLIENT_SECRET_KEY, **options: Any) -> str:
+    """s3wire.presign (by hand) with the first client key unless told
+    otherwise. ``options``: expires, at, region, query, headers."""
+    return s3wire.presign(method, endpoint_url, bucket, key, access_key=access_key, secret_key=secret_key, **options)
 
 
 def with_query(url: str, **changes: Optional[str]) -> str:
@@ -110,7 +67,7 @@ def boto_presign(proxy: Any, operation: str, params: Dict[str, Any], *, expires:
     # botocore presigns with its CRT signer when awscrt is installed: freeze both clocks.
     with contextlib.ExitStack() as stack:
         for module in _signer_modules():
-            stack.enter_context(mock.patch.object(module, "datetime", _clock_at(at)))
+            stack.enter_context(mock.patch.object(module, "datetime", clock_at(at)))
         url = str(client.generate_presigned_url(operation, Params=params, ExpiresIn=expires))
     assert f"X-Amz-Date={at:%Y%m%dT%H%M}" in url, ("the clock was not frozen", url)
     return url

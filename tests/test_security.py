@@ -20,9 +20,6 @@ Every listener here binds 127.0.0.1, except those of section 1 that bind
 from __future__ import annotations
 
 import datetime
-import hashlib
-import hmac
-import http.client
 import json
 import os
 import re
@@ -34,15 +31,10 @@ import threading
 import time
 import urllib.parse
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
-from unittest import mock
 
-import botocore.auth
 import pytest
 import requests
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from requests.structures import CaseInsensitiveDict
 
 import awschunked as ac
 from bearer_front import BearerFront
@@ -55,7 +47,6 @@ from helpers import (
     OTHER_SECRET_KEY,
     REGION,
     CallLog,
-    _clock_at,
     assert_client_error,
     free_port,
     make_client,
@@ -70,6 +61,7 @@ from iam_server import IamServer
 from object_storage_proxy import ProxyServer, ProxyServerConfig
 from object_storage_proxy.configfile import check_config
 from observe import Stderr, log_records, scrape
+from s3wire import presign_with_botocore, render, send_expect_continue, signing_key
 
 METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH")
 UNVERIFIED_WARNING = "client signatures are NOT verified"
@@ -138,31 +130,9 @@ def expect_continue(proxy: ProxyServer, method: str, path: str, headers: Mapping
     ``100 Continue`` came (or nothing came within ``wait`` seconds). Returns
     whether 100 Continue came, and the final response."""
     port = int(proxy.http_port or 0)
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Expect: 100-continue",
-             f"Content-Length: {len(body)}"] + [f"{k}: {v}" for k, v in headers.items()]
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        sock.settimeout(wait)
-        try:
-            first = sock.recv(12, socket.MSG_PEEK)
-        except socket.timeout:
-            first = b""
-        sock.settimeout(10)
-        got_continue = first.startswith(b"HTTP/1.1 100")
-        if got_continue:
-            seen = b""
-            while not seen.endswith(b"\r\n\r\n"):
-                byte = sock.recv(1)
-                assert byte, "connection closed after 100 Continue"
-                seen += byte
-        if got_continue or not first:
-            sock.sendall(body)
-        response = http.client.HTTPResponse(sock, method=method)
-        response.begin()
-        return got_continue, ac.Response(response.status, CaseInsensitiveDict(response.getheaders()), response.read())
-    finally:
-        sock.close()
+    head = render(method, path, [("Host", f"127.0.0.1:{port}"), ("Expect", "100-continue"),
+                                 ("Content-Length", str(len(body))), *headers.items()])
+    return send_expect_continue("127.0.0.1", port, head, body, method=method, wait=wait, timeout=10)
 
 
 def send_forged_upload(upload: ac.Upload, timeout: float = 10.0) -> ac.Response:
@@ -200,10 +170,7 @@ def leaks(text: str, named: Mapping[str, str], size: int = 16) -> Dict[str, str]
 
 
 def signing_key_hex(secret: str, date: str, region: str = REGION) -> str:
-    key = hmac.new(("AWS4" + secret).encode(), date.encode(), hashlib.sha256).digest()
-    for part in (region, "s3", "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return key.hex()
+    return signing_key(secret, date, region).hex()
 
 
 def signature_of(authorization: str) -> str:
@@ -214,11 +181,7 @@ def signature_of(authorization: str) -> str:
 
 def presign(url: str, access_key: str, secret_key: str, at: datetime.datetime, method: str = "GET") -> str:
     """A presigned URL made by botocore at a fixed time."""
-    request = AWSRequest(method=method, url=url)
-    auth = botocore.auth.S3SigV4QueryAuth(Credentials(access_key, secret_key), "s3", REGION, expires=300)
-    with mock.patch.object(botocore.auth, "datetime", _clock_at(at)):
-        auth.add_auth(request)
-    return str(request.url)
+    return presign_with_botocore(url, access_key=access_key, secret_key=secret_key, at=at, method=method)
 
 
 # --------------------------------------------------------------------------

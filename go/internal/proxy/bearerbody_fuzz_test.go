@@ -215,6 +215,8 @@ func FuzzBearerBody(f *testing.F) {
 	f.Add(uint8(modeSigned), []byte("0123456789"), uint8(10), uint16(96), []byte("7ffffffffffffffe;chunk-signature="+string(bytes.Repeat([]byte("0"), 64))+"\r\n"+string(bytes.Repeat([]byte("E"), 60))), int16(20), uint8(9))
 	// A body longer than announced, a truncated one, a forged trailer.
 	f.Add(uint8(modeSHA256), []byte("a plain body"), uint8(1), uint16(65535), []byte("more"), int16(0), uint8(5))
+	// The signed hash of a body, and no body at all (found by test_mutations).
+	f.Add(uint8(modeSHA256), []byte("a plain body"), uint8(1), uint16(0), []byte{}, int16(-12), uint8(5))
 	f.Add(uint8(modeSignedTrailer), []byte("0123456789abcdef"), uint8(8), uint16(120), []byte{}, int16(0), uint8(4))
 	f.Add(uint8(modeUnsignedTrailer), []byte("0123456789abcdef"), uint8(8), uint16(40), []byte("x-amz-checksum-crc32:AAAAAA==\r\n\r\n"), int16(0), uint8(4))
 	f.Fuzz(func(t *testing.T, mode uint8, data []byte, chunk uint8, cut uint16, splice []byte, delta int16, step uint8) {
@@ -242,6 +244,9 @@ func FuzzBearerBody(f *testing.F) {
 		}
 		if u == nil {
 			if declared == 0 && m == modeSHA256 {
+				if len(data) > 0 {
+					t.Fatalf("an empty body went to the backend under the signed hash of %d bytes", len(data))
+				}
 				return // an empty plain body goes as it is
 			}
 			t.Fatalf("mode %d: no plan for a bearer body of %d bytes", m, declared)

@@ -38,6 +38,12 @@ type upstreamBody struct {
 	err error // the first failure of the client's body, for the client
 }
 
+// isHexHash reports whether a payload hash is a SHA-256 of the body, as
+// opposed to one of the special values.
+func isHexHash(payloadHash string) bool {
+	return payloadHash != sigv4.UnsignedPayload && !isStreaming(payloadHash)
+}
+
 // isStreaming reports whether a payload hash announces aws-chunked.
 func isStreaming(payloadHash string) bool {
 	switch payloadHash {
@@ -54,7 +60,12 @@ func isStreaming(payloadHash string) bool {
 // until the body is verified, so a backend that honours Content-Length
 // never gets a whole bad body.
 func planBody(r *http.Request, auth authenticated, bearer bool) (*upstreamBody, error) {
+	empty := r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody
 	switch {
+	case empty && isHexHash(auth.payloadHash) && auth.payloadHash != sigv4.EmptySHA256:
+		// A signed hash of bytes that never came: a bearer backend checks
+		// no hash and would store the empty body as the signed object.
+		return nil, s3err.New("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")
 	case isStreaming(auth.payloadHash):
 		return planStreamingBody(r, auth.payloadHash, auth.chunks, bearer)
 	case !bearer && auth.payloadHash == sigv4.UnsignedPayload && r.ContentLength > 0:
@@ -69,7 +80,7 @@ func planBody(r *http.Request, auth authenticated, bearer bool) (*upstreamBody, 
 			payloadHash:   sigv4.StreamingUnsignedTrailer,
 			framed:        true,
 		}, nil
-	case bearer && auth.payloadHash != sigv4.UnsignedPayload && r.ContentLength != 0 && r.Body != http.NoBody:
+	case bearer && auth.payloadHash != sigv4.UnsignedPayload && !empty:
 		return &upstreamBody{
 			body:          integrity.NewHoldBack(integrity.NewSHA256Reader(r.Body, auth.payloadHash)),
 			contentLength: r.ContentLength,
