@@ -118,6 +118,10 @@ type authenticated struct {
 	token       string // the client's access key id
 	payloadHash string // as the client declared it
 	presigned   bool
+	// signedHeaders are the lower-case names the client signed (for a
+	// presigned request, X-Amz-SignedHeaders): the forwarding rule passes
+	// on these and few others. Parsed even when signatures are not checked.
+	signedHeaders []string
 	// chunks verifies aws-chunked signatures; nil when the body has none
 	// or signatures are not checked.
 	chunks *sigv4.ChunkChain
@@ -141,6 +145,11 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 		return nil, err
 	}
 	access.Token = auth.token
+	header, dropped, err := forwardedHeader(r.Header, auth.signedHeaders)
+	if err != nil {
+		return nil, err
+	}
+	h.logDropped(ctx, x, dropped)
 	if tgt.bucket == "" {
 		if r.Method != http.MethodGet {
 			return nil, s3err.New("MethodNotAllowed", "The specified method is not allowed against this resource.")
@@ -158,12 +167,14 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	if err != nil {
 		return nil, err
 	}
-	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" {
-		if err := h.checkCopySource(ctx, auth.token, src, bucket, backend); err != nil {
+	// screen let through one non-empty copy source at most, and the
+	// forwarding rule passes it on only signed.
+	if src := header["X-Amz-Copy-Source"]; len(src) == 1 {
+		if err := h.checkCopySource(ctx, auth.token, src[0], bucket, backend); err != nil {
 			return nil, err
 		}
 	}
-	fw := &forward{target: tgt, bucket: bucket, creds: backend, payloadHash: auth.payloadHash, presigned: auth.presigned}
+	fw := &forward{target: tgt, bucket: bucket, creds: backend, payloadHash: auth.payloadHash, presigned: auth.presigned, header: header}
 	if !backend.IsHMAC() {
 		if fw.bearer, err = h.bearerToken(ctx, backend.APIKey, tgt.bucket); err != nil {
 			return nil, err
@@ -200,26 +211,37 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 		if isStreaming(a.PayloadHash) {
 			return authenticated{}, s3err.New("InvalidRequest", "Presigned requests cannot use aws-chunked payloads.")
 		}
-		if !h.opts.SkipSignatureValidation {
-			claimed := authenticated{token: a.AccessKey}
-			secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
-			if err != nil {
-				return claimed, err
-			}
-			if err := h.verifier.VerifyPresigned(r, a, secret); err != nil {
-				return claimed, err
-			}
+		auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, presigned: true, signedHeaders: a.SignedHeaders}
+		if h.opts.SkipSignatureValidation {
+			return auth, nil
 		}
-		return authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, presigned: true}, nil
+		claimed := authenticated{token: a.AccessKey}
+		// Everything that needs no secret first: a request that cannot be
+		// valid never makes the proxy look a secret up.
+		if err := h.verifier.AdmitPresigned(r, a); err != nil {
+			return claimed, err
+		}
+		secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
+		if err != nil {
+			return claimed, err
+		}
+		if err := h.verifier.VerifyPresigned(r, a, secret); err != nil {
+			return claimed, err
+		}
+		return auth, nil
 	}
 	a, err := sigv4.ParseHeaderAuth(r)
 	if err != nil {
 		return authenticated{}, err
 	}
+	auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, signedHeaders: a.SignedHeaders}
 	if h.opts.SkipSignatureValidation {
-		return authenticated{token: a.AccessKey, payloadHash: a.PayloadHash}, nil
+		return auth, nil
 	}
 	claimed := authenticated{token: a.AccessKey}
+	if err := h.verifier.AdmitHeaderAuth(r, a); err != nil {
+		return claimed, err
+	}
 	secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
 	if err != nil {
 		return claimed, err
@@ -228,11 +250,19 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 	if err != nil {
 		return claimed, err
 	}
-	auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash}
 	if a.PayloadHash == sigv4.StreamingPayload || a.PayloadHash == sigv4.StreamingPayloadTrailer {
 		auth.chunks = h.verifier.NewChunkChain(secret, a.Credential, seed)
 	}
 	return auth, nil
+}
+
+// logDropped names, at debug level, the client's headers the forwarding
+// rule kept from the backend; never their values, which may be secret.
+func (h *Handler) logDropped(ctx context.Context, x *exchange, dropped []string) {
+	if len(dropped) == 0 || !h.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	h.log.Debug("request headers not forwarded: neither signed nor allowed unsigned", "request_id", x.id, "headers", strings.Join(dropped, ","))
 }
 
 // accessOf describes a request for the authorization callables: the key is

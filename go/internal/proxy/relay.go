@@ -79,7 +79,7 @@ func (h *Handler) outgoing(r *http.Request, fw *forward) (*http.Request, error) 
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     forwardedHeader(r.Header),
+		Header:     fw.header.Clone(), // a retry signs a fresh copy
 	}).WithContext(r.Context())
 	switch {
 	case fw.body != nil:

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/object-storage-proxy/osp/internal/s3err"
 	"github.com/object-storage-proxy/osp/internal/sigv4"
@@ -37,6 +38,10 @@ func route(r *http.Request, domains []string) (target, error) {
 	}
 	if hasDotSegment(t.key) {
 		return target{}, s3err.New("InvalidURI", "Object keys with '.' or '..' path segments are not accepted.")
+	}
+	if !utf8.ValidString(t.key) {
+		// The callables would see it with U+FFFD, the backend as sent.
+		return target{}, s3err.New("InvalidURI", "Object keys must be UTF-8.")
 	}
 	return t, nil
 }
@@ -82,7 +87,9 @@ func targetOf(bucket, rawKey string) (target, error) {
 
 // copySource returns the bucket and key named by an x-amz-copy-source
 // header: "bucket/key", "/bucket/key" or either with "?versionId=...",
-// URL-encoded.
+// URL-encoded. A key is held to the rules of a key in the path: no dot
+// segments (a backend resolving them would copy another object than the
+// one authorized), UTF-8 (the validator sees it as the backend does).
 func copySource(header string) (bucket, key string, err error) {
 	src, _, _ := strings.Cut(header, "?")
 	src = strings.TrimPrefix(src, "/")
@@ -91,6 +98,15 @@ func copySource(header string) (bucket, key string, err error) {
 	key, err2 := url.PathUnescape(keyPart)
 	if !ok || key == "" || bucket == "" || err1 != nil || err2 != nil {
 		return "", "", s3err.New("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+	}
+	if !validBucketName(bucket) {
+		return "", "", s3err.New("InvalidArgument", "The copy source bucket name is not valid.")
+	}
+	if hasDotSegment(key) {
+		return "", "", s3err.New("InvalidArgument", "Copy source keys with '.' or '..' path segments are not accepted.")
+	}
+	if !utf8.ValidString(key) {
+		return "", "", s3err.New("InvalidArgument", "Copy source keys must be UTF-8.")
 	}
 	return bucket, key, nil
 }
