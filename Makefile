@@ -58,6 +58,8 @@ FUZZTIME ?= 100000x
 FUZZ_TARGETS := sigv4:FuzzParseAuthorization sigv4:FuzzPresignedQuery awschunked:FuzzDecoder \
 	sigv4:FuzzCanonicalURI awschunked:FuzzSignedBodyTamper proxy:FuzzRoute proxy:FuzzCopySource \
 	config:FuzzParse s3op:FuzzName h1:FuzzServe
+# The forwarding rule (WP-A of issue 12).
+FUZZ_TARGETS += proxy:FuzzForwardedHeader
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/object-storage-proxy/osp/internal/s3err"
 	"github.com/object-storage-proxy/osp/internal/sigv4"
@@ -58,6 +59,9 @@ func FuzzRoute(f *testing.F) {
 		}
 		if hasDotSegment(tgt.key) {
 			t.Fatalf("routed key %q has a dot segment", tgt.key)
+		}
+		if !utf8.ValidString(tgt.key) {
+			t.Fatalf("routed key %q is not UTF-8: the callables would see another key", tgt.key)
 		}
 		if tgt.escapedKey != "" {
 			if enc, err := sigv4.EncodePath(tgt.escapedKey); err != nil || enc != tgt.escapedKey {
@@ -111,9 +115,9 @@ func FuzzRoute(f *testing.F) {
 
 // FuzzCopySource feeds arbitrary x-amz-copy-source headers to the parser
 // checkCopySource uses. It must never panic; it refuses only with
-// InvalidArgument; what it accepts names a non-empty bucket and key; the
-// leading '/' is optional; and re-encoding what it found parses back to
-// the same bucket and key.
+// InvalidArgument; what it accepts names a valid bucket and a non-empty
+// UTF-8 key without dot segments; the leading '/' is optional; and
+// re-encoding what it found parses back to the same bucket and key.
 func FuzzCopySource(f *testing.F) {
 	f.Add("bucket/key")
 	f.Add("/bucket/dir/key.txt?versionId=3")
@@ -124,6 +128,8 @@ func FuzzCopySource(f *testing.F) {
 	f.Add("b%2Fx/k")
 	f.Add("bucket/key%3FversionId%3D1")
 	f.Add("bucket/../other/key")
+	f.Add("bucket/a/%2e%2E/key")
+	f.Add("bucket/%FF")
 	f.Fuzz(func(t *testing.T, header string) {
 		bucket, key, err := copySource(header)
 		if err != nil {
@@ -136,8 +142,11 @@ func FuzzCopySource(f *testing.F) {
 			}
 			return
 		}
-		if bucket == "" || key == "" {
-			t.Fatalf("copySource(%q) accepted an empty bucket %q or key %q", header, bucket, key)
+		if !validBucketName(bucket) || key == "" {
+			t.Fatalf("copySource(%q) accepted the bucket %q or the empty key %q", header, bucket, key)
+		}
+		if hasDotSegment(key) || !utf8.ValidString(key) {
+			t.Fatalf("copySource(%q) accepted the key %q (dot segment or not UTF-8)", header, key)
 		}
 		if !strings.HasPrefix(header, "/") {
 			b2, k2, err := copySource("/" + header)
