@@ -213,11 +213,42 @@ def test_copy_source_key_not_utf8_is_refused(rproxy: Any, recorder: HeaderRecord
     refused(reply, recorder, 400, "InvalidArgument")
 
 
-def test_valid_copy_source_reaches_the_backend(rproxy: Any, recorder: HeaderRecorder) -> None:
-    """Control: a well-formed copy source is forwarded as signed."""
-    reply = put(rproxy, "/allowed/dst", b"", extra=[("X-Amz-Copy-Source", "/allowed/a%20b/c.txt?versionId=v1")])
+@pytest.mark.parametrize("source, forwarded", [
+    ("/allowed/a%20b/c.txt?versionId=v1", "allowed/a%20b/c.txt?versionId=v1"),
+    ("allowed/a+b c", "allowed/a%2Bb%20c"),
+    ("allowed/d/%C3%BC%2Bx?versionId=a%2Bb", "allowed/d/%C3%BC%2Bx?versionId=a%2Bb"),
+])
+def test_valid_copy_source_reaches_the_backend_as_authorized(rproxy: Any, recorder: HeaderRecorder, source: str,
+                                                              forwarded: str) -> None:
+    """A well-formed copy source is forwarded as the proxy read it, in
+    canonical encoding: nothing left for the backend to decode otherwise."""
+    reply = put(rproxy, "/allowed/dst", b"", extra=[("X-Amz-Copy-Source", source)])
     assert reply.status == 200, reply.body[:300]
-    assert recorder.only().values("x-amz-copy-source") == ["/allowed/a%20b/c.txt?versionId=v1"]
+    assert recorder.only().values("x-amz-copy-source") == [forwarded]
+
+
+@pytest.mark.parametrize("source", ["allowed/k?versionId=1&x=2", "allowed/k?partNumber=1", "allowed/k?versionId=1&versionId=2"])
+def test_copy_source_with_other_parameters_is_refused(rproxy: Any, recorder: HeaderRecorder, source: str) -> None:
+    refused(put(rproxy, "/allowed/dst", b"", extra=[("X-Amz-Copy-Source", source)]), recorder, 400, "InvalidArgument")
+
+
+def test_copy_source_plus_is_the_key_the_validator_saw(start_proxy: Callable[..., Any], direct: Any,
+                                                       bucket: str) -> None:
+    """A raw '+' in the copy source: the proxy reads a '+', versitygw would
+    read a space -- another object than the one authorized."""
+    seen = CallLog()
+
+    def validator(token: str, bucket: str, method: str, key: str, operation: str) -> bool:
+        seen.add(operation, key)
+        return True
+
+    proxy = start_proxy(bucket, validator=validator)
+    direct.put_object(Bucket=bucket, Key="a+b", Body=b"the authorized object")
+    direct.put_object(Bucket=bucket, Key="a b", Body=b"another object")
+    reply = put(proxy, f"/{bucket}/dst", b"", extra=[("X-Amz-Copy-Source", f"{bucket}/a+b")])
+    assert reply.status == 200, reply.body[:300]
+    assert ("GetObject", "a+b") in seen.calls
+    assert stored_body(direct, bucket, "dst") == b"the authorized object"
 
 
 def test_copy_with_dot_segment_source_stores_nothing(client: Any, direct: Any, bucket: str) -> None:

@@ -130,33 +130,42 @@ func FuzzCopySource(f *testing.F) {
 	f.Add("bucket/../other/key")
 	f.Add("bucket/a/%2e%2E/key")
 	f.Add("bucket/%FF")
+	f.Add("bucket/key?versionId=a%2Bb")
+	f.Add("bucket/key?versionId=1&x=2")
+	f.Add("bucket/a+b c")
 	f.Fuzz(func(t *testing.T, header string) {
-		bucket, key, err := copySource(header)
+		ref, err := copySource(header)
 		if err != nil {
 			var e *s3err.Error
 			if !errors.As(err, &e) || e.Code != "InvalidArgument" {
 				t.Fatalf("copySource(%q) failed with %v, want InvalidArgument", header, err)
 			}
-			if bucket != "" || key != "" {
-				t.Fatalf("copySource(%q) failed but named %q/%q", header, bucket, key)
+			if ref != (copySourceRef{}) {
+				t.Fatalf("copySource(%q) failed but named %+v", header, ref)
 			}
 			return
 		}
-		if !validBucketName(bucket) || key == "" {
-			t.Fatalf("copySource(%q) accepted the bucket %q or the empty key %q", header, bucket, key)
+		if !validBucketName(ref.bucket) || ref.key == "" {
+			t.Fatalf("copySource(%q) accepted the bucket %q or the empty key %q", header, ref.bucket, ref.key)
 		}
-		if hasDotSegment(key) || !utf8.ValidString(key) {
-			t.Fatalf("copySource(%q) accepted the key %q (dot segment or not UTF-8)", header, key)
+		if hasDotSegment(ref.key) || !utf8.ValidString(ref.key) {
+			t.Fatalf("copySource(%q) accepted the key %q (dot segment or not UTF-8)", header, ref.key)
 		}
 		if !strings.HasPrefix(header, "/") {
-			b2, k2, err := copySource("/" + header)
-			if err != nil || b2 != bucket || k2 != key {
-				t.Fatalf("a leading '/' changed %q: %q/%q, %v; want %q/%q", header, b2, k2, err, bucket, key)
+			again, err := copySource("/" + header)
+			if err != nil || again != ref {
+				t.Fatalf("a leading '/' changed %q: %+v, %v; want %+v", header, again, err, ref)
 			}
 		}
-		b3, k3, err := copySource(sigv4.Encode(bucket) + "/" + sigv4.Encode(key))
-		if err != nil || b3 != bucket || k3 != key {
-			t.Fatalf("re-encoded %q/%q parses to %q/%q, %v", bucket, key, b3, k3, err)
+		// What the backend gets names the same object, and only unreserved
+		// characters, '/', '%XX' and the versionId separator are left raw.
+		canonical := ref.canonical()
+		again, err := copySource(canonical)
+		if err != nil || again != ref {
+			t.Fatalf("the canonical form %q of %q parses to %+v, %v; want %+v", canonical, header, again, err, ref)
+		}
+		if strings.ContainsAny(strings.Replace(canonical, "?versionId=", "", 1), "+ ?&=") {
+			t.Fatalf("the canonical form %q holds a character a backend could decode otherwise", canonical)
 		}
 	})
 }

@@ -169,10 +169,17 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	}
 	// screen let through one non-empty copy source at most, and the
 	// forwarding rule passes it on only signed.
-	if src := header["X-Amz-Copy-Source"]; len(src) == 1 {
-		if err := h.checkCopySource(ctx, auth.token, src[0], bucket, backend); err != nil {
+	if values := header["X-Amz-Copy-Source"]; len(values) == 1 {
+		src, err := copySource(values[0])
+		if err != nil {
 			return nil, err
 		}
+		if err := h.checkCopySource(ctx, auth.token, src, bucket, backend); err != nil {
+			return nil, err
+		}
+		// The backend reads the source the proxy authorized, encoded so
+		// that it cannot read it otherwise.
+		header["X-Amz-Copy-Source"] = []string{src.canonical()}
 	}
 	fw := &forward{target: tgt, bucket: bucket, creds: backend, payloadHash: auth.payloadHash, presigned: auth.presigned, header: header}
 	if !backend.IsHMAC() {
@@ -314,11 +321,8 @@ func (h *Handler) bearerToken(ctx context.Context, apiKey, bucket string) (strin
 // source key) and makes sure the copy can be done by the destination's
 // backend in one request: same store, same credentials. Anything else would
 // fail half-way at the backend.
-func (h *Handler) checkCopySource(ctx context.Context, token, header string, dst *config.Bucket, dstCreds creds.Backend) error {
-	srcName, srcKey, err := copySource(header)
-	if err != nil {
-		return err
-	}
+func (h *Handler) checkCopySource(ctx context.Context, token string, ref copySourceRef, dst *config.Bucket, dstCreds creds.Backend) error {
+	srcName, srcKey := ref.bucket, ref.key
 	src, ok := h.opts.Buckets[srcName]
 	if !ok {
 		return s3err.New("NoSuchBucket", "The specified copy source bucket does not exist.").WithResource(srcName)

@@ -85,28 +85,64 @@ func targetOf(bucket, rawKey string) (target, error) {
 	return t, nil
 }
 
-// copySource returns the bucket and key named by an x-amz-copy-source
-// header: "bucket/key", "/bucket/key" or either with "?versionId=...",
-// URL-encoded. A key is held to the rules of a key in the path: no dot
-// segments (a backend resolving them would copy another object than the
-// one authorized), UTF-8 (the validator sees it as the backend does).
-func copySource(header string) (bucket, key string, err error) {
-	src, _, _ := strings.Cut(header, "?")
+// copySourceRef is the object an x-amz-copy-source header names.
+type copySourceRef struct {
+	bucket, key string
+	versionID   string
+	hasVersion  bool
+}
+
+// canonical is the header as the backend gets it: the source the proxy
+// read and authorized, in SigV4 encoding, so that no raw '+', space or
+// other character is left for a backend to decode another way (versitygw
+// reads '+' as a space, the proxy as a '+').
+func (c copySourceRef) canonical() string {
+	var b strings.Builder
+	b.WriteString(c.bucket) // a valid bucket name needs no encoding
+	for seg := range strings.SplitSeq(c.key, "/") {
+		b.WriteByte('/')
+		b.WriteString(sigv4.Encode(seg))
+	}
+	if c.hasVersion {
+		b.WriteString("?versionId=")
+		b.WriteString(sigv4.Encode(c.versionID))
+	}
+	return b.String()
+}
+
+// copySource parses an x-amz-copy-source header: "bucket/key",
+// "/bucket/key" or either with "?versionId=...", URL-encoded. A key is held
+// to the rules of a key in the path: no dot segments (a backend resolving
+// them would copy another object than the one authorized), UTF-8 (the
+// validator sees it as the backend does). versionId is the only parameter
+// S3 defines; any other is refused rather than passed on unread.
+func copySource(header string) (copySourceRef, error) {
+	invalid := s3err.New("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+	src, params, hasParams := strings.Cut(header, "?")
 	src = strings.TrimPrefix(src, "/")
 	bucketPart, keyPart, ok := strings.Cut(src, "/")
 	bucket, err1 := url.PathUnescape(bucketPart)
 	key, err2 := url.PathUnescape(keyPart)
 	if !ok || key == "" || bucket == "" || err1 != nil || err2 != nil {
-		return "", "", s3err.New("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+		return copySourceRef{}, invalid
+	}
+	ref := copySourceRef{bucket: bucket, key: key}
+	if hasParams && params != "" {
+		q, err := url.ParseQuery(params)
+		versions, has := q["versionId"]
+		if err != nil || len(q) != 1 || !has || len(versions) != 1 || !utf8.ValidString(versions[0]) {
+			return copySourceRef{}, s3err.New("InvalidArgument", "The copy source may carry one versionId and no other parameter.")
+		}
+		ref.versionID, ref.hasVersion = versions[0], true
 	}
 	if !validBucketName(bucket) {
-		return "", "", s3err.New("InvalidArgument", "The copy source bucket name is not valid.")
+		return copySourceRef{}, s3err.New("InvalidArgument", "The copy source bucket name is not valid.")
 	}
 	if hasDotSegment(key) {
-		return "", "", s3err.New("InvalidArgument", "Copy source keys with '.' or '..' path segments are not accepted.")
+		return copySourceRef{}, s3err.New("InvalidArgument", "Copy source keys with '.' or '..' path segments are not accepted.")
 	}
 	if !utf8.ValidString(key) {
-		return "", "", s3err.New("InvalidArgument", "Copy source keys must be UTF-8.")
+		return copySourceRef{}, s3err.New("InvalidArgument", "Copy source keys must be UTF-8.")
 	}
-	return bucket, key, nil
+	return ref, nil
 }

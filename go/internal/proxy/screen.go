@@ -69,7 +69,7 @@ func screenCopySource(values []string) error {
 	case strings.TrimSpace(values[0]) == "":
 		return s3err.New("InvalidArgument", "The x-amz-copy-source header is empty; copy source must mention the source bucket and key: sourcebucket/sourcekey.")
 	}
-	_, _, err := copySource(values[0])
+	_, err := copySource(values[0])
 	return err
 }
 
