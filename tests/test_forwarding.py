@@ -515,6 +515,24 @@ def test_dropped_header_names_are_logged_at_debug_without_values(start_proxy: Ca
     assert "VALUE-NOT-FOR-LOGS" not in err
 
 
+def test_without_signature_checks_the_signed_list_still_applies(start_proxy: Callable[..., Any], backend: Any,
+                                                                 recorder: HeaderRecorder) -> None:
+    """skip_signature_validation skips the signature, not the rule: what the
+    Authorization header claims as signed passes, nothing else does."""
+    proxy = start_proxy(cos_map={"allowed": backend.entry(port=recorder.port)}, skip_signature_validation=True)
+    headers = signed(proxy, "PUT", "/allowed/k", b"x", extra=[("X-Amz-Meta-A", "1")])
+    headers = [(n, v[:-8] + "00000000" if n == "Authorization" else v) for n, v in headers]  # a wrong signature
+    reply = send(proxy, "PUT", "/allowed/k", headers + [("Cache-Control", "no-store"), ("Range", "bytes=0-1")], b"x")
+    assert reply.status == 200, reply.body[:300]
+    got = recorder.only()
+    assert got.values("x-amz-meta-a") == ["1"] and got.values("range") == ["bytes=0-1"]
+    assert got.values("cache-control") == [], got.headers
+    unsigned_amz = send(proxy, "PUT", "/allowed/k", headers + [("X-Amz-Copy-Source", "other/secret")], b"x")
+    refused_amz = assert_xml_error(unsigned_amz, 403, "AccessDenied")
+    assert "x-amz-copy-source" in refused_amz["Message"]
+    assert len(recorder.requests) == 1
+
+
 # --------------------------------------------------------------------------
 # item 9: no secret lookup before the checks that need none
 
