@@ -26,11 +26,15 @@ import pytest
 import requests
 
 from helpers import (
+    BACKEND_ACCESS_KEY,
+    BACKEND_SECRET_KEY,
     CLIENT_ACCESS_KEY,
     CLIENT_SECRET_KEY,
     REGION,
     CallLog,
+    make_client,
     object_exists,
+    parse_s3_error,
     stored_body,
     stored_keys,
     utcnow,
@@ -365,8 +369,6 @@ def test_utf8_metadata_round_trips_byte_exact(proxy: Any, backend: Any, direct: 
                                               value: str) -> None:
     """UTF-8 bytes in a signed x-amz-meta value (raw HTTP: boto3 sends
     ASCII only), through the proxy and straight to versitygw: stored alike."""
-    from helpers import BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY
-
     via_proxy = put(proxy, f"/{bucket}/proxy", extra=[("X-Amz-Meta-U", value)])
     assert via_proxy.status == 200, via_proxy.body[:300]
     amz_date, payload = amz_now(), hashlib.sha256(b"x").hexdigest()
@@ -734,3 +736,134 @@ def test_utf8_keys_still_work(client: Any, direct: Any, bucket: str) -> None:
     assert stored_body(direct, bucket, key) == b"u"
     client.copy_object(Bucket=bucket, Key=key + ".copy", CopySource={"Bucket": bucket, "Key": key})
     assert stored_body(direct, bucket, key + ".copy") == b"u"
+
+
+# --------------------------------------------------------------------------
+# the rule against every mutation of real boto3 requests
+
+
+class _Captured(Exception):
+    def __init__(self, request: Any) -> None:
+        super().__init__("captured")
+        self.request = request
+
+
+def _capture(proxy: Any, call: Callable[[Any], Any]) -> Tuple[str, str, Headers, bytes]:
+    """The request boto3 signs for ``call(client)``, not sent: method,
+    target, headers (Expect left out) and body."""
+    client = make_client(proxy.endpoint_url, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
+
+    def stop(request: Any, **kwargs: Any) -> None:
+        raise _Captured(request)
+
+    client.meta.events.register_last("before-send.s3", stop)
+    with pytest.raises(_Captured) as caught:
+        call(client)
+    request = caught.value.request
+    body = request.body or b""
+    if hasattr(body, "read"):
+        body = body.read()
+    if isinstance(body, str):
+        body = body.encode()
+    parts = urllib.parse.urlsplit(request.url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    headers: Headers = [("Host", parts.netloc)]
+    for name, value in request.headers.items():
+        value = value.decode() if isinstance(value, bytes) else value
+        if name.lower() not in ("expect", "content-length", "host"):
+            headers.append((name, value))
+    return request.method, target, headers, bytes(body)
+
+
+BOTO3_CALLS: List[Any] = [
+    pytest.param(lambda c: c.put_object(Bucket="allowed", Key="dir/k 1", Body=b"body", ContentType="text/plain",
+                                        CacheControl="no-store", Metadata={"team": "a  b"}), id="put-object"),
+    pytest.param(lambda c: c.get_object(Bucket="allowed", Key="k", Range="bytes=0-1", IfNoneMatch='"e"'),
+                 id="get-object"),
+    pytest.param(lambda c: c.copy_object(Bucket="allowed", Key="dst", CopySource={"Bucket": "allowed", "Key": "s+rc"},
+                                         MetadataDirective="REPLACE"), id="copy-object"),
+    pytest.param(lambda c: c.list_objects_v2(Bucket="allowed", Prefix="dir/", MaxKeys=5), id="list-objects-v2"),
+]
+
+# Unsigned headers an attacker on the path might add.
+ADDED = [("X-Amz-Copy-Source", "other/secret"), ("X-Amz-Acl", "public-read"), ("Cache-Control", "public"),
+         ("Content-Disposition", "attachment"), ("X-Amz-Meta-Evil", "1"), ("Content-Encoding", "aws-chunked"),
+         ("X-Amz-Decoded-Content-Length", "1"), ("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"),
+         ("Transfer-Encoding", "identity"), ("X-Amz-Server-Side-Encryption", "AES256")]
+
+
+def _seen(got: Received) -> Tuple[str, str, List[Tuple[str, str]], bytes]:
+    """What the backend got, less what the proxy's own signature changes."""
+    headers = sorted((n.lower(), v) for n, v in got.headers if n.lower() not in ("authorization", "x-amz-date"))
+    return got.method, got.target, headers, got.body
+
+
+def _without_allowlisted(seen: Tuple[str, str, List[Tuple[str, str]], bytes]) -> Any:
+    method, target, headers, body = seen
+    allowed = {n.lower() for n, _ in ALLOWLISTED}
+    return method, target, [(n, v) for n, v in headers if n not in allowed], body
+
+
+@pytest.mark.parametrize("call", BOTO3_CALLS)
+def test_every_mutation_is_refused_or_without_effect(rproxy: Any, recorder: HeaderRecorder,
+                                                    call: Callable[[Any], Any]) -> None:
+    """Each header of a real boto3 request duplicated, given another value,
+    case-folded, '_'-mangled and named in Connection; each query parameter
+    repeated; unsigned headers added: every mutation is refused, or the
+    backend receives what it received for the request as signed (an
+    allowlisted header aside)."""
+    method, target, headers, body = _capture(rproxy, call)
+
+    def run(mutated_target: str, mutated: Headers) -> Optional[Any]:
+        with recorder._lock:
+            recorder.received.clear()
+        reply = send(rproxy, method, mutated_target, mutated, body)
+        if reply.status >= 400:
+            if reply.headers.get("Content-Type", "").startswith("text/plain"):
+                assert reply.status in (400, 501), (reply.status, reply.body[:200])  # Go's own answer
+            else:
+                assert_xml_error(reply, reply.status, parse_code(reply.body))
+            assert recorder.requests == [], (mutated_target, mutated)
+            return None
+        assert reply.status == 200, reply.body[:300]
+        return _seen(recorder.only())
+
+    baseline = run(target, headers)
+    assert baseline is not None, "the request as signed was refused"
+
+    mutations: List[Tuple[str, str, Headers]] = []
+    for name, value in headers:
+        if name.lower() == "host":
+            continue
+        mutations += [
+            (f"duplicate {name}", target, headers + [(name, value)]),
+            (f"another {name}", target, headers + [(name, value + "x")]),
+            (f"case-folded {name}", target, headers + [(name.upper(), value + "x")]),
+            (f"lower-case {name}", target, headers + [(name.lower(), value + "x")]),
+            (f"underscored {name}", target, headers + [(name.replace("-", "_"), value + "x")]),
+            (f"Connection: {name}", target, headers + [("Connection", name)]),
+            (f"Connection: close, {name.lower()}", target, headers + [("Connection", f"close, {name.lower()}")]),
+        ]
+    for name, value in ADDED:
+        mutations.append((f"added {name}", target, headers + [(name, value)]))
+    path, _, query = target.partition("?")
+    for param in filter(None, query.split("&")):
+        key = param.split("=", 1)[0]
+        mutations += [(f"repeated ?{key}", f"{target}&{key}=x", headers),
+                      (f"repeated ?{key} first", f"{path}?{key}=x&{query}", headers)]
+    mutations.append(("added ?x-amz-copy-source", f"{target}{'&' if query else '?'}x-amz-copy-source=other%2Fs",
+                      headers))
+
+    refused_count = 0
+    for label, mutated_target, mutated in mutations:
+        seen = run(mutated_target, mutated)
+        if seen is None:
+            refused_count += 1
+        else:
+            assert _without_allowlisted(seen) == _without_allowlisted(baseline), label
+    # Most mutations touch what was signed: refused, not silently dropped.
+    assert refused_count >= len(mutations) // 2, (refused_count, len(mutations))
+
+
+def parse_code(body: bytes) -> str:
+    return parse_s3_error(body)["Code"]
