@@ -30,7 +30,8 @@ type forward struct {
 	creds       creds.Backend
 	payloadHash string        // what the backend is told, and signed
 	presigned   bool          // the client's auth parameters are in the query
-	header      http.Header   // the client's headers that pass the forwarding rule
+	signed      []string      // the header names the client signed (see forwards)
+	copySource  string        // the copy source as authorized, canonical; "" for none
 	body        *upstreamBody // a decoded aws-chunked body, or nil to pass through
 	bearer      string        // an IAM token for an API-key backend; "" to sign with HMAC
 	backendTime time.Duration // until the backend's response headers
@@ -103,9 +104,10 @@ func backendURL(fw *forward, rawQuery string) (*url.URL, string) {
 	}, host
 }
 
-// forwardedHeader applies the forwarding rule, the one place that decides
-// which of a client's headers reach the backend. A request header is
-// passed on only if
+// The forwarding rule decides, in this one place, which of a client's
+// headers reach the backend (forwards is the rule, checkForwarding the
+// refusals, forwardedHeader the copy). A request header is passed on only
+// if
 //
 //	(a) the client signed it (its name is in signed: the Authorization
 //	    header's SignedHeaders, or a presigned URL's X-Amz-SignedHeaders;
@@ -113,15 +115,15 @@ func backendURL(fw *forward, rawQuery string) (*url.URL, string) {
 //	(b) it is on the allowlist of headers S3 clients leave unsigned
 //	    (unsignedAllowed, where each entry says why it is safe), or
 //	(c) the proxy sets it itself: Authorization, X-Amz-Date and
-//	    X-Amz-Content-Sha256, and the framing headers of a body it
-//	    re-frames (set after this rule, by upstreamBody.applyTo).
+//	    X-Amz-Content-Sha256, the copy source as it authorized it, and the
+//	    framing headers of a body it re-frames (upstreamBody.applyTo).
 //
 // Proxy, forwarding and hop-by-hop headers are never passed on, signed or
 // not (droppedHeaders, hopHeaders, X-Forwarded-*). Everything else is
-// dropped; its name (never its value) is returned for the debug log.
+// dropped, and its name (never its value) logged at debug level.
 //
-// Some requests are refused instead, as their header could make the
-// backend read the request differently from what was verified and
+// Some requests are refused instead (checkForwarding), as a header could
+// make the backend read them differently from what was verified and
 // authorized:
 //   - an unsigned x-amz-* header: 403 AccessDenied, as S3 answers (so
 //     also when signatures are not checked);
@@ -134,32 +136,47 @@ func backendURL(fw *forward, rawQuery string) (*url.URL, string) {
 //     PutObject).
 //
 // Header names with '_' are refused before authentication (see screen).
-// x-amz-meta-* names go on in lower case, as S3 clients write them.
-func forwardedHeader(in http.Header, signed []string) (out http.Header, dropped []string, err error) {
+
+// forwards reports whether the forwarding rule passes the header name (as
+// Go's server writes it) on to the backend.
+func forwards(name string, signed []string) bool {
+	return !isDropped(name) && (unsignedAllowed[name] || containsFold(signed, name))
+}
+
+// checkForwarding refuses a request whose headers the forwarding rule
+// cannot pass on unambiguously, and returns the names of those it drops.
+func checkForwarding(in http.Header, signed []string) (dropped []string, err error) {
 	if err := checkConnection(in["Connection"], signed); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	out = make(http.Header, len(in)+2)
 	for name, values := range in {
-		if isDropped(name) {
-			continue
-		}
-		if name != textproto.CanonicalMIMEHeaderKey(name) {
+		switch {
+		case isDropped(name):
+		case name != textproto.CanonicalMIMEHeaderKey(name):
 			// Go's server writes every name it accepts canonically; any
 			// other could pair with a canonical one as two copies.
-			return nil, nil, s3err.New("InvalidArgument", "The header name %q is not valid.", truncate(name))
-		}
-		isSigned := containsFold(signed, name)
-		switch {
-		case isSigned || unsignedAllowed[name]:
+			return nil, s3err.New("InvalidArgument", "The header name %q is not valid.", truncate(name))
+		case forwards(name, signed):
+			if len(values) > 1 {
+				return nil, s3err.New("InvalidArgument", "The %s header appears more than once.", truncate(strings.ToLower(name)))
+			}
 		case isAmzHeader(name):
-			return nil, nil, s3err.New("AccessDenied", "There were headers present in the request which were not signed: %s.", truncate(strings.ToLower(name)))
+			return nil, s3err.New("AccessDenied", "There were headers present in the request which were not signed: %s.", truncate(strings.ToLower(name)))
 		default:
 			dropped = append(dropped, name)
-			continue
 		}
-		if len(values) > 1 {
-			return nil, nil, s3err.New("InvalidArgument", "The %s header appears more than once.", truncate(strings.ToLower(name)))
+	}
+	return dropped, nil
+}
+
+// forwardedHeader copies the headers of a request checkForwarding accepted
+// that the backend gets, x-amz-meta-* names in lower case as S3 clients
+// write them.
+func forwardedHeader(in http.Header, signed []string) http.Header {
+	out := make(http.Header, len(in)+2)
+	for name, values := range in {
+		if !forwards(name, signed) {
+			continue
 		}
 		if strings.HasPrefix(name, "X-Amz-Meta-") {
 			name = strings.ToLower(name)
@@ -169,7 +186,7 @@ func forwardedHeader(in http.Header, signed []string) (out http.Header, dropped 
 	if _, ok := out["User-Agent"]; !ok {
 		out["User-Agent"] = []string{""} // not Go's own: the transport then sends none
 	}
-	return out, dropped, nil
+	return out
 }
 
 // isDropped reports whether a header never reaches a backend, signed or

@@ -13,6 +13,15 @@ import (
 	"github.com/object-storage-proxy/osp/internal/s3err"
 )
 
+// applyRule is the forwarding rule as prepare and outgoing apply it.
+func applyRule(in http.Header, signed []string) (http.Header, []string, error) {
+	dropped, err := checkForwarding(in, signed)
+	if err != nil {
+		return nil, nil, err
+	}
+	return forwardedHeader(in, signed), dropped, nil
+}
+
 // baseSigned is what boto3 signs on a PUT with one metadata header.
 var baseSigned = []string{"content-md5", "host", "x-amz-content-sha256", "x-amz-date", "x-amz-meta-a"}
 
@@ -132,7 +141,7 @@ func TestForwardingRule(t *testing.T) {
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out, dropped, err := forwardedHeader(c.in, c.signed)
+			out, dropped, err := applyRule(c.in, c.signed)
 			if c.code != "" {
 				var e *s3err.Error
 				if !errors.As(err, &e) || e.Code != c.code {
@@ -236,7 +245,7 @@ func FuzzForwardedHeader(f *testing.F) {
 			in["Connection"] = []string{connection}
 		}
 		signed := strings.Split(signedList, ";")
-		out, dropped, err := forwardedHeader(in, signed)
+		out, dropped, err := applyRule(in, signed)
 		if err != nil {
 			var e *s3err.Error
 			if !errors.As(err, &e) || (e.Code != "AccessDenied" && e.Code != "InvalidArgument") {

@@ -145,7 +145,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 		return nil, err
 	}
 	access.Token = auth.token
-	header, dropped, err := forwardedHeader(r.Header, auth.signedHeaders)
+	dropped, err := checkForwarding(r.Header, auth.signedHeaders)
 	if err != nil {
 		return nil, err
 	}
@@ -167,9 +167,10 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	if err != nil {
 		return nil, err
 	}
-	// screen let through one non-empty copy source at most, and the
-	// forwarding rule passes it on only signed.
-	if values := header["X-Amz-Copy-Source"]; len(values) == 1 {
+	fw := &forward{target: tgt, bucket: bucket, creds: backend, payloadHash: auth.payloadHash, presigned: auth.presigned, signed: auth.signedHeaders}
+	// screen let through one non-empty copy source at most, and
+	// checkForwarding one that is signed.
+	if values := r.Header["X-Amz-Copy-Source"]; len(values) == 1 {
 		src, err := copySource(values[0])
 		if err != nil {
 			return nil, err
@@ -179,9 +180,8 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 		}
 		// The backend reads the source the proxy authorized, encoded so
 		// that it cannot read it otherwise.
-		header["X-Amz-Copy-Source"] = []string{src.canonical()}
+		fw.copySource = src.canonical()
 	}
-	fw := &forward{target: tgt, bucket: bucket, creds: backend, payloadHash: auth.payloadHash, presigned: auth.presigned, header: header}
 	if !backend.IsHMAC() {
 		if fw.bearer, err = h.bearerToken(ctx, backend.APIKey, tgt.bucket); err != nil {
 			return nil, err
