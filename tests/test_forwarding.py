@@ -578,6 +578,11 @@ HEADER_CASES: List[Any] = [
     pytest.param(dict(signed_headers="x-amz-content-sha256;x-amz-date"), 400, "AuthorizationHeaderMalformed",
                  id="host-not-signed"),
     pytest.param(dict(extra_unsigned=[("X-Amz-Meta-A", "1")]), 403, "AccessDenied", id="unsigned-amz-header"),
+    pytest.param(dict(extra_unsigned=[("Connection", "x-amz-date")]), 400, "InvalidArgument",
+                 id="connection-names-a-signed-header"),
+    pytest.param(dict(extra_unsigned=[("Range", "bytes=0-1"), ("Range", "bytes=2-3")]), 400, "InvalidArgument",
+                 id="forwarded-header-twice"),
+    pytest.param(dict(extra_unsigned=[("X_Amz_Meta_A", "1")]), 400, "InvalidArgument", id="underscore"),
 ]
 
 

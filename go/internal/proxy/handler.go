@@ -122,6 +122,8 @@ type authenticated struct {
 	// presigned request, X-Amz-SignedHeaders): the forwarding rule passes
 	// on these and few others. Parsed even when signatures are not checked.
 	signedHeaders []string
+	// dropped names the headers the forwarding rule keeps from the backend.
+	dropped []string
 	// chunks verifies aws-chunked signatures; nil when the body has none
 	// or signatures are not checked.
 	chunks *sigv4.ChunkChain
@@ -145,11 +147,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 		return nil, err
 	}
 	access.Token = auth.token
-	dropped, err := checkForwarding(r.Header, auth.signedHeaders)
-	if err != nil {
-		return nil, err
-	}
-	h.logDropped(ctx, x, dropped)
+	h.logDropped(ctx, x, auth.dropped)
 	if tgt.bucket == "" {
 		if r.Method != http.MethodGet {
 			return nil, s3err.New("MethodNotAllowed", "The specified method is not allowed against this resource.")
@@ -218,13 +216,17 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 		if isStreaming(a.PayloadHash) {
 			return authenticated{}, s3err.New("InvalidRequest", "Presigned requests cannot use aws-chunked payloads.")
 		}
+		claimed := authenticated{token: a.AccessKey}
 		auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, presigned: true, signedHeaders: a.SignedHeaders}
+		// Everything that needs no secret first, the forwarding rule's
+		// refusals included: a request that cannot be valid never makes
+		// the proxy look a secret up.
+		if auth.dropped, err = checkForwarding(r.Header, a.SignedHeaders); err != nil {
+			return claimed, err
+		}
 		if h.opts.SkipSignatureValidation {
 			return auth, nil
 		}
-		claimed := authenticated{token: a.AccessKey}
-		// Everything that needs no secret first: a request that cannot be
-		// valid never makes the proxy look a secret up.
 		if err := h.verifier.AdmitPresigned(r, a); err != nil {
 			return claimed, err
 		}
@@ -241,11 +243,14 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 	if err != nil {
 		return authenticated{}, err
 	}
+	claimed := authenticated{token: a.AccessKey}
 	auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, signedHeaders: a.SignedHeaders}
+	if auth.dropped, err = checkForwarding(r.Header, a.SignedHeaders); err != nil {
+		return claimed, err
+	}
 	if h.opts.SkipSignatureValidation {
 		return auth, nil
 	}
-	claimed := authenticated{token: a.AccessKey}
 	if err := h.verifier.AdmitHeaderAuth(r, a); err != nil {
 		return claimed, err
 	}
