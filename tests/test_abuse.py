@@ -502,11 +502,11 @@ def test_presigned_duplicate_parameter(proxy: Any, direct: Any, bucket: str, nam
     pytest.param("X-Amz-Algorithm", "AWS4-HMAC-SHA512", id="algorithm"),
     pytest.param("X-Amz-Credential", "garbage", id="credential"),
     pytest.param("X-Amz-Date", "20200101", id="date"),
-    pytest.param("X-Amz-Signature", "Z" * 64, id="signature-not-hex"),
-    pytest.param("X-Amz-Signature", "%C3%A9" * 32, id="signature-non-ascii"),
 ])
 def test_presigned_malformed_parameter(proxy: Any, direct: Any, bucket: str, name: str, bad: str) -> None:
-    """A presign parameter of the wrong form: 400, nothing stored."""
+    """A presign parameter of the wrong form: 400, nothing stored. (An
+    X-Amz-Signature of the wrong form is 403 SignatureDoesNotMatch, as S3
+    and versitygw answer: test_forwarding.py.)"""
     target = _presigned_target(proxy, "PUT", bucket, "presigned")
     target = target.replace(_param(target, name), f"{name}={bad}")
     reply = send(proxy, "PUT", target, _host(proxy), b"x")

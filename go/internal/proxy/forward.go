@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
@@ -29,19 +30,24 @@ type forward struct {
 	creds       creds.Backend
 	payloadHash string        // what the backend is told, and signed
 	presigned   bool          // the client's auth parameters are in the query
+	signed      []string      // the header names the client signed (see forwards)
+	copySource  string        // the copy source as authorized, canonical; "" for none
 	body        *upstreamBody // a decoded aws-chunked body, or nil to pass through
 	bearer      string        // an IAM token for an API-key backend; "" to sign with HMAC
 	denial      *deleteDenial // keys of a DeleteObjects the validator refused, added to the backend's result
 	backendTime time.Duration // until the backend's response headers
 }
 
-// droppedHeaders never reach a backend: the client's own authentication
-// (the proxy signs anew), proxy and forwarding headers, and Expect (the
-// proxy already answered 100-continue when it started reading the body).
-// Hop-by-hop headers are dropped too (see hopHeaders).
+// droppedHeaders never reach a backend, signed or not: the client's own
+// authentication (the proxy signs anew and sets Authorization, X-Amz-Date
+// and X-Amz-Content-Sha256 itself), proxy and forwarding headers (also
+// X-Forwarded-*, see isDropped), and Expect (the proxy already answered
+// 100-continue when it started reading the body). Hop-by-hop headers are
+// dropped too (see hopHeaders). They may repeat: a chain of load
+// balancers adds one X-Forwarded-For each.
 var droppedHeaders = map[string]bool{
-	"Authorization": true, "X-Amz-Date": true, "X-Amz-Security-Token": true, "Expect": true,
-	"Forwarded": true, "Via": true, "X-Real-Ip": true,
+	"Authorization": true, "X-Amz-Date": true, "X-Amz-Content-Sha256": true, "X-Amz-Security-Token": true,
+	"Expect": true, "Forwarded": true, "Via": true, "X-Real-Ip": true,
 }
 
 // hopHeaders belong to one connection, not to the request or response
@@ -51,6 +57,27 @@ var hopHeaders = map[string]bool{
 	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
 	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
 }
+
+// unsignedAllowed are the headers S3 clients legitimately leave unsigned
+// that still reach the backend. Each is safe because it cannot widen what
+// the validator granted:
+//   - Content-Length: framing; the transport sets it from the body
+//     actually sent, whatever the client wrote.
+//   - Content-Type: minio-go and presigned-PUT uploaders leave it
+//     unsigned; it only labels the uploader's own object.
+//   - Content-MD5: only makes the backend check the body more strictly.
+//   - User-Agent: informational.
+//   - Range, If-Match, If-None-Match, If-Modified-Since,
+//     If-Unmodified-Since: they only narrow what a permitted request
+//     returns or does; browsers and media players send them unsigned on
+//     presigned GETs.
+var unsignedAllowed = map[string]bool{
+	"Content-Length": true, "Content-Type": true, "Content-Md5": true, "User-Agent": true,
+	"Range": true, "If-Match": true, "If-None-Match": true, "If-Modified-Since": true, "If-Unmodified-Since": true,
+}
+
+// connectionOptions are the Connection tokens that name no header.
+var connectionOptions = []string{"close", "keep-alive", "upgrade", "te"}
 
 // backendURL is where a request for fw's bucket and key goes, and the Host
 // it names.
@@ -78,19 +105,81 @@ func backendURL(fw *forward, rawQuery string) (*url.URL, string) {
 	}, host
 }
 
-// forwardedHeader copies the client's headers that the backend gets, in one
-// pass: not the client's authentication, not proxy or hop-by-hop headers
-// (nor those its Connection header names), and x-amz-meta-* names back in
-// lower case.
-func forwardedHeader(in http.Header) http.Header {
-	out := make(http.Header, len(in)+2)
-	connection := in["Connection"]
+// The forwarding rule decides, in this one place, which of a client's
+// headers reach the backend (forwards is the rule, checkForwarding the
+// refusals, forwardedHeader the copy). A request header is passed on only
+// if
+//
+//	(a) the client signed it (its name is in signed: the Authorization
+//	    header's SignedHeaders, or a presigned URL's X-Amz-SignedHeaders;
+//	    parsed, not verified, when signatures are not checked), or
+//	(b) it is on the allowlist of headers S3 clients leave unsigned
+//	    (unsignedAllowed, where each entry says why it is safe), or
+//	(c) the proxy sets it itself: Authorization, X-Amz-Date and
+//	    X-Amz-Content-Sha256, the copy source as it authorized it, and the
+//	    framing headers of a body it re-frames (upstreamBody.applyTo).
+//
+// Proxy, forwarding and hop-by-hop headers are never passed on, signed or
+// not (droppedHeaders, hopHeaders, X-Forwarded-*). Everything else is
+// dropped, and its name (never its value) logged at debug level.
+//
+// Some requests are refused instead (checkForwarding), as a header could
+// make the backend read them differently from what was verified and
+// authorized:
+//   - an unsigned x-amz-* header: 403 AccessDenied, as S3 answers (so
+//     also when signatures are not checked);
+//   - a header that would be passed on and appears more than once (in any
+//     letter case): 400 InvalidArgument; a backend may take either copy;
+//   - a Connection header naming anything but close, keep-alive, upgrade,
+//     te or a header dropped anyway: 400 InvalidArgument; an intermediary
+//     honouring it would remove, after authorization, a header the backend
+//     should get (X-Amz-Copy-Source turned a checked copy into a plain
+//     PutObject).
+//
+// Header names with '_' are refused before authentication (see screen).
+
+// forwards reports whether the forwarding rule passes the header name (as
+// Go's server writes it) on to the backend.
+func forwards(name string, signed []string) bool {
+	return !isDropped(name) && (unsignedAllowed[name] || containsFold(signed, name))
+}
+
+// checkForwarding refuses a request whose headers the forwarding rule
+// cannot pass on unambiguously, and returns the names of those it drops.
+func checkForwarding(in http.Header, signed []string) (dropped []string, err error) {
+	if err := checkConnection(in["Connection"], signed); err != nil {
+		return nil, err
+	}
 	for name, values := range in {
 		switch {
-		case droppedHeaders[name], hopHeaders[name], strings.HasPrefix(name, "X-Forwarded-"),
-			len(connection) > 0 && listsToken(connection, name):
+		case isDropped(name):
+		case name != textproto.CanonicalMIMEHeaderKey(name):
+			// Go's server writes every name it accepts canonically; any
+			// other could pair with a canonical one as two copies.
+			return nil, s3err.New("InvalidArgument", "The header name %q is not valid.", truncate(name))
+		case forwards(name, signed):
+			if len(values) > 1 {
+				return nil, s3err.New("InvalidArgument", "The %s header appears more than once.", truncate(strings.ToLower(name)))
+			}
+		case isAmzHeader(name):
+			return nil, s3err.New("AccessDenied", "There were headers present in the request which were not signed: %s.", truncate(strings.ToLower(name)))
+		default:
+			dropped = append(dropped, name)
+		}
+	}
+	return dropped, nil
+}
+
+// forwardedHeader copies the headers of a request checkForwarding accepted
+// that the backend gets, x-amz-meta-* names in lower case as S3 clients
+// write them.
+func forwardedHeader(in http.Header, signed []string) http.Header {
+	out := make(http.Header, len(in)+2)
+	for name, values := range in {
+		if !forwards(name, signed) {
 			continue
-		case strings.HasPrefix(name, "X-Amz-Meta-"):
+		}
+		if strings.HasPrefix(name, "X-Amz-Meta-") {
 			name = strings.ToLower(name)
 		}
 		out[name] = values
@@ -99,6 +188,60 @@ func forwardedHeader(in http.Header) http.Header {
 		out["User-Agent"] = []string{""} // not Go's own: the transport then sends none
 	}
 	return out
+}
+
+// isDropped reports whether a header never reaches a backend, signed or
+// not.
+func isDropped(name string) bool {
+	return droppedHeaders[name] || hopHeaders[name] || strings.HasPrefix(name, "X-Forwarded-")
+}
+
+// checkConnection refuses a Connection header that names a header the
+// backend would otherwise get, or one that must never be removed on the
+// way: any x-amz-*, Authorization, Host, Content-Length,
+// Transfer-Encoding, a signed or an allowlisted header (present or not).
+// It may name connection options and headers the proxy drops anyway.
+func checkConnection(values, signed []string) error {
+	for _, v := range values {
+		for token := range strings.SplitSeq(v, ",") {
+			token = strings.TrimSpace(token)
+			if token == "" || containsFold(connectionOptions, token) {
+				continue
+			}
+			name := textproto.CanonicalMIMEHeaderKey(token)
+			switch {
+			case isAmzHeader(name), name == "Authorization", name == "Host", name == "Content-Length",
+				name == "Transfer-Encoding", unsignedAllowed[name], containsFold(signed, name):
+				return s3err.New("InvalidArgument", "The Connection header may not name %s.", truncate(token))
+			}
+		}
+	}
+	return nil
+}
+
+func isAmzHeader(name string) bool {
+	return len(name) >= len("x-amz-") && strings.EqualFold(name[:len("x-amz-")], "x-amz-")
+}
+
+// containsFold reports whether list holds s in any letter case. Lists are
+// short (signed headers, connection options): a linear search beats a
+// lower-cased copy of every name.
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// truncate keeps client-supplied text in error messages short.
+func truncate(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
 }
 
 // listsToken reports whether comma-separated header values name token,

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/object-storage-proxy/osp/internal/s3err"
 	"github.com/object-storage-proxy/osp/internal/sigv4"
@@ -58,6 +59,9 @@ func FuzzRoute(f *testing.F) {
 		}
 		if hasDotSegment(tgt.key) {
 			t.Fatalf("routed key %q has a dot segment", tgt.key)
+		}
+		if !utf8.ValidString(tgt.key) {
+			t.Fatalf("routed key %q is not UTF-8: the callables would see another key", tgt.key)
 		}
 		if tgt.escapedKey != "" {
 			if enc, err := sigv4.EncodePath(tgt.escapedKey); err != nil || enc != tgt.escapedKey {
@@ -111,9 +115,9 @@ func FuzzRoute(f *testing.F) {
 
 // FuzzCopySource feeds arbitrary x-amz-copy-source headers to the parser
 // checkCopySource uses. It must never panic; it refuses only with
-// InvalidArgument; what it accepts names a non-empty bucket and key; the
-// leading '/' is optional; and re-encoding what it found parses back to
-// the same bucket and key.
+// InvalidArgument; what it accepts names a valid bucket and a non-empty
+// UTF-8 key without dot segments; the leading '/' is optional; and
+// re-encoding what it found parses back to the same bucket and key.
 func FuzzCopySource(f *testing.F) {
 	f.Add("bucket/key")
 	f.Add("/bucket/dir/key.txt?versionId=3")
@@ -124,30 +128,44 @@ func FuzzCopySource(f *testing.F) {
 	f.Add("b%2Fx/k")
 	f.Add("bucket/key%3FversionId%3D1")
 	f.Add("bucket/../other/key")
+	f.Add("bucket/a/%2e%2E/key")
+	f.Add("bucket/%FF")
+	f.Add("bucket/key?versionId=a%2Bb")
+	f.Add("bucket/key?versionId=1&x=2")
+	f.Add("bucket/a+b c")
 	f.Fuzz(func(t *testing.T, header string) {
-		bucket, key, err := copySource(header)
+		ref, err := copySource(header)
 		if err != nil {
 			var e *s3err.Error
 			if !errors.As(err, &e) || e.Code != "InvalidArgument" {
 				t.Fatalf("copySource(%q) failed with %v, want InvalidArgument", header, err)
 			}
-			if bucket != "" || key != "" {
-				t.Fatalf("copySource(%q) failed but named %q/%q", header, bucket, key)
+			if ref != (copySourceRef{}) {
+				t.Fatalf("copySource(%q) failed but named %+v", header, ref)
 			}
 			return
 		}
-		if bucket == "" || key == "" {
-			t.Fatalf("copySource(%q) accepted an empty bucket %q or key %q", header, bucket, key)
+		if !validBucketName(ref.bucket) || ref.key == "" {
+			t.Fatalf("copySource(%q) accepted the bucket %q or the empty key %q", header, ref.bucket, ref.key)
+		}
+		if hasDotSegment(ref.key) || !utf8.ValidString(ref.key) {
+			t.Fatalf("copySource(%q) accepted the key %q (dot segment or not UTF-8)", header, ref.key)
 		}
 		if !strings.HasPrefix(header, "/") {
-			b2, k2, err := copySource("/" + header)
-			if err != nil || b2 != bucket || k2 != key {
-				t.Fatalf("a leading '/' changed %q: %q/%q, %v; want %q/%q", header, b2, k2, err, bucket, key)
+			again, err := copySource("/" + header)
+			if err != nil || again != ref {
+				t.Fatalf("a leading '/' changed %q: %+v, %v; want %+v", header, again, err, ref)
 			}
 		}
-		b3, k3, err := copySource(sigv4.Encode(bucket) + "/" + sigv4.Encode(key))
-		if err != nil || b3 != bucket || k3 != key {
-			t.Fatalf("re-encoded %q/%q parses to %q/%q, %v", bucket, key, b3, k3, err)
+		// What the backend gets names the same object, and only unreserved
+		// characters, '/', '%XX' and the versionId separator are left raw.
+		canonical := ref.canonical()
+		again, err := copySource(canonical)
+		if err != nil || again != ref {
+			t.Fatalf("the canonical form %q of %q parses to %+v, %v; want %+v", canonical, header, again, err, ref)
+		}
+		if strings.ContainsAny(strings.Replace(canonical, "?versionId=", "", 1), "+ ?&=") {
+			t.Fatalf("the canonical form %q holds a character a backend could decode otherwise", canonical)
 		}
 	})
 }

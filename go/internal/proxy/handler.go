@@ -119,6 +119,12 @@ type authenticated struct {
 	token       string // the client's access key id
 	payloadHash string // as the client declared it
 	presigned   bool
+	// signedHeaders are the lower-case names the client signed (for a
+	// presigned request, X-Amz-SignedHeaders): the forwarding rule passes
+	// on these and few others. Parsed even when signatures are not checked.
+	signedHeaders []string
+	// dropped names the headers the forwarding rule keeps from the backend.
+	dropped []string
 	// chunks verifies aws-chunked signatures; nil when the body has none
 	// or signatures are not checked.
 	chunks *sigv4.ChunkChain
@@ -145,6 +151,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 		return nil, err
 	}
 	access.Token = auth.token
+	h.logDropped(ctx, x, auth.dropped)
 	if tgt.bucket == "" {
 		if r.Method != http.MethodGet {
 			return nil, s3err.New("MethodNotAllowed", "The specified method is not allowed against this resource.")
@@ -162,12 +169,21 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	if err != nil {
 		return nil, err
 	}
-	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" {
+	fw := &forward{target: tgt, bucket: bucket, creds: backend, payloadHash: auth.payloadHash, presigned: auth.presigned, signed: auth.signedHeaders}
+	// screen let through one non-empty copy source at most, and
+	// checkForwarding one that is signed.
+	if values := r.Header["X-Amz-Copy-Source"]; len(values) == 1 {
+		src, err := copySource(values[0])
+		if err != nil {
+			return nil, err
+		}
 		if err := h.checkCopySource(ctx, auth.token, src, bucket, backend); err != nil {
 			return nil, err
 		}
+		// The backend reads the source the proxy authorized, encoded so
+		// that it cannot read it otherwise.
+		fw.copySource = src.canonical()
 	}
-	fw := &forward{target: tgt, bucket: bucket, creds: backend, payloadHash: auth.payloadHash, presigned: auth.presigned}
 	if !backend.IsHMAC() {
 		if fw.bearer, err = h.bearerToken(ctx, backend.APIKey, tgt.bucket); err != nil {
 			return nil, err
@@ -207,26 +223,44 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 		if isStreaming(a.PayloadHash) {
 			return authenticated{}, s3err.New("InvalidRequest", "Presigned requests cannot use aws-chunked payloads.")
 		}
-		if !h.opts.SkipSignatureValidation {
-			claimed := authenticated{token: a.AccessKey}
-			secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
-			if err != nil {
-				return claimed, err
-			}
-			if err := h.verifier.VerifyPresigned(r, a, secret); err != nil {
-				return claimed, err
-			}
+		claimed := authenticated{token: a.AccessKey}
+		auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, presigned: true, signedHeaders: a.SignedHeaders}
+		// Everything that needs no secret first, the forwarding rule's
+		// refusals included: a request that cannot be valid never makes
+		// the proxy look a secret up.
+		if auth.dropped, err = checkForwarding(r.Header, a.SignedHeaders); err != nil {
+			return claimed, err
 		}
-		return authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, presigned: true}, nil
+		if h.opts.SkipSignatureValidation {
+			return auth, nil
+		}
+		if err := h.verifier.AdmitPresigned(r, a); err != nil {
+			return claimed, err
+		}
+		secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
+		if err != nil {
+			return claimed, err
+		}
+		if err := h.verifier.VerifyPresigned(r, a, secret); err != nil {
+			return claimed, err
+		}
+		return auth, nil
 	}
 	a, err := sigv4.ParseHeaderAuth(r)
 	if err != nil {
 		return authenticated{}, err
 	}
-	if h.opts.SkipSignatureValidation {
-		return authenticated{token: a.AccessKey, payloadHash: a.PayloadHash}, nil
-	}
 	claimed := authenticated{token: a.AccessKey}
+	auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, signedHeaders: a.SignedHeaders}
+	if auth.dropped, err = checkForwarding(r.Header, a.SignedHeaders); err != nil {
+		return claimed, err
+	}
+	if h.opts.SkipSignatureValidation {
+		return auth, nil
+	}
+	if err := h.verifier.AdmitHeaderAuth(r, a); err != nil {
+		return claimed, err
+	}
 	secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
 	if err != nil {
 		return claimed, err
@@ -235,11 +269,19 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 	if err != nil {
 		return claimed, err
 	}
-	auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash}
 	if a.PayloadHash == sigv4.StreamingPayload || a.PayloadHash == sigv4.StreamingPayloadTrailer {
 		auth.chunks = h.verifier.NewChunkChain(secret, a.Credential, seed)
 	}
 	return auth, nil
+}
+
+// logDropped names, at debug level, the client's headers the forwarding
+// rule kept from the backend; never their values, which may be secret.
+func (h *Handler) logDropped(ctx context.Context, x *exchange, dropped []string) {
+	if len(dropped) == 0 || !h.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	h.log.Debug("request headers not forwarded: neither signed nor allowed unsigned", "request_id", x.id, "headers", strings.Join(dropped, ","))
 }
 
 // accessOf describes a request for the authorization callables: the key is
@@ -312,11 +354,8 @@ func (h *Handler) bearerToken(ctx context.Context, apiKey, bucket string) (strin
 // source key) and makes sure the copy can be done by the destination's
 // backend in one request: same store, same credentials. Anything else would
 // fail half-way at the backend.
-func (h *Handler) checkCopySource(ctx context.Context, token, header string, dst *config.Bucket, dstCreds creds.Backend) error {
-	srcName, srcKey, err := copySource(header)
-	if err != nil {
-		return err
-	}
+func (h *Handler) checkCopySource(ctx context.Context, token string, ref copySourceRef, dst *config.Bucket, dstCreds creds.Backend) error {
+	srcName, srcKey := ref.bucket, ref.key
 	src, ok := h.opts.Buckets[srcName]
 	if !ok {
 		return s3err.New("NoSuchBucket", "The specified copy source bucket does not exist.").WithResource(srcName)

@@ -275,12 +275,12 @@ func TestForwardedHeadersAndURL(t *testing.T) {
 		"Forwarded": {"for=1.2.3.4"}, "Authorization": {"client's"}, "Content-Type": {"text/plain"},
 		"Connection": {"keep-alive, X-Hop"}, "X-Hop": {"1"}, "Te": {"trailers"}, "User-Agent": {"boto3"},
 	}
-	out := forwardedHeader(in)
+	out, _, err := applyRule(in, []string{"host", "x-amz-meta-project-id", "x-forwarded-host", "authorization"})
 	want := http.Header{"x-amz-meta-project-id": {"7"}, "Content-Type": {"text/plain"}, "User-Agent": {"boto3"}}
-	if !reflect.DeepEqual(out, want) {
-		t.Fatalf("forwarded headers: %v, want %v", out, want)
+	if err != nil || !reflect.DeepEqual(out, want) {
+		t.Fatalf("forwarded headers: %v (%v), want %v", out, err, want)
 	}
-	if got := forwardedHeader(http.Header{})["User-Agent"]; !reflect.DeepEqual(got, []string{""}) {
+	if got := forwardedHeader(http.Header{}, nil); !reflect.DeepEqual(got["User-Agent"], []string{""}) {
 		t.Fatalf("without a client User-Agent the backend must not get Go's: %q", got)
 	}
 	fw := &forward{target: target{bucket: "data", escapedKey: "a%20b"}, bucket: &config.Bucket{Host: "s3.example", Port: 443, Scheme: "https", AddressingStyle: config.VirtualStyle}}

@@ -108,8 +108,11 @@ func (h *Handler) outgoing(r *http.Request, fw *forward) (*http.Request, error) 
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     forwardedHeader(r.Header),
+		Header:     forwardedHeader(r.Header, fw.signed),
 	}).WithContext(r.Context())
+	if fw.copySource != "" {
+		out.Header["X-Amz-Copy-Source"] = []string{fw.copySource}
+	}
 	switch {
 	case fw.body != nil:
 		fw.body.applyTo(out)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/object-storage-proxy/osp/internal/s3err"
 	"github.com/object-storage-proxy/osp/internal/sigv4"
@@ -37,6 +38,10 @@ func route(r *http.Request, domains []string) (target, error) {
 	}
 	if hasDotSegment(t.key) {
 		return target{}, s3err.New("InvalidURI", "Object keys with '.' or '..' path segments are not accepted.")
+	}
+	if !utf8.ValidString(t.key) {
+		// The callables would see it with U+FFFD, the backend as sent.
+		return target{}, s3err.New("InvalidURI", "Object keys must be UTF-8.")
 	}
 	return t, nil
 }
@@ -80,17 +85,64 @@ func targetOf(bucket, rawKey string) (target, error) {
 	return t, nil
 }
 
-// copySource returns the bucket and key named by an x-amz-copy-source
-// header: "bucket/key", "/bucket/key" or either with "?versionId=...",
-// URL-encoded.
-func copySource(header string) (bucket, key string, err error) {
-	src, _, _ := strings.Cut(header, "?")
+// copySourceRef is the object an x-amz-copy-source header names.
+type copySourceRef struct {
+	bucket, key string
+	versionID   string
+	hasVersion  bool
+}
+
+// canonical is the header as the backend gets it: the source the proxy
+// read and authorized, in SigV4 encoding, so that no raw '+', space or
+// other character is left for a backend to decode another way (versitygw
+// reads '+' as a space, the proxy as a '+').
+func (c copySourceRef) canonical() string {
+	var b strings.Builder
+	b.WriteString(c.bucket) // a valid bucket name needs no encoding
+	for seg := range strings.SplitSeq(c.key, "/") {
+		b.WriteByte('/')
+		b.WriteString(sigv4.Encode(seg))
+	}
+	if c.hasVersion {
+		b.WriteString("?versionId=")
+		b.WriteString(sigv4.Encode(c.versionID))
+	}
+	return b.String()
+}
+
+// copySource parses an x-amz-copy-source header: "bucket/key",
+// "/bucket/key" or either with "?versionId=...", URL-encoded. A key is held
+// to the rules of a key in the path: no dot segments (a backend resolving
+// them would copy another object than the one authorized), UTF-8 (the
+// validator sees it as the backend does). versionId is the only parameter
+// S3 defines; any other is refused rather than passed on unread.
+func copySource(header string) (copySourceRef, error) {
+	invalid := s3err.New("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+	src, params, hasParams := strings.Cut(header, "?")
 	src = strings.TrimPrefix(src, "/")
 	bucketPart, keyPart, ok := strings.Cut(src, "/")
 	bucket, err1 := url.PathUnescape(bucketPart)
 	key, err2 := url.PathUnescape(keyPart)
 	if !ok || key == "" || bucket == "" || err1 != nil || err2 != nil {
-		return "", "", s3err.New("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
+		return copySourceRef{}, invalid
 	}
-	return bucket, key, nil
+	ref := copySourceRef{bucket: bucket, key: key}
+	if hasParams && params != "" {
+		q, err := url.ParseQuery(params)
+		versions, has := q["versionId"]
+		if err != nil || len(q) != 1 || !has || len(versions) != 1 || !utf8.ValidString(versions[0]) {
+			return copySourceRef{}, s3err.New("InvalidArgument", "The copy source may carry one versionId and no other parameter.")
+		}
+		ref.versionID, ref.hasVersion = versions[0], true
+	}
+	if !validBucketName(bucket) {
+		return copySourceRef{}, s3err.New("InvalidArgument", "The copy source bucket name is not valid.")
+	}
+	if hasDotSegment(key) {
+		return copySourceRef{}, s3err.New("InvalidArgument", "Copy source keys with '.' or '..' path segments are not accepted.")
+	}
+	if !utf8.ValidString(key) {
+		return copySourceRef{}, s3err.New("InvalidArgument", "Copy source keys must be UTF-8.")
+	}
+	return ref, nil
 }

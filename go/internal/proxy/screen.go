@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/object-storage-proxy/osp/internal/s3err"
 )
@@ -40,6 +42,63 @@ func screen(w http.ResponseWriter, r *http.Request) error {
 	}
 	if size > maxHeaderSection {
 		return s3err.New("RequestHeaderSectionTooLarge", "Your request header section exceeds the maximum allowed size.")
+	}
+	for name := range r.Header {
+		if strings.Contains(name, "_") {
+			// Servers that fold '_' into '-' would read X_Amz_Copy_Source
+			// as a header the client never signed as such.
+			return s3err.New("InvalidArgument", "Header names with '_' are not accepted: %s.", truncate(name))
+		}
+	}
+	if err := screenCopySource(r.Header["X-Amz-Copy-Source"]); err != nil {
+		return err
+	}
+	return screenQuery(r.URL.RawQuery)
+}
+
+// screenCopySource refuses a copy source the proxy could check one way
+// and a backend read another: given twice, present but empty (which would
+// make the request a PutObject whose source nobody checked), or a source
+// key with dot segments or not UTF-8.
+func screenCopySource(values []string) error {
+	switch {
+	case len(values) == 0:
+		return nil
+	case len(values) > 1:
+		return s3err.New("InvalidArgument", "The x-amz-copy-source header appears more than once.")
+	case strings.TrimSpace(values[0]) == "":
+		return s3err.New("InvalidArgument", "The x-amz-copy-source header is empty; copy source must mention the source bucket and key: sourcebucket/sourcekey.")
+	}
+	_, err := copySource(values[0])
+	return err
+}
+
+// screenQuery refuses a query the proxy and a backend could read
+// differently: one Go's parser refuses (and so would silently skip a
+// parameter that is still forwarded), a parameter not UTF-8 once decoded
+// (the callables would see it changed), or a copy source given as a query
+// parameter (S3 takes x-amz-* headers in the query of presigned URLs; the
+// proxy checks only the header).
+func screenQuery(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return s3err.New("InvalidArgument", "The query string is not valid.")
+	}
+	for key, values := range q {
+		if len(key) >= len("x-amz-copy-source") && strings.EqualFold(key[:len("x-amz-copy-source")], "x-amz-copy-source") {
+			return s3err.New("InvalidArgument", "The copy source must be given in the x-amz-copy-source header, not the query.")
+		}
+		if !utf8.ValidString(key) {
+			return s3err.New("InvalidArgument", "Query parameters must be UTF-8.")
+		}
+		for _, v := range values {
+			if !utf8.ValidString(v) {
+				return s3err.New("InvalidArgument", "Query parameters must be UTF-8.")
+			}
+		}
 	}
 	return nil
 }

@@ -138,14 +138,23 @@ func HeaderValue(r *http.Request, name string) (string, bool) {
 			return strings.Join(r.TransferEncoding, ","), true
 		}
 	}
+	// Header.Values returns the map's own slice: canonicalise into a new
+	// string, so the request forwarded keeps the values as they were signed.
 	values := r.Header.Values(name)
 	if len(values) == 0 {
 		return "", false
 	}
-	for i, v := range values {
-		values[i] = collapseSpaces(v)
+	if len(values) == 1 {
+		return collapseSpaces(values[0]), true
 	}
-	return strings.Join(values, ","), true
+	var b strings.Builder
+	for i, v := range values {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(collapseSpaces(v))
+	}
+	return b.String(), true
 }
 
 func collapseSpaces(v string) string {

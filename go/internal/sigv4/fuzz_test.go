@@ -32,6 +32,7 @@ func FuzzPresignedQuery(f *testing.F) {
 	f.Add(examplePresigned[len("http://examplebucket.s3.amazonaws.com/test.txt?"):])
 	f.Add("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=-1")
 	f.Add("X-Amz-Credential=%zz&X-Amz-Signature=a&a=b&&=")
+	f.Add(examplePresigned[len("http://examplebucket.s3.amazonaws.com/test.txt?"):] + "&X-Amz-Content-Sha256=x")
 	v := NewVerifier(func() time.Time { return exampleTime })
 	f.Fuzz(func(t *testing.T, rawQuery string) {
 		u := &url.URL{Scheme: "http", Host: "examplebucket.s3.amazonaws.com", Path: "/test.txt", RawQuery: rawQuery}
@@ -42,6 +43,9 @@ func FuzzPresignedQuery(f *testing.F) {
 		}
 		if a.Expires <= 0 || a.Expires > MaxPresignExpiry {
 			t.Fatalf("accepted expiry %v", a.Expires)
+		}
+		if !validPayloadHash(a.PayloadHash) || !isLowerHex(a.Signature, 64) {
+			t.Fatalf("accepted payload hash %q, signature %q", a.PayloadHash, a.Signature)
 		}
 		_ = v.VerifyPresigned(r, a, exampleSecret)
 	})

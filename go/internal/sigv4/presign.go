@@ -82,18 +82,25 @@ func ParsePresigned(r *http.Request, q url.Values) (PresignAuth, error) {
 	a.SignedHeaders = strings.Split(q.Get(querySignedHeaders), ";")
 	a.Signature = q.Get(querySignature)
 	if !isLowerHex(a.Signature, 64) {
-		return a, queryError("X-Amz-Signature is malformed")
+		// S3 (and versitygw) answer a signature of the wrong form as one
+		// that does not match, not as a malformed query.
+		return a, signatureMismatch()
 	}
 	a.PayloadHash = UnsignedPayload
-	if h := q.Get(queryContentSHA256); h != "" {
-		a.PayloadHash = h
+	if values, ok := q[queryContentSHA256]; ok {
+		if len(values) != 1 || !validPayloadHash(values[0]) {
+			return a, s3err.New("InvalidArgument", "X-Amz-Content-Sha256 must be given once, as UNSIGNED-PAYLOAD or a valid sha256 value.")
+		}
+		a.PayloadHash = values[0]
 	}
 	return a, nil
 }
 
-// VerifyPresigned checks the signature and validity window of a presigned
-// request with the client's secret.
-func (v *Verifier) VerifyPresigned(r *http.Request, a PresignAuth, secret string) error {
+// AdmitPresigned runs the checks of a presigned request that need no
+// secret: its validity window and its signed-header list. It runs before
+// the client's secret is looked up, so a request that cannot be valid
+// never costs a lookup (a call into the host, for an hmac_fetcher).
+func (v *Verifier) AdmitPresigned(r *http.Request, a PresignAuth) error {
 	now := v.now()
 	if now.Before(a.Time.Add(-MaxClockSkew)) {
 		return s3err.New("AccessDenied", "Request is not valid yet.")
@@ -104,7 +111,13 @@ func (v *Verifier) VerifyPresigned(r *http.Request, a PresignAuth, secret string
 	if !slices.Contains(a.SignedHeaders, "host") {
 		return queryError("X-Amz-SignedHeaders must include host")
 	}
-	if err := checkSignedHeaders(r, a.SignedHeaders); err != nil {
+	return checkSignedHeaders(r, a.SignedHeaders)
+}
+
+// VerifyPresigned checks a presigned request with the client's secret:
+// AdmitPresigned's checks again, then the signature.
+func (v *Verifier) VerifyPresigned(r *http.Request, a PresignAuth, secret string) error {
+	if err := v.AdmitPresigned(r, a); err != nil {
 		return err
 	}
 	canonical, err := canonicalRequest(r, a.SignedHeaders, a.PayloadHash, func(key string) bool { return key == querySignature })

@@ -88,3 +88,56 @@ func verifyPresignedMethod(t *testing.T, method, rawURL string, now time.Time) e
 	}
 	return NewVerifier(func() time.Time { return now }).VerifyPresigned(r, a, "s")
 }
+
+func TestPresignedFormChecks(t *testing.T) {
+	sig := "X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+	for _, c := range []struct {
+		name, url, code string
+	}{
+		// S3 and versitygw answer a signature of the wrong form as one
+		// that does not match.
+		{"signature 65 hex", strings.Replace(examplePresigned, sig, sig+"0", 1), "SignatureDoesNotMatch"},
+		{"signature upper case", strings.Replace(examplePresigned, sig, "X-Amz-Signature="+strings.ToUpper(strings.TrimPrefix(sig, "X-Amz-Signature=")), 1), "SignatureDoesNotMatch"},
+		{"signature not hex", strings.Replace(examplePresigned, sig, "X-Amz-Signature="+strings.Repeat("z", 64), 1), "SignatureDoesNotMatch"},
+		{"content sha256 not a hash", examplePresigned + "&X-Amz-Content-Sha256=nonsense", "InvalidArgument"},
+		{"content sha256 upper case", examplePresigned + "&X-Amz-Content-Sha256=" + strings.ToUpper(EmptySHA256), "InvalidArgument"},
+		{"content sha256 empty", examplePresigned + "&X-Amz-Content-Sha256=", "InvalidArgument"},
+		{"content sha256 twice", examplePresigned + "&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD", "InvalidArgument"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", c.url, nil)
+			if _, err := ParsePresigned(r, r.URL.Query()); code(err) != c.code {
+				t.Fatalf("got %v, want %s", err, c.code)
+			}
+		})
+	}
+	r := httptest.NewRequest("GET", examplePresigned+"&X-Amz-Content-Sha256="+EmptySHA256, nil)
+	if a, err := ParsePresigned(r, r.URL.Query()); err != nil || a.PayloadHash != EmptySHA256 {
+		t.Fatalf("a valid hash: %+v, %v", a, err)
+	}
+}
+
+func TestAdmitPresignedNeedsNoSecret(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		url  string
+		now  time.Time
+		code string
+	}{
+		{"expired", examplePresigned, exampleTime.Add(86401 * time.Second), "AccessDenied"},
+		{"not yet valid", examplePresigned, exampleTime.Add(-20 * time.Minute), "AccessDenied"},
+		{"host not signed", strings.Replace(examplePresigned, "X-Amz-SignedHeaders=host", "X-Amz-SignedHeaders=range", 1), exampleTime, "AuthorizationQueryParametersError"},
+		{"valid", examplePresigned, exampleTime, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", c.url, nil)
+			a, err := ParsePresigned(r, r.URL.Query())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := NewVerifier(func() time.Time { return c.now }).AdmitPresigned(r, a); code(err) != c.code {
+				t.Fatalf("got %v, want %q", err, c.code)
+			}
+		})
+	}
+}

@@ -96,14 +96,24 @@ func (v *Verifier) CheckTime(t time.Time) error {
 	return nil
 }
 
-// VerifyHeaderAuth checks the signature of a header-authenticated request
-// with the client's secret. It returns the signature, which seeds the chunk
-// signature chain of streaming uploads.
-func (v *Verifier) VerifyHeaderAuth(r *http.Request, a HeaderAuth, secret string) (string, error) {
+// AdmitHeaderAuth runs the checks of a header-authenticated request that
+// need no secret: the clock and the signed-header list (ParseHeaderAuth
+// checked the form). It runs before the client's secret is looked up, so a
+// request that cannot be valid never costs a lookup (a call into the host,
+// for an hmac_fetcher).
+func (v *Verifier) AdmitHeaderAuth(r *http.Request, a HeaderAuth) error {
 	if err := v.CheckTime(a.Time); err != nil {
-		return "", err
+		return err
 	}
-	if err := checkSignedHeaders(r, a.SignedHeaders); err != nil {
+	return checkSignedHeaders(r, a.SignedHeaders)
+}
+
+// VerifyHeaderAuth checks a header-authenticated request with the client's
+// secret: AdmitHeaderAuth's checks again, then the signature. It returns
+// the signature, which seeds the chunk signature chain of streaming
+// uploads.
+func (v *Verifier) VerifyHeaderAuth(r *http.Request, a HeaderAuth, secret string) (string, error) {
+	if err := v.AdmitHeaderAuth(r, a); err != nil {
 		return "", err
 	}
 	canonical, err := canonicalRequest(r, a.SignedHeaders, a.PayloadHash, nil)
@@ -127,6 +137,9 @@ func signatureMismatch() error {
 func checkSignedHeaders(r *http.Request, signed []string) error {
 	if !slices.Contains(signed, "host") {
 		return malformed("SignedHeaders must include host")
+	}
+	if !distinctLowerNames(signed) {
+		return malformed("SignedHeaders must list distinct lower-case header names")
 	}
 	var unsigned []string
 	for name := range r.Header {
@@ -166,4 +179,26 @@ func canonicalRequest(r *http.Request, signedHeaders []string, payloadHash strin
 		headers.WriteByte('\n')
 	}
 	return CanonicalRequest(r.Method, uri, CanonicalQuery(params, skipQuery), headers.String(), signedHeaders, payloadHash), nil
+}
+
+// distinctLowerNames reports whether names are non-empty, lower case and
+// each given once, as SigV4 writes them: the proxy's forwarding rule
+// compares request headers with this list.
+func distinctLowerNames(names []string) bool {
+	var seen map[string]bool
+	if len(names) > 16 { // a long list: no quadratic search
+		seen = make(map[string]bool, len(names))
+	}
+	for i, name := range names {
+		if name == "" || name != strings.ToLower(name) {
+			return false
+		}
+		switch {
+		case seen == nil && slices.Contains(names[:i], name), seen != nil && seen[name]:
+			return false
+		case seen != nil:
+			seen[name] = true
+		}
+	}
+	return true
 }

@@ -200,3 +200,72 @@ func TestParseAuthorizationMalformed(t *testing.T) {
 		t.Fatalf("got %+v, %v", c, err)
 	}
 }
+
+// TestCanonicalisationLeavesTheRequestAlone: a signed value with runs of
+// spaces verifies, and the request forwarded afterwards still carries it
+// byte for byte (Header.Values returns the map's own slice).
+func TestCanonicalisationLeavesTheRequestAlone(t *testing.T) {
+	now := time.Now().UTC()
+	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	creds := aws.Credentials{AccessKeyID: "client", SecretAccessKey: "s"}
+	r := httptest.NewRequest("PUT", "http://proxy.local/bucket/k", strings.NewReader(""))
+	r.Header.Set("X-Amz-Content-Sha256", EmptySHA256)
+	r.Header["X-Amz-Meta-A"] = []string{"a   b    c"}
+	r.Header["Cache-Control"] = []string{"no-store,   private", "  max-age=1  "}
+	if err := signer.SignHTTP(context.Background(), creds, r, EmptySHA256, "s3", "us-east-1", now); err != nil {
+		t.Fatal(err)
+	}
+	a, err := ParseHeaderAuth(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewVerifier(nil).VerifyHeaderAuth(r, a, creds.SecretAccessKey); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Header["X-Amz-Meta-A"]; len(got) != 1 || got[0] != "a   b    c" {
+		t.Fatalf("the signed value was changed in the request: %q", got)
+	}
+	if got := r.Header["Cache-Control"]; len(got) != 2 || got[0] != "no-store,   private" || got[1] != "  max-age=1  " {
+		t.Fatalf("the signed values were changed in the request: %q", got)
+	}
+	if v, _ := HeaderValue(r, "cache-control"); v != "no-store, private,max-age=1" {
+		t.Fatalf("canonical value %q", v)
+	}
+}
+
+func TestAdmitHeaderAuthNeedsNoSecret(t *testing.T) {
+	r := exampleRequest("GET", "/test.txt", map[string]string{"Range": "bytes=0-9", "X-Amz-Content-Sha256": EmptySHA256},
+		"host;range;x-amz-content-sha256;x-amz-date", "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
+	a, err := ParseHeaderAuth(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		now    time.Time
+		signed []string
+		want   string
+	}{
+		{"valid", exampleTime, a.SignedHeaders, ""},
+		{"skewed", exampleTime.Add(16 * time.Minute), a.SignedHeaders, "RequestTimeTooSkewed"},
+		{"host not signed", exampleTime, []string{"range", "x-amz-content-sha256", "x-amz-date"}, "AuthorizationHeaderMalformed"},
+		{"upper case name", exampleTime, []string{"host", "Range", "x-amz-content-sha256", "x-amz-date"}, "AuthorizationHeaderMalformed"},
+		{"name twice", exampleTime, []string{"host", "range", "range", "x-amz-content-sha256", "x-amz-date"}, "AuthorizationHeaderMalformed"},
+		{"empty name", exampleTime, []string{"host", "", "x-amz-content-sha256", "x-amz-date"}, "AuthorizationHeaderMalformed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := a
+			b.SignedHeaders = c.signed
+			if err := NewVerifier(func() time.Time { return c.now }).AdmitHeaderAuth(r, b); code(err) != c.want {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+	long := []string{"host", "x-amz-content-sha256", "x-amz-date"}
+	for i := range 40 {
+		long = append(long, "x-a"+strings.Repeat("b", i))
+	}
+	if !distinctLowerNames(long) || distinctLowerNames(append(long, "x-abbb")) {
+		t.Fatal("distinctLowerNames is wrong on a long list")
+	}
+}
