@@ -76,6 +76,18 @@ var unsignedAllowed = map[string]bool{
 	"Range": true, "If-Match": true, "If-None-Match": true, "If-Modified-Since": true, "If-Unmodified-Since": true,
 }
 
+// listHeaders are the S3 headers whose value is a comma-separated list,
+// which SDKs send as one line per item (aws-sdk-go-v2 does for
+// GetObjectAttributes). Given more than once, such a header is passed on
+// as one line, its values joined with ',': exactly the value SigV4 signed
+// (it canonicalizes repeated headers that way), so the backend reads the
+// list the client signed and no other. Any other header given twice is
+// refused (checkForwarding).
+var listHeaders = map[string]bool{
+	"X-Amz-Object-Attributes":          true,
+	"X-Amz-Optional-Object-Attributes": true,
+}
+
 // connectionOptions are the Connection tokens that name no header.
 var connectionOptions = []string{"close", "keep-alive", "upgrade", "te"}
 
@@ -129,7 +141,8 @@ func backendURL(fw *forward, rawQuery string) (*url.URL, string) {
 //   - an unsigned x-amz-* header: 403 AccessDenied, as S3 answers (so
 //     also when signatures are not checked);
 //   - a header that would be passed on and appears more than once (in any
-//     letter case): 400 InvalidArgument; a backend may take either copy;
+//     letter case): 400 InvalidArgument; a backend may take either copy
+//     (a list header, listHeaders, is joined into one instead);
 //   - a Connection header naming anything but close, keep-alive, upgrade,
 //     te or a header dropped anyway: 400 InvalidArgument; an intermediary
 //     honouring it would remove, after authorization, a header the backend
@@ -158,7 +171,7 @@ func checkForwarding(in http.Header, signed []string) (dropped []string, err err
 			// other could pair with a canonical one as two copies.
 			return nil, s3err.New("InvalidArgument", "The header name %q is not valid.", truncate(name))
 		case forwards(name, signed):
-			if len(values) > 1 {
+			if len(values) > 1 && !listHeaders[name] {
 				return nil, s3err.New("InvalidArgument", "The %s header appears more than once.", truncate(strings.ToLower(name)))
 			}
 		case isAmzHeader(name):
@@ -182,12 +195,25 @@ func forwardedHeader(in http.Header, signed []string) http.Header {
 		if strings.HasPrefix(name, "X-Amz-Meta-") {
 			name = strings.ToLower(name)
 		}
+		if len(values) > 1 && listHeaders[name] {
+			values = []string{joinList(values)}
+		}
 		out[name] = values
 	}
 	if _, ok := out["User-Agent"]; !ok {
 		out["User-Agent"] = []string{""} // not Go's own: the transport then sends none
 	}
 	return out
+}
+
+// joinList joins a list header's lines as SigV4 canonicalizes them: each
+// value trimmed, runs of spaces made one, then joined with ','.
+func joinList(values []string) string {
+	parts := make([]string, len(values))
+	for i, v := range values {
+		parts[i] = strings.Join(strings.Fields(v), " ")
+	}
+	return strings.Join(parts, ",")
 }
 
 // isDropped reports whether a header never reaches a backend, signed or

@@ -66,6 +66,18 @@ func TestForwardingRule(t *testing.T) {
 			code:   "InvalidArgument",
 		},
 		{
+			name:   "a signed list header twice is joined as SigV4 signed it",
+			in:     http.Header{"X-Amz-Object-Attributes": {" ETag ", "Object  Size"}},
+			signed: append(slices.Clone(baseSigned), "x-amz-object-attributes"),
+			want:   http.Header{"X-Amz-Object-Attributes": {"ETag,Object Size"}},
+		},
+		{
+			name:   "an unsigned list header twice is refused as unsigned",
+			in:     http.Header{"X-Amz-Object-Attributes": {"ETag", "ObjectSize"}},
+			signed: baseSigned,
+			code:   "AccessDenied",
+		},
+		{
 			name:   "an allowlisted header twice",
 			in:     http.Header{"Content-Type": {"a", "b"}},
 			signed: baseSigned,

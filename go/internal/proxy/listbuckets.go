@@ -35,6 +35,9 @@ type bucketOwner struct {
 type bucketEntry struct {
 	Name         string `xml:"Name"`
 	CreationDate string `xml:"CreationDate"`
+	// BucketRegion is the region of the bucket's cos_map entry: S3 lists
+	// it since 2024, and SDKs that read it (aws-sdk-go-v2) expect it.
+	BucketRegion string `xml:"BucketRegion,omitempty"`
 }
 
 // listBuckets answers ListBuckets: the buckets the validator lets token
@@ -89,7 +92,7 @@ func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, r *htt
 		var denied *s3err.Error
 		switch {
 		case err == nil:
-			result.Buckets = append(result.Buckets, bucketEntry{Name: c.name, CreationDate: c.created})
+			result.Buckets = append(result.Buckets, bucketEntry{Name: c.name, CreationDate: c.created, BucketRegion: c.entry.Region})
 		case errors.As(err, &denied) && denied.Code == "AccessDenied":
 		default:
 			return err

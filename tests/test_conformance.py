@@ -1,0 +1,145 @@
+"""versitygw's own integration suite through the proxy (tests/conformance.py
+runs it; `make conformance` runs every configuration), and the proxy bugs
+that suite found, each pinned by a test of its own here.
+
+The suite test fails, never skips, when versitygw is missing: `make
+test-python` builds it and sets OSP_VERSITYGW.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any, Callable, List, Tuple
+
+import pytest
+import requests
+
+import conformance
+from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, REGION
+from s3wire import amz_now, authorization, exchange, render, sign_raw
+
+S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+def _versitygw() -> str:
+    binary = os.environ.get("OSP_VERSITYGW")
+    if not binary or not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        raise RuntimeError(
+            f"OSP_VERSITYGW={binary!r} is not an executable versitygw "
+            "(`make test-python` builds build/bin/versitygw and sets it)"
+        )
+    return binary
+
+
+# --------------------------------------------------------------------------
+# the suite
+
+
+def test_versitygw_full_flow_passes_through_the_proxy() -> None:
+    """Every full-flow test that passes straight at versitygw passes through
+    the proxy, except conformance.DELIBERATE (each with its reason)."""
+    with tempfile.TemporaryDirectory(prefix="osp-conformance-") as tmp:
+        c = conformance.run_both(_versitygw(), Path(tmp), group="full-flow")
+        text = conformance.report(c, "full-flow")
+        print(text)
+        # The suite itself must have run: a broken runner passes nothing.
+        assert len(c.direct.names(conformance.PASS)) > 600, text
+        assert not c.regressions, text
+        assert not c.stale, text
+
+
+# --------------------------------------------------------------------------
+# the runner's parser (the suite's output is not made for machines)
+
+
+def test_parser_reads_markers_mid_line_and_crashes() -> None:
+    red, green, cyan, reset = "\x1b[31m", "\x1b[32m", "\x1b[36m", "\x1b[0m"
+    out = (
+        f"{cyan}RUN  {reset}A_one\n"
+        f"{cyan}RUN  {reset}B_two\n"
+        f"{green}PASS {reset}A_one\n"
+        # a message printed without its newline, then the next marker
+        f"{red}B_two: failed to delete the bucket: boom{green}PASS {reset}B_two\n"
+        f"{cyan}RUN  {reset}C_three\n"
+        f"{red}FAIL {reset}C_three: expected 1, instead got 2\n"
+        f"{green}PASS {reset}C_three\n"
+        f"{cyan}RUN  {reset}D_four\n"
+        "panic: runtime error: invalid memory address or nil pointer dereference\n"
+    )
+    r = conformance.parse_output(out)
+    assert {n: o.status for n, o in r.outcomes.items()} == {
+        "A_one": "pass", "B_two": "pass", "C_three": "fail", "D_four": "crash"}
+    assert r.outcomes["C_three"].detail == "expected 1, instead got 2"
+    assert r.crashed
+
+
+def test_comparison_counts_only_what_passed_direct() -> None:
+    P, F = conformance.Outcome(conformance.PASS), conformance.Outcome(conformance.FAIL, "x")
+    direct = conformance.RunResult("direct", {"a": P, "b": P, "c": F, "d": P})
+    proxy = conformance.RunResult("proxy", {"a": P, "b": F, "c": F, "d": F})
+    c = conformance.compare(direct, proxy, {"d": "why"})
+    assert list(c.regressions) == ["b"] and list(c.deliberate) == ["d"] and c.not_direct == ["c"]
+    assert not c.ok
+
+
+def test_every_deliberate_difference_has_a_reason() -> None:
+    assert conformance.DELIBERATE, "the list is empty: the suite test would be meaningless"
+    for name, reason in conformance.DELIBERATE.items():
+        assert re.fullmatch(r"[A-Za-z0-9_]+", name), name
+        assert len(reason) > 20, (name, reason)
+
+
+# --------------------------------------------------------------------------
+# proxy bugs the suite found
+
+
+def _signed_get(endpoint_port: int, target: str, extra: List[Tuple[str, str]]) -> Any:
+    """A GET signed over exactly ``extra`` as sent (duplicates included)."""
+    amz_date = amz_now()
+    headers = [("Host", f"127.0.0.1:{endpoint_port}"), ("X-Amz-Date", amz_date),
+               ("X-Amz-Content-Sha256", EMPTY_SHA256)] + extra
+    cred, names, sig = sign_raw("GET", target, headers, EMPTY_SHA256, amz_date,
+                                access_key=CLIENT_ACCESS_KEY, secret_key=CLIENT_SECRET_KEY)
+    headers.append(("Authorization", authorization(cred, names, sig)))
+    return exchange(endpoint_port, render("GET", target, headers), timeout=20)
+
+
+def test_list_buckets_names_each_buckets_region(start_proxy: Callable[..., Any], make_bucket: Callable[..., str]) -> None:
+    """ListBuckets gives each bucket's BucketRegion, as S3 does since 2024
+    (the suite's ListBuckets_with_prefix crashed on its absence)."""
+    bucket = make_bucket()
+    server = start_proxy(bucket)
+    reply = _signed_get(server.http_port, "/", [])
+    assert reply.status == 200, reply.body
+    buckets = ET.fromstring(reply.body).findall(f"{S3_NS}Buckets/{S3_NS}Bucket")
+    assert [b.findtext(f"{S3_NS}Name") for b in buckets] == [bucket]
+    assert buckets[0].findtext(f"{S3_NS}BucketRegion") == REGION
+
+
+def test_get_object_attributes_with_the_attributes_header_repeated(
+    start_proxy: Callable[..., Any], bucket: str, direct: Any
+) -> None:
+    """aws-sdk-go-v2 sends GetObjectAttributes' list as one
+    x-amz-object-attributes line per attribute; the proxy joins them into
+    the one comma-separated value the signature covers (and refuses any
+    other header given twice, as before)."""
+    direct.put_object(Bucket=bucket, Key="k", Body=b"hello")
+    server = start_proxy(bucket)
+    reply = _signed_get(server.http_port, f"/{bucket}/k?attributes",
+                        [("X-Amz-Object-Attributes", "ETag"), ("X-Amz-Object-Attributes", "ObjectSize")])
+    assert reply.status == 200, reply.body
+    root = ET.fromstring(reply.body)
+    values = {el.tag.split("}")[-1]: el.text for el in root}
+    assert values.get("ObjectSize") == "5", reply.body
+    assert (values.get("ETag") or "").strip('"') == hashlib.md5(b"hello").hexdigest(), reply.body
+    # Another signed header twice is still refused.
+    reply = _signed_get(server.http_port, f"/{bucket}/k",
+                        [("X-Amz-Checksum-Mode", "ENABLED"), ("X-Amz-Checksum-Mode", "ENABLED")])
+    assert reply.status == 400, reply.body
