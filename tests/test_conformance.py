@@ -143,3 +143,24 @@ def test_get_object_attributes_with_the_attributes_header_repeated(
     reply = _signed_get(server.http_port, f"/{bucket}/k",
                         [("X-Amz-Checksum-Mode", "ENABLED"), ("X-Amz-Checksum-Mode", "ENABLED")])
     assert reply.status == 400, reply.body
+
+
+def test_complete_multipart_upload_location_is_the_proxys(
+    start_proxy: Callable[..., Any], client_for: Callable[..., Any], bucket: str, backend: Any
+) -> None:
+    """CompleteMultipartUpload's <Location> is the URL the client used, not
+    the backend's host and port (the suite's CompleteMultipartUpload_success
+    found the backend's address there)."""
+    server = start_proxy(bucket)
+    client = client_for(server)
+    key = "dir/a key+ü"
+    upload = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    part = client.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"x" * 10)
+    done = client.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    location = done["Location"]
+    assert f":{backend.port}" not in location, location
+    assert location.startswith(f"{server.endpoint_url}/{bucket}/"), location
+    assert requests.utils.unquote(location.split(f"/{bucket}/", 1)[1]) == key

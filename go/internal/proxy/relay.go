@@ -38,11 +38,19 @@ func (h *Handler) relay(w *responseWriter, r *http.Request, x *exchange, fw *for
 		return
 	}
 	copyResponseHeader(w.Header(), resp.Header)
+	var body io.Reader = resp.Body
+	flush := resp.ContentLength < 0
+	if x.operation == "CompleteMultipartUpload" && resp.StatusCode == http.StatusOK {
+		// The backend's own URL out, the client's in (see location.go):
+		// the length changes.
+		body, flush = newLocationRewriter(resp.Body, clientLocation(r)), true
+		w.Header().Del("Content-Length")
+	}
 	w.WriteHeader(resp.StatusCode)
 	// S3 keeps slow answers (CompleteMultipartUpload, CopyObject) alive
 	// with whitespace in a body of unknown length: pass each piece on at
 	// once.
-	if err := streamBody(w, resp.Body, resp.ContentLength < 0); err != nil {
+	if err := streamBody(w, body, flush); err != nil {
 		// The status line is out: cutting the connection is the only way
 		// left to tell the client that the body is incomplete.
 		x.cause = fmt.Sprintf("response body cut off: %v", err)
