@@ -164,3 +164,56 @@ def test_complete_multipart_upload_location_is_the_proxys(
     assert f":{backend.port}" not in location, location
     assert location.startswith(f"{server.endpoint_url}/{bucket}/"), location
     assert requests.utils.unquote(location.split(f"/{bucket}/", 1)[1]) == key
+
+
+# The checksums S3 added in 2025, with versitygw's suite's values for this
+# data (SignedStreamingPayloadTrailer_success): xxhash has no Python module
+# here.
+NEW_CHECKSUM_DATA = b"the object data"
+NEW_CHECKSUMS = {
+    "sha512": base64.b64encode(hashlib.sha512(NEW_CHECKSUM_DATA).digest()).decode(),
+    "md5": base64.b64encode(hashlib.md5(NEW_CHECKSUM_DATA).digest()).decode(),
+    "xxhash64": "McmxUfNFLUs=",
+    "xxhash3": "tLh+aNltTM4=",
+    "xxhash128": "MXqrLVobrQkTBf82+7i9AQ==",
+}
+
+
+@pytest.mark.parametrize("algorithm", sorted(NEW_CHECKSUMS))
+@pytest.mark.parametrize("mode", ["STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"])
+def test_streaming_upload_with_a_newer_trailer_checksum(
+    start_proxy: Callable[..., Any], bucket: str, direct: Any, monkeypatch: pytest.MonkeyPatch,
+    algorithm: str, mode: str,
+) -> None:
+    """aws-chunked uploads with S3's newer trailer checksums (sha512, md5,
+    xxhash64, xxhash3, xxhash128) are verified and stored, and a wrong value
+    is refused with BadDigest; the proxy refused them all as an unsupported
+    x-amz-trailer."""
+    import awschunked as ac
+
+    known = ac.checksum
+
+    def checksum(alg: str, data: bytes) -> str:
+        if alg in NEW_CHECKSUMS:
+            assert data == NEW_CHECKSUM_DATA
+            return NEW_CHECKSUMS[alg]
+        return known(alg, data)
+
+    monkeypatch.setattr(ac, "checksum", checksum)
+    server = start_proxy(bucket)
+    url = f"{server.endpoint_url}/{bucket}/sum-{algorithm}"
+    upload = ac.build_upload("PUT", url, NEW_CHECKSUM_DATA, mode, checksum_algorithm=algorithm)
+    reply = ac.send(upload)
+    assert reply.status_code == 200, reply.content
+    assert direct.get_object(Bucket=bucket, Key=f"sum-{algorithm}")["Body"].read() == NEW_CHECKSUM_DATA
+
+    # The same upload with one bit of the checksum flipped (same length).
+    bad = ac.build_upload("PUT", url + "-bad", NEW_CHECKSUM_DATA, mode, checksum_algorithm=algorithm)
+    digest = bytearray(base64.b64decode(NEW_CHECKSUMS[algorithm]))
+    digest[0] ^= 1
+    bad.trailers = [(f"x-amz-checksum-{algorithm}", base64.b64encode(bytes(digest)).decode())]
+    if mode in ac.SIGNED_MODES:
+        ac.sign_chunks(bad, ac.chain_from_headers(bad.headers, CLIENT_SECRET_KEY))
+    reply = ac.send(bad)
+    assert reply.status_code == 400 and b"<Code>BadDigest</Code>" in reply.content, reply.content
+    assert not any(o["Key"].endswith("-bad") for o in direct.list_objects_v2(Bucket=bucket).get("Contents", []))
