@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, List, Tuple
 
 import pytest
+from botocore.exceptions import ClientError
 import requests
 
 import conformance
@@ -217,3 +218,30 @@ def test_streaming_upload_with_a_newer_trailer_checksum(
     reply = ac.send(bad)
     assert reply.status_code == 400 and b"<Code>BadDigest</Code>" in reply.content, reply.content
     assert not any(o["Key"].endswith("-bad") for o in direct.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def test_object_lock_refusal_keeps_its_reason(
+    start_proxy: Callable[..., Any], client_for: Callable[..., Any], direct: Any, new_bucket_name: Callable[..., str]
+) -> None:
+    """A backend's AccessDenied for a locked object reaches the client with
+    S3's own words, "Access Denied because object protected by object
+    lock." (a client must tell a lock from missing rights); any other
+    backend AccessDenied is still the proxy's own, backend details hidden
+    (test_errors.py). The suite's WORMProtection_* tests found the lock's
+    reason replaced."""
+    bucket = new_bucket_name("lock")
+    direct.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    direct.put_object(Bucket=bucket, Key="held", Body=b"v1", ObjectLockLegalHoldStatus="ON")
+    try:
+        client = client_for(start_proxy(bucket))
+        with pytest.raises(ClientError) as info:
+            client.put_object(Bucket=bucket, Key="held", Body=b"v2")
+        error = info.value.response["Error"]
+        assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert (error["Code"], error["Message"]) == (
+            "AccessDenied", "Access Denied because object protected by object lock."), error
+        assert direct.get_object(Bucket=bucket, Key="held")["Body"].read() == b"v1"
+    finally:
+        direct.put_object_legal_hold(Bucket=bucket, Key="held", LegalHold={"Status": "OFF"})
+        direct.delete_object(Bucket=bucket, Key="held")
+        direct.delete_bucket(Bucket=bucket)

@@ -43,6 +43,16 @@ var backendAuthCodes = map[string]bool{
 // restored first.
 var backendPassCodes = map[string]bool{"InvalidObjectState": true}
 
+// backendPassMessages are the messages of a backend's AccessDenied that
+// give a reason the client needs and say nothing about the proxy's
+// credentials: S3's (and versitygw's) refusal to change a locked object.
+// The proxy still answers with its own document, in these words; any other
+// AccessDenied gets the proxy's own message (a backend's "Access Denied."
+// most often means the bucket's credentials lack a right).
+var backendPassMessages = map[string]bool{
+	"Access Denied because object protected by object lock.": true,
+}
+
 // signingDetails mark an error body that describes a signature; any such
 // body is hidden, whatever its status and code.
 var signingDetails = [][]byte{
@@ -150,6 +160,9 @@ func logSafe(s string, max int) string {
 func (h *Handler) refuseForBackend(w http.ResponseWriter, r *http.Request, x *exchange, fw *forward, b *backendRefusal) {
 	bucket := fw.target.bucket
 	e := s3err.Wrap(b, "AccessDenied", "Access Denied: the backend of bucket %s refused the request.", bucket)
+	if b.code == "AccessDenied" && backendPassMessages[b.message] {
+		e = s3err.Wrap(b, "AccessDenied", "%s", b.message)
+	}
 	h.fail(w, r, x, e.WithResource(bucket))
 }
 

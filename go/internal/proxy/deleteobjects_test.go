@@ -110,7 +110,8 @@ func TestCheckDeleteDigests(t *testing.T) {
 		{"wrong crc32", http.Header{"X-Amz-Checksum-Crc32": {"AAAAAA=="}}, "", "BadDigest"},
 		{"good md5, wrong crc32", http.Header{"Content-Md5": {goodMD5}, "X-Amz-Checksum-Crc32": {"AAAAAA=="}}, "", "BadDigest"},
 		{"malformed crc32", http.Header{"X-Amz-Checksum-Crc32": {"AAAA"}}, "", "InvalidRequest"},
-		{"unsupported algorithm", http.Header{"Content-Md5": {goodMD5}, "X-Amz-Checksum-Xxhash64": {"AAAAAAAAAAA="}}, "", "InvalidRequest"},
+		{"unsupported algorithm", http.Header{"Content-Md5": {goodMD5}, "X-Amz-Checksum-Md4": {"AAAAAAAAAAAAAAAAAAAAAA=="}}, "", "InvalidRequest"},
+		{"wrong xxhash64 (an algorithm S3 added in 2025)", http.Header{"Content-Md5": {goodMD5}, "X-Amz-Checksum-Xxhash64": {"AAAAAAAAAAA="}}, "", "BadDigest"},
 	}
 	for _, c := range cases {
 		_, err := checkDeleteDigests(c.header, body, c.trailer)
