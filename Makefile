@@ -16,7 +16,7 @@ DEBIAN_PACKAGES := gcc make python3 python3-dev python3-venv python3-pip python3
 	python3-wheel python3-cffi python3-dotenv python3-pytest python3-boto3 curl \
 	awscli s3cmd rclone openssl haproxy
 
-.PHONY: all lib deps venv test test-go test-python fuzz demo wheel clean bench soak
+.PHONY: all lib deps venv test test-go test-python fuzz demo wheel clean bench soak conformance
 
 all: lib
 
@@ -90,6 +90,17 @@ bench: venv $(VERSITYGW)
 SOAK_ARGS ?=
 soak: venv $(VERSITYGW)
 	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python tests/soak.py --duration 300 --clients 64 $(SOAK_ARGS)
+
+# versitygw's own integration suite (`versitygw test full-flow`), run straight
+# at versitygw and through the proxy, in every configuration (plain and
+# versioning-enabled); prints the comparison and writes it to
+# build/conformance.md (the table of docs/compatibility.md) and .json. Fails
+# when a test that passes direct fails through the proxy without a reason in
+# tests/conformance.py. tests/test_conformance.py runs the plain
+# configuration in `make test` (about a minute).
+conformance: venv $(VERSITYGW)
+	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python tests/conformance.py \
+		--markdown $(BUILD)/conformance.md --json $(BUILD)/conformance.json
 
 clean:
 	rm -rf $(BUILD) python/object_storage_proxy/_osp_cffi* python/object_storage_proxy/libosp.so *.egg-info python/*.egg-info
