@@ -82,6 +82,7 @@ DELIBERATE_GROUPS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
         "(`versitygw admin` at the endpoint) and then acts as them; the proxy holds one backend credential "
         "per bucket and does not pass versitygw's admin API on, so there are no other accounts to act as",
         _names(
+        "(`versitygw admin` at the endpoint) and then acts as them; the proxy holds one backend credential ",
         "AccessControl_CopyObject_with_legal_hold_policy",
         "AccessControl_CopyObject_with_retention_policy",
         "AccessControl_CopyObject_with_tagging_policy",
@@ -125,6 +126,9 @@ DELIBERATE_GROUPS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
         "GetBucketAcl_access_denied",
         "GetBucketAcl_success",
         "GetBucketLocation_no_access",
+        "GetBucketVersioning_non_owner_access_denied",
+        "GetBucketVersioning_with_acl_access",
+        "GetBucketVersioning_with_policy_access",
         "IAM_ChangeBucketOwner_back_to_root",
         "IAM_CreateBucket_empty_owner_header",
         "IAM_CreateBucket_non_existing_user",
@@ -147,6 +151,12 @@ DELIBERATE_GROUPS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
         "PutBucketPolicy_multi_wildcard_resource",
         "PutBucketPolicy_success",
         "PutObject_object_acl_not_supported",
+        "Versioning_AccessControl_DeleteObject_policy",
+        "Versioning_AccessControl_GetObjectAttributes_policy",
+        "Versioning_AccessControl_GetObjectVersion",
+        "Versioning_AccessControl_HeadObjectVersion",
+        "Versioning_AccessControl_PutObjectTagging_policy",
+        "per bucket and does not pass versitygw's admin API on, so there are no other accounts to act as",
         ),
     ),
     (
@@ -272,13 +282,16 @@ DELIBERATE_GROUPS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
         ),
     ),
     (
-        "checks the proxy makes first: object keys with '.' or '..' segments are refused (InvalidURI) "
-        "before anything else, as an intermediary could normalize them into another key than the one "
-        "authorized; a copy source is checked before the bucket is looked up (nothing that needs no "
-        "secret waits for one)",
+        "checks the proxy makes first: object keys and copy-source keys with '.' or '..' segments are "
+        "refused (400 InvalidURI, InvalidArgument) before anything else, as an intermediary could "
+        "normalize them into another key than the one authorized (the suite's copy source "
+        "\"obj%3FversionId%3D..%2f..%2fsecret.txt\" is one); a copy source is checked before the bucket "
+        "is looked up (nothing that needs no secret waits for one)",
         _names(
         "PutObject_invalid_object_names",
         "UploadPartCopy_non_existing_bucket",
+        "Versioning_CopyObject_encoded_versionid_separator_invalid_versionId",
+        "Versioning_UploadPartCopy_encoded_versionid_separator_invalid_versionId",
         ),
     ),
     (
