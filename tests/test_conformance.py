@@ -9,6 +9,7 @@ test-python` builds it and sets OSP_VERSITYGW.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import os
 import re
@@ -23,7 +24,7 @@ import requests
 
 import conformance
 from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, REGION
-from s3wire import amz_now, authorization, exchange, render, sign_raw
+from s3wire import amz_now, authorization, exchange, presign, render, sign_raw
 
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -246,3 +247,82 @@ def test_object_lock_refusal_keeps_its_reason(
         direct.put_object_legal_hold(Bucket=bucket, Key="held", LegalHold={"Status": "OFF"})
         direct.delete_object(Bucket=bucket, Key="held")
         direct.delete_bucket(Bucket=bucket)
+
+
+def _raw(port: int, method: str, target: str, headers: List[Tuple[str, str]], body: bytes = b"") -> Any:
+    head = render(method, target, [("Host", f"127.0.0.1:{port}")] + headers + [("Content-Length", str(len(body)))])
+    return exchange(port, head + body, method=method, timeout=20)
+
+
+def _error(reply: Any) -> dict:
+    root = ET.fromstring(reply.body)
+    return {child.tag: child.text or "" for child in root}
+
+
+def _signed_headers(port: int, method: str, target: str, extra: List[Tuple[str, str]], *,
+                    payload: str = EMPTY_SHA256, access_key: str = CLIENT_ACCESS_KEY,
+                    credential: Any = None) -> List[Tuple[str, str]]:
+    amz_date = amz_now()
+    headers = [("Host", f"127.0.0.1:{port}"), ("X-Amz-Date", amz_date), ("X-Amz-Content-Sha256", payload)] + extra
+    cred, names, sig = sign_raw(method, target, headers, payload, amz_date,
+                                access_key=access_key, secret_key=CLIENT_SECRET_KEY)
+    if credential is not None:
+        cred = credential(cred)
+    return headers[1:] + [("Authorization", authorization(cred, names, sig))]
+
+
+def test_authentication_errors_in_s3s_words(start_proxy: Callable[..., Any], bucket: str) -> None:
+    """The proxy's own SigV4 refusals say what S3 says, with S3's detail
+    elements (versitygw's suite compares code, message and those elements:
+    its Authentication_* and PresignedAuth_* tests found other words)."""
+    server = start_proxy(bucket)
+    port = server.http_port
+    target = f"/{bucket}/k"
+
+    # A credential for another service.
+    reply = _raw(port, "GET", target, _signed_headers(
+        port, "GET", target, [], credential=lambda c: c.replace("/s3/", "/ec2/")))
+    assert reply.status == 400 and _error(reply)["Message"] == (
+        'The authorization header is malformed; incorrect service "ec2". This endpoint belongs to "s3".'), reply.body
+
+    # Two components instead of three.
+    reply = _raw(port, "GET", target, [("X-Amz-Date", amz_now()), ("X-Amz-Content-Sha256", EMPTY_SHA256),
+                                       ("Authorization", "AWS4-HMAC-SHA256 Credential=a/b/c/s3/aws4_request, x=y")])
+    assert _error(reply)["Message"] == ("The authorization header is malformed; the authorization header requires "
+                                        "three components: Credential, SignedHeaders, and Signature."), reply.body
+
+    # A key the proxy does not know is named back, as S3 does.
+    reply = _raw(port, "GET", target, _signed_headers(port, "GET", target, [], access_key="AKIANOBODYHERE"))
+    fields = _error(reply)
+    assert reply.status == 403 and fields["Code"] == "InvalidAccessKeyId" and fields["AWSAccessKeyId"] == "AKIANOBODYHERE"
+
+    # Unsigned x-amz-* headers: named in HeadersNotSigned.
+    reply = _raw(port, "PUT", target, _signed_headers(port, "PUT", target, []) + [("X-Amz-Tagging", "a=b")])
+    fields = _error(reply)
+    assert reply.status == 403 and fields["Code"] == "AccessDenied", reply.body
+    assert fields["Message"] == "There were headers present in the request which were not signed", reply.body
+    assert fields["HeadersNotSigned"] == "x-amz-tagging", reply.body
+
+    # A signed sha256 of a body that did not come: both hashes.
+    wrong = hashlib.sha256(b"something").hexdigest()
+    reply = _raw(port, "PUT", target, _signed_headers(port, "PUT", target, [], payload=wrong))
+    fields = _error(reply)
+    assert (reply.status, fields["Code"]) == (400, "XAmzContentSHA256Mismatch"), reply.body
+    assert (fields["ClientComputedContentSHA256"], fields["S3ComputedContentSHA256"]) == (wrong, EMPTY_SHA256)
+
+    # Presigned URLs: a missing parameter, an expired URL.
+    url = presign("GET", server.endpoint_url, bucket, "k", access_key=CLIENT_ACCESS_KEY, secret_key=CLIENT_SECRET_KEY)
+    reply = requests.get(re.sub(r"&X-Amz-Expires=\d+", "", url), timeout=10)
+    assert (reply.status_code, _error_text(reply)) == (400, (
+        "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, "
+        "X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")), reply.content
+    old = presign("GET", server.endpoint_url, bucket, "k", access_key=CLIENT_ACCESS_KEY, secret_key=CLIENT_SECRET_KEY,
+                  expires=1, at=datetime.datetime.utcnow() - datetime.timedelta(seconds=30))
+    reply = requests.get(old, timeout=10)
+    fields = {child.tag: child.text for child in ET.fromstring(reply.content)}
+    assert (reply.status_code, fields["Code"], fields["Message"]) == (403, "AccessDenied", "Request has expired."), fields
+    assert fields["X-Amz-Expires"] == "1" and fields["ServerTime"] and fields["Expires"], fields
+
+
+def _error_text(reply: requests.Response) -> str:
+    return ET.fromstring(reply.content).findtext("Message") or ""

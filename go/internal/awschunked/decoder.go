@@ -281,7 +281,7 @@ func (d *Decoder) readTrailers() error {
 	// Constant time like every comparison with what a client sent, though
 	// a checksum of the client's own bytes is no secret.
 	if got := encodeChecksum(d.checksum); subtle.ConstantTimeCompare([]byte(got), []byte(d.trailerValue)) != 1 {
-		return s3err.New("BadDigest", "The %s you specified did not match the calculated checksum.", strings.TrimPrefix(d.trailerName, "x-amz-checksum-"))
+		return s3err.New("BadDigest", "The %s you specified did not match the calculated checksum.", strings.ToUpper(strings.TrimPrefix(d.trailerName, "x-amz-checksum-")))
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ package creds
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/object-storage-proxy/osp/internal/cache"
@@ -84,5 +85,11 @@ func (c *ClientSecrets) Secret(ctx context.Context, accessKey string) (string, e
 			return a.secret, nil
 		}
 	}
-	return "", s3err.New("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
+	// S3 names the key it did not find; bounded, as it is the client's text.
+	shown := accessKey
+	if len(shown) > 128 {
+		shown = strings.ToValidUTF8(shown[:128], "") + "..."
+	}
+	return "", s3err.New("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.").
+		With("AWSAccessKeyId", shown)
 }

@@ -27,8 +27,19 @@ func NewSHA256Reader(r io.Reader, want string) *SHA256Reader {
 func (s *SHA256Reader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	s.h.Write(p[:n])
-	if err == io.EOF && subtle.ConstantTimeCompare([]byte(hex.EncodeToString(s.h.Sum(nil))), []byte(s.want)) != 1 {
-		return n, s3err.New("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")
+	if err == io.EOF {
+		if got := hex.EncodeToString(s.h.Sum(nil)); subtle.ConstantTimeCompare([]byte(got), []byte(s.want)) != 1 {
+			return n, SHA256Mismatch(s.want, got)
+		}
 	}
 	return n, err
+}
+
+// SHA256Mismatch is S3's answer to a body whose sha256 is not the one the
+// client signed: both values, as S3 gives them (the body's own hash is
+// the client's to know).
+func SHA256Mismatch(claimed, computed string) *s3err.Error {
+	return s3err.New("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.").
+		With("ClientComputedContentSHA256", claimed).
+		With("S3ComputedContentSHA256", computed)
 }

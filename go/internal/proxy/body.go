@@ -65,7 +65,7 @@ func planBody(r *http.Request, auth authenticated, bearer bool) (*upstreamBody, 
 	case empty && isHexHash(auth.payloadHash) && auth.payloadHash != sigv4.EmptySHA256:
 		// A signed hash of bytes that never came: a bearer backend checks
 		// no hash and would store the empty body as the signed object.
-		return nil, s3err.New("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")
+		return nil, integrity.SHA256Mismatch(auth.payloadHash, sigv4.EmptySHA256)
 	case isStreaming(auth.payloadHash):
 		return planStreamingBody(r, auth.payloadHash, auth.chunks, bearer)
 	case !bearer && auth.payloadHash == sigv4.UnsignedPayload && r.ContentLength > 0:

@@ -163,6 +163,7 @@ func checkForwarding(in http.Header, signed []string) (dropped []string, err err
 	if err := checkConnection(in["Connection"], signed); err != nil {
 		return nil, err
 	}
+	var unsigned []string
 	for name, values := range in {
 		switch {
 		case isDropped(name):
@@ -175,10 +176,14 @@ func checkForwarding(in http.Header, signed []string) (dropped []string, err err
 				return nil, s3err.New("InvalidArgument", "The %s header appears more than once.", truncate(strings.ToLower(name)))
 			}
 		case isAmzHeader(name):
-			return nil, s3err.New("AccessDenied", "There were headers present in the request which were not signed: %s.", truncate(strings.ToLower(name)))
+			unsigned = append(unsigned, truncate(strings.ToLower(name)))
 		default:
 			dropped = append(dropped, name)
 		}
+	}
+	if len(unsigned) > 0 {
+		// All of them, as S3 names them.
+		return nil, sigv4.HeadersNotSigned(unsigned)
 	}
 	return dropped, nil
 }

@@ -215,7 +215,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 // (for the log).
 func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, error) {
 	if sigv4.IsSigV2Query(q) || sigv4.IsSigV2Header(r.Header.Get("Authorization")) {
-		return authenticated{}, s3err.New("InvalidRequest", "Signature Version 2 is not supported. Please use %s.", sigv4.Algorithm)
+		return authenticated{}, s3err.New("InvalidRequest", "The authorization mechanism you have provided is not supported. Please use %s.", sigv4.Algorithm)
 	}
 	if sigv4.IsPresigned(q) {
 		if r.Header.Get("Authorization") != "" {

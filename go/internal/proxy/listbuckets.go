@@ -54,7 +54,8 @@ func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, r *htt
 	if v := q.Get("max-buckets"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxBuckets {
-			return s3err.New("InvalidArgument", "max-buckets must be a number from 1 to %d.", maxBuckets)
+			return s3err.New("InvalidArgument", "Argument max-buckets must be an integer between 1 and %d.", maxBuckets).
+				With("ArgumentName", "max-buckets").With("ArgumentValue", truncate(v))
 		}
 		limit = n
 	}

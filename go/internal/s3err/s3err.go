@@ -18,6 +18,10 @@ type Error struct {
 	Message string
 	// Resource names the bucket or object the error is about, when known.
 	Resource string
+	// Details are the elements S3 adds to some errors (AWSAccessKeyId,
+	// HeadersNotSigned, ServerTime...), in order. Never secrets: only what
+	// the client sent or may know.
+	Details []Detail
 	// cause keeps the underlying error for logs; it is never sent to clients.
 	cause error
 }
@@ -41,6 +45,16 @@ func Wrap(cause error, code, format string, args ...any) *Error {
 	e := New(code, format, args...)
 	e.cause = cause
 	return e
+}
+
+// Detail is one extra element of an S3 error document.
+type Detail struct{ Name, Value string }
+
+// With returns a copy of e with the element name=value added.
+func (e *Error) With(name, value string) *Error {
+	c := *e
+	c.Details = append(append([]Detail(nil), e.Details...), Detail{name, value})
+	return &c
 }
 
 // WithResource returns a copy of e that names resource.
@@ -85,6 +99,7 @@ var statuses = map[string]int{
 	"IncompleteBody":                    http.StatusBadRequest,
 	"InternalError":                     http.StatusInternalServerError,
 	"InvalidAccessKeyId":                http.StatusForbidden,
+	"InvalidToken":                      http.StatusBadRequest,
 	"InvalidArgument":                   http.StatusBadRequest,
 	"InvalidBucketName":                 http.StatusBadRequest,
 	"InvalidDigest":                     http.StatusBadRequest,
@@ -113,17 +128,27 @@ func statusOf(code string) int {
 }
 
 type xmlError struct {
-	XMLName   xml.Name `xml:"Error"`
-	Code      string   `xml:"Code"`
-	Message   string   `xml:"Message"`
-	Resource  string   `xml:"Resource,omitempty"`
-	RequestID string   `xml:"RequestId"`
+	XMLName   xml.Name    `xml:"Error"`
+	Code      string      `xml:"Code"`
+	Message   string      `xml:"Message"`
+	Details   []xmlDetail // each named by its XMLName
+	Resource  string      `xml:"Resource,omitempty"`
+	RequestID string      `xml:"RequestId"`
+}
+
+type xmlDetail struct {
+	XMLName xml.Name
+	Value   string `xml:",chardata"`
 }
 
 // Write sends e as an S3 XML error body. HEAD responses carry no body, as S3
 // does, but keep the status and request id.
 func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) {
-	body, err := xml.Marshal(xmlError{Code: e.Code, Message: e.Message, Resource: e.Resource, RequestID: requestID})
+	details := make([]xmlDetail, len(e.Details))
+	for i, d := range e.Details {
+		details[i] = xmlDetail{XMLName: xml.Name{Local: d.Name}, Value: d.Value}
+	}
+	body, err := xml.Marshal(xmlError{Code: e.Code, Message: e.Message, Details: details, Resource: e.Resource, RequestID: requestID})
 	if err != nil { // cannot happen with string fields; keep the status anyway
 		body = nil
 	}

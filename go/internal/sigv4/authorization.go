@@ -5,6 +5,7 @@
 package sigv4
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -72,9 +73,15 @@ func ParseAuthorization(header string) (Credential, error) {
 	if !ok || alg != Algorithm {
 		return c, s3err.New("AuthorizationHeaderMalformed", "The authorization header is malformed; the authorization mechanism must be %s.", Algorithm)
 	}
-	var haveCred, haveHeaders, haveSig bool
+	// S3 wants exactly three components; naming the one missing (an
+	// unknown name in its place) tells a client what to fix.
+	parts := strings.Split(rest, ",")
+	if len(parts) != 3 {
+		return c, malformedText("the authorization header requires three components: Credential, SignedHeaders, and Signature.")
+	}
+	var haveCred, haveHeaders, haveSig, sigGiven bool
 	seen := map[string]bool{}
-	for _, part := range strings.Split(rest, ",") {
+	for _, part := range parts {
 		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
 			return c, malformed("the authorization component %q is malformed", truncate(part))
@@ -85,9 +92,9 @@ func ParseAuthorization(header string) (Credential, error) {
 		seen[name] = true
 		switch name {
 		case "Credential":
-			cred, err := parseCredential(value)
-			if err != nil {
-				return c, err
+			cred, problem := parseCredential(value)
+			if problem != "" {
+				return c, malformedText(problem)
 			}
 			c.AccessKey, c.Scope = cred.AccessKey, cred.Scope
 			haveCred = true
@@ -96,18 +103,19 @@ func ParseAuthorization(header string) (Credential, error) {
 			haveHeaders = value != ""
 		case "Signature":
 			c.Signature = value
+			sigGiven = value != ""
 			haveSig = isLowerHex(value, 64)
-		default:
-			return c, malformed("the authorization component %q is not known", truncate(name))
 		}
 	}
 	switch {
 	case !haveCred:
-		return c, malformed("missing Credential")
+		return c, malformedText("missing Credential.")
 	case !haveHeaders:
-		return c, malformed("missing SignedHeaders")
+		return c, malformedText("missing SignedHeaders.")
+	case !sigGiven:
+		return c, malformedText("missing Signature.")
 	case !haveSig:
-		return c, malformed("missing or malformed Signature")
+		return c, malformed("the Signature is not 64 lower-case hex digits")
 	}
 	return c, nil
 }
@@ -117,29 +125,31 @@ type accessKeyScope struct {
 	Scope     Scope
 }
 
-// parseCredential splits "AK/20130524/us-east-1/s3/aws4_request". Access keys
-// never contain '/', so splitting from the left is exact.
-func parseCredential(v string) (accessKeyScope, error) {
-	var out accessKeyScope
+// parseCredential splits "AK/20130524/us-east-1/s3/aws4_request". Access
+// keys never contain '/', so splitting from the left is exact. A credential
+// S3 would refuse comes back with the problem in S3's words (which the
+// caller puts after its own prefix: the header's or the query's), checked
+// in S3's order: the parts, the service, the terminator, the date.
+func parseCredential(v string) (out accessKeyScope, problem string) {
 	parts := strings.Split(v, "/")
 	if len(parts) != 5 || parts[0] == "" {
-		return out, malformed("the Credential %q is not of the form access-key/date/region/service/aws4_request", truncate(v))
-	}
-	if _, err := time.Parse(scopeDateFormat, parts[1]); err != nil {
-		return out, malformed("the Credential date %q is not yyyymmdd", truncate(parts[1]))
-	}
-	if parts[2] == "" {
-		return out, malformed("the Credential has an empty region")
+		return out, `the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".`
 	}
 	if parts[3] != "s3" {
-		return out, malformed("the Credential service is %q, expected 's3'", truncate(parts[3]))
+		return out, fmt.Sprintf(`incorrect service %q. This endpoint belongs to "s3".`, truncate(parts[3]))
 	}
 	if parts[4] != scopeTerminator {
-		return out, malformed("the Credential does not end with %s", scopeTerminator)
+		return out, fmt.Sprintf(`incorrect terminal %q. This endpoint uses "aws4_request".`, truncate(parts[4]))
+	}
+	if _, err := time.Parse(scopeDateFormat, parts[1]); err != nil {
+		return out, fmt.Sprintf(`incorrect date format %q. This date in the credential must be in the format "yyyyMMdd".`, truncate(parts[1]))
+	}
+	if parts[2] == "" {
+		return out, "the Credential has an empty region."
 	}
 	out.AccessKey = parts[0]
 	out.Scope = Scope{Date: parts[1], Region: parts[2], Service: parts[3]}
-	return out, nil
+	return out, ""
 }
 
 // IsSigV2Header reports whether an Authorization header uses Signature
@@ -154,6 +164,11 @@ func errSigV2() error {
 
 func malformed(format string, args ...any) error {
 	return s3err.New("AuthorizationHeaderMalformed", "The authorization header is malformed; "+format+".", args...)
+}
+
+// malformedText is malformed with a finished sentence of S3's.
+func malformedText(text string) error {
+	return s3err.New("AuthorizationHeaderMalformed", "%s", "The authorization header is malformed; "+text)
 }
 
 // truncate keeps client-supplied text in error messages short.

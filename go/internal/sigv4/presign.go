@@ -2,6 +2,7 @@ package sigv4
 
 import (
 	"crypto/hmac"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -51,32 +52,43 @@ type PresignAuth struct {
 // ParsePresigned reads the SigV4 query parameters of r.
 func ParsePresigned(r *http.Request, q url.Values) (PresignAuth, error) {
 	var a PresignAuth
+	// Each parameter given once (a second copy would be a second reading),
+	// then each checked, in S3's order and words.
 	for _, p := range []string{queryAlgorithm, queryCredential, queryDate, queryExpires, querySignedHeaders, querySignature} {
 		if len(q[p]) != 1 || q.Get(p) == "" {
-			return a, queryError("%s must be given exactly once", p)
+			return a, queryError("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
 		}
 	}
-	if q.Get(queryAlgorithm) != Algorithm {
-		return a, queryError("X-Amz-Algorithm only supports %q", Algorithm)
+	switch q.Get(queryAlgorithm) {
+	case Algorithm:
+	case "AWS4-ECDSA-P256-SHA256": // SigV4a: S3's, not the proxy's
+		return a, queryError(`X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"`)
+	default:
+		return a, queryError(`X-Amz-Algorithm only supports "AWS4-HMAC-SHA256 and AWS4-ECDSA-P256-SHA256"`)
 	}
-	cred, err := parseCredential(q.Get(queryCredential))
-	if err != nil {
-		return a, queryError("X-Amz-Credential is malformed")
+	cred, problem := parseCredential(q.Get(queryCredential))
+	if problem != "" {
+		return a, queryError("Error parsing the X-Amz-Credential parameter; " + problem)
 	}
 	a.AccessKey, a.Scope = cred.AccessKey, cred.Scope
 	a.AmzDate = q.Get(queryDate)
+	var err error
 	if a.Time, err = time.Parse(amzDateFormat, a.AmzDate); err != nil {
-		return a, queryError("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+		return a, queryError(`X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd'T'HHmmss'Z'"`)
 	}
 	if a.Scope.Date != a.AmzDate[:8] {
-		return a, queryError("the X-Amz-Credential date is not the date of X-Amz-Date")
+		return a, queryError(fmt.Sprintf("Invalid credential date %q. This date is not the same as X-Amz-Date: %q.", a.Scope.Date, a.AmzDate[:8]))
 	}
 	seconds, err := strconv.ParseInt(q.Get(queryExpires), 10, 64)
-	if err != nil || seconds < 1 {
-		return a, queryError("X-Amz-Expires should be a number of seconds from 1 to %d", int64(MaxPresignExpiry/time.Second))
-	}
-	if seconds > int64(MaxPresignExpiry/time.Second) {
-		return a, queryError("X-Amz-Expires must be less than a week (in seconds) that is 604800")
+	switch {
+	case err != nil:
+		return a, queryError("X-Amz-Expires should be a number")
+	case seconds < 0:
+		return a, queryError("X-Amz-Expires must be non-negative")
+	case seconds == 0:
+		return a, queryError("X-Amz-Expires must be at least 1 (second)")
+	case seconds > int64(MaxPresignExpiry/time.Second):
+		return a, queryError("X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds")
 	}
 	a.Expires = time.Duration(seconds) * time.Second
 	a.SignedHeaders = strings.Split(q.Get(querySignedHeaders), ";")
@@ -105,11 +117,16 @@ func (v *Verifier) AdmitPresigned(r *http.Request, a PresignAuth) error {
 	if now.Before(a.Time.Add(-MaxClockSkew)) {
 		return s3err.New("AccessDenied", "Request is not valid yet.")
 	}
-	if now.After(a.Time.Add(a.Expires)) {
-		return s3err.New("AccessDenied", "Request has expired.")
+	if expires := a.Time.Add(a.Expires); now.After(expires) {
+		// S3 says when it expired and what time it is (the client's
+		// clock may be the problem).
+		return s3err.New("AccessDenied", "Request has expired.").
+			With("X-Amz-Expires", strconv.FormatInt(int64(a.Expires/time.Second), 10)).
+			With("Expires", expires.UTC().Format(time.RFC3339)).
+			With("ServerTime", now.UTC().Format(time.RFC3339))
 	}
 	if !slices.Contains(a.SignedHeaders, "host") {
-		return queryError("X-Amz-SignedHeaders must include host")
+		return queryError("X-Amz-SignedHeaders must include host.")
 	}
 	return checkSignedHeaders(r, a.SignedHeaders)
 }
@@ -131,6 +148,7 @@ func (v *Verifier) VerifyPresigned(r *http.Request, a PresignAuth, secret string
 	return nil
 }
 
-func queryError(format string, args ...any) error {
-	return s3err.New("AuthorizationQueryParametersError", "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters; "+format+".", args...)
+// queryError is S3's refusal of a presigned URL's parameters, in S3's words.
+func queryError(text string) error {
+	return s3err.New("AuthorizationQueryParametersError", "%s", text)
 }

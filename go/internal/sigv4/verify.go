@@ -74,7 +74,8 @@ func ParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
 		return a, s3err.New("InvalidRequest", "Missing required header for this request: x-amz-content-sha256.")
 	}
 	if !validPayloadHash(a.PayloadHash) {
-		return a, s3err.New("InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING- mode, or a valid sha256 value.")
+		return a, s3err.New("InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.").
+			With("ArgumentName", "x-amz-content-sha256").With("ArgumentValue", truncate(a.PayloadHash))
 	}
 	return a, nil
 }
@@ -152,7 +153,7 @@ func checkSignedHeaders(r *http.Request, signed []string) error {
 		}
 	}
 	if len(unsigned) > 0 {
-		return s3err.New("AccessDenied", "There were headers present in the request which were not signed: %s.", strings.Join(unsigned, ", "))
+		return HeadersNotSigned(unsigned)
 	}
 	return nil
 }
@@ -201,4 +202,12 @@ func distinctLowerNames(names []string) bool {
 		}
 	}
 	return true
+}
+
+// HeadersNotSigned is S3's refusal of x-amz-* headers the client did not
+// sign: the names (lower case) in the HeadersNotSigned element.
+func HeadersNotSigned(names []string) *s3err.Error {
+	slices.Sort(names)
+	return s3err.New("AccessDenied", "There were headers present in the request which were not signed").
+		With("HeadersNotSigned", strings.Join(names, ", "))
 }
