@@ -375,6 +375,8 @@ def test_list_buckets_fails_when_a_pattern_backend_cannot_list(start_proxy: Call
     response = signed(proxy, "GET", "/")
     error = assert_s3_error(response, 502, "BadGateway")
     assert f"{prefix}-down-*" in error.get("Message", ""), error
+    # A prefix that no bucket of the pattern can have does not ask its store.
+    assert list_all(proxy, f"?prefix={prefix}-good") == [f"{prefix}-good"]
     # A store that answers with an error (wrong credentials) fails it too,
     # and the answer says nothing of what the backend said.
     wrong = backend.entry(secret_key="not-the-backend-secret")
@@ -382,6 +384,31 @@ def test_list_buckets_fails_when_a_pattern_backend_cannot_list(start_proxy: Call
     response = signed(proxy, "GET", "/")
     assert_s3_error(response, 502, "BadGateway")
     assert b"SignatureDoesNotMatch" not in response.content and b"backendroot" not in response.content
+
+
+def test_pattern_credentials_from_the_fetcher(start_proxy: Callable[..., ProxyServer],
+                                             client_for: Callable[..., Any], backend: Any, direct: Any,
+                                             prefix: str) -> None:
+    # A pattern entry without credentials takes them from
+    # bucket_creds_fetcher: asked with the real bucket name for a request,
+    # and with the pattern itself to list the pattern's buckets.
+    name = f"{prefix}-a-fetched"
+    direct.create_bucket(Bucket=name)
+    asked: List[Tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def fetcher(token: str, bucket: str) -> Dict[str, str]:
+        with lock:
+            asked.append((token, bucket))
+        return {"access_key": "backendroot", "secret_key": "backend-root-secret-0123456789"}
+
+    proxy = start_proxy(cos_map={f"{prefix}-a-*": backend.entry(creds=False)}, bucket_creds_fetcher=fetcher)
+    client = client_for(proxy)
+    client.put_object(Bucket=name, Key="k", Body=b"fetched")
+    assert stored_body(direct, name, "k") == b"fetched"
+    assert name in [b["Name"] for b in client.list_buckets()["Buckets"]]
+    with lock:
+        assert (CLIENT_ACCESS_KEY, name) in asked and (CLIENT_ACCESS_KEY, f"{prefix}-a-*") in asked, asked
 
 
 # --------------------------------------------------------------------------
