@@ -468,6 +468,8 @@ def test_toml_patterns_and_check_config_shows_the_serving_entry(tmp_path: Path, 
     path.write_text(pattern_toml(backend, 0, "*", "team-a-*", "team-a-exact"))
     config = load_config(str(path))
     assert set(config.cos_map) == {"*", "team-a-*", "team-a-exact"}
+    assert main(["check-config", str(path)]) == 0
+    assert "OK (1 bucket, 2 bucket patterns, 1 client key" in capsys.readouterr().out
 
     code = main(["check-config", str(path), "--bucket", "team-a-x", "--bucket", "team-a-exact", "-b", "other"])
     out = capsys.readouterr().out

@@ -92,8 +92,11 @@ def _summary(config: ProxyServerConfig) -> str:
         listeners.append(f"admin {config.admin_bind}:{config.admin_port}")
     keys = len(config.hmac_keystore or {})
     callables = ", ".join(sorted(config.callables())) or "none"
+    patterns = sum(1 for key in config.cos_map if is_pattern(key))
+    exact = len(config.cos_map) - patterns
+    pattern_text = f", {patterns} bucket pattern{'s' if patterns != 1 else ''}" if patterns else ""
     return (
-        f"{len(config.cos_map)} bucket{'s' if len(config.cos_map) != 1 else ''}, "
+        f"{exact} bucket{'s' if exact != 1 else ''}{pattern_text}, "
         f"{keys} client key{'s' if keys != 1 else ''}, callables: {callables}, "
         f"listeners: {', '.join(listeners)}"
     )
