@@ -76,7 +76,7 @@ func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, r *htt
 			candidates = append(candidates, listedBucket{name: name, created: created, entry: b})
 		}
 	}
-	listed, err := h.listPatternBuckets(ctx, token, wanted)
+	listed, err := h.listPatternBuckets(ctx, token, prefix, wanted)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,7 +55,7 @@ type backendBucketList struct {
 // keeps, each with the pattern entry that serves it. A store that fails to
 // list fails the whole answer; a pattern whose credentials the fetcher
 // denies this token is skipped (none of its buckets are the token's).
-func (h *Handler) listPatternBuckets(ctx context.Context, token string, wanted func(string) bool) ([]listedBucket, error) {
+func (h *Handler) listPatternBuckets(ctx context.Context, token, prefix string, wanted func(string) bool) ([]listedBucket, error) {
 	patterns := h.buckets.Patterns()
 	if len(patterns) == 0 {
 		return nil, nil
@@ -62,6 +63,9 @@ func (h *Handler) listPatternBuckets(ctx context.Context, token string, wanted f
 	stores := map[patternStore]config.Entry{} // a store, and the first pattern it serves (for messages)
 	owner := map[string]patternStore{}        // pattern key -> its store
 	for _, p := range patterns {
+		if own := strings.TrimSuffix(p.Key, config.Wildcard); !strings.HasPrefix(own, prefix) && !strings.HasPrefix(prefix, own) {
+			continue // the client's prefix rules out every bucket of this pattern
+		}
 		access := s3op.Access{Token: token, Bucket: p.Key, Method: http.MethodGet, Operation: "ListBuckets"}
 		c, err := h.opts.BackendCreds.For(ctx, access, p.Bucket)
 		var denied *s3err.Error
