@@ -209,10 +209,13 @@ def presign(
     region: str = REGION,
     query: Optional[Mapping[str, str]] = None,
     headers: Optional[Mapping[str, str]] = None,
+    payload: str = UNSIGNED_PAYLOAD,
 ) -> str:
     """A SigV4 presigned URL for ``endpoint_url/bucket/key``, signed by hand.
     ``query`` is extra (signed) query parameters, ``headers`` extra signed
-    headers the caller must then send."""
+    headers the caller must then send; ``payload`` is the canonical
+    request's payload line (a body hash goes with an X-Amz-Content-Sha256
+    parameter in ``query``)."""
     at = at or utcnow()
     amz_date = at.strftime("%Y%m%dT%H%M%SZ")
     scope = f"{at:%Y%m%d}/{region}/s3/aws4_request"
@@ -230,8 +233,7 @@ def presign(
     }
     canonical_query_text = "&".join(f"{quote(k)}={quote(v)}" for k, v in sorted(params.items()))
     canonical_headers = "".join(f"{name}:{signed[name]}\n" for name in sorted(signed))
-    canonical_request = "\n".join([method, path, canonical_query_text, canonical_headers, signed_names,
-                                   UNSIGNED_PAYLOAD])
+    canonical_request = "\n".join([method, path, canonical_query_text, canonical_headers, signed_names, payload])
     signature = hmac_hex(signing_key(secret_key, f"{at:%Y%m%d}", region),
                          string_to_sign(amz_date, scope, canonical_request))
     return f"{endpoint_url}{path}?{canonical_query_text}&X-Amz-Signature={signature}"
@@ -627,6 +629,12 @@ class RecordingBackend(LoopbackServer):
         with self._lock:
             taken, self._requests = self._requests, []
         return taken
+
+    def only(self) -> RecordedRequest:
+        """The one request recorded so far (fails unless exactly one)."""
+        got = self.requests
+        assert len(got) == 1, [(r.method, r.target) for r in got]
+        return got[0]
 
     def _connected(self, conn: socket.socket) -> None:
         threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
