@@ -19,6 +19,8 @@ from helpers import (
     RAW_TIMEOUT,
     make_client,
 )
+from bearer_front import BearerFront
+from iam_server import IamServer
 from object_storage_proxy import ProxyServer, ProxyServerConfig
 from s3wire import Answer, RecordedRequest, RecordingBackend
 from versitygw import Backend, run_versitygw
@@ -151,3 +153,30 @@ def recorder() -> Iterator[RecordingBackend]:
     rec = RecordingBackend(_from_recorder, timeout=RAW_TIMEOUT)
     yield rec
     rec.close()
+
+
+# --------------------------------------------------------------------------
+# a bearer (IBM API key) backend: needs the module's own ``iam`` fixture (an
+# IamServer knowing the module's API keys)
+
+
+@pytest.fixture
+def front(iam: IamServer, backend: Backend) -> Iterator[BearerFront]:
+    """A bearer-token S3 front to versitygw that checks tokens with ``iam``."""
+    with BearerFront(iam, backend.endpoint_url) as f:
+        yield f
+
+
+@pytest.fixture
+def bearer_proxy(start_proxy: Callable[..., ProxyServer], iam: IamServer, front: BearerFront) -> Callable[..., Any]:
+    """``bearer_proxy({bucket: apikey or None, ...}, entry=None, **config)``:
+    a proxy whose buckets are behind the front (``entry`` overrides fields of
+    each cos_map entry), with the local IAM."""
+
+    def start(buckets: Mapping[str, Optional[str]], entry: Optional[Mapping[str, Any]] = None,
+              **options: Any) -> ProxyServer:
+        options.setdefault("iam_url", iam.url)
+        cos_map = {name: front.entry(key, **dict(entry or {})) for name, key in buckets.items()}
+        return start_proxy(cos_map=cos_map, **options)
+
+    return start

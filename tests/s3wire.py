@@ -13,7 +13,8 @@ signing
 raw HTTP
     :func:`render` writes a request head byte for byte (header names and
     order as given: duplicates, odd case and ``_`` survive), :func:`exchange`
-    sends bytes on a new connection and reads one answer,
+    sends bytes on a new connection and reads one answer (:func:`send_then_shut`
+    half-closes first, and tells an answer from none),
     :func:`send_expect_continue` plays the ``Expect: 100-continue`` dance,
     :func:`send_watching` reads an answer without trusting it (a body cut
     short is reported, not hidden).
@@ -302,6 +303,17 @@ def exchange(port: int, raw: bytes, *, method: str = "GET", check_closed: bool =
         return read_reply(sock, method, check_closed=check_closed)
     finally:
         sock.close()
+
+
+def send_then_shut(port: int, raw: bytes, *, method: str = "GET", timeout: float = 20.0,
+                   host: str = "127.0.0.1") -> Optional[Reply]:
+    """Sends raw bytes on a new connection, then shuts the sending side as a
+    client with nothing more to say (a body cut short just ends there), and
+    reads one response; None if the server closed without one."""
+    try:
+        return exchange(port, raw, method=method, half_close=True, timeout=timeout, host=host)
+    except (http.client.RemoteDisconnected, ConnectionError):
+        return None
 
 
 def send_expect_continue(host: str, port: int, head: bytes, body: bytes, *, method: str, wait: float = 5.0,

@@ -22,7 +22,7 @@ import secrets
 import subprocess
 import threading
 import time
-from typing import Any, Callable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import pytest
 from botocore.exceptions import ClientError
@@ -62,7 +62,7 @@ def payload(size: int, seed: int = 1) -> bytes:
 
 
 # --------------------------------------------------------------------------
-# fixtures
+# fixtures (front and bearer_proxy, on this iam, are conftest's)
 
 
 @pytest.fixture
@@ -72,26 +72,6 @@ def iam() -> Iterator[IamServer]:
     # Every token request the proxy made was well formed (grant type,
     # apikey, Accept: application/json, form content type).
     assert server.malformed == [], server.malformed
-
-
-@pytest.fixture
-def front(iam: IamServer, backend: Any) -> Iterator[BearerFront]:
-    with BearerFront(iam, backend.endpoint_url) as f:
-        yield f
-
-
-@pytest.fixture
-def bearer_proxy(start_proxy: Callable[..., Any], iam: IamServer, front: BearerFront) -> Callable[..., Any]:
-    """``bearer_proxy({bucket: apikey or None, ...}, **config)``: a proxy
-    whose buckets are behind the front, with the local IAM."""
-
-    def start(buckets: Mapping[str, Optional[str]], entry: Optional[Mapping[str, Any]] = None,
-              **options: Any) -> Any:
-        options.setdefault("iam_url", iam.url)
-        cos_map = {name: front.entry(key, **dict(entry or {})) for name, key in buckets.items()}
-        return start_proxy(cos_map=cos_map, **options)
-
-    return start
 
 
 def _openssl_cert(directory: Any, name: str, sans: str) -> Tuple[str, str]:
