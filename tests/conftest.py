@@ -22,6 +22,7 @@ from helpers import (
 from bearer_front import BearerFront
 from iam_server import IamServer
 from object_storage_proxy import ProxyServer, ProxyServerConfig
+from osp_cli import Osp
 from s3wire import Answer, RecordedRequest, RecordingBackend
 from versitygw import Backend, run_versitygw
 
@@ -113,6 +114,18 @@ def start_proxy(backend: Backend) -> Iterator[Callable[..., ProxyServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def osp_processes() -> Iterator[List[Osp]]:
+    """A list for the ``osp`` processes a test starts: each still running
+    after the test is killed."""
+    started: List[Osp] = []
+    yield started
+    for osp in started:
+        if osp.proc.poll() is None:
+            osp.proc.kill()
+            osp.proc.wait()
 
 
 @pytest.fixture
