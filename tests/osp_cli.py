@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
@@ -64,6 +65,16 @@ def config_text(
             "secret_key": BACKEND_SECRET_KEY,
         }
     return toml_document(tables)
+
+
+def write_module(directory: Path, prefix: str, source: str) -> str:
+    """Writes ``source`` as a new module in ``directory`` (made if need be;
+    give it to child_env) under a unique name starting with ``prefix``, and
+    returns that name (modules stay imported: a name is never reused)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.py").write_text(source)
+    return name
 
 
 def child_env(*python_path: Path, **extra: str) -> Dict[str, str]:

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
@@ -34,7 +33,7 @@ from helpers import (
 from object_storage_proxy import ProxyServerConfig
 from object_storage_proxy.cli import main
 from object_storage_proxy.configfile import ConfigFileError, load_config
-from osp_cli import Osp, child_env, config_text, toml_document
+from osp_cli import Osp, child_env, config_text, toml_document, write_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -225,10 +224,9 @@ def test_secret_references_and_keystore_file(tmp_path: Path, monkeypatch: pytest
 
 
 def test_callables_from_python_path(tmp_path: Path) -> None:
-    name = f"osp_hooks_{uuid.uuid4().hex[:8]}"
     hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    (hooks / f"{name}.py").write_text(
+    name = write_module(
+        hooks, "osp_hooks",
         "class Policies:\n"
         "    @staticmethod\n"
         "    def validator(token, bucket, operation):\n"
@@ -309,10 +307,9 @@ def test_serve_calls_a_module_function_callable(
     tmp_path: Path, backend: Any, direct: Any, make_bucket: Callable[..., str], osp_processes: List[Osp]
 ) -> None:
     allowed, denied = make_bucket(), make_bucket()
-    module = f"osp_policies_{uuid.uuid4().hex[:8]}"
     calls = tmp_path / "calls.txt"
-    (tmp_path / "modules").mkdir()
-    (tmp_path / "modules" / f"{module}.py").write_text(
+    module = write_module(
+        tmp_path / "modules", "osp_policies",
         "import os\n"
         "def validator(token, bucket):\n"
         "    with open(os.environ['OSP_TEST_CALLS'], 'a') as f:\n"

@@ -45,7 +45,7 @@ from helpers import (
 )
 from object_storage_proxy import ProxyServer, ProxyServerConfig
 from observe import HEALTHZ, METRICS, READYZ, admin, eventually, scrape
-from osp_cli import Osp, child_env, config_text
+from osp_cli import Osp, child_env, config_text, write_module
 
 DOMAIN = "s3.osp.test"
 
@@ -305,15 +305,20 @@ def fetching_proxy(start_proxy: Callable[..., ProxyServer], bucket: str,
     return keys, proxy, make_client(proxy.endpoint_url, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
 
 
+def assert_key_refused(client: Any, bucket: str, key: str) -> None:
+    """A PUT with the client's (revoked) key is refused as an unknown key."""
+    with pytest.raises(ClientError) as refused:
+        client.put_object(Bucket=bucket, Key=key, Body=b"1")
+    assert_client_error(refused, 403, "InvalidAccessKeyId", client)
+
+
 def test_reload_drops_cached_client_secrets(start_proxy: Callable[..., ProxyServer], bucket: str) -> None:
     keys, proxy, client = fetching_proxy(start_proxy, bucket)
     client.put_object(Bucket=bucket, Key="before", Body=b"1")
     del keys.keys[CLIENT_ACCESS_KEY]  # revoked
     client.put_object(Bucket=bucket, Key="cached", Body=b"1")  # the cached secret, as documented
     proxy.reload(proxy.config)
-    with pytest.raises(ClientError) as refused:
-        client.put_object(Bucket=bucket, Key="after", Body=b"1")
-    assert_client_error(refused, 403, "InvalidAccessKeyId", client)
+    assert_key_refused(client, bucket, "after")
 
 
 def test_hmac_fetcher_ttl_zero_revokes_at_once(start_proxy: Callable[..., ProxyServer], bucket: str) -> None:
@@ -322,9 +327,7 @@ def test_hmac_fetcher_ttl_zero_revokes_at_once(start_proxy: Callable[..., ProxyS
     client.put_object(Bucket=bucket, Key="b", Body=b"1")
     assert keys.calls == 2, "hmac_fetcher_ttl=0 must not cache known keys"
     del keys.keys[CLIENT_ACCESS_KEY]
-    with pytest.raises(ClientError) as refused:
-        client.put_object(Bucket=bucket, Key="c", Body=b"1")
-    assert_client_error(refused, 403, "InvalidAccessKeyId", client)
+    assert_key_refused(client, bucket, "c")
 
 
 def test_hmac_fetcher_ttl_caches_known_keys(start_proxy: Callable[..., ProxyServer], bucket: str) -> None:
@@ -371,11 +374,10 @@ def test_reload_drops_validator_and_bucket_creds_answers(start_proxy: Callable[.
 
 def test_sighup_revokes_a_fetched_key(tmp_path: Path, backend: Any, direct: Any, bucket: str,
                                       osp_processes: List[Osp]) -> None:
-    module = f"osp_keys_{uuid.uuid4().hex[:8]}"
     keys_file = tmp_path / "keys.json"
     keys_file.write_text(json.dumps({CLIENT_ACCESS_KEY: CLIENT_SECRET_KEY}))
-    (tmp_path / "modules").mkdir()
-    (tmp_path / "modules" / f"{module}.py").write_text(
+    module = write_module(
+        tmp_path / "modules", "osp_keys",
         "import json, os\n"
         "def fetch(access_key):\n"
         "    with open(os.environ['OSP_TEST_KEYS']) as f:\n"
@@ -393,9 +395,7 @@ def test_sighup_revokes_a_fetched_key(tmp_path: Path, backend: Any, direct: Any,
     client.put_object(Bucket=bucket, Key="k", Body=b"before")
     keys_file.write_text("{}")
     osp.send(signal.SIGHUP, "reloaded")
-    with pytest.raises(ClientError) as refused:
-        client.put_object(Bucket=bucket, Key="k", Body=b"after")
-    assert_client_error(refused, 403, "InvalidAccessKeyId", client)
+    assert_key_refused(client, bucket, "k")
     assert stored_body(direct, bucket, "k") == b"before"
     assert osp.finish(signal.SIGTERM) == 0, osp.output
 
