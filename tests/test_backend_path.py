@@ -25,7 +25,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import awschunked as ac
-from bearer_front import BearerFront
+from bearer_front import BearerFront, assert_nothing_complete_reached
 from helpers import (
     BACKEND_ACCESS_KEY,
     BACKEND_SECRET_KEY,
@@ -66,13 +66,6 @@ def send_raw(url: str, method: str, headers: Mapping[str, str], body: bytes) -> 
     head = [("Host", parts.netloc), *((n, v) for n, v in headers.items() if n.lower() != "host")]
     return send_then_shut(parts.port or 80, render(method, parts.path, head) + body, method=method,
                           host=parts.hostname or "127.0.0.1")
-
-
-def assert_nothing_complete_reached(front: BearerFront, direct: Any, bucket: str, key: str) -> None:
-    front.wait_idle()
-    complete = [s for s in front.seen_for(bucket, key) if s.complete]
-    assert complete == [], f"the backend received a complete body: {complete}"
-    assert not object_exists(direct, bucket, key), f"{key} was stored"
 
 
 # --------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 import awschunked as ac
 from awschunked import STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, build_upload
-from bearer_front import BearerFront, Seen
+from bearer_front import BearerFront, Seen, assert_nothing_complete_reached
 from helpers import (
     CLIENT_ACCESS_KEY,
     OTHER_ACCESS_KEY,
@@ -37,7 +37,6 @@ from helpers import (
     CallLog,
     assert_client_error,
     assert_s3_error,
-    object_exists,
     parse_s3_error,
     send_signed,
     stored_body,
@@ -481,13 +480,6 @@ def test_iam_url_from_environment(start_proxy: Callable[..., Any], iam: IamServe
 
 # --------------------------------------------------------------------------
 # the proxy checks the payload (the bearer backend does not)
-
-
-def assert_nothing_complete_reached(front: BearerFront, direct: Any, bucket: str, key: str) -> None:
-    front.wait_idle()
-    complete = [s for s in front.seen_for(bucket, key) if s.complete]
-    assert complete == [], f"the backend received a complete body: {complete}"
-    assert not object_exists(direct, bucket, key), f"{key} was stored"
 
 
 def test_wrong_payload_hash_is_refused(bearer_proxy: Callable[..., Any], front: BearerFront, direct: Any,
