@@ -1,6 +1,8 @@
 """Fixtures of the end-to-end tests: a real S3 server (versitygw, one per
-session), proxies in front of it (one or more per test), boto3 clients for
-both, and unique buckets. See helpers.py for the chain under test."""
+session; versitygw.py), proxies in front of it (one or more per test), boto3
+clients for both, unique buckets, ``osp`` child processes (osp_cli.py), a
+recording backend (s3wire.RecordingBackend) and a bearer-token front
+(bearer_front.py). See helpers.py for the chain under test."""
 
 from __future__ import annotations
 

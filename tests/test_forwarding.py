@@ -10,6 +10,8 @@ What a backend receives is seen with the ``recorder`` fixture (an
 s3wire.RecordingBackend that records every request whole); what is stored,
 with the ``direct`` client at versitygw. Raw requests are rendered, signed
 and sent by s3wire (through helpers' raw_signed_headers and send_raw).
+The rule against every mutation of real signed requests (boto3, the aws
+cli, presigned URLs) is test_mutations.py.
 """
 
 from __future__ import annotations

@@ -147,6 +147,7 @@ DANGEROUS_HEADERS: Headers = [
 # Unsigned query parameters an attacker adds after signing.
 DANGEROUS_PARAMS: List[Tuple[str, str]] = [
     ("x-amz-copy-source", f"{OTHER}/secret"),
+    ("x-amz-copy-source", f"{SOURCE}/secret"),
     ("prefix", "other/"),
     ("x-id", "CopyObject"),
     ("acl", ""),
@@ -325,7 +326,9 @@ def _other(name: str, value: str) -> str:
     """Another plausible value for a header or parameter."""
     lower = name.lower().replace("_", "-")
     if "copy-source" in lower:
-        return f"{OTHER}/secret"
+        # A bucket the proxy serves: a proxy that took this unsigned value
+        # would forward it (a difference), not refuse an unknown bucket.
+        return f"{SOURCE}/secret"
     if lower == "content-type":
         return "text/html"
     if lower == "range":
