@@ -86,6 +86,15 @@ void osp_register_callback(osp_callback_fn fn);
  * cos_map entry, is refused with a message naming it (a typo must not drop
  * a setting silently).
  *
+ * A cos_map key is a bucket name or a pattern: a prefix and one '*' at the
+ * end ("team-a-*": every bucket whose name starts with "team-a-"), or "*"
+ * for every other bucket, with the same fields. A request's bucket is
+ * served by its own entry, else by the longest pattern it starts with
+ * (byte for byte, case-sensitive). A pattern with a '*' elsewhere, two of
+ * them, or a prefix no bucket name could start is refused, as is an empty
+ * key. ListBuckets lists the exact entries and what each pattern's backend
+ * lists that the pattern serves.
+ *
  * admin_port (0: a free port) opens the admin listener on admin_bind
  * (default 127.0.0.1): GET /healthz, /readyz (503 while stopping) and
  * /metrics. Without it there is none; the S3 listeners answer only S3.

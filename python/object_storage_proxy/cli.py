@@ -3,6 +3,7 @@
     osp serve --config /etc/osp/osp.toml    run the proxy until SIGTERM/SIGINT;
                                             SIGHUP re-reads the file
     osp check-config /etc/osp/osp.toml      report every problem of a file
+        [--bucket NAME ...]                 and which entry serves each NAME
 
 Exit codes: 0 success, 1 a bad configuration (or the proxy could not start),
 2 a usage error.
@@ -22,8 +23,8 @@ from types import FrameType
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import __version__
-from .config import ProxyServerConfig
-from .configfile import check_config, load_config, ConfigFileError
+from .config import ProxyServerConfig, is_pattern, valid_bucket_name
+from .configfile import bucket_header, check_config, load_config, ConfigFileError
 from .server import ProxyServer, _load_dotenv
 
 logger = logging.getLogger("object_storage_proxy")
@@ -91,8 +92,11 @@ def _summary(config: ProxyServerConfig) -> str:
         listeners.append(f"admin {config.admin_bind}:{config.admin_port}")
     keys = len(config.hmac_keystore or {})
     callables = ", ".join(sorted(config.callables())) or "none"
+    patterns = sum(1 for key in config.cos_map if is_pattern(key))
+    exact = len(config.cos_map) - patterns
+    pattern_text = f", {patterns} bucket pattern{'s' if patterns != 1 else ''}" if patterns else ""
     return (
-        f"{len(config.cos_map)} bucket{'s' if len(config.cos_map) != 1 else ''}, "
+        f"{exact} bucket{'s' if exact != 1 else ''}{pattern_text}, "
         f"{keys} client key{'s' if keys != 1 else ''}, callables: {callables}, "
         f"listeners: {', '.join(listeners)}"
     )
@@ -102,7 +106,7 @@ def _summary(config: ProxyServerConfig) -> str:
 # check-config
 
 
-def check_command(path: str) -> int:
+def check_command(path: str, buckets: Sequence[str] = ()) -> int:
     _load_dotenv()
     config, errors = check_config(path)
     if config is None:
@@ -112,7 +116,28 @@ def check_command(path: str) -> int:
             print(f"  {error}", file=sys.stderr)
         return 1
     print(f"{path}: OK ({_summary(config)})")
-    return 0
+    served = [_describe_bucket(config, bucket) for bucket in buckets]
+    return 0 if all(served) else 1
+
+
+def _describe_bucket(config: ProxyServerConfig, bucket: str) -> bool:
+    """Prints which entry serves ``bucket`` (never its credentials); False
+    when none does."""
+    if not valid_bucket_name(bucket):
+        print(f"bucket {bucket!r}: not a valid bucket name; requests get InvalidBucketName")
+        return False
+    key = config.entry_for(bucket)
+    if key is None:
+        print(f"bucket {bucket!r}: served by no entry; requests get NoSuchBucket")
+        return False
+    entry = config.cos_map[key]
+    kind = "pattern" if is_pattern(key) else "exact name"
+    print(
+        f"bucket {bucket!r}: served by {bucket_header(key)} ({kind}): "
+        f"{entry['scheme']}://{entry['host']}:{entry['port']}, {entry['addressing_style']} style, "
+        f"region {entry['region']}, ttl {entry['ttl']}s"
+    )
+    return True
 
 
 # ---------------------------------------------------------------------------
@@ -272,13 +297,22 @@ def build_parser() -> argparse.ArgumentParser:
         "problem at once. Exit 0 if it is good, 1 if not. Never prints secrets.",
     )
     check.add_argument("file", metavar="FILE", help="the TOML configuration file")
+    check.add_argument(
+        "--bucket",
+        "-b",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also say which [buckets] entry serves bucket NAME (its own, or the longest pattern "
+        "it matches); may be repeated. Exit 1 if one is served by no entry",
+    )
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check-config":
-        return check_command(args.file)
+        return check_command(args.file, args.bucket)
     if args.drain_timeout < 0:
         build_parser().error("--drain-timeout must be >= 0")
     return serve_command(args.config, args.drain_timeout)

@@ -82,6 +82,64 @@ def _path(field: str, value: Any) -> Optional[str]:
     return _text(field, value)
 
 
+# A cos_map key is a bucket name or a pattern: a prefix and one "*" at the
+# end ("team-a-*"), or "*" for every other bucket. The exact name wins, then
+# the longest pattern; matching is case-sensitive. The same rules are in
+# go/internal/config/patterns.go.
+WILDCARD = "*"
+MAX_BUCKET_NAME_LENGTH = 255
+_BUCKET_NAME_CHARS = re.compile(r"[A-Za-z0-9._-]*")
+
+
+def valid_bucket_name(name: str) -> bool:
+    """Whether S3's current or legacy rules allow this bucket name (the
+    proxy refuses any other before looking it up)."""
+    return (
+        0 < len(name) <= MAX_BUCKET_NAME_LENGTH
+        and name not in (".", "..")
+        and _BUCKET_NAME_CHARS.fullmatch(name) is not None
+    )
+
+
+def is_pattern(key: str) -> bool:
+    """Whether a cos_map key is a pattern rather than a bucket name."""
+    return WILDCARD in key
+
+
+def _check_bucket_key(key: str) -> Optional[ValueError]:
+    """The problem of a pattern key that is a typo, or None."""
+    if not is_pattern(key):
+        return None
+    where = f"cos_map[{key!r}]"
+    prefix = key[: -len(WILDCARD)]
+    if not key.endswith(WILDCARD) or WILDCARD in prefix:
+        return ValueError(f"{where}: a pattern has one '*', at the end (like 'team-a-*' or '*')")
+    if len(prefix) >= MAX_BUCKET_NAME_LENGTH:
+        return ValueError(
+            f"{where}: the pattern's prefix is {len(prefix)} characters long: "
+            f"no bucket name (at most {MAX_BUCKET_NAME_LENGTH}) could follow it"
+        )
+    if _BUCKET_NAME_CHARS.fullmatch(prefix) is None:
+        return ValueError(
+            f"{where}: the pattern's prefix {prefix!r} has a character no bucket name has "
+            "(letters, digits, '.', '-' and '_' only)"
+        )
+    return None
+
+
+def serving_entry(cos_map: Mapping[str, Any], bucket: str) -> Optional[str]:
+    """The cos_map key that serves ``bucket``: its own name, else the
+    longest pattern it starts with; None if no entry serves it."""
+    if bucket in cos_map and not is_pattern(bucket):
+        return bucket
+    best: Optional[str] = None
+    for key in cos_map:
+        if is_pattern(key) and _check_bucket_key(key) is None and bucket.startswith(key[: -len(WILDCARD)]):
+            if best is None or len(key) > len(best) or (len(key) == len(best) and key < best):
+                best = key
+    return best
+
+
 def _check_cos_entry(bucket: str, entry: Any) -> Tuple[Dict[str, Any], List[Exception]]:
     """One cos_map entry with canonical keys, types checked and defaults
     filled, and every problem found in it (``_cos_entry`` raises the first)."""
@@ -151,6 +209,9 @@ def _check_cos_map(value: Any) -> Tuple[Dict[str, Dict[str, Any]], List[Exceptio
         if not isinstance(bucket, str) or not bucket:
             errors.append(TypeError(f"cos_map: bucket names must be non-empty str, got {bucket!r}"))
             continue
+        key_problem = _check_bucket_key(bucket)
+        if key_problem is not None:
+            errors.append(key_problem)
         out[bucket], problems = _check_cos_entry(bucket, entry)
         errors += problems
     return out, errors
@@ -436,7 +497,10 @@ def config_errors(cos_map: Any, **kwargs: Any) -> List[Exception]:
             if not isinstance(bucket, str) or not bucket:
                 errors.append(TypeError(f"cos_map: bucket names must be non-empty str, got {bucket!r}"))
                 continue
+            key_problem = _check_bucket_key(bucket)
             normalized, problems = _check_cos_entry(bucket, entry)
+            if key_problem is not None:
+                problems = [key_problem, *problems]
             errors += problems
             buckets[bucket] = _INVALID if problems else normalized
         values["cos_map"] = buckets
@@ -493,6 +557,13 @@ class ProxyServerConfig:
     localhost); ``allow_unverified_on_network=True`` lifts that refusal for
     a proxy that really must skip signatures on a network address. Either
     way a warning is logged at start and at every reload.
+
+    A cos_map key is a bucket name or a pattern: ``"team-a-*"`` (every
+    bucket whose name starts with ``team-a-``) or ``"*"`` (every other
+    bucket), with the same fields. A bucket's own entry wins over a pattern,
+    a longer pattern over a shorter one (``entry_for`` says which serves a
+    name). A pattern with a ``*`` elsewhere than at its end, two of them, or
+    a prefix no bucket name could start is refused.
 
     Reading ``cos_map`` gives the normalized entries: canonical key names
     (``api_key``, ``access_key``, ``secret_key``, ``ttl``), int ports and the
@@ -611,6 +682,14 @@ class ProxyServerConfig:
         errors = _rule_errors({name: getattr(self, name) for name in _FIELDS})
         if errors:
             raise errors[0]
+
+    def entry_for(self, bucket: str) -> Optional[str]:
+        """The cos_map key that serves ``bucket`` (its own name, else the
+        longest pattern it starts with), or None: then the proxy answers
+        NoSuchBucket (InvalidBucketName for a name S3 would not allow)."""
+        if not valid_bucket_name(bucket):
+            return None
+        return serving_entry(self.cos_map, bucket)
 
     def callables(self) -> Dict[str, Callable[..., Any]]:
         """The callables that are set, by kind."""

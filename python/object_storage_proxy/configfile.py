@@ -18,6 +18,12 @@ A file describes one ProxyServerConfig::
     port = 443
     apikey = { file = "/run/secrets/cos-apikey" }
 
+    [buckets."team-a-*"]          # or per pattern: every bucket named team-a-...
+    host = "minio.internal"       # ("*" alone: every other bucket); a bucket's
+    port = 9000                   # own entry wins, then the longest pattern
+    access_key = { env = "TEAM_A_ACCESS_KEY" }
+    secret_key = { env = "TEAM_A_SECRET_KEY" }
+
 A secret (a keystore value, a bucket's access_key, secret_key or api_key) is
 a string, ``{ env = "NAME" }`` (an environment variable) or ``{ file =
 "path" }`` (a file's content, trailing newline removed). Relative paths are
@@ -93,7 +99,9 @@ def _hint(key: str, choices: Any) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def _bucket_header(bucket: str) -> str:
+def bucket_header(bucket: str) -> str:
+    """How a file names a cos_map entry: [buckets.NAME], quoted when the key
+    needs it (a pattern's '*' does)."""
     name = bucket if re.fullmatch(r"[A-Za-z0-9_-]+", bucket) else '"' + bucket.replace('"', '\\"') + '"'
     return f"[buckets.{name}]"
 
@@ -249,7 +257,7 @@ class _Loader:
     def buckets(self, table: Mapping[str, Any]) -> Dict[str, Any]:
         cos_map: Dict[str, Any] = {}
         for bucket, entry in table.items():
-            header = _bucket_header(bucket)
+            header = bucket_header(bucket)
             if not isinstance(entry, Mapping):
                 self.error("", f"buckets.{bucket} must be a table ({header}), got {_toml_type(entry)}")
                 continue
@@ -334,7 +342,7 @@ def _where(message: str) -> str:
         bucket = ast.literal_eval(match.group(1))
         key, rest = match.group(2), match.group(3)
         rest = rest.replace("or set bucket_creds_fetcher", "or set bucket_creds_fetcher in [callables]")
-        return f"{_bucket_header(bucket)} {key + ': ' if key else ''}{rest}"
+        return f"{bucket_header(bucket)} {key + ': ' if key else ''}{rest}"
     if message.startswith("cos_map:"):
         if "at least one bucket" in message:
             return "[buckets] no bucket: add at least one [buckets.NAME] table"

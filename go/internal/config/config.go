@@ -25,7 +25,8 @@ const (
 	PathStyle    = "path"
 )
 
-// Bucket is one cos_map entry: where a bucket lives and how to reach it.
+// Bucket is one cos_map entry: where a bucket (or the buckets of a pattern,
+// see patterns.go) lives and how to reach it.
 type Bucket struct {
 	Host            string `json:"host"`
 	Port            int    `json:"port"`
@@ -394,6 +395,14 @@ func (c *Config) normalize() error {
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		if name == "" {
+			errs = append(errs, errors.New("config: cos_map has an empty bucket name"))
+			continue
+		}
+		if err := CheckPattern(name); err != nil {
+			errs = append(errs, fmt.Errorf("config: cos_map[%q]: %w", name, err))
+			continue
+		}
 		b := c.CosMap[name]
 		if b == nil {
 			errs = append(errs, fmt.Errorf("config: cos_map[%q] is empty", name))

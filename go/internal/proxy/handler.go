@@ -26,6 +26,7 @@ import (
 
 // Options are the collaborators of a Handler.
 type Options struct {
+	// Buckets is cos_map: bucket names and patterns ("team-a-*", "*").
 	Buckets                 map[string]*config.Bucket
 	ClientSecrets           *creds.ClientSecrets
 	BackendCreds            *creds.BackendCreds
@@ -57,6 +58,7 @@ type Options struct {
 // Handler is the proxy's http.Handler.
 type Handler struct {
 	opts     Options
+	buckets  *config.Resolver // opts.Buckets, indexed once
 	verifier *sigv4.Verifier
 	signers  signers
 	log      *slog.Logger
@@ -71,7 +73,7 @@ func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Handler{opts: opts, verifier: sigv4.NewVerifier(opts.Now), signers: newSigners(), log: opts.Logger, started: opts.Now()}
+	return &Handler{opts: opts, buckets: config.NewResolver(opts.Buckets), verifier: sigv4.NewVerifier(opts.Now), signers: newSigners(), log: opts.Logger, started: opts.Now()}
 }
 
 // ServeHTTP handles one client request.
@@ -141,7 +143,10 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	}
 	q := r.URL.Query() // parsed once for routing, authentication and the operation
 	access, err := accessOf(r, q, tgt)
-	x.bucket, x.operation = h.bucketLabel(tgt.bucket), access.Operation
+	// The one resolution of this request's bucket: its entry serves it,
+	// labels its metrics and decides its TTL.
+	entry, served := h.buckets.Lookup(tgt.bucket)
+	x.bucket, x.operation = bucketLabel(tgt.bucket, entry, served), access.Operation
 	if err != nil {
 		return nil, err
 	}
@@ -158,10 +163,10 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 		}
 		return nil, h.listBuckets(ctx, w, r, auth.token, x.id)
 	}
-	bucket, ok := h.opts.Buckets[tgt.bucket]
-	if !ok {
+	if !served {
 		return nil, s3err.New("NoSuchBucket", "The specified bucket does not exist.").WithResource(tgt.bucket)
 	}
+	bucket := entry.Bucket
 	if err := h.opts.Authorizer.Authorize(ctx, access, bucket.TTL()); err != nil {
 		return nil, err
 	}
@@ -356,7 +361,8 @@ func (h *Handler) bearerToken(ctx context.Context, apiKey, bucket string) (strin
 // fail half-way at the backend.
 func (h *Handler) checkCopySource(ctx context.Context, token string, ref copySourceRef, dst *config.Bucket, dstCreds creds.Backend) error {
 	srcName, srcKey := ref.bucket, ref.key
-	src, ok := h.opts.Buckets[srcName]
+	srcEntry, ok := h.buckets.Lookup(srcName)
+	src := srcEntry.Bucket
 	if !ok {
 		return s3err.New("NoSuchBucket", "The specified copy source bucket does not exist.").WithResource(srcName)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/s3err"
 	"github.com/object-storage-proxy/osp/internal/s3op"
 )
@@ -36,10 +37,14 @@ type bucketEntry struct {
 	CreationDate string `xml:"CreationDate"`
 }
 
-// listBuckets answers ListBuckets from cos_map: the buckets the validator
-// lets token use, in name order, filtered by prefix and paged by
-// max-buckets and continuation-token (the last name of the previous page,
-// base64-encoded). No backend is asked; cos_map is the proxy's namespace.
+// listBuckets answers ListBuckets: the buckets the validator lets token
+// use, in name order, filtered by prefix and paged by max-buckets and
+// continuation-token (the last name of the previous page, base64-encoded).
+// The names are cos_map's exact entries and, for each pattern entry, the
+// buckets its backend lists that the pattern serves (listPatternBuckets);
+// a name from both is listed once, as the exact entry that serves it. A
+// pattern's backend that cannot list fails the whole answer: a partial
+// list would look to a client (a sync tool) like buckets that are gone.
 func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, r *http.Request, token, requestID string) error {
 	q := r.URL.Query()
 	limit := maxBuckets
@@ -59,26 +64,32 @@ func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, r *htt
 		after = string(raw)
 	}
 	prefix := q.Get("prefix")
-	names := make([]string, 0, len(h.opts.Buckets))
-	for name := range h.opts.Buckets {
-		if strings.HasPrefix(name, prefix) && name > after {
-			names = append(names, name)
+	wanted := func(name string) bool { return strings.HasPrefix(name, prefix) && name > after }
+	created := h.started.UTC().Format(time.RFC3339)
+	var candidates []listedBucket
+	for name, b := range h.buckets.Exact() {
+		if wanted(name) {
+			candidates = append(candidates, listedBucket{name: name, created: created, entry: b})
 		}
 	}
-	sort.Strings(names)
+	listed, err := h.listPatternBuckets(ctx, token, prefix, wanted)
+	if err != nil {
+		return err
+	}
+	candidates = append(candidates, listed...)
+	sort.Slice(candidates, func(i, j int) bool { return candidates[i].name < candidates[j].name })
 	result := listAllMyBucketsResult{Owner: bucketOwner{ID: token, DisplayName: token}, Prefix: prefix}
-	created := h.started.UTC().Format(time.RFC3339)
-	for _, name := range names {
+	for _, c := range candidates {
 		if len(result.Buckets) == limit {
 			result.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(result.Buckets[limit-1].Name))
 			break
 		}
-		access := s3op.Access{Token: token, Bucket: name, Method: http.MethodGet, Operation: "ListBuckets"}
-		err := h.opts.Authorizer.Authorize(ctx, access, h.opts.Buckets[name].TTL())
+		access := s3op.Access{Token: token, Bucket: c.name, Method: http.MethodGet, Operation: "ListBuckets"}
+		err := h.opts.Authorizer.Authorize(ctx, access, c.entry.TTL())
 		var denied *s3err.Error
 		switch {
 		case err == nil:
-			result.Buckets = append(result.Buckets, bucketEntry{Name: name, CreationDate: created})
+			result.Buckets = append(result.Buckets, bucketEntry{Name: c.name, CreationDate: c.created})
 		case errors.As(err, &denied) && denied.Code == "AccessDenied":
 		default:
 			return err
@@ -95,4 +106,11 @@ func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, r *htt
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	return nil
+}
+
+// listedBucket is one name ListBuckets may answer, with the entry that
+// serves it (whose TTL its validator answer gets).
+type listedBucket struct {
+	name, created string
+	entry         *config.Bucket
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/s3err"
 )
 
@@ -26,16 +27,17 @@ type exchange struct {
 	cause     string      // why, for the log; never a secret
 }
 
-// bucketLabel keeps metrics cardinality bounded: only configured bucket
-// names become label values.
-func (h *Handler) bucketLabel(bucket string) string {
-	if bucket == "" {
+// bucketLabel keeps metrics cardinality bounded: only cos_map keys become
+// label values. A bucket served by a pattern is labelled with the pattern
+// ("team-a-*"), never its own name, which any client can vary at will.
+func bucketLabel(bucket string, entry config.Entry, served bool) string {
+	switch {
+	case bucket == "":
 		return ""
+	case !served:
+		return "_unknown"
 	}
-	if _, ok := h.opts.Buckets[bucket]; ok {
-		return bucket
-	}
-	return "_unknown"
+	return entry.Key
 }
 
 // responseWriter records what the proxy sends and gives every response the

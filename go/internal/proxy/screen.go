@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/s3err"
 )
 
@@ -104,20 +105,9 @@ func screenQuery(raw string) error {
 }
 
 // validBucketName accepts what a bucket can be named under S3's current
-// rules or its legacy ones (us-east-1 once allowed upper case and '_', up
-// to 255 characters); anything else is refused before it is looked up.
-func validBucketName(name string) bool {
-	if name == "" || len(name) > 255 || name == "." || name == ".." {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+// rules or its legacy ones (config.ValidBucketName, which cos_map patterns
+// follow too); anything else is refused before it is looked up.
+func validBucketName(name string) bool { return config.ValidBucketName(name) }
 
 // hasDotSegment reports whether a key has a "." or ".." segment. S3 would
 // store "a/../b" as it is, but a backend or anything between that
