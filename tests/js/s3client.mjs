@@ -1,0 +1,282 @@
+// The AWS SDK for JavaScript v3 as a client of object-storage-proxy, driven
+// by tests/test_clients_js.py: `node s3client.mjs SCENARIO` with OSP_PARAMS
+// (JSON: endpoint, bucket, access_key, secret_key, and what the scenario
+// needs) in the environment, run in a directory holding the scenario's
+// files. It prints one line `OSP-RESULT {json}` with what the scenario saw
+// and every request the SDK sent (headers after signing), and exits 0; a
+// scenario that throws exits 1 with the error on stderr.
+//
+// The client keeps the SDK's defaults (CRC32 request checksums "when
+// supported", response checksum validation, aws-chunked streams, lib-storage
+// part size and queue size) except path-style addressing and one attempt per
+// request, so that a failure is seen rather than retried away. HTTPS trusts
+// the tests' self-signed certificate through NODE_EXTRA_CA_CERTS, which
+// covers the SDK and fetch alike.
+
+import { createHash } from "node:crypto";
+import { createReadStream, readFileSync } from "node:fs";
+import { Readable } from "node:stream";
+
+import {
+  CopyObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  paginateListObjectsV2,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+
+const P = JSON.parse(process.env.OSP_PARAMS);
+const MIB = 1024 * 1024;
+
+// Every request the SDK sent, as signed; and the most UploadPart requests
+// that were in flight at once.
+const SENT = [];
+let inFlightParts = 0;
+let maxInFlightParts = 0;
+
+function makeClient(secretKey = P.secret_key) {
+  const client = new S3Client({
+    endpoint: P.endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: P.access_key, secretAccessKey: secretKey },
+    maxAttempts: 1,
+  });
+  // In the deserialize step the request is final: checksums added, signed.
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const req = args.request;
+      const headers = {};
+      for (const [name, value] of Object.entries(req.headers ?? {})) {
+        headers[name.toLowerCase()] = String(value);
+      }
+      const signed = /SignedHeaders=([^,]+)/.exec(headers.authorization ?? "");
+      const signedSet = new Set(signed ? signed[1].split(";") : []);
+      SENT.push({
+        op: context.commandName,
+        method: req.method,
+        path: req.path,
+        query: req.query ?? {},
+        headers: Object.fromEntries(Object.entries(headers).filter(([n]) => n !== "authorization")),
+        unsigned: Object.keys(headers).filter((n) => n !== "authorization" && !signedSet.has(n)).sort(),
+      });
+      const isPart = context.commandName === "UploadPartCommand";
+      if (isPart) {
+        inFlightParts += 1;
+        maxInFlightParts = Math.max(maxInFlightParts, inFlightParts);
+      }
+      try {
+        return await next(args);
+      } finally {
+        if (isPart) inFlightParts -= 1;
+      }
+    },
+    { step: "deserialize", priority: "low", name: "ospRecordSent" },
+  );
+  return client;
+}
+
+const s3 = makeClient();
+const bucket = P.bucket;
+
+function sha256(bytes) {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+async function bodyBytes(response) {
+  return Buffer.from(await response.Body.transformToByteArray());
+}
+
+// A stream whose length the SDK cannot know: generated in 64 KiB pieces
+// from a file's bytes, no path, no length.
+function unknownLengthStream(bytes) {
+  async function* pieces() {
+    for (let i = 0; i < bytes.length; i += 64 * 1024) {
+      yield bytes.subarray(i, Math.min(i + 64 * 1024, bytes.length));
+    }
+  }
+  return Readable.from(pieces(), { objectMode: false });
+}
+
+function errorOf(e) {
+  return {
+    name: e.name,
+    code: e.Code ?? e.name,
+    status: e.$metadata?.httpStatusCode,
+    message: e.message,
+  };
+}
+
+// S3 copy sources are URL-encoded by the caller: each key segment with
+// encodeURIComponent, as the SDK's documentation asks.
+function copySource(key) {
+  return `${bucket}/${key.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+const scenarios = {
+  // PutObject of a Buffer with metadata; GetObject whole and ranged;
+  // HeadObject; ListObjectsV2 paged two keys at a time.
+  async basic() {
+    const body = readFileSync("small.bin");
+    const put = await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: "dir/small.bin", Body: body, Metadata: { origin: "js-sdk-v3", "two-words": "a  b" } }),
+    );
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "dir/small.bin" }));
+    const whole = await bodyBytes(got);
+    const ranged = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "dir/small.bin", Range: "bytes=1000-2999" }));
+    const rangedBytes = await bodyBytes(ranged);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "dir/small.bin" }));
+    for (let i = 0; i < 4; i++) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `dir/page-${i}.txt`, Body: `page ${i}` }));
+    }
+    const pages = [];
+    for await (const page of paginateListObjectsV2({ client: s3, pageSize: 2 }, { Bucket: bucket, Prefix: "dir/" })) {
+      pages.push((page.Contents ?? []).map((o) => o.Key));
+    }
+    return {
+      put_crc32: put.ChecksumCRC32 ?? null,
+      // The SDK asked for it (x-amz-checksum-mode) and checked it against
+      // the body it read.
+      get_crc32: got.ChecksumCRC32 ?? null,
+      whole_sha256: sha256(whole),
+      whole_len: whole.length,
+      ranged_sha256: sha256(rangedBytes),
+      ranged_len: rangedBytes.length,
+      content_range: ranged.ContentRange ?? null,
+      head_len: head.ContentLength,
+      metadata: head.Metadata,
+      pages,
+    };
+  },
+
+  // PutObject of a file stream (the SDK learns its length from the file).
+  async put_file_stream() {
+    const put = await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: "streamed.bin", Body: createReadStream("streamed.bin") }),
+    );
+    return { put_crc32: put.ChecksumCRC32 ?? null };
+  },
+
+  // lib-storage Upload of streams of unknown length, with its defaults
+  // (5 MiB parts, 4 in flight): one below a part (a single PutObject), one
+  // of several parts (multipart, concurrent).
+  async upload_streams() {
+    const small = readFileSync("small-stream.bin");
+    const big = readFileSync("big-stream.bin");
+    await new Upload({ client: s3, params: { Bucket: bucket, Key: "small-stream.bin", Body: unknownLengthStream(small) } }).done();
+    const upload = new Upload({ client: s3, params: { Bucket: bucket, Key: "big-stream.bin", Body: unknownLengthStream(big) } });
+    const parts = [];
+    upload.on("httpUploadProgress", (p) => parts.push(p.part));
+    const done = await upload.done();
+    const back = await bodyBytes(await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "big-stream.bin" })));
+    return { etag: done.ETag, max_in_flight_parts: maxInFlightParts, back_sha256: sha256(back), back_len: back.length };
+  },
+
+  // CopyObject within the bucket between keys with spaces, '+' and UTF-8.
+  async copy() {
+    const body = readFileSync("src.bin");
+    const copied = {};
+    for (const [src, dst] of P.pairs) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: src, Body: body }));
+      await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: dst, CopySource: copySource(src) }));
+      const back = await bodyBytes(await s3.send(new GetObjectCommand({ Bucket: bucket, Key: dst })));
+      copied[dst] = sha256(back);
+    }
+    return { copied };
+  },
+
+  // DeleteObjects (the SDK adds a CRC32 of the body: the operation requires
+  // a checksum) of keys that exist and one that does not.
+  async delete_objects() {
+    const out = await s3.send(
+      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: P.keys.map((Key) => ({ Key })) } }),
+    );
+    return {
+      deleted: (out.Deleted ?? []).map((d) => d.Key).sort(),
+      errors: (out.Errors ?? []).map((e) => ({ key: e.Key, code: e.Code })),
+    };
+  },
+
+  // Presigned GET and PUT URLs, fetched with Node's fetch and no headers.
+  async presign() {
+    const getUrl = await getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: "get.bin" }), { expiresIn: 300 });
+    const putUrl = await getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: "put.bin" }), { expiresIn: 300 });
+    const got = await fetch(getUrl);
+    const gotBytes = Buffer.from(await got.arrayBuffer());
+    // A browser or player adds Range (unsigned, on the proxy's allowlist).
+    const ranged = await fetch(getUrl, { headers: { Range: "bytes=10-19" } });
+    const rangedBytes = Buffer.from(await ranged.arrayBuffer());
+    const put = await fetch(putUrl, { method: "PUT", body: readFileSync("put.bin") });
+    return {
+      get_url: getUrl,
+      put_url: putUrl,
+      get_status: got.status,
+      get_sha256: sha256(gotBytes),
+      ranged_status: ranged.status,
+      ranged_sha256: sha256(rangedBytes),
+      put_status: put.status,
+      put_body: await put.text(),
+    };
+  },
+
+  // The wrong secret: PutObject (buffer and aws-chunked stream), a
+  // multipart Upload, GetObject, ListObjectsV2 and a presigned PUT are
+  // refused.
+  async wrong_secret() {
+    const bad = makeClient("not-the-client-secret-at-all-0000000000");
+    const errors = {};
+    try {
+      await bad.send(new PutObjectCommand({ Bucket: bucket, Key: "forged.bin", Body: readFileSync("small.bin") }));
+    } catch (e) {
+      errors.put = errorOf(e);
+    }
+    try {
+      await bad.send(new PutObjectCommand({ Bucket: bucket, Key: "forged-stream.bin", Body: createReadStream("small.bin") }));
+    } catch (e) {
+      errors.put_stream = errorOf(e);
+    }
+    try {
+      const big = readFileSync("big.bin");
+      await new Upload({ client: bad, params: { Bucket: bucket, Key: "forged-multipart.bin", Body: unknownLengthStream(big) } }).done();
+    } catch (e) {
+      errors.upload = errorOf(e);
+    }
+    try {
+      await bad.send(new GetObjectCommand({ Bucket: bucket, Key: "exists.bin" }));
+    } catch (e) {
+      errors.get = errorOf(e);
+    }
+    try {
+      await bad.send(new ListObjectsV2Command({ Bucket: bucket }));
+    } catch (e) {
+      errors.list = errorOf(e);
+    }
+    const putUrl = await getSignedUrl(bad, new PutObjectCommand({ Bucket: bucket, Key: "forged-presigned.bin" }), { expiresIn: 300 });
+    const put = await fetch(putUrl, { method: "PUT", body: "forged" });
+    errors.presigned_put = { status: put.status, body: await put.text() };
+    return { errors };
+  },
+};
+
+const name = process.argv[2];
+if (!scenarios[name]) {
+  console.error(`unknown scenario ${name}; known: ${Object.keys(scenarios).join(", ")}`);
+  process.exit(2);
+}
+try {
+  const result = await scenarios[name]();
+  const pkg = JSON.parse(readFileSync(new URL("./node_modules/@aws-sdk/client-s3/package.json", import.meta.url)));
+  result.sent = SENT;
+  result.versions = { node: process.version, "client-s3": pkg.version };
+  console.log("OSP-RESULT " + JSON.stringify(result));
+} catch (e) {
+  console.error(`scenario ${name} failed: ${e.name}: ${e.message}`);
+  console.error(JSON.stringify({ status: e.$metadata?.httpStatusCode, code: e.Code, sent: SENT.slice(-3) }));
+  console.error(e.stack);
+  process.exit(1);
+}
