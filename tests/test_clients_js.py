@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from urllib.parse import unquote
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -33,7 +34,8 @@ from clients import (
     tls_cert,  # noqa: F401  (fixture)
     write_random,
 )
-from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, object_exists, parse_s3_error, stored_keys
+from helpers import BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, object_exists, parse_s3_error, stored_keys
+from s3wire import RecordedRequest, RecordingBackend
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 SCRIPT = JS_DIR / "s3client.mjs"
@@ -241,3 +243,126 @@ def test_wrong_secret_is_refused_with_403(tmp_path: Path, endpoint: Tuple[str, O
     assert not object_exists(direct, bucket, "forged.bin")
     assert not object_exists(direct, bucket, "forged-presigned.bin")
     assert stored_keys(direct, bucket) == ["exists.bin"]
+
+
+# --------------------------------------------------------------------------
+# what reaches the backend
+
+# What the backend gets that the proxy sets itself (docs/security.md): its
+# own signature and date, the payload hash and framing of the body it sends,
+# Host, and Go's transport's Accept-Encoding.
+SET_BY_THE_PROXY = {
+    "authorization", "x-amz-date", "x-amz-content-sha256", "host", "content-length",
+    "x-amz-decoded-content-length", "x-amz-trailer", "content-encoding", "transfer-encoding", "accept-encoding",
+}
+# Signed by the SDK but never forwarded: the client's authentication and
+# connection.
+DROPPED_EVEN_SIGNED = {"authorization", "x-amz-date", "x-amz-content-sha256", "expect", "transfer-encoding", "host"}
+ALLOWED_UNSIGNED = {
+    "content-length", "content-type", "content-md5", "user-agent", "range",
+    "if-match", "if-none-match", "if-modified-since", "if-unmodified-since",
+}
+
+
+@pytest.fixture
+def recorder() -> Iterator[RecordingBackend]:
+    rec = RecordingBackend()
+    yield rec
+    rec.close()
+
+
+def received(request: RecordedRequest) -> Dict[str, str]:
+    headers: Dict[str, str] = {}
+    for name, value in request.headers:
+        assert name.lower() not in headers, f"the backend got {name} twice: {request.headers}"
+        headers[name.lower()] = value
+    return headers
+
+
+def check_forwarded_as_signed(sdk: Dict[str, Any], got: RecordedRequest) -> None:
+    """The backend got every header the SDK signed, with the SDK's value
+    (but the client's own authentication and framing), and nothing else but
+    allowlisted headers as the SDK sent them and what the proxy sets."""
+    at_backend = received(got)
+    signed = {n for n in sdk["headers"] if n not in sdk["unsigned"]}
+    for name in signed - DROPPED_EVEN_SIGNED:
+        if name == "content-length" and "x-amz-decoded-content-length" in sdk["headers"]:
+            continue  # the aws-chunked framing is the proxy's to choose
+        if name == "content-encoding" and sdk["headers"][name] == "aws-chunked":
+            continue
+        assert at_backend.get(name) == sdk["headers"][name], (sdk["op"], name, sdk["headers"][name], at_backend.get(name))
+    for name, value in at_backend.items():
+        if name in SET_BY_THE_PROXY or name in signed:
+            continue
+        assert name in ALLOWED_UNSIGNED and sdk["headers"].get(name) == value, (sdk["op"], name, value, sdk["headers"])
+
+
+def test_the_backend_gets_what_the_sdk_signed_and_nothing_else(
+    tmp_path: Path, start_proxy: Callable[..., Any], backend: Any, recorder: RecordingBackend
+) -> None:
+    """Behind the proxy a recording backend: for each request of the SDK,
+    every header it signed arrives unchanged (metadata, tagging, checksums,
+    Content-Disposition, Cache-Control, the SDK's invocation id) and no
+    header it left unsigned does, but User-Agent and Content-Length; the
+    presigned PUT's unsigned Content-Type (fetch sets one) arrives as sent,
+    and its signed `x-amz-checksum-crc32` / `x-amz-sdk-checksum-algorithm`
+    query parameters arrive as the SDK signed them."""
+    server = start_proxy(cos_map={"bkt": backend.entry(port=recorder.port)})
+    write_random(tmp_path / "small.bin", 20_000)
+    out = run_js(tmp_path, "wire", endpoint=server.endpoint_url, bucket="bkt")
+    assert set(out["answers"]) == {"put", "put_stream", "get_range", "delete_objects", "presigned_put"}, out["answers"]
+    assert out["answers"]["presigned_put"] == 200, out["answers"]
+    got = recorder.requests
+    assert len(got) == len(out["sent"]) + 1, [(r.method, r.target) for r in got]
+    for sdk, request in zip(out["sent"], got):
+        # "/bkt/" and "/bkt" both name the bucket
+        assert (request.method, unquote(request.path).rstrip("/")) == (sdk["method"], unquote(sdk["path"]).rstrip("/")), (sdk, request.target)
+        check_forwarded_as_signed(sdk, request)
+    put = received(got[0])
+    assert put["x-amz-meta-origin"] == "js-sdk-v3" and put["x-amz-tagging"] == "team=a&tier=b", put
+    assert put["content-disposition"] == 'attachment; filename="x.bin"' and put["content-type"] == "application/x-osp", put
+    assert put["x-amz-checksum-crc32"], put
+    # The SDK never signs Cache-Control (see test_cache_control_is_lost):
+    # unsigned, it is dropped like any header off the allowlist.
+    assert "cache-control" in out["sent"][0]["unsigned"] and "cache-control" not in put, (out["sent"][0], put)
+    presigned = received(got[-1])
+    assert presigned["content-type"] == "text/plain", presigned
+    query = got[-1].query
+    assert "x-amz-checksum-crc32=AAAAAA%3D%3D" in query and "x-amz-sdk-checksum-algorithm=CRC32" in query, query
+    assert "X-Amz-Signature" not in query and "X-Amz-Credential" not in query, query
+
+
+def test_cache_control_is_lost_because_the_sdk_never_signs_it(
+    tmp_path: Path, start_proxy: Callable[..., Any], backend: Any, make_bucket: Callable[..., str], direct: Any
+) -> None:
+    """A known difference, pinned: the SDK's signer (@smithy/signature-v4)
+    never signs Cache-Control (it is on its ALWAYS_UNSIGNABLE_HEADERS), and
+    the proxy drops every unsigned header off its allowlist
+    (docs/security.md), so an object uploaded through the proxy with
+    CacheControl is stored without it, silently; straight to versitygw it is
+    stored. Every other content header the SDK signs and the proxy passes."""
+    through, straight = make_bucket("js-proxy"), make_bucket("js-direct")
+    server = start_proxy(through)
+    via_proxy = run_js(tmp_path / "p", "content_headers", endpoint=server.endpoint_url, bucket=through)
+    run_js(tmp_path / "d", "content_headers", endpoint=backend.endpoint_url, bucket=straight,
+           access_key=BACKEND_ACCESS_KEY, secret_key=BACKEND_SECRET_KEY)
+    (put,) = via_proxy["sent"]
+    assert put["unsigned"] == ["cache-control", "user-agent"], put
+
+    def stored(bucket: str) -> Dict[str, Any]:
+        head = direct.head_object(Bucket=bucket, Key="content-headers.txt")
+        fields = ("ContentType", "ContentDisposition", "ContentLanguage", "ContentEncoding", "CacheControl")
+        found = {f: head.get(f) for f in fields}
+        found["Expires"] = head["ResponseMetadata"]["HTTPHeaders"].get("expires")
+        return found
+
+    expected = {
+        "ContentType": "text/plain; charset=utf-8",
+        "ContentDisposition": 'inline; filename="h.txt"',
+        "ContentLanguage": "de-CH",
+        "ContentEncoding": "identity",
+        "CacheControl": "public, max-age=3600",
+        "Expires": "Thu, 01 Jan 2099 00:00:00 GMT",
+    }
+    assert stored(straight) == expected
+    assert stored(through) == {**expected, "CacheControl": None}

@@ -224,6 +224,70 @@ const scenarios = {
     };
   },
 
+  // Requests whose every header the test compares with what a recording
+  // backend behind the proxy received: signed metadata, tagging and
+  // content headers, an aws-chunked stream, a ranged read, DeleteObjects,
+  // and a presigned PUT sent by fetch with an unsigned Content-Type.
+  async wire() {
+    const body = readFileSync("small.bin");
+    const answers = {};
+    const attempt = async (name, fn) => {
+      try {
+        await fn();
+        answers[name] = "ok";
+      } catch (e) {
+        answers[name] = errorOf(e);
+      }
+    };
+    await attempt("put", () =>
+      s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: "dir/with space+plus/é.bin",
+          Body: body,
+          Metadata: { origin: "js-sdk-v3" },
+          Tagging: "team=a&tier=b",
+          ContentType: "application/x-osp",
+          ContentDisposition: 'attachment; filename="x.bin"',
+          CacheControl: "max-age=60",
+        }),
+      ),
+    );
+    await attempt("put_stream", () =>
+      s3.send(new PutObjectCommand({ Bucket: bucket, Key: "streamed.bin", Body: createReadStream("small.bin") })),
+    );
+    await attempt("get_range", async () => {
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "streamed.bin", Range: "bytes=0-9" }));
+      await got.Body.transformToByteArray();
+    });
+    await attempt("delete_objects", () =>
+      s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: [{ Key: "a" }, { Key: "b c" }] } })),
+    );
+    const putUrl = await getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: "presigned.bin" }), { expiresIn: 300 });
+    const put = await fetch(putUrl, { method: "PUT", body, headers: { "Content-Type": "text/plain" } });
+    answers.presigned_put = put.status;
+    return { answers, put_url: putUrl };
+  },
+
+  // PutObject with every content header the S3 API takes; the test reads
+  // what was stored.
+  async content_headers() {
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: "content-headers.txt",
+        Body: "hello",
+        ContentType: "text/plain; charset=utf-8",
+        ContentDisposition: 'inline; filename="h.txt"',
+        ContentLanguage: "de-CH",
+        ContentEncoding: "identity",
+        CacheControl: "public, max-age=3600",
+        Expires: new Date("2099-01-01T00:00:00Z"),
+      }),
+    );
+    return {};
+  },
+
   // The wrong secret: PutObject (buffer and aws-chunked stream), a
   // multipart Upload, GetObject, ListObjectsV2 and a presigned PUT are
   // refused.
