@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from urllib.parse import unquote
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from urllib.parse import unquote
 
 import pytest
 
@@ -34,7 +34,15 @@ from clients import (
     tls_cert,  # noqa: F401  (fixture)
     write_random,
 )
-from helpers import BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, object_exists, parse_s3_error, stored_keys
+from helpers import (
+    BACKEND_ACCESS_KEY,
+    BACKEND_SECRET_KEY,
+    CLIENT_ACCESS_KEY,
+    CLIENT_SECRET_KEY,
+    object_exists,
+    parse_s3_error,
+    stored_keys,
+)
 from s3wire import RecordedRequest, RecordingBackend
 
 JS_DIR = Path(__file__).resolve().parent / "js"
@@ -48,7 +56,8 @@ UNSIGNED_BY_THE_SDK = {"user-agent", "content-length", "expect", "transfer-encod
 
 
 def node_binary() -> str:
-    """Node 20 or newer; fails (never skips) when it is missing."""
+    """The node binary; fails (never skips) when there is none. (Its version
+    is `make js-deps`'s concern: the SDK wants Node 20 or newer.)"""
     for candidate in ("/usr/bin/node", "/usr/local/bin/node"):
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
@@ -77,7 +86,8 @@ def run_js(tmp_path: Path, scenario: str, *, ca: Optional[str] = None, **params:
     if ca:
         extra["NODE_EXTRA_CA_CERTS"] = ca
     env = isolated_env(tmp_path / "home", extra)
-    env.pop("NODE_OPTIONS", None)
+    for inherited in ("NODE_OPTIONS", "NODE_PATH"):
+        env.pop(inherited, None)
     result = run([node, str(SCRIPT), scenario], env, cwd=tmp_path, timeout=180)
     lines = [line for line in result.stdout.splitlines() if line.startswith("OSP-RESULT ")]
     assert result.returncode == 0 and lines, f"the JavaScript SDK scenario {scenario} failed:\n" + result.describe()
