@@ -118,15 +118,27 @@ def transport(request: Any) -> str:
 
 
 @pytest.fixture
-def endpoint(
+def endpoint_for(
     transport: str, start_proxy: Callable[..., Any], bucket: str, tls_cert: Tuple[str, str]  # noqa: F811
-) -> Tuple[str, Optional[str]]:
-    """(endpoint URL, CA bundle or None) of a proxy for ``bucket``."""
+) -> Callable[..., Tuple[str, Optional[str]]]:
+    """``endpoint_for(**options)``: (endpoint URL, CA bundle or None) of a
+    proxy for ``bucket`` started with ``options``, over the test's
+    transport."""
     cert, key = tls_cert
-    server = start_proxy(bucket, https_port=0, tls_cert_path=cert, tls_key_path=key)
-    if transport == "https":
-        return https_endpoint(server), cert
-    return server.endpoint_url, None
+
+    def start(**options: Any) -> Tuple[str, Optional[str]]:
+        server = start_proxy(bucket, https_port=0, tls_cert_path=cert, tls_key_path=key, **options)
+        if transport == "https":
+            return https_endpoint(server), cert
+        return str(server.endpoint_url), None
+
+    return start
+
+
+@pytest.fixture
+def endpoint(endpoint_for: Callable[..., Tuple[str, Optional[str]]]) -> Tuple[str, Optional[str]]:
+    """(endpoint URL, CA bundle or None) of a proxy for ``bucket``."""
+    return endpoint_for()
 
 
 # --------------------------------------------------------------------------
@@ -306,6 +318,45 @@ def test_wrong_secret_is_refused_with_403(tmp_path: Path, endpoint: Tuple[str, O
     assert not object_exists(direct, bucket, "forged.bin")
     assert not object_exists(direct, bucket, "forged-presigned.bin")
     assert stored_keys(direct, bucket) == ["exists.bin"]
+
+
+def test_key_scoped_validator_grants_exactly_its_keys(
+    tmp_path: Path, endpoint_for: Callable[..., Tuple[str, Optional[str]]], bucket: str, direct: Any
+) -> None:
+    """Behind a validator that grants only keys under mine/ (DeleteObjects
+    asked key by key), the SDK's requests get exactly that: puts, multipart
+    uploads, reads, copies (the source is asked too), listings and presigned
+    URLs outside mine/ are refused with 403 AccessDenied and store nothing;
+    a DeleteObjects naming both deletes only mine/ keys, although the proxy
+    then sends the backend another body than the one whose CRC32 the SDK
+    signed (it sends that body's own checksum)."""
+
+    def validator(token: str, b: str, method: str, key: str, operation: str) -> bool:
+        if operation == "DeleteObjects":
+            return True
+        return operation != "Unknown" and key.startswith("mine/")
+
+    url, ca = endpoint_for(validator=validator, entry={"ttl": 0})
+    direct.put_object(Bucket=bucket, Key="theirs/secret", Body=b"not yours")
+    write_random(tmp_path / "big.bin", 6 * MIB)
+    out = run_js(tmp_path, "scoped", endpoint=url, ca=ca, bucket=bucket)
+    outcome, presigned = out["outcome"], out["presigned"]
+    for name in ("put_mine", "upload_mine", "list_mine"):
+        assert "ok" in outcome[name], (name, outcome[name])
+    assert outcome["list_mine"]["ok"] == ["mine/a", "mine/big"]
+    for name in ("put_theirs", "upload_theirs", "get_theirs", "copy_theirs_to_mine", "copy_mine_to_theirs", "list_all"):
+        assert (outcome[name].get("status"), outcome[name].get("code")) == (403, "AccessDenied"), (name, outcome[name])
+    assert presigned["get_mine"] == {"status": 200, "body": "mine"}
+    for name in ("get_theirs", "put_theirs"):
+        assert presigned[name]["status"] == 403, presigned
+        assert parse_s3_error(presigned[name]["body"].encode())["Code"] == "AccessDenied"
+    assert outcome["delete_objects"]["ok"] == {
+        "deleted": ["mine/a", "mine/big"],
+        "errors": [["theirs/secret", "AccessDenied"]],
+    }, outcome["delete_objects"]
+    assert stored_keys(direct, bucket) == ["theirs/secret"]
+    assert direct.get_object(Bucket=bucket, Key="theirs/secret")["Body"].read() == b"not yours"
+    assert direct.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
 # --------------------------------------------------------------------------

@@ -320,6 +320,62 @@ const scenarios = {
     return { error };
   },
 
+  // Behind a validator that grants only keys under mine/: each request
+  // either succeeds or is refused, and the test checks which.
+  async scoped() {
+    const outcome = {};
+    const attempt = async (name, fn) => {
+      try {
+        outcome[name] = { ok: await fn() };
+      } catch (e) {
+        outcome[name] = errorOf(e);
+      }
+    };
+    const big = readFileSync("big.bin");
+    await attempt("put_mine", async () => (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "mine/a", Body: "mine" }))).ETag);
+    await attempt("put_theirs", () => s3.send(new PutObjectCommand({ Bucket: bucket, Key: "theirs/x", Body: "x" })).then(() => true));
+    await attempt("upload_mine", () =>
+      new Upload({ client: s3, params: { Bucket: bucket, Key: "mine/big", Body: unknownLengthStream(big) } }).done().then(() => true),
+    );
+    await attempt("upload_theirs", () =>
+      new Upload({ client: s3, params: { Bucket: bucket, Key: "theirs/big", Body: unknownLengthStream(big) } }).done().then(() => true),
+    );
+    await attempt("get_theirs", async () => (await bodyBytes(await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "theirs/secret" })))).toString());
+    await attempt("copy_theirs_to_mine", () =>
+      s3.send(new CopyObjectCommand({ Bucket: bucket, Key: "mine/stolen", CopySource: copySource("theirs/secret") })).then(() => true),
+    );
+    await attempt("copy_mine_to_theirs", () =>
+      s3.send(new CopyObjectCommand({ Bucket: bucket, Key: "theirs/planted", CopySource: copySource("mine/a") })).then(() => true),
+    );
+    await attempt("list_mine", async () =>
+      ((await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "mine/" }))).Contents ?? []).map((o) => o.Key),
+    );
+    await attempt("list_all", () => s3.send(new ListObjectsV2Command({ Bucket: bucket })).then(() => true));
+    const presigned = {};
+    for (const [name, command, method, body] of [
+      ["get_mine", new GetObjectCommand({ Bucket: bucket, Key: "mine/a" }), "GET", undefined],
+      ["get_theirs", new GetObjectCommand({ Bucket: bucket, Key: "theirs/secret" }), "GET", undefined],
+      ["put_theirs", new PutObjectCommand({ Bucket: bucket, Key: "theirs/presigned" }), "PUT", "planted"],
+    ]) {
+      const url = await getSignedUrl(s3, command, { expiresIn: 300 });
+      const response = await fetch(url, { method, body });
+      presigned[name] = { status: response.status, body: await response.text() };
+    }
+    await attempt("delete_objects", async () => {
+      const out = await s3.send(
+        new DeleteObjectsCommand({
+          Bucket: bucket,
+          Delete: { Objects: [{ Key: "mine/a" }, { Key: "theirs/secret" }, { Key: "mine/big" }] },
+        }),
+      );
+      return {
+        deleted: (out.Deleted ?? []).map((d) => d.Key).sort(),
+        errors: (out.Errors ?? []).map((e) => [e.Key, e.Code]),
+      };
+    });
+    return { outcome, presigned };
+  },
+
   // PutObject with every content header the S3 API takes; the test reads
   // what was stored.
   async content_headers() {
