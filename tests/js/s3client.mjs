@@ -19,11 +19,14 @@ import { Readable } from "node:stream";
 
 import {
   CopyObjectCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   S3Client,
   paginateListObjectsV2,
 } from "@aws-sdk/client-s3";
@@ -374,6 +377,72 @@ const scenarios = {
       };
     });
     return { outcome, presigned };
+  },
+
+  // Answers other than 200, and options off the defaults, whose outcome the
+  // test compares with the same scenario run straight against versitygw:
+  // 304, 412, 404 with and without a body, delimiter listings, response
+  // header overrides, other checksum algorithms, tagging, DeleteObject.
+  async edge() {
+    const outcome = {};
+    const attempt = async (name, fn) => {
+      try {
+        outcome[name] = { ok: await fn() };
+      } catch (e) {
+        outcome[name] = { status: e.$metadata?.httpStatusCode, code: e.Code ?? e.name };
+      }
+    };
+    const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "e/one.txt", Body: "one" }));
+    await attempt("get_if_none_match", () => s3.send(new GetObjectCommand({ Bucket: bucket, Key: "e/one.txt", IfNoneMatch: put.ETag })).then(() => true));
+    await attempt("get_if_match_other", () => s3.send(new GetObjectCommand({ Bucket: bucket, Key: "e/one.txt", IfMatch: '"0123456789abcdef0123456789abcdef"' })).then(() => true));
+    await attempt("get_missing", () => s3.send(new GetObjectCommand({ Bucket: bucket, Key: "e/missing" })).then(() => true));
+    await attempt("head_missing", () => s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "e/missing" })).then(() => true));
+    await attempt("get_missing_bucket", () => s3.send(new GetObjectCommand({ Bucket: P.missing_bucket, Key: "x" })).then(() => true));
+    await attempt("get_overrides", async () => {
+      const r = await s3.send(
+        new GetObjectCommand({
+          Bucket: bucket,
+          Key: "e/one.txt",
+          ResponseContentDisposition: 'attachment; filename="one.txt"',
+          ResponseContentType: "text/x-one",
+          ResponseCacheControl: "no-cache",
+        }),
+      );
+      await r.Body.transformToByteArray();
+      return [r.ContentDisposition, r.ContentType, r.CacheControl];
+    });
+    for (const k of ["e/d1/a", "e/d1/b", "e/d2/c", "e/top"]) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: k }));
+    }
+    await attempt("list_delimiter", async () => {
+      const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "e/", Delimiter: "/" }));
+      return { keys: (r.Contents ?? []).map((o) => o.Key), prefixes: (r.CommonPrefixes ?? []).map((p) => p.Prefix) };
+    });
+    for (const algorithm of ["CRC32C", "SHA1", "SHA256", "CRC64NVME"]) {
+      const body = Buffer.alloc(100_000, algorithm.length);
+      await attempt(`put_${algorithm}_buffer`, async () => {
+        const r = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `e/sum-${algorithm}`, Body: body, ChecksumAlgorithm: algorithm }));
+        return r[`Checksum${algorithm}`] ?? null;
+      });
+      await attempt(`put_${algorithm}_stream`, async () => {
+        const r = await s3.send(
+          new PutObjectCommand({ Bucket: bucket, Key: `e/sum-${algorithm}-stream`, Body: createReadStream("edge.bin"), ChecksumAlgorithm: algorithm }),
+        );
+        return r[`Checksum${algorithm}`] ?? null;
+      });
+    }
+    await attempt("put_tagging", () =>
+      s3.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: "e/one.txt", Tagging: { TagSet: [{ Key: "k", Value: "v w" }] } })).then(() => true),
+    );
+    await attempt("get_tagging", async () =>
+      (await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: "e/one.txt" }))).TagSet.map((t) => [t.Key, t.Value]),
+    );
+    await attempt("put_if_none_match_existing", () =>
+      s3.send(new PutObjectCommand({ Bucket: bucket, Key: "e/one.txt", Body: "two", IfNoneMatch: "*" })).then(() => true),
+    );
+    await attempt("delete_one", async () => (await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: "e/top" }))).$metadata.httpStatusCode);
+    await attempt("delete_missing", async () => (await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: "e/never" }))).$metadata.httpStatusCode);
+    return { outcome };
   },
 
   // PutObject with every content header the S3 API takes; the test reads
