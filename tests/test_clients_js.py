@@ -409,7 +409,7 @@ SET_BY_THE_PROXY = {
 # connection.
 DROPPED_EVEN_SIGNED = {"authorization", "x-amz-date", "x-amz-content-sha256", "expect", "transfer-encoding", "host"}
 ALLOWED_UNSIGNED = {
-    "content-length", "content-type", "content-md5", "user-agent", "range",
+    "content-length", "content-type", "cache-control", "content-md5", "user-agent", "range",
     "if-match", "if-none-match", "if-modified-since", "if-unmodified-since",
 }
 
@@ -452,8 +452,8 @@ def test_the_backend_gets_what_the_sdk_signed_and_nothing_else(
 ) -> None:
     """Behind the proxy a recording backend: for each request of the SDK,
     every header it signed arrives unchanged (metadata, tagging, checksums,
-    Content-Disposition, Cache-Control, the SDK's invocation id) and no
-    header it left unsigned does, but User-Agent and Content-Length; the
+    Content-Disposition, the SDK's invocation id) and no header it left
+    unsigned does, but User-Agent, Content-Length and Cache-Control; the
     presigned PUT's unsigned Content-Type (fetch sets one) arrives as sent,
     and its signed `x-amz-checksum-crc32` / `x-amz-sdk-checksum-algorithm`
     query parameters arrive as the SDK signed them."""
@@ -472,9 +472,8 @@ def test_the_backend_gets_what_the_sdk_signed_and_nothing_else(
     assert put["x-amz-meta-origin"] == "js-sdk-v3" and put["x-amz-tagging"] == "team=a&tier=b", put
     assert put["content-disposition"] == 'attachment; filename="x.bin"' and put["content-type"] == "application/x-osp", put
     assert put["x-amz-checksum-crc32"], put
-    # The SDK never signs Cache-Control (see test_cache_control_is_lost):
-    # unsigned, it is dropped like any header off the allowlist.
-    assert "cache-control" in out["sent"][0]["unsigned"] and "cache-control" not in put, (out["sent"][0], put)
+    # The SDK never signs Cache-Control: it passes as an allowlisted header.
+    assert "cache-control" in out["sent"][0]["unsigned"] and put.get("cache-control"), (out["sent"][0], put)
     presigned = received(got[-1])
     assert presigned["content-type"] == "text/plain", presigned
     query = got[-1].query
@@ -482,15 +481,14 @@ def test_the_backend_gets_what_the_sdk_signed_and_nothing_else(
     assert "X-Amz-Signature" not in query and "X-Amz-Credential" not in query, query
 
 
-def test_cache_control_is_lost_because_the_sdk_never_signs_it(
+def test_content_headers_stored_as_straight_to_versitygw(
     tmp_path: Path, start_proxy: Callable[..., Any], backend: Any, make_bucket: Callable[..., str], direct: Any
 ) -> None:
-    """A known difference, pinned: the SDK's signer (@smithy/signature-v4)
-    never signs Cache-Control (it is on its ALWAYS_UNSIGNABLE_HEADERS), and
-    the proxy drops every unsigned header off its allowlist
-    (docs/security.md), so an object uploaded through the proxy with
-    CacheControl is stored without it, silently; straight to versitygw it is
-    stored. Every other content header the SDK signs and the proxy passes."""
+    """Every content header the SDK sets is stored as straight to versitygw.
+    Its signer (@smithy/signature-v4) never signs Cache-Control (it is on
+    its ALWAYS_UNSIGNABLE_HEADERS), which is why Cache-Control is on the
+    proxy's allowlist of unsigned headers (docs/security.md); without it the
+    header was dropped and objects were stored without it, silently."""
     through, straight = make_bucket("js-proxy"), make_bucket("js-direct")
     server = start_proxy(through)
     via_proxy = run_js(tmp_path / "p", "content_headers", endpoint=server.endpoint_url, bucket=through)
@@ -515,4 +513,4 @@ def test_cache_control_is_lost_because_the_sdk_never_signs_it(
         "Expires": "Thu, 01 Jan 2099 00:00:00 GMT",
     }
     assert stored(straight) == expected
-    assert stored(through) == {**expected, "CacheControl": None}
+    assert stored(through) == expected

@@ -303,6 +303,7 @@ def test_signed_header_value_reaches_the_backend_unchanged(rproxy: Any, recorder
 # Headers a client may leave unsigned and that still reach the backend.
 ALLOWLISTED = [
     ("Content-Type", "text/plain"),
+    ("Cache-Control", "no-store"),
     ("Content-MD5", "nVt/6sSbQGy0a0tqj9CCEg=="),
     ("User-Agent", "curl/8"),
     ("Range", "bytes=0-1"),
@@ -314,7 +315,6 @@ ALLOWLISTED = [
 
 # Headers that change what the backend does or stores: dropped unless signed.
 NOT_ALLOWLISTED = [
-    ("Cache-Control", "no-store"),
     ("Content-Disposition", "attachment"),
     ("Content-Encoding", "gzip"),
     ("Content-Language", "de"),
@@ -346,9 +346,10 @@ def test_signed_headers_pass(rproxy: Any, recorder: RecordingBackend) -> None:
         assert got.header(name) == [value], (name, got.headers)
 
 
-def test_unsigned_cache_control_is_not_stored(client: Any, direct: Any, bucket: str) -> None:
+def test_unsigned_content_headers_are_not_stored(client: Any, direct: Any, bucket: str) -> None:
     """boto3 through the proxy to versitygw: headers added after signing
-    do not change the stored object."""
+    do not change the stored object, but for the allowlisted Cache-Control
+    (which the JavaScript SDK never signs)."""
 
     def add(request: Any, **kwargs: Any) -> None:
         request.headers["Cache-Control"] = "max-age=31536000"
@@ -358,7 +359,7 @@ def test_unsigned_cache_control_is_not_stored(client: Any, direct: Any, bucket: 
     client.meta.events.register("before-send.s3", add)
     client.put_object(Bucket=bucket, Key="k", Body=b"body", ContentType="text/plain")
     head = direct.head_object(Bucket=bucket, Key="k")
-    assert "CacheControl" not in head, head
+    assert head["CacheControl"] == "max-age=31536000", head
     assert "ContentDisposition" not in head, head
     assert "ContentLanguage" not in head, head
     assert head["ContentType"] == "text/plain"
@@ -368,14 +369,14 @@ def test_unsigned_cache_control_is_not_stored(client: Any, direct: Any, bucket: 
 def test_presigned_request_forwards_only_signed_and_allowlisted(rproxy: Any, recorder: RecordingBackend) -> None:
     url = presign("GET", rproxy.endpoint_url, "allowed", "k", headers={"x-amz-meta-x": "1"})
     response = requests.get(url, timeout=TIMEOUT, headers={
-        "x-amz-meta-x": "1", "Range": "bytes=0-3", "If-None-Match": '"e"', "Cache-Control": "no-cache",
+        "x-amz-meta-x": "1", "Range": "bytes=0-3", "If-None-Match": '"e"', "Content-Disposition": "attachment",
         "X-Custom": "1", "Accept-Encoding": "identity"})
     assert response.status_code == 200, response.content[:300]
     got = recorder.only()
     assert got.header("range") == ["bytes=0-3"]
     assert got.header("if-none-match") == ['"e"']
     assert got.header("x-amz-meta-x") == ["1"]
-    for gone in ("cache-control", "x-custom", "accept-encoding"):
+    for gone in ("content-disposition", "x-custom", "accept-encoding"):
         assert got.header(gone) == [], got.headers
     assert "X-Amz-Signature" not in got.target and "X-Amz-Credential" not in got.target
 
@@ -427,11 +428,11 @@ def test_without_signature_checks_the_signed_list_still_applies(start_proxy: Cal
     proxy = start_proxy(cos_map={"allowed": backend.entry(port=recorder.port)}, skip_signature_validation=True)
     headers = raw_signed_headers(proxy, "PUT", "/allowed/k", b"x", extra=[("X-Amz-Meta-A", "1")])
     headers = [(n, v[:-8] + "00000000" if n == "Authorization" else v) for n, v in headers]  # a wrong signature
-    reply = send_raw(proxy, "PUT", "/allowed/k", headers + [("Cache-Control", "no-store"), ("Range", "bytes=0-1")], b"x")
+    reply = send_raw(proxy, "PUT", "/allowed/k", headers + [("Content-Disposition", "attachment"), ("Range", "bytes=0-1")], b"x")
     assert reply.status == 200, reply.body[:300]
     got = recorder.only()
     assert got.header("x-amz-meta-a") == ["1"] and got.header("range") == ["bytes=0-1"]
-    assert got.header("cache-control") == [], got.headers
+    assert got.header("content-disposition") == [], got.headers
     unsigned_amz = send_raw(proxy, "PUT", "/allowed/k", headers + [("X-Amz-Copy-Source", "other/secret")], b"x")
     refused_amz = assert_xml_error(unsigned_amz, 403, "AccessDenied")
     assert "x-amz-copy-source" in refused_amz["Message"]

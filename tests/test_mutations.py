@@ -83,10 +83,10 @@ SHOW = int(os.environ.get("OSP_MUTATIONS_SHOW", "25"))  # offenders shown in a f
 # Headers S3 clients legitimately leave unsigned, which the proxy forwards
 # as sent (lower case). Anything else the client did not sign is dropped.
 # Each is safe unsigned: Content-Length frames the body (whose hash is
-# signed or checked), Content-Type and Content-MD5 describe that body,
+# signed or checked), Content-Type, Cache-Control and Content-MD5 describe that body,
 # User-Agent informs, Range and the If-* preconditions only narrow a read.
 ALLOWED_UNSIGNED = frozenset({
-    "content-length", "content-type", "content-md5", "user-agent", "range",
+    "content-length", "content-type", "cache-control", "content-md5", "user-agent", "range",
     "if-match", "if-none-match", "if-modified-since", "if-unmodified-since",
 })
 
