@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -204,6 +205,9 @@ func toError(err error) *harness.Error {
 	if err == nil {
 		return nil
 	}
-	r := minio.ToErrorResponse(err)
+	var r minio.ErrorResponse
+	if !errors.As(err, &r) {
+		r = minio.ToErrorResponse(err)
+	}
 	return &harness.Error{Status: r.StatusCode, Code: r.Code, Message: r.Message, Text: err.Error()}
 }
