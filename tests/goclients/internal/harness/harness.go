@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -75,7 +76,10 @@ type Sent struct {
 	DecodedLength   string            `json:"decoded_length"`
 	Checksums       map[string]string `json:"checksums"`
 	SignedHeaders   string            `json:"signed_headers"`
-	Status          int               `json:"status"`
+	// Unsigned: the names of the headers sent but not signed (besides
+	// Authorization), which the proxy's forwarding rule may drop.
+	Unsigned []string `json:"unsigned"`
+	Status   int      `json:"status"`
 }
 
 // Recorder is an http.RoundTripper that records each request before
@@ -136,6 +140,17 @@ func (r *Recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = &tamperer{body: req.Body, at: r.tamperAt}
 		req.GetBody = nil // a transport-level retry must not resend it untouched
 	}
+	signed := map[string]bool{"authorization": true}
+	for _, name := range strings.Split(s.SignedHeaders, ";") {
+		signed[name] = true
+	}
+	s.Unsigned = []string{}
+	for name := range req.Header {
+		if lower := strings.ToLower(name); !signed[lower] {
+			s.Unsigned = append(s.Unsigned, lower)
+		}
+	}
+	sort.Strings(s.Unsigned)
 	resp, err := r.next.RoundTrip(req)
 	if resp != nil {
 		s.Status = resp.StatusCode
