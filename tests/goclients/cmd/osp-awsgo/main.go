@@ -245,14 +245,19 @@ func list(ctx context.Context, client *s3.Client, p harness.Params) (map[string]
 }
 
 // copyObject: CopyObject, the source "bucket/key" with each key segment
-// URL-escaped as the API asks.
+// URL-escaped as the API asks; with p.Metadata, that metadata replaces the
+// source's.
 func copyObject(ctx context.Context, client *s3.Client, p harness.Params) (map[string]any, error) {
 	segments := strings.Split(p.SrcKey, "/")
 	for i, s := range segments {
 		segments[i] = url.PathEscape(s)
 	}
 	source := p.Bucket + "/" + strings.Join(segments, "/")
-	out, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &p.Bucket, Key: &p.DstKey, CopySource: &source})
+	in := &s3.CopyObjectInput{Bucket: &p.Bucket, Key: &p.DstKey, CopySource: &source}
+	if p.Metadata != nil {
+		in.Metadata, in.MetadataDirective = p.Metadata, types.MetadataDirectiveReplace
+	}
+	out, err := client.CopyObject(ctx, in)
 	if err != nil {
 		return nil, err
 	}

@@ -156,9 +156,11 @@ func list(ctx context.Context, client *minio.Client, p harness.Params) (map[stri
 	return map[string]any{"keys": keys}, nil
 }
 
+// copyObject: CopyObject; with p.Metadata, that metadata replaces the
+// source's.
 func copyObject(ctx context.Context, client *minio.Client, p harness.Params) (map[string]any, error) {
 	info, err := client.CopyObject(ctx,
-		minio.CopyDestOptions{Bucket: p.Bucket, Object: p.DstKey},
+		minio.CopyDestOptions{Bucket: p.Bucket, Object: p.DstKey, UserMetadata: p.Metadata, ReplaceMetadata: p.Metadata != nil},
 		minio.CopySrcOptions{Bucket: p.Bucket, Object: p.SrcKey})
 	if err != nil {
 		return nil, err
