@@ -206,6 +206,35 @@ def test_put_sizes_at_chunk_edges(
     assert (tmp_path / "back").read_bytes() == data
 
 
+@pytest.mark.parametrize("sdk", ["minio"])
+def test_minio_trailing_checksums(
+    go_client: Callable[..., GoClient], transport: str, bucket: str, direct: Any, tmp_path: Path
+) -> None:
+    """minio-go's TrailingHeaders option with a CRC32C checksum (not its
+    default): over HTTP signed chunks with a signed trailer
+    (STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER), over HTTPS an unsigned
+    body with a trailer; single PUT and multipart. minio-go ends the trailer
+    line with LF CRLF (``name:value\\n\\r\\n``), which S3 and MinIO take:
+    the proxy refused it (400 InvalidRequest, "a line does not end with
+    CRLF") until awschunked.readTrailerLine. A flipped bit is refused and
+    nothing is stored."""
+    c = transport_client(go_client, transport)
+    small = write_random(tmp_path / "small", 100_000)
+    big = write_random(tmp_path / "big", 17 * MIB)
+    for key, file, data in (("small", "small", small), ("big", "big", big)):
+        out = c.ok("put", bucket=bucket, key=key, file=str(tmp_path / file), trailing_headers=True, checksum_crc32c=True)
+        for s in sent(out, "PUT"):
+            assert s["content_sha256"] == (
+                "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" if transport == "http" else "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+            ), s
+            assert s["trailer"] == "x-amz-checksum-crc32c", s
+        assert_stored_exactly(direct, bucket, key, data)
+    bad = c("put", bucket=bucket, key="bad", file=str(tmp_path / "small"), trailing_headers=True, checksum_crc32c=True, tamper_at=50_000)
+    expected = (403, "SignatureDoesNotMatch") if transport == "http" else (400, "BadDigest")
+    assert not bad["ok"] and (bad["error"]["status"], bad["error"]["code"]) == expected, bad["error"]
+    assert not object_exists(direct, bucket, "bad")
+
+
 def test_missing_key_is_not_found(go_client: Callable[..., GoClient], sdk: str, bucket: str, tmp_path: Path) -> None:
     c = go_client()
     got = c("get", bucket=bucket, key="no such key ü+.txt", out=str(tmp_path / "x"))

@@ -42,6 +42,11 @@ type Params struct {
 	SrcKey      string            `json:"src_key"`
 	DstKey      string            `json:"dst_key"`
 	Via         string            `json:"via"`
+	// TrailingHeaders turns on minio-go's option of that name (off by
+	// default): uploads then carry a CRC32C trailer.
+	TrailingHeaders bool `json:"trailing_headers"`
+	// ChecksumCRC32C sets minio-go's PutObjectOptions.Checksum to CRC32C.
+	ChecksumCRC32C bool `json:"checksum_crc32c"`
 	// TamperAt > 0 flips one bit of the byte at this offset of every PUT
 	// body on the wire, after the SDK signed it: a man in the middle.
 	TamperAt int64 `json:"tamper_at"`
