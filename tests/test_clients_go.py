@@ -456,6 +456,56 @@ def test_wrong_secret_is_refused(
     assert stored_keys(direct, bucket) == ["there.txt"]
 
 
+READS = {"GetObject", "HeadObject", "ListObjectsV2", "ListObjects", "GetBucketLocation"}
+
+
+def private_is_read_only(token: str, bucket: str, method: str, key: str, operation: str) -> bool:
+    """The test's validator: keys under private/ may be read, not written."""
+    return not key.startswith("private/") or operation in READS
+
+
+def test_validator_grants_exactly_what_it_says(
+    sdk: str, start_proxy: Callable[..., Any], make_bucket: Callable[..., str], direct: Any, tmp_path: Path
+) -> None:
+    """Each SDK gets what the validator granted and no more: writes under
+    private/ are refused whichever way the SDK writes (PUT, signed chunks,
+    multipart, copy, DeleteObjects, a presigned PUT), reads of it work, and a
+    bucket at the same backend but not in the cos_map is out of reach."""
+    bucket, unlisted = make_bucket(), make_bucket()
+    server = start_proxy(bucket, validator=private_is_read_only)
+    c = GoClient(sdk, server.endpoint_url, tmp_path / "home")
+    direct.put_object(Bucket=bucket, Key="private/kept", Body=b"kept")
+    small = write_random(tmp_path / "small", 70_000)
+    write_random(tmp_path / "big", 17 * MIB)
+
+    assert c.ok("put", bucket=bucket, key="public/a", file=str(tmp_path / "small"))
+    assert_stored_exactly(direct, bucket, "public/a", small)
+    refused = [
+        c("put", bucket=bucket, key="private/a", file=str(tmp_path / "small")),
+        c("upload", bucket=bucket, key="private/big", file=str(tmp_path / "big")),
+        c("copy", bucket=bucket, src_key="public/a", dst_key="private/copy"),
+    ]
+    for out in refused:
+        assert not out["ok"] and (out["error"]["status"], out["error"]["code"]) == (403, "AccessDenied"), out["error"]
+    assert direct.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+    deleted = c.ok("delete_objects", bucket=bucket, keys=["public/a", "private/kept"])
+    assert deleted["deleted"] == ["public/a"], deleted
+    assert [(e["key"], e["code"]) for e in deleted["errors"]] == [("private/kept", "AccessDenied")], deleted
+    assert sorted(stored_keys(direct, bucket)) == ["private/kept"]
+
+    c.ok("get", bucket=bucket, key="private/kept", out=str(tmp_path / "kept"))
+    assert (tmp_path / "kept").read_bytes() == b"kept"
+    url = c.ok("presign_put", bucket=bucket, key="private/presigned")["url"]
+    status, body = fetch(url, method="PUT", data=b"not granted")
+    assert (status, parse_s3_error(body)["Code"]) == (403, "AccessDenied"), body
+    assert sorted(stored_keys(direct, bucket)) == ["private/kept"]
+
+    other = c("put", bucket=unlisted, key="x", file=str(tmp_path / "small"))
+    assert not other["ok"] and 400 <= other["error"]["status"] < 500, other["error"]
+    assert stored_keys(direct, unlisted) == []
+
+
 def test_body_changed_in_flight_is_refused(
     go_client: Callable[..., GoClient], sdk: str, transport: str, bucket: str, direct: Any, tmp_path: Path
 ) -> None:

@@ -180,10 +180,11 @@ func deleteObjects(ctx context.Context, client *minio.Client, p harness.Params) 
 		objects <- minio.ObjectInfo{Key: k}
 	}
 	close(objects)
-	deleted, failed := []string{}, []map[string]any{}
+	deleted, failed := []string{}, []map[string]string{}
 	for r := range client.RemoveObjectsWithResult(ctx, p.Bucket, objects, minio.RemoveObjectsOptions{}) {
 		if r.Err != nil {
-			failed = append(failed, map[string]any{"key": r.ObjectName, "error": toError(r.Err)})
+			e := toError(r.Err)
+			failed = append(failed, map[string]string{"key": r.ObjectName, "code": e.Code, "message": e.Message})
 			continue
 		}
 		deleted = append(deleted, r.ObjectName)
