@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -316,20 +318,21 @@ def test_multipart_upload_and_download(
     transfermanager's download, by part number)."""
     c = transport_client(go_client, transport)
     data = write_random(tmp_path / "big.bin", 20 * MIB + 12345)
-    out = c.ok("upload", bucket=bucket, key="big.bin", file=str(tmp_path / "big.bin"), metadata={"kind": "multipart"})
+    key = "big dir/ü+ multi part.bin"  # escaped alike in every part's URI
+    out = c.ok("upload", bucket=bucket, key=key, file=str(tmp_path / "big.bin"), metadata={"kind": "multipart"})
     parts = sent(out, "PUT", "partNumber=")
     check_put_framing(sdk, transport, parts)
     expected_parts = 3 if sdk == "aws" else 2
     assert len(parts) == expected_parts
-    assert_stored_exactly(direct, bucket, "big.bin", data)
-    assert part_count(direct, bucket, "big.bin") == expected_parts
-    assert direct.head_object(Bucket=bucket, Key="big.bin")["Metadata"] == {"kind": "multipart"}
+    assert_stored_exactly(direct, bucket, key, data)
+    assert part_count(direct, bucket, key) == expected_parts
+    assert direct.head_object(Bucket=bucket, Key=key)["Metadata"] == {"kind": "multipart"}
 
     if sdk == "aws":
-        down = c.ok("download", bucket=bucket, key="big.bin", out=str(tmp_path / "down"))
+        down = c.ok("download", bucket=bucket, key=key, out=str(tmp_path / "down"))
         assert len(sent(down, "GET", "partNumber=")) == expected_parts, down["sent"]
     else:
-        c.ok("get", bucket=bucket, key="big.bin", out=str(tmp_path / "down"))
+        c.ok("get", bucket=bucket, key=key, out=str(tmp_path / "down"))
     assert sha256((tmp_path / "down").read_bytes()) == sha256(data)
 
 
@@ -424,6 +427,14 @@ def test_presigned_get_and_put(
     status, body = fetch(get_url, cafile=ca)
     assert (status, sha256(body)) == (200, sha256(data))
 
+    # A signed response override (query parameter) reaches the backend.
+    disposition = 'attachment; filename="report 1+1.bin"'
+    override_url = c.ok("presign_get", bucket=bucket, key="dir/pre sign+d ü.bin", disposition=disposition)["url"]
+    context = ssl.create_default_context(cafile=ca) if ca else None
+    with urllib.request.urlopen(override_url, timeout=60, context=context) as response:
+        assert response.headers["Content-Disposition"] == disposition
+        assert sha256(response.read()) == sha256(data)
+
     # The URL is for one key and one method: another key, or the PUT URL
     # used to write somewhere else, is refused and nothing is stored.
     other = put_url.replace("/dir/", "/elsewhere/", 1)
@@ -440,7 +451,8 @@ def test_presigned_get_and_put(
 
 
 def test_wrong_secret_is_refused(
-    go_client: Callable[..., GoClient], sdk: str, transport: str, bucket: str, direct: Any, tmp_path: Path
+    go_client: Callable[..., GoClient], sdk: str, transport: str, bucket: str, direct: Any, tmp_path: Path,
+    tls_cert: Tuple[str, str],  # noqa: F811
 ) -> None:
     direct.put_object(Bucket=bucket, Key="there.txt", Body=b"secret data")
     c = transport_client(go_client, transport, secret_key=CLIENT_SECRET_KEY[:-1] + "X")
@@ -453,6 +465,12 @@ def test_wrong_secret_is_refused(
     assert not (tmp_path / "got").exists() or (tmp_path / "got").read_bytes() == b""
     listed = c("list", bucket=bucket)
     assert (listed["error"] or {}).get("status") == 403, listed
+    # A URL presigned with the wrong secret is refused too.
+    ca = tls_cert[0] if transport == "https" else None
+    status, body = fetch(c.ok("presign_get", bucket=bucket, key="there.txt")["url"], cafile=ca)
+    assert (status, parse_s3_error(body)["Code"]) == (403, "SignatureDoesNotMatch"), body
+    status, body = fetch(c.ok("presign_put", bucket=bucket, key="p.bin")["url"], method="PUT", data=b"x", cafile=ca)
+    assert (status, parse_s3_error(body)["Code"]) == (403, "SignatureDoesNotMatch"), body
     assert stored_keys(direct, bucket) == ["there.txt"]
 
 

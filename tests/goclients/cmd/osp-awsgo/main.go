@@ -295,7 +295,11 @@ func presign(ctx context.Context, client *s3.Client, p harness.Params) (map[stri
 		headers           http.Header
 	)
 	if p.Op == "presign_get" {
-		req, err := presigner.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &p.Bucket, Key: &p.Key})
+		in := &s3.GetObjectInput{Bucket: &p.Bucket, Key: &p.Key}
+		if p.Disposition != "" {
+			in.ResponseContentDisposition = &p.Disposition
+		}
+		req, err := presigner.PresignGetObject(ctx, in)
 		if err != nil {
 			return nil, err
 		}

@@ -199,7 +199,11 @@ func presign(ctx context.Context, client *minio.Client, p harness.Params) (map[s
 		err error
 	)
 	if p.Op == "presign_get" {
-		u, err = client.PresignedGetObject(ctx, p.Bucket, p.Key, 15*time.Minute, nil)
+		params := url.Values{}
+		if p.Disposition != "" {
+			params.Set("response-content-disposition", p.Disposition)
+		}
+		u, err = client.PresignedGetObject(ctx, p.Bucket, p.Key, 15*time.Minute, params)
 	} else {
 		u, err = client.PresignedPutObject(ctx, p.Bucket, p.Key, 15*time.Minute)
 	}

@@ -42,6 +42,8 @@ type Params struct {
 	SrcKey      string            `json:"src_key"`
 	DstKey      string            `json:"dst_key"`
 	Via         string            `json:"via"`
+	// Disposition, for presign_get: response-content-disposition.
+	Disposition string `json:"disposition"`
 	// TrailingHeaders turns on minio-go's option of that name (off by
 	// default): uploads then carry a CRC32C trailer.
 	TrailingHeaders bool `json:"trailing_headers"`
