@@ -318,8 +318,9 @@ func (d *Decoder) readLine() (string, error) {
 // readTrailerLine reads one trailer line. Besides CRLF it takes LF CRLF as
 // the end of a non-empty line: minio-go (with TrailingHeaders) writes each
 // trailer as "name:value\n", the form the trailer signature covers, then
-// CRLF, and S3 and MinIO accept that. A bare LF not followed at once by
-// CRLF is still refused, and the line is parsed and checked like any other.
+// CRLF; MinIO accepts that and minio-go reports it verified against S3. A
+// bare LF not followed at once by CRLF is still refused, and the line is
+// parsed and checked like any other.
 func (d *Decoder) readTrailerLine() (string, error) {
 	line, err := d.rawLine()
 	if err != nil {
