@@ -45,7 +45,7 @@ type Params struct {
 	// Disposition, for presign_get: response-content-disposition.
 	Disposition string `json:"disposition"`
 	// TrailingHeaders turns on minio-go's option of that name (off by
-	// default): uploads then carry a CRC32C trailer.
+	// default); with ChecksumCRC32C, uploads then carry a CRC32C trailer.
 	TrailingHeaders bool `json:"trailing_headers"`
 	// ChecksumCRC32C sets minio-go's PutObjectOptions.Checksum to CRC32C.
 	ChecksumCRC32C bool `json:"checksum_crc32c"`
