@@ -16,7 +16,7 @@ DEBIAN_PACKAGES := gcc make python3 python3-dev python3-venv python3-pip python3
 	python3-wheel python3-cffi python3-dotenv python3-pytest python3-boto3 curl \
 	awscli s3cmd rclone openssl haproxy
 
-.PHONY: all lib deps venv js-deps test test-go test-python fuzz demo wheel clean bench soak
+.PHONY: all lib deps venv js-deps goclients test test-go test-python fuzz demo wheel clean bench soak
 
 all: lib
 
@@ -35,6 +35,17 @@ deps:
 
 $(VERSITYGW):
 	GOBIN=$(abspath $(BUILD)/bin) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+# The Go SDK clients of tests/test_clients_go.py (aws-sdk-go-v2, minio-go v7):
+# a module of their own in tests/goclients, so the proxy's go.mod never
+# carries these SDKs; built from the Go module proxy like versitygw.
+GOCLIENTS := $(BUILD)/bin/osp-awsgo $(BUILD)/bin/osp-miniogo
+GOCLIENTS_SOURCES := $(shell find tests/goclients -name '*.go') tests/goclients/go.mod tests/goclients/go.sum
+
+$(GOCLIENTS) &: $(GOCLIENTS_SOURCES)
+	cd tests/goclients && $(GO) build -trimpath -o $(abspath $(BUILD)/bin)/ ./cmd/osp-awsgo ./cmd/osp-miniogo
+
+goclients: $(GOCLIENTS)
 
 $(VENV)/.installed: $(LIB) setup.py pyproject.toml $(shell find python -name '*.py')
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv --system-site-packages $(VENV)
@@ -83,7 +94,7 @@ $(JS_DEPS): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
 
 js-deps: $(JS_DEPS)
 
-test-python: venv $(VERSITYGW) js-deps
+test-python: venv $(VERSITYGW) js-deps $(GOCLIENTS)
 	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python -m pytest -q tests
 
 test: deps test-go fuzz test-python
