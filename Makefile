@@ -16,7 +16,7 @@ DEBIAN_PACKAGES := gcc make python3 python3-dev python3-venv python3-pip python3
 	python3-wheel python3-cffi python3-dotenv python3-pytest python3-boto3 curl \
 	awscli s3cmd rclone openssl haproxy
 
-.PHONY: all lib deps venv test test-go test-python fuzz demo wheel clean bench soak conformance
+.PHONY: all lib deps venv js-deps goclients test test-go test-python fuzz demo wheel clean bench soak conformance
 
 all: lib
 
@@ -35,6 +35,17 @@ deps:
 
 $(VERSITYGW):
 	GOBIN=$(abspath $(BUILD)/bin) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+# The Go SDK clients of tests/test_clients_go.py (aws-sdk-go-v2, minio-go v7):
+# a module of their own in tests/goclients, so the proxy's go.mod never
+# carries these SDKs; built from the Go module proxy like versitygw.
+GOCLIENTS := $(BUILD)/bin/osp-awsgo $(BUILD)/bin/osp-miniogo
+GOCLIENTS_SOURCES := $(shell find tests/goclients -name '*.go') tests/goclients/go.mod tests/goclients/go.sum
+
+$(GOCLIENTS) &: $(GOCLIENTS_SOURCES)
+	cd tests/goclients && $(GO) build -trimpath -o $(abspath $(BUILD)/bin)/ ./cmd/osp-awsgo ./cmd/osp-miniogo
+
+goclients: $(GOCLIENTS)
 
 $(VENV)/.installed: $(LIB) setup.py pyproject.toml $(shell find python -name '*.py')
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv --system-site-packages $(VENV)
@@ -67,7 +78,23 @@ fuzz:
 		(cd go && $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./internal/$$pkg) || exit 1; \
 	done
 
-test-python: venv $(VERSITYGW)
+# The AWS SDK for JavaScript v3 for tests/test_clients_js.py, at the exact
+# versions of tests/js/package-lock.json (npm ci; Node 20 or newer, which the
+# SDK requires: Debian's nodejs is only a fallback and may be too old).
+JS_DIR  := tests/js
+JS_DEPS := $(JS_DIR)/node_modules/.installed
+
+$(JS_DEPS): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm)
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || \
+		echo "warning: Node $$(node --version) is older than the SDK's minimum (20)" >&2
+	cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+js-deps: $(JS_DEPS)
+
+test-python: venv $(VERSITYGW) js-deps $(GOCLIENTS)
 	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python -m pytest -q tests
 
 test: deps test-go fuzz test-python
@@ -103,4 +130,4 @@ conformance: venv $(VERSITYGW)
 		--markdown $(BUILD)/conformance.md --json $(BUILD)/conformance.json
 
 clean:
-	rm -rf $(BUILD) python/object_storage_proxy/_osp_cffi* python/object_storage_proxy/libosp.so *.egg-info python/*.egg-info
+	rm -rf $(BUILD) $(JS_DIR)/node_modules python/object_storage_proxy/_osp_cffi* python/object_storage_proxy/libosp.so *.egg-info python/*.egg-info

@@ -41,7 +41,7 @@ from requests.structures import CaseInsensitiveDict
 
 import s3wire
 from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, sign_request
-from s3wire import Reply, exchange, hmac_hex, render, signing_key
+from s3wire import Reply, hmac_hex, render, send_then_shut, signing_key
 
 STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
@@ -364,8 +364,5 @@ def send_truncated(upload: Upload, cut: int, *, connect: Optional[Tuple[str, int
     host, port = _target(upload.url, connect)
     headers = {"Host": urllib.parse.urlsplit(upload.url).netloc, **upload.headers}
     raw = _head(upload.method, upload.path, headers) + upload.body()[:cut]
-    try:
-        return exchange(port, raw, method=upload.method, half_close=True, timeout=20, host=host)
-    except (http.client.RemoteDisconnected, ConnectionError):
-        return None
+    return send_then_shut(port, raw, method=upload.method, timeout=20, host=host)
 

@@ -34,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape
 
-from helpers import BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY, sign_request
+from helpers import BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY, object_exists, sign_request
 from iam_server import IamServer
 
 # Request headers never forwarded to versitygw: hop-by-hop, the client's
@@ -331,3 +331,13 @@ class BearerFront:
             return response.status, list(response.getheaders()), answer
         finally:
             conn.close()
+
+
+def assert_nothing_complete_reached(front: BearerFront, direct: Any, bucket: str, key: str) -> None:
+    """The front never received a whole body for ``bucket/key`` (so a bearer
+    backend, which checks no payload hash, stored nothing), and versitygw
+    holds no such object."""
+    front.wait_idle()
+    complete = [s for s in front.seen_for(bucket, key) if s.complete]
+    assert complete == [], f"the backend received a complete body: {complete}"
+    assert not object_exists(direct, bucket, key), f"{key} was stored"

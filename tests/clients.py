@@ -1,7 +1,8 @@
-"""Shared bits of the real-client tests (test_clients_*.py): running a
-client binary with an isolated environment, a self-signed certificate for the
-proxy's HTTPS listener, fetching presigned URLs with urllib, and checking
-what versitygw stored.
+"""Shared bits of the real-client tests (test_clients_*.py and others):
+running a client binary with an isolated environment, a scenario with the
+newest boto3 in a child process (run_boto3_latest), a self-signed
+certificate for the proxy's HTTPS listener, fetching presigned URLs with
+urllib, and checking what versitygw stored.
 
 Each client test skips, saying why, only when its client is not installed
 (`make deps` installs awscli, s3cmd, rclone and openssl from Debian; the
@@ -11,10 +12,12 @@ newest boto3 and aws cli v1 come from the pyenv interpreter).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import ssl
 import subprocess
+import textwrap
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -23,7 +26,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import pytest
 
-from helpers import stored_body
+from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, stored_body
 
 # The newest boto3/botocore and aws cli v1 live in this interpreter (not our
 # package: it is only the client).
@@ -204,3 +207,100 @@ def fetch(url: str, *, method: str = "GET", data: Optional[bytes] = None, cafile
             return response.status, response.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+# --------------------------------------------------------------------------
+# the newest boto3, in a child process (the venv's boto3 is Debian's, older)
+
+PREAMBLE = '''
+import json, os, socket, sys
+import boto3, botocore
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+P = json.loads(os.environ["OSP_PARAMS"])
+SENT = []
+
+if P.get("resolve_to_localhost"):
+    # Virtual-host tests: every *.<domain> name is 127.0.0.1 for this process.
+    _getaddrinfo = socket.getaddrinfo
+    def _local(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(P["resolve_to_localhost"]):
+            host = "127.0.0.1"
+        return _getaddrinfo(host, *args, **kwargs)
+    socket.getaddrinfo = _local
+
+def _record(request, **kwargs):
+    h = request.headers
+    def get(name):
+        v = h.get(name)
+        return v.decode() if isinstance(v, bytes) else v
+    SENT.append({
+        "method": request.method,
+        "url": request.url,
+        "content_sha256": get("x-amz-content-sha256"),
+        "content_encoding": get("Content-Encoding"),
+        "trailer": get("x-amz-trailer"),
+        "checksum_crc32": get("x-amz-checksum-crc32"),
+        "decoded_length": get("x-amz-decoded-content-length"),
+    })
+
+def _no_expect_for_empty_bodies(request, **kwargs):
+    # boto/botocore#3755, as in tests/helpers.py
+    if request.headers.get("Content-Length") == "0":
+        request.headers.pop("Expect", None)
+
+def make_client(addressing_style="path", endpoint=None):
+    c = boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint or P["endpoint"],
+        aws_access_key_id=P["access_key"],
+        aws_secret_access_key=P["secret_key"],
+        region_name="us-east-1",
+        verify=P.get("ca") or None,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": addressing_style},
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+        ),
+    )
+    c.meta.events.register("before-send.s3", _record)
+    c.meta.events.register("before-send.s3", _no_expect_for_empty_bodies)
+    return c
+
+def error_of(e):
+    return {
+        "status": e.response["ResponseMetadata"]["HTTPStatusCode"],
+        "code": e.response["Error"].get("Code"),
+        "message": e.response["Error"].get("Message"),
+    }
+
+def emit(**result):
+    result["sent"] = SENT
+    result["versions"] = [boto3.__version__, botocore.__version__]
+    print("OSP-RESULT " + json.dumps(result, default=str))
+
+s3 = make_client()
+bucket = P["bucket"]
+'''
+
+
+def run_boto3_latest(tmp_path: Path, code: str, **params: Any) -> Dict[str, Any]:
+    """Runs ``code`` with the newest boto3 in a child process and returns
+    what it passed to emit(); fails with the child's output otherwise."""
+    python = require_executable(PYENV_PYTHON, "the pyenv Python with the newest boto3")
+    params.setdefault("access_key", CLIENT_ACCESS_KEY)
+    params.setdefault("secret_key", CLIENT_SECRET_KEY)
+    env = isolated_env(tmp_path / "home", {"OSP_PARAMS": json.dumps(params)})
+    script = PREAMBLE + textwrap.dedent(code)
+    result = run([python, "-c", script], env, cwd=tmp_path, timeout=120)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("OSP-RESULT ")]
+    assert result.returncode == 0 and lines, "the boto3 child failed:\n" + result.describe()
+    out: Dict[str, Any] = json.loads(lines[-1][len("OSP-RESULT "):])
+    major, minor = (int(x) for x in out["versions"][1].split(".")[:2])
+    if (major, minor) < (1, 36):
+        pytest.skip(f"the pyenv botocore is {out['versions'][1]}, older than 1.36 (no default checksums)")
+    return out

@@ -1,15 +1,11 @@
 """Fixtures of the end-to-end tests: a real S3 server (versitygw, one per
-session), proxies in front of it (one or more per test), boto3 clients for
-both, and unique buckets. See helpers.py for the chain under test."""
+session; versitygw.py), proxies in front of it (one or more per test), boto3
+clients for both, unique buckets, ``osp`` child processes (osp_cli.py), a
+recording backend (s3wire.RecordingBackend) and a bearer-token front
+(bearer_front.py). See helpers.py for the chain under test."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 import uuid
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
@@ -21,90 +17,24 @@ from helpers import (
     CLIENT_ACCESS_KEY,
     CLIENT_KEYSTORE,
     CLIENT_SECRET_KEY,
-    REGION,
-    free_port,
+    FROM_RECORDER,
+    RAW_TIMEOUT,
     make_client,
 )
+from bearer_front import BearerFront
+from iam_server import IamServer
 from object_storage_proxy import ProxyServer, ProxyServerConfig
-
-
-class Backend:
-    """A running versitygw."""
-
-    def __init__(self, port: int, root: str) -> None:
-        self.host = "127.0.0.1"
-        self.port = port
-        self.root = root
-        self.endpoint_url = f"http://127.0.0.1:{port}"
-
-    def entry(self, *, creds: bool = True, **overrides: Any) -> Dict[str, Any]:
-        """A cos_map entry for a bucket on this versitygw, with its root keys
-        unless ``creds=False``."""
-        entry: Dict[str, Any] = {
-            "host": self.host,
-            "port": self.port,
-            "region": REGION,
-            "scheme": "http",
-            "addressing_style": "path",
-        }
-        if creds:
-            entry.update(access_key=BACKEND_ACCESS_KEY, secret_key=BACKEND_SECRET_KEY)
-        entry.update(overrides)
-        return entry
-
-
-def _wait_for_port(port: int, proc: "subprocess.Popen[bytes]", log_path: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            with open(log_path, "rb") as f:
-                log = f.read()[-2000:].decode(errors="replace")
-            raise RuntimeError(f"versitygw exited with code {proc.returncode} before listening:\n{log}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.01)
-    raise RuntimeError(f"versitygw did not listen on 127.0.0.1:{port} within {timeout}s")
+from osp_cli import Osp
+from s3wire import Answer, RecordedRequest, RecordingBackend
+from versitygw import Backend, run_versitygw
 
 
 @pytest.fixture(scope="session")
 def backend() -> Iterator[Backend]:
     """versitygw on a free 127.0.0.1 port with its own temporary directory.
     Fails (never skips) when the binary is missing."""
-    binary = os.environ.get("OSP_VERSITYGW")
-    if not binary:
-        raise RuntimeError(
-            "OSP_VERSITYGW is not set: point it at the versitygw binary "
-            "(`make test-python` builds build/bin/versitygw and sets it)"
-        )
-    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-        raise RuntimeError(f"OSP_VERSITYGW={binary!r} is not an executable file")
-    base = tempfile.mkdtemp(prefix="osp-versitygw-")
-    root = os.path.join(base, "data")
-    os.mkdir(root)
-    log_path = os.path.join(base, "versitygw.log")
-    port = free_port()
-    env = dict(os.environ, ROOT_ACCESS_KEY=BACKEND_ACCESS_KEY, ROOT_SECRET_KEY=BACKEND_SECRET_KEY)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [binary, "--port", f"127.0.0.1:{port}", "--quiet", "posix", root],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_for_port(port, proc, log_path)
-        yield Backend(port, root)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(base, ignore_errors=True)
+    with run_versitygw() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -189,6 +119,18 @@ def start_proxy(backend: Backend) -> Iterator[Callable[..., ProxyServer]]:
 
 
 @pytest.fixture
+def osp_processes() -> Iterator[List[Osp]]:
+    """A list for the ``osp`` processes a test starts: each still running
+    after the test is killed."""
+    started: List[Osp] = []
+    yield started
+    for osp in started:
+        if osp.proc.poll() is None:
+            osp.proc.kill()
+            osp.proc.wait()
+
+
+@pytest.fixture
 def client_for() -> Callable[..., Any]:
     """``client_for(proxy, access_key, secret_key)``: boto3 through a proxy."""
 
@@ -208,3 +150,48 @@ def proxy(start_proxy: Callable[..., ProxyServer], bucket: str) -> ProxyServer:
 def client(proxy: ProxyServer, client_for: Callable[..., Any]) -> Any:
     """boto3 through ``proxy`` with the first client key."""
     return client_for(proxy)
+
+
+# --------------------------------------------------------------------------
+# a backend that records what a proxy forwards
+
+
+def _from_recorder(request: RecordedRequest) -> Answer:
+    return Answer(200, [], FROM_RECORDER)
+
+
+@pytest.fixture
+def recorder() -> Iterator[RecordingBackend]:
+    """What a proxy forwards, seen from its backend (put it in a cos_map
+    entry with ``backend.entry(port=recorder.port)``): each request is
+    recorded whole and answered 200 with the body FROM_RECORDER."""
+    rec = RecordingBackend(_from_recorder, timeout=RAW_TIMEOUT)
+    yield rec
+    rec.close()
+
+
+# --------------------------------------------------------------------------
+# a bearer (IBM API key) backend: needs the module's own ``iam`` fixture (an
+# IamServer knowing the module's API keys)
+
+
+@pytest.fixture
+def front(iam: IamServer, backend: Backend) -> Iterator[BearerFront]:
+    """A bearer-token S3 front to versitygw that checks tokens with ``iam``."""
+    with BearerFront(iam, backend.endpoint_url) as f:
+        yield f
+
+
+@pytest.fixture
+def bearer_proxy(start_proxy: Callable[..., ProxyServer], iam: IamServer, front: BearerFront) -> Callable[..., Any]:
+    """``bearer_proxy({bucket: apikey or None, ...}, entry=None, **config)``:
+    a proxy whose buckets are behind the front (``entry`` overrides fields of
+    each cos_map entry), with the local IAM."""
+
+    def start(buckets: Mapping[str, Optional[str]], entry: Optional[Mapping[str, Any]] = None,
+              **options: Any) -> ProxyServer:
+        options.setdefault("iam_url", iam.url)
+        cos_map = {name: front.entry(key, **dict(entry or {})) for name, key in buckets.items()}
+        return start_proxy(cos_map=cos_map, **options)
+
+    return start

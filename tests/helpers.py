@@ -12,22 +12,37 @@ re-signature strictly. What was (or was not) stored is always checked with a
 boto3 client talking to versitygw directly.
 
 The wire itself (SigV4 signers, raw HTTP senders, a recording backend) is in
-s3wire.py; sign_request and send_signed here sign with the client's keys.
+s3wire.py; sign_request and send_signed here sign with the client's keys, and
+raw_signed_headers, send_raw and assert_xml_error are s3wire's raw requests
+aimed at a proxy.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import hashlib
 import xml.etree.ElementTree as ET
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import boto3
 import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from s3wire import REGION, sign_headers, utcnow  # noqa: F401  (REGION and utcnow are re-exported)
+from s3wire import (  # noqa: F401  (REGION and utcnow are re-exported)
+    REGION,
+    Headers,
+    Reply,
+    amz_now,
+    authorization,
+    exchange,
+    render,
+    sign_headers,
+    sign_raw,
+    utcnow,
+)
+import s3wire
 
 # versitygw's root account: only the proxy (and the direct client) know it.
 BACKEND_ACCESS_KEY = "backendroot"
@@ -39,6 +54,12 @@ CLIENT_SECRET_KEY = "client-secret-aaaaaaaaaaaaaaaaaaaaaaaaa"
 OTHER_ACCESS_KEY = "CLIENTAKIDBBBBBBBBBB"
 OTHER_SECRET_KEY = "client-secret-bbbbbbbbbbbbbbbbbbbbbbbbb"
 CLIENT_KEYSTORE = {CLIENT_ACCESS_KEY: CLIENT_SECRET_KEY, OTHER_ACCESS_KEY: OTHER_SECRET_KEY}
+
+# Every socket operation of a raw request (send_raw), and of the recorder.
+RAW_TIMEOUT = 5.0
+# What the ``recorder`` fixture's backend answers (a proxy must not pass it
+# on where nothing was to be forwarded).
+FROM_RECORDER = b"FROM-RECORDER"
 
 
 def free_port() -> int:
@@ -216,6 +237,14 @@ def sign_request(
     return sign_headers(method, url, access_key=access_key, secret_key=secret_key, **options)
 
 
+def presign(method: str, endpoint_url: str, bucket: str, key: str, *, access_key: str = CLIENT_ACCESS_KEY,
+            secret_key: str = CLIENT_SECRET_KEY, **options: Any) -> str:
+    """s3wire.presign (a presigned URL by hand) with the first client key
+    unless told otherwise. ``options``: expires, at, region, query, headers,
+    payload."""
+    return s3wire.presign(method, endpoint_url, bucket, key, access_key=access_key, secret_key=secret_key, **options)
+
+
 def send_signed(
     method: str,
     url: str,
@@ -232,3 +261,47 @@ def send_signed(
     return requests.request(method, url, data=body, headers=signed, timeout=30, allow_redirects=False)
 
 
+
+
+# --------------------------------------------------------------------------
+# raw requests to a proxy (s3wire renders and sends; these aim at a proxy and
+# sign with the client's keys)
+
+
+def raw_signed_headers(proxy: Any, method: str, target: str, body: bytes = b"", *, host: Optional[str] = None,
+                       extra: Sequence[Tuple[str, str]] = (), payload: Optional[str] = None,
+                       amz_date: Optional[str] = None, access_key: str = CLIENT_ACCESS_KEY,
+                       secret_key: str = CLIENT_SECRET_KEY) -> Headers:
+    """Headers of a validly signed raw request to ``proxy`` (Host,
+    X-Amz-Date, X-Amz-Content-Sha256, ``extra`` in the order given,
+    Authorization last), signed by s3wire.sign_raw over exactly these
+    headers (a name given twice is signed as its values joined)."""
+    amz_date = amz_date or amz_now()
+    payload = payload or hashlib.sha256(body).hexdigest()
+    headers: Headers = [("Host", host or f"127.0.0.1:{proxy.http_port}"), ("X-Amz-Date", amz_date),
+                        ("X-Amz-Content-Sha256", payload), *extra]
+    parts = sign_raw(method, target, headers, payload, amz_date, access_key=access_key, secret_key=secret_key)
+    return headers + [("Authorization", authorization(*parts))]
+
+
+def send_raw(proxy: Any, method: str, target: str, headers: Sequence[Tuple[str, str]], body: bytes = b"",
+             *, content_length: bool = True, check_closed: bool = False) -> Reply:
+    """One raw request to ``proxy`` on a new connection, headers byte for
+    byte as given; adds Content-Length for a body unless told not to."""
+    all_headers = list(headers)
+    if body and content_length:
+        all_headers.append(("Content-Length", str(len(body))))
+    return exchange(proxy.http_port, render(method, target, all_headers) + body, method=method,
+                    check_closed=check_closed, timeout=RAW_TIMEOUT)
+
+
+def assert_xml_error(reply: Reply, status: int, codes: Any) -> Dict[str, str]:
+    """An S3 XML error with this status and one of ``codes`` (a str or a
+    tuple), with an x-amz-request-id header; returns its fields."""
+    codes = (codes,) if isinstance(codes, str) else tuple(codes)
+    assert reply.status == status, (reply.status, reply.body[:600])
+    assert "xml" in reply.headers.get("Content-Type", ""), (dict(reply.headers), reply.body[:300])
+    fields = parse_s3_error(reply.body)
+    assert fields["Code"] in codes, (fields, codes)
+    assert reply.headers.get("x-amz-request-id"), dict(reply.headers)
+    return fields

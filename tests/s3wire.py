@@ -13,7 +13,8 @@ signing
 raw HTTP
     :func:`render` writes a request head byte for byte (header names and
     order as given: duplicates, odd case and ``_`` survive), :func:`exchange`
-    sends bytes on a new connection and reads one answer,
+    sends bytes on a new connection and reads one answer (:func:`send_then_shut`
+    half-closes first, and tells an answer from none),
     :func:`send_expect_continue` plays the ``Expect: 100-continue`` dance,
     :func:`send_watching` reads an answer without trusting it (a body cut
     short is reported, not hidden).
@@ -209,10 +210,13 @@ def presign(
     region: str = REGION,
     query: Optional[Mapping[str, str]] = None,
     headers: Optional[Mapping[str, str]] = None,
+    payload: str = UNSIGNED_PAYLOAD,
 ) -> str:
     """A SigV4 presigned URL for ``endpoint_url/bucket/key``, signed by hand.
     ``query`` is extra (signed) query parameters, ``headers`` extra signed
-    headers the caller must then send."""
+    headers the caller must then send; ``payload`` is the canonical
+    request's payload line (a body hash goes with an X-Amz-Content-Sha256
+    parameter in ``query``)."""
     at = at or utcnow()
     amz_date = at.strftime("%Y%m%dT%H%M%SZ")
     scope = f"{at:%Y%m%d}/{region}/s3/aws4_request"
@@ -230,8 +234,7 @@ def presign(
     }
     canonical_query_text = "&".join(f"{quote(k)}={quote(v)}" for k, v in sorted(params.items()))
     canonical_headers = "".join(f"{name}:{signed[name]}\n" for name in sorted(signed))
-    canonical_request = "\n".join([method, path, canonical_query_text, canonical_headers, signed_names,
-                                   UNSIGNED_PAYLOAD])
+    canonical_request = "\n".join([method, path, canonical_query_text, canonical_headers, signed_names, payload])
     signature = hmac_hex(signing_key(secret_key, f"{at:%Y%m%d}", region),
                          string_to_sign(amz_date, scope, canonical_request))
     return f"{endpoint_url}{path}?{canonical_query_text}&X-Amz-Signature={signature}"
@@ -300,6 +303,17 @@ def exchange(port: int, raw: bytes, *, method: str = "GET", check_closed: bool =
         return read_reply(sock, method, check_closed=check_closed)
     finally:
         sock.close()
+
+
+def send_then_shut(port: int, raw: bytes, *, method: str = "GET", timeout: float = 20.0,
+                   host: str = "127.0.0.1") -> Optional[Reply]:
+    """Sends raw bytes on a new connection, then shuts the sending side as a
+    client with nothing more to say (a body cut short just ends there), and
+    reads one response; None if the server closed without one."""
+    try:
+        return exchange(port, raw, method=method, half_close=True, timeout=timeout, host=host)
+    except (http.client.RemoteDisconnected, ConnectionError):
+        return None
 
 
 def send_expect_continue(host: str, port: int, head: bytes, body: bytes, *, method: str, wait: float = 5.0,
@@ -627,6 +641,12 @@ class RecordingBackend(LoopbackServer):
         with self._lock:
             taken, self._requests = self._requests, []
         return taken
+
+    def only(self) -> RecordedRequest:
+        """The one request recorded so far (fails unless exactly one)."""
+        got = self.requests
+        assert len(got) == 1, [(r.method, r.target) for r in got]
+        return got[0]
 
     def _connected(self, conn: socket.socket) -> None:
         threading.Thread(target=self._serve, args=(conn,), daemon=True).start()

@@ -35,7 +35,7 @@ import hashlib
 import posixpath
 import socket
 import urllib.parse
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -45,18 +45,22 @@ from awschunked import STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNS
 from helpers import (
     CLIENT_ACCESS_KEY,
     CLIENT_SECRET_KEY,
+    FROM_RECORDER,
+    RAW_TIMEOUT,
     REGION,
+    assert_xml_error,
     make_client,
     parse_s3_error,
+    presign,
+    raw_signed_headers,
+    send_raw,
     stored_body,
     stored_keys,
     utcnow,
 )
 from s3wire import (
-    Answer,
     Headers,
     LoopbackServer,
-    RecordedRequest,
     RecordingBackend,
     Reply,
     amz_now,
@@ -66,44 +70,15 @@ from s3wire import (
     render,
 )
 
-TIMEOUT = 5.0  # every socket operation
+TIMEOUT = RAW_TIMEOUT  # every socket operation
 DOMAIN = "s3.osp.test"
-FROM_RECORDER = b"FROM-RECORDER"
-
-# --------------------------------------------------------------------------
-# raw HTTP
-
-
-def send(proxy: Any, method: str, target: str, headers: Sequence[Tuple[str, str]], body: bytes = b"",
-         *, content_length: bool = True, check_closed: bool = False) -> Reply:
-    """One raw request to the proxy; adds Content-Length for a body unless told not to."""
-    all_headers = list(headers)
-    if body and content_length:
-        all_headers.append(("Content-Length", str(len(body))))
-    return exchange(proxy.http_port, render(method, target, all_headers) + body, method=method,
-                    check_closed=check_closed, timeout=TIMEOUT)
-
 
 # --------------------------------------------------------------------------
 # SigV4 over exactly the headers sent
 
 
-# s3wire's signers with the first client key: over exactly the headers sent,
-# and presigned URLs by hand.
+# s3wire's signer with the first client key, over exactly the headers sent.
 sign_raw = functools.partial(s3wire.sign_raw, access_key=CLIENT_ACCESS_KEY, secret_key=CLIENT_SECRET_KEY)
-presign = functools.partial(s3wire.presign, access_key=CLIENT_ACCESS_KEY, secret_key=CLIENT_SECRET_KEY)
-
-
-def signed(proxy: Any, method: str, target: str, body: bytes = b"", *, host: Optional[str] = None,
-           extra: Sequence[Tuple[str, str]] = (), payload: Optional[str] = None,
-           amz_date: Optional[str] = None) -> Headers:
-    """Headers of a validly signed request (host, x-amz-date,
-    x-amz-content-sha256, ``extra``, Authorization last)."""
-    amz_date = amz_date or amz_now()
-    payload = payload or hashlib.sha256(body).hexdigest()
-    headers: Headers = [("Host", host or f"127.0.0.1:{proxy.http_port}"), ("X-Amz-Date", amz_date),
-                        ("X-Amz-Content-Sha256", payload), *extra]
-    return headers + [("Authorization", authorization(*sign_raw(method, target, headers, payload, amz_date)))]
 
 
 def replace(headers: Headers, name: str, *values: str) -> Headers:
@@ -117,18 +92,6 @@ def value(headers: Headers, name: str) -> str:
 
 # --------------------------------------------------------------------------
 # assertions
-
-
-def assert_xml_error(reply: Reply, status: int, codes: Any) -> Dict[str, str]:
-    """An S3 XML error with this status and one of ``codes`` (a str or a
-    tuple); also checks the x-amz-request-id header."""
-    codes = (codes,) if isinstance(codes, str) else tuple(codes)
-    assert reply.status == status, (reply.status, reply.body[:600])
-    assert "xml" in reply.headers.get("Content-Type", ""), (dict(reply.headers), reply.body[:300])
-    fields = parse_s3_error(reply.body)
-    assert fields["Code"] in codes, (fields, codes)
-    assert reply.headers.get("x-amz-request-id"), dict(reply.headers)
-    return fields
 
 
 def assert_any_xml_error(reply: Reply) -> Dict[str, str]:
@@ -174,25 +137,7 @@ def assert_still_serving(proxy: Any, direct: Any, bucket: str) -> None:
 
 
 # --------------------------------------------------------------------------
-# a backend that records what it is sent
-
-
-def _from_recorder(request: RecordedRequest) -> Answer:
-    return Answer(200, [], FROM_RECORDER)
-
-
-# test_forwarding.py (wp-a) builds its HeaderRecorder on this name; it can
-# use s3wire.RecordingBackend instead, and then this alias goes.
-_LoopbackServer = LoopbackServer
-
-
-@pytest.fixture
-def recorder() -> Iterator[RecordingBackend]:
-    """What the proxy forwards, seen from the backend: each request is
-    recorded and answered 200 FROM_RECORDER."""
-    rec = RecordingBackend(_from_recorder, timeout=TIMEOUT)
-    yield rec
-    rec.close()
+# a port that must stay untouched
 
 
 class Listener(LoopbackServer):
@@ -221,15 +166,15 @@ def listener() -> Iterator[Listener]:
 def test_raw_signer_is_accepted(proxy: Any, direct: Any, bucket: str) -> None:
     """The control for everything below: sign_raw on a raw socket works."""
     target = f"/{bucket}/dir/with%20space+plus?x-id=PutObject"
-    reply = send(proxy, "PUT", target, signed(proxy, "PUT", target, b"raw"), b"raw")
+    reply = send_raw(proxy, "PUT", target, raw_signed_headers(proxy, "PUT", target, b"raw"), b"raw")
     assert reply.status == 200, reply.body
     assert stored_body(direct, bucket, "dir/with space+plus") == b"raw"
     target = f"/{bucket}/dir/with%20space+plus"
-    reply = send(proxy, "GET", target, signed(proxy, "GET", target))
+    reply = send_raw(proxy, "GET", target, raw_signed_headers(proxy, "GET", target))
     assert (reply.status, reply.body) == (200, b"raw")
     # ... and so is a presigned PUT sent the same way (the presign tests' control).
     target = _presigned_target(proxy, "PUT", bucket, "presigned")
-    reply = send(proxy, "PUT", target, _host(proxy), b"presigned")
+    reply = send_raw(proxy, "PUT", target, _host(proxy), b"presigned")
     assert reply.status == 200, reply.body
     assert stored_body(direct, bucket, "presigned") == b"presigned"
 
@@ -239,7 +184,7 @@ def test_raw_signer_is_accepted(proxy: Any, direct: Any, bucket: str) -> None:
 
 
 def _auth_parts(proxy: Any, target: str, body: bytes) -> Tuple[Headers, str, str, str]:
-    headers = signed(proxy, "PUT", target, body)
+    headers = raw_signed_headers(proxy, "PUT", target, body)
     credential, signed_names, signature = (
         part.split("=", 1)[1] for part in value(headers, "Authorization").split(" ", 1)[1].split(", "))
     return headers, credential, signed_names, signature
@@ -330,7 +275,7 @@ def test_malformed_authorization(proxy: Any, direct: Any, bucket: str, build: Ca
     """Each broken Authorization is refused with S3's code; nothing is stored."""
     target = f"/{bucket}/auth"
     headers, credential, signed_names, signature = _auth_parts(proxy, target, b"x")
-    reply = send(proxy, "PUT", target, replace(headers, "Authorization", build(credential, signed_names, signature)),
+    reply = send_raw(proxy, "PUT", target, replace(headers, "Authorization", build(credential, signed_names, signature)),
                  b"x")
     assert_xml_error(reply, status, code)
     assert len(reply.body) < 2048, "the error echoes the client's header at length"
@@ -355,7 +300,7 @@ def test_bad_x_amz_date(proxy: Any, direct: Any, bucket: str, amz_date: str, sta
     headers: Headers = [("Host", f"127.0.0.1:{proxy.http_port}"), ("X-Amz-Date", amz_date),
                         ("X-Amz-Content-Sha256", payload)]
     credential, names, signature = sign_raw("PUT", target, headers, payload, now.strftime("%Y%m%dT%H%M%SZ"))
-    reply = send(proxy, "PUT", target, headers + [("Authorization", authorization(credential, names, signature))],
+    reply = send_raw(proxy, "PUT", target, headers + [("Authorization", authorization(credential, names, signature))],
                  b"x")
     assert_xml_error(reply, status, code)
     assert stored_keys(direct, bucket) == []
@@ -365,8 +310,8 @@ def test_bad_x_amz_date(proxy: Any, direct: Any, bucket: str, amz_date: str, sta
 def test_authorization_larger_than_any_header_limit(proxy: Any, direct: Any, bucket: str) -> None:
     """200 KB of Authorization: answered by Go's server (431), connection closed."""
     target = f"/{bucket}/huge"
-    headers = replace(signed(proxy, "PUT", target, b"x"), "Authorization", f"{A} Credential={'A' * 200_000}")
-    reply = send(proxy, "PUT", target, headers, b"x", check_closed=True)
+    headers = replace(raw_signed_headers(proxy, "PUT", target, b"x"), "Authorization", f"{A} Credential={'A' * 200_000}")
+    reply = send_raw(proxy, "PUT", target, headers, b"x", check_closed=True)
     assert_go_answered(reply, 431)
     assert stored_keys(direct, bucket) == []
     assert_still_serving(proxy, direct, bucket)
@@ -382,9 +327,9 @@ def test_duplicate_authorization_headers(proxy: Any, direct: Any, bucket: str) -
     for key, order in (("valid-garbage", ("valid", "garbage")), ("garbage-valid", ("garbage", "valid")),
                        ("valid-twice", ("valid", "valid"))):
         target = f"/{bucket}/{key}"
-        headers = signed(proxy, "PUT", target, b"x")
+        headers = raw_signed_headers(proxy, "PUT", target, b"x")
         values = {"valid": value(headers, "Authorization"), "garbage": "garbage"}
-        reply = send(proxy, "PUT", target, replace(headers, "Authorization", *(values[o] for o in order)), b"x")
+        reply = send_raw(proxy, "PUT", target, replace(headers, "Authorization", *(values[o] for o in order)), b"x")
         assert reply.status == 400, (key, reply.status, reply.body[:300])
         assert_xml_error(reply, 400, "AuthorizationHeaderMalformed")
     assert stored_keys(direct, bucket) == []
@@ -401,8 +346,8 @@ def test_duplicate_header_appended_after_signing(proxy: Any, direct: Any, bucket
     """A second copy added on the way (the signature covers one): refused --
     as malformed or as a signature mismatch -- and nothing stored."""
     target = f"/{bucket}/dup"
-    headers = signed(proxy, "PUT", target, b"x", payload=payload)
-    reply = send(proxy, "PUT", target, headers + [(name, second)], b"x")
+    headers = raw_signed_headers(proxy, "PUT", target, b"x", payload=payload)
+    reply = send_raw(proxy, "PUT", target, headers + [(name, second)], b"x")
     assert 400 <= reply.status < 500, (reply.status, reply.body[:300])
     assert_xml_error(reply, reply.status, tuple(MALFORMED) + ("SignatureDoesNotMatch",))
     assert stored_keys(direct, bucket) == []
@@ -424,7 +369,7 @@ def test_duplicate_header_signed_joined(proxy: Any, direct: Any, bucket: str, du
     headers += [("X-Amz-Date", d) for d in dates] + [("X-Amz-Content-Sha256", h) for h in hashes]
     # The payload line and the signing date a first-copy reader would use.
     credential, names, signature = sign_raw("PUT", target, headers, hashes[0], dates[0])
-    reply = send(proxy, "PUT", target, headers + [("Authorization", authorization(credential, names, signature))],
+    reply = send_raw(proxy, "PUT", target, headers + [("Authorization", authorization(credential, names, signature))],
                  b"x")
     assert_refused_as_malformed(reply)
     assert stored_keys(direct, bucket) == []
@@ -460,7 +405,7 @@ def test_presigned_bad_expires(proxy: Any, direct: Any, bucket: str, expires: st
     """X-Amz-Expires beyond int64, fractional or not decimal: 400 (test_presign
     covers 0, -1, 604801, "abc", "")."""
     target = _presigned_target(proxy, "PUT", bucket, "presigned", expires=expires)
-    reply = send(proxy, "PUT", target, _host(proxy), b"x")
+    reply = send_raw(proxy, "PUT", target, _host(proxy), b"x")
     assert_xml_error(reply, 400, "AuthorizationQueryParametersError")
     assert stored_keys(direct, bucket) == []
     assert_still_serving(proxy, direct, bucket)
@@ -475,7 +420,7 @@ def test_presigned_missing_parameter(proxy: Any, direct: Any, bucket: str, name:
     """Each required parameter left out: S3's 400 AuthorizationQueryParametersError
     (test_presign.test_missing_signature accepts 400 or 403 for one of them)."""
     target = _without(_presigned_target(proxy, "PUT", bucket, "presigned"), name)
-    reply = send(proxy, "PUT", target, _host(proxy), b"x")
+    reply = send_raw(proxy, "PUT", target, _host(proxy), b"x")
     assert_xml_error(reply, 400, "AuthorizationQueryParametersError")
     assert stored_keys(direct, bucket) == []
     assert_still_serving(proxy, direct, bucket)
@@ -492,7 +437,7 @@ def test_presigned_duplicate_parameter(proxy: Any, direct: Any, bucket: str, nam
     path, _, query = target.partition("?")
     extra = f"{name}={other}"
     target = f"{path}?{extra}&{query}" if first else f"{target}&{extra}"
-    reply = send(proxy, "PUT", target, _host(proxy), b"x")
+    reply = send_raw(proxy, "PUT", target, _host(proxy), b"x")
     assert_xml_error(reply, 400, "AuthorizationQueryParametersError")
     assert stored_keys(direct, bucket) == []
     assert_still_serving(proxy, direct, bucket)
@@ -509,7 +454,7 @@ def test_presigned_malformed_parameter(proxy: Any, direct: Any, bucket: str, nam
     and versitygw answer: test_forwarding.py.)"""
     target = _presigned_target(proxy, "PUT", bucket, "presigned")
     target = target.replace(_param(target, name), f"{name}={bad}")
-    reply = send(proxy, "PUT", target, _host(proxy), b"x")
+    reply = send_raw(proxy, "PUT", target, _host(proxy), b"x")
     assert_xml_error(reply, 400, "AuthorizationQueryParametersError")
     assert stored_keys(direct, bucket) == []
     assert_still_serving(proxy, direct, bucket)
@@ -519,8 +464,8 @@ def test_presigned_and_authorization_header(proxy: Any, direct: Any, bucket: str
     """Both auth mechanisms at once: S3's 400 InvalidArgument ("Only one auth
     mechanism allowed"), even when each one alone is valid."""
     target = _presigned_target(proxy, "PUT", bucket, "presigned")
-    headers = signed(proxy, "PUT", target, b"x")
-    reply = send(proxy, "PUT", target, headers, b"x")
+    headers = raw_signed_headers(proxy, "PUT", target, b"x")
+    reply = send_raw(proxy, "PUT", target, headers, b"x")
     assert_xml_error(reply, 400, "InvalidArgument")
     assert stored_keys(direct, bucket) == []
     assert_still_serving(proxy, direct, bucket)
@@ -530,7 +475,7 @@ def test_presigned_streaming_payload(proxy: Any, direct: Any, bucket: str) -> No
     """A presigned PUT that claims an aws-chunked body: refused, not decoded."""
     target = _presigned_target(proxy, "PUT", bucket, "presigned",
                                query={"X-Amz-Content-Sha256": STREAMING_SIGNED})
-    reply = send(proxy, "PUT", target, _host(proxy) + [("Content-Encoding", "aws-chunked")],
+    reply = send_raw(proxy, "PUT", target, _host(proxy) + [("Content-Encoding", "aws-chunked")],
                  b"5;chunk-signature=" + b"0" * 64 + b"\r\nhello\r\n")
     assert_xml_error(reply, 400, "InvalidRequest")
     assert stored_keys(direct, bucket) == []
@@ -656,9 +601,9 @@ def test_crlf_injected_amz_header(proxy: Any, direct: Any, bucket: str) -> None:
     in: it is not signed, so the request is refused."""
     for key, eol in (("crlf", "\r\n"), ("lf", "\n")):
         target = f"/{bucket}/{key}"
-        headers = signed(proxy, "PUT", target, b"x", extra=[("X-Amz-Meta-A", "1")])
+        headers = raw_signed_headers(proxy, "PUT", target, b"x", extra=[("X-Amz-Meta-A", "1")])
         headers = [(n, v + f"{eol}X-Amz-Meta-Injected: 1" if n == "X-Amz-Meta-A" else v) for n, v in headers]
-        reply = send(proxy, "PUT", target, headers, b"x")
+        reply = send_raw(proxy, "PUT", target, headers, b"x")
         assert_xml_error(reply, 403, "AccessDenied")
     assert stored_keys(direct, bucket) == []
     assert_still_serving(proxy, direct, bucket)
@@ -668,9 +613,9 @@ def test_obs_fold_of_a_signed_header(proxy: Any, direct: Any, bucket: str) -> No
     """An obsolete line folding of a signed header (RFC 9112: reject, or read
     as a space): either way not the signed value, so refused."""
     target = f"/{bucket}/fold"
-    headers = signed(proxy, "PUT", target, b"x", extra=[("X-Amz-Meta-A", "1")])
+    headers = raw_signed_headers(proxy, "PUT", target, b"x", extra=[("X-Amz-Meta-A", "1")])
     headers = [(n, v + "\r\n folded" if n == "X-Amz-Meta-A" else v) for n, v in headers]
-    reply = send(proxy, "PUT", target, headers, b"x", check_closed=True)
+    reply = send_raw(proxy, "PUT", target, headers, b"x", check_closed=True)
     if reply.headers.get("Content-Type", "").startswith("text/plain"):
         assert_go_answered(reply, 400)
     else:
@@ -697,7 +642,7 @@ def test_answered_by_go(proxy: Any, direct: Any, bucket: str, mangle: Callable[[
     """Go's server refuses these (plain text, not S3 XML): the status, the
     connection closed, nothing stored."""
     target = f"/{bucket}/go"
-    reply = send(proxy, "PUT", target, mangle(signed(proxy, "PUT", target, b"x")), b"x", check_closed=True)
+    reply = send_raw(proxy, "PUT", target, mangle(raw_signed_headers(proxy, "PUT", target, b"x")), b"x", check_closed=True)
     assert_go_answered(reply, status)
     assert stored_keys(direct, bucket) == []
     assert_still_serving(proxy, direct, bucket)
@@ -716,8 +661,8 @@ def test_huge_header_set_is_refused_by_the_proxy(start_proxy: Callable[..., Any]
     writing, which comes back as a 502 or its 400, by chance."""
     proxy = start_proxy(cos_map={"allowed": backend.entry(port=recorder.port)})
     target = "/allowed/many"
-    headers = signed(proxy, "PUT", target, b"x") + [(f"X-Pad-{i:05d}", "v" * size) for i in range(count)]
-    reply = send(proxy, "PUT", target, headers, b"x", check_closed=True)
+    headers = raw_signed_headers(proxy, "PUT", target, b"x") + [(f"X-Pad-{i:05d}", "v" * size) for i in range(count)]
+    reply = send_raw(proxy, "PUT", target, headers, b"x", check_closed=True)
     if reply.status == 431:
         assert_go_answered(reply, 431)
     else:
@@ -730,8 +675,8 @@ def test_huge_header_set_stores_nothing(proxy: Any, direct: Any, bucket: str, co
     """The same against versitygw: refused (never a 2xx), nothing stored, the
     proxy still serving."""
     target = f"/{bucket}/many"
-    headers = signed(proxy, "PUT", target, b"x") + [(f"X-Pad-{i:05d}", "v" * size) for i in range(count)]
-    reply = send(proxy, "PUT", target, headers, b"x")
+    headers = raw_signed_headers(proxy, "PUT", target, b"x") + [(f"X-Pad-{i:05d}", "v" * size) for i in range(count)]
+    reply = send_raw(proxy, "PUT", target, headers, b"x")
     assert reply.status >= 400, (reply.status, reply.body[:300])
     assert stored_keys(direct, bucket) == []
     assert_still_serving(proxy, direct, bucket)
@@ -756,7 +701,7 @@ def test_invalid_bucket_name(proxy: Any, direct: Any, bucket: str, name: str) ->
     """A name no bucket can have, under any rules: S3's (and versitygw's) 400
     InvalidBucketName, never an echo of control bytes, nothing created."""
     target = f"/{name}/k"
-    reply = send(proxy, "PUT", target, signed(proxy, "PUT", target, b"x"), b"x")
+    reply = send_raw(proxy, "PUT", target, raw_signed_headers(proxy, "PUT", target, b"x"), b"x")
     assert_xml_error(reply, 400, "InvalidBucketName")
     assert b"\0" not in reply.body
     assert stored_keys(direct, bucket) == []
@@ -784,11 +729,11 @@ def test_dot_segments_do_not_reach_another_bucket(proxy: Any, direct: Any, bucke
     direct.put_object(Bucket=other, Key="secret", Body=b"TOP-SECRET")
     target = "/" + path.format(b=bucket, o=other)
 
-    got = send(proxy, "GET", target, signed(proxy, "GET", target))
+    got = send_raw(proxy, "GET", target, raw_signed_headers(proxy, "GET", target))
     assert b"TOP-SECRET" not in got.body
     assert_any_xml_error(got)
 
-    put = send(proxy, "PUT", target, signed(proxy, "PUT", target, b"overwrite"), b"overwrite")
+    put = send_raw(proxy, "PUT", target, raw_signed_headers(proxy, "PUT", target, b"overwrite"), b"overwrite")
     assert stored_body(direct, other, "secret") == b"TOP-SECRET"
     assert stored_keys(direct, other) == ["secret"]
     if put.status != 200:  # a literal key inside <allowed> would be S3's reading
@@ -814,7 +759,7 @@ def test_dot_segments_are_not_forwarded(start_proxy: Callable[..., Any], backend
     proxy = start_proxy(cos_map={"allowed": backend.entry(port=recorder.port)})
     target = "/" + path.format(b="allowed", o="other")
     for method, body in (("GET", b""), ("PUT", b"x")):
-        reply = send(proxy, method, target, signed(proxy, method, target, body), body)
+        reply = send_raw(proxy, method, target, raw_signed_headers(proxy, method, target, body), body)
         if reply.status != 200:
             assert_any_xml_error(reply)
     escaped = [(r.method, r.target) for r in recorder.requests if not (_resolved(r.target) + "/").startswith("/allowed/")]
@@ -829,7 +774,7 @@ def test_double_encoded_key_is_kept_literally(proxy: Any, direct: Any, bucket: s
     for target, key in ((f"/{bucket}/a%252Fb", "a%2Fb"),
                         (f"/{bucket}/..%252F{other}%252Fsecret", f"..%2F{other}%2Fsecret"),
                         (f"/{bucket}/%252e%252e%252F{other}", f"%2e%2e%2F{other}")):
-        reply = send(proxy, "PUT", target, signed(proxy, "PUT", target, key.encode()), key.encode())
+        reply = send_raw(proxy, "PUT", target, raw_signed_headers(proxy, "PUT", target, key.encode()), key.encode())
         assert reply.status == 200, (target, reply.status, reply.body[:300])
         assert stored_body(direct, bucket, key) == key.encode()
     assert sorted(stored_keys(direct, bucket)) == sorted(["a%2Fb", f"..%2F{other}%2Fsecret", f"%2e%2e%2F{other}"])
@@ -849,12 +794,12 @@ def test_absolute_form_never_reaches_the_named_host(proxy: Any, direct: Any, buc
     direct.put_object(Bucket=bucket, Key="k", Body=b"from the backend")
     other = f"127.0.0.1:{listener.port}"
     target = f"http://{other}/{bucket}/k"
-    reply = send(proxy, "GET", target, signed(proxy, "GET", f"/{bucket}/k", host=other))
+    reply = send_raw(proxy, "GET", target, raw_signed_headers(proxy, "GET", f"/{bucket}/k", host=other))
     assert (reply.status, reply.body) == (200, b"from the backend")
 
-    reply = send(proxy, "GET", target, [("Host", other)])
+    reply = send_raw(proxy, "GET", target, [("Host", other)])
     assert_xml_error(reply, 403, "AccessDenied")
-    reply = send(proxy, "PUT", f"http://{other}/elsewhere/k", signed(proxy, "PUT", "/elsewhere/k", b"x", host=other),
+    reply = send_raw(proxy, "PUT", f"http://{other}/elsewhere/k", raw_signed_headers(proxy, "PUT", "/elsewhere/k", b"x", host=other),
                  b"x")
     assert_xml_error(reply, 404, "NoSuchBucket")
     assert listener.connections == 0
@@ -886,7 +831,7 @@ def test_signed_connect_is_not_forwarded(start_proxy: Callable[..., Any], backen
     sending a CONNECT to the backend."""
     proxy = start_proxy(cos_map={"allowed": backend.entry(port=recorder.port)})
     target = "/allowed/k"
-    reply = send(proxy, "CONNECT", target, signed(proxy, "CONNECT", target))
+    reply = send_raw(proxy, "CONNECT", target, raw_signed_headers(proxy, "CONNECT", target))
     assert FROM_RECORDER not in reply.body
     assert_xml_error(reply, 405, "MethodNotAllowed")
     assert recorder.requests == []
@@ -905,7 +850,7 @@ def test_host_of_an_unconfigured_domain(start_proxy: Callable[..., Any], direct:
     Host is untouched."""
     proxy = start_proxy(bucket, virtual_host_domains=[DOMAIN])
     full = f"{host.format(b=bucket, d=DOMAIN)}:{proxy.http_port}"
-    reply = send(proxy, "PUT", "/key", signed(proxy, "PUT", "/key", b"x", host=full), b"x")
+    reply = send_raw(proxy, "PUT", "/key", raw_signed_headers(proxy, "PUT", "/key", b"x", host=full), b"x")
     fields = assert_xml_error(reply, 404, "NoSuchBucket")
     assert fields.get("Resource", "key") == "key"
     assert stored_keys(direct, bucket) == []
@@ -924,13 +869,13 @@ def test_content_length_and_transfer_encoding(proxy: Any, direct: Any, bucket: s
     HTTP-chunked body (501 NotImplemented), connection closed, neither
     request executed."""
     hidden_target = f"/{bucket}/smuggled"
-    hidden = render("PUT", hidden_target, signed(proxy, "PUT", hidden_target, b"hello")
+    hidden = render("PUT", hidden_target, raw_signed_headers(proxy, "PUT", hidden_target, b"hello")
                     + [("Content-Length", "5")]) + b"hello"
     body = b"5\r\nhello\r\n0\r\n\r\n" + hidden
     target = f"/{bucket}/front"
-    headers = signed(proxy, "PUT", target, b"hello") + [("Content-Length", str(len(body))),
+    headers = raw_signed_headers(proxy, "PUT", target, b"hello") + [("Content-Length", str(len(body))),
                                                        ("Transfer-Encoding", "chunked")]
-    reply = send(proxy, "PUT", target, headers, body, content_length=False, check_closed=True)
+    reply = send_raw(proxy, "PUT", target, headers, body, content_length=False, check_closed=True)
     assert stored_keys(direct, bucket) == [], "the request hidden in the body was executed"
     assert_xml_error(reply, 501, "NotImplemented")
     assert reply.closed, "the connection stayed open: the hidden request can follow"
@@ -940,8 +885,8 @@ def test_content_length_and_transfer_encoding(proxy: Any, direct: Any, bucket: s
 def test_two_different_content_lengths(proxy: Any, direct: Any, bucket: str) -> None:
     """Answered by Go's server: 400, connection closed, nothing stored."""
     target = f"/{bucket}/two-lengths"
-    headers = signed(proxy, "PUT", target, b"hello") + [("Content-Length", "5"), ("Content-Length", "6")]
-    reply = send(proxy, "PUT", target, headers, b"hello!", content_length=False, check_closed=True)
+    headers = raw_signed_headers(proxy, "PUT", target, b"hello") + [("Content-Length", "5"), ("Content-Length", "6")]
+    reply = send_raw(proxy, "PUT", target, headers, b"hello!", content_length=False, check_closed=True)
     assert_go_answered(reply, 400)
     assert stored_keys(direct, bucket) == []
     assert_still_serving(proxy, direct, bucket)
@@ -953,8 +898,8 @@ def test_chunked_not_the_final_transfer_coding(proxy: Any, direct: Any, bucket: 
     server answers 501 and closes (plain text), which is also what S3 says to
     any Transfer-Encoding."""
     target = f"/{bucket}/te"
-    headers = signed(proxy, "PUT", target, b"hello") + [("Transfer-Encoding", "chunked, identity")]
-    reply = send(proxy, "PUT", target, headers, b"5\r\nhello\r\n0\r\n\r\n", content_length=False,
+    headers = raw_signed_headers(proxy, "PUT", target, b"hello") + [("Transfer-Encoding", "chunked, identity")]
+    reply = send_raw(proxy, "PUT", target, headers, b"5\r\nhello\r\n0\r\n\r\n", content_length=False,
                  check_closed=True)
     assert_go_answered(reply, 501)
     assert stored_keys(direct, bucket) == []

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 import xml.etree.ElementTree as ET
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -22,19 +18,17 @@ from urllib.parse import unquote
 import pytest
 import requests
 
-from clients import https_endpoint, tls_cert  # noqa: F401  (fixture)
-from conftest import Backend, _wait_for_port
+from clients import https_endpoint, run_boto3_latest, tls_cert  # noqa: F401  (fixture)
 from helpers import (
     BACKEND_ACCESS_KEY,
     BACKEND_SECRET_KEY,
     CallLog,
     assert_s3_error,
-    free_port,
     make_client,
     send_signed,
     stored_keys,
 )
-from test_clients_boto3_latest import run_boto3_latest
+from versitygw import Backend, run_versitygw
 
 ETL = "etl-writer"
 ETL_SECRET = "etl-writer-secret-0123456789abcdefghij"
@@ -304,24 +298,8 @@ def test_delete_objects_escaped_and_utf8_keys(start_proxy: Callable[..., Any], d
 @pytest.fixture(scope="module")
 def versioned_backend() -> Iterator[Backend]:
     """A versitygw of its own with versioning enabled (the shared one has none)."""
-    binary = os.environ["OSP_VERSITYGW"]
-    base = tempfile.mkdtemp(prefix="osp-versitygw-v-")
-    root, versions = os.path.join(base, "data"), os.path.join(base, "versions")
-    os.mkdir(root)
-    os.mkdir(versions)
-    log_path = os.path.join(base, "versitygw.log")
-    port = free_port()
-    env = dict(os.environ, ROOT_ACCESS_KEY=BACKEND_ACCESS_KEY, ROOT_SECRET_KEY=BACKEND_SECRET_KEY)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([binary, "--port", f"127.0.0.1:{port}", "--quiet", "posix", "--versioning-dir", versions, root],
-                                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_for_port(port, proc, log_path)
-        yield Backend(port, root)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(base, ignore_errors=True)
+    with run_versitygw(versioning=True) as server:
+        yield server
 
 
 def test_delete_objects_versions(start_proxy: Callable[..., Any], versioned_backend: Backend,

@@ -16,20 +16,16 @@ transport_test.go.)
 
 from __future__ import annotations
 
-import http.client
 import random
 import secrets
-import socket
-import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 
 import pytest
 from botocore.exceptions import ClientError
 
 import awschunked as ac
-from bearer_front import BearerFront
+from bearer_front import BearerFront, assert_nothing_complete_reached
 from helpers import (
     BACKEND_ACCESS_KEY,
     BACKEND_SECRET_KEY,
@@ -43,11 +39,13 @@ from helpers import (
 )
 from iam_server import IamServer
 from observe import Stderr
+from s3wire import Answer, RecordedRequest, RecordingBackend, Reply, render, send_then_shut
 
 KEY_A = "apikey-a-" + secrets.token_hex(12)
 
 # --------------------------------------------------------------------------
-# fixtures: a bearer (IBM API key) backend in front of versitygw
+# fixtures: a bearer (IBM API key) backend in front of versitygw (front and
+# bearer_proxy are conftest's)
 
 
 @pytest.fixture
@@ -56,56 +54,18 @@ def iam() -> Iterator[IamServer]:
         yield server
 
 
-@pytest.fixture
-def front(iam: IamServer, backend: Any) -> Iterator[BearerFront]:
-    with BearerFront(iam, backend.endpoint_url) as f:
-        yield f
-
-
-@pytest.fixture
-def bearer_proxy(start_proxy: Callable[..., Any], iam: IamServer, front: BearerFront) -> Callable[..., Any]:
-    """``bearer_proxy({bucket: apikey, ...})``: a proxy whose buckets are
-    behind the bearer front, with the local IAM."""
-
-    def start(buckets: Mapping[str, Optional[str]], **options: Any) -> Any:
-        options.setdefault("iam_url", iam.url)
-        return start_proxy(cos_map={name: front.entry(key) for name, key in buckets.items()}, **options)
-
-    return start
-
-
 def payload(size: int, seed: int = 1) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-def send_raw(url: str, method: str, headers: Mapping[str, str], body: bytes, *,
-             shut: bool = True) -> Optional[ac.Response]:
-    """Sends exactly these headers and body on one connection, then (with
-    ``shut``) half-closes it as a client that has nothing more to say.
-    Returns the answer, or None if the server closed without one."""
+def send_raw(url: str, method: str, headers: Mapping[str, str], body: bytes) -> Optional[Reply]:
+    """Sends exactly these headers and body on one connection, then
+    half-closes it as a client that has nothing more to say. Returns the
+    answer, or None if the server closed without one."""
     parts = urllib.parse.urlsplit(url)
-    lines = [f"{method} {parts.path} HTTP/1.1", f"Host: {parts.netloc}"]
-    lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() != "host"]
-    sock = socket.create_connection((parts.hostname, parts.port), timeout=20)
-    try:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        if shut:
-            sock.shutdown(socket.SHUT_WR)
-        raw = http.client.HTTPResponse(sock, method=method)
-        try:
-            raw.begin()
-        except (http.client.RemoteDisconnected, ConnectionError):
-            return None
-        return ac.Response(raw.status, ac.CaseInsensitiveDict(raw.getheaders()), raw.read())
-    finally:
-        sock.close()
-
-
-def assert_nothing_complete_reached(front: BearerFront, direct: Any, bucket: str, key: str) -> None:
-    front.wait_idle()
-    complete = [s for s in front.seen_for(bucket, key) if s.complete]
-    assert complete == [], f"the backend received a complete body: {complete}"
-    assert not object_exists(direct, bucket, key), f"{key} was stored"
+    head = [("Host", parts.netloc), *((n, v) for n, v in headers.items() if n.lower() != "host")]
+    return send_then_shut(parts.port or 80, render(method, parts.path, head) + body, method=method,
+                          host=parts.hostname or "127.0.0.1")
 
 
 # --------------------------------------------------------------------------
@@ -302,45 +262,26 @@ SCRIPT: Dict[str, Tuple[int, str]] = {
 }
 
 
-class _ScriptHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        key = self.path.split("?", 1)[0].rsplit("/", 1)[-1]
-        status, body = SCRIPT.get(key, (200, ""))
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json" if body.startswith("{") else "application/xml")
-        self.send_header("x-amz-request-id", "BACKENDREQ789")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _answer
+def _scripted(request: RecordedRequest) -> Answer:
+    """SCRIPT's answer for the request's last path segment (200, empty, for
+    any other)."""
+    status, body = SCRIPT.get(request.path.rsplit("/", 1)[-1], (200, ""))
+    content_type = "application/json" if body.startswith("{") else "application/xml"
+    return Answer(status, [("Content-Type", content_type), ("x-amz-request-id", "BACKENDREQ789")], body.encode())
 
 
 @pytest.fixture
-def scripted() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ScriptHandler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+def scripted() -> Iterator[RecordingBackend]:
+    server = RecordingBackend(_scripted)
     yield server
-    server.shutdown()
-    server.server_close()
+    server.close()
 
 
 @pytest.fixture
-def scripted_proxy(start_proxy: Callable[..., Any], scripted: ThreadingHTTPServer, new_bucket_name: Callable[..., str]
+def scripted_proxy(start_proxy: Callable[..., Any], scripted: RecordingBackend, new_bucket_name: Callable[..., str]
                    ) -> Tuple[Any, str]:
     name = new_bucket_name("scripted")
-    entry = {"host": "127.0.0.1", "port": scripted.server_address[1], "scheme": "http", "region": REGION,
+    entry = {"host": "127.0.0.1", "port": scripted.port, "scheme": "http", "region": REGION,
              "addressing_style": "path", "access_key": BACKEND_ACCESS_KEY, "secret_key": BACKEND_SECRET_KEY}
     return start_proxy(cos_map={name: entry}), name
 

@@ -19,13 +19,12 @@ items 9, 10, 12, 14 and the original's hmac_keystore list form).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 import requests
@@ -46,6 +45,7 @@ from helpers import (
 )
 from object_storage_proxy import ProxyServer, ProxyServerConfig
 from observe import HEALTHZ, METRICS, READYZ, admin, eventually, scrape
+from osp_cli import Osp, child_env, config_text, write_module
 
 DOMAIN = "s3.osp.test"
 
@@ -296,36 +296,42 @@ class Keys:
         return self.keys.get(access_key)
 
 
-def test_reload_drops_cached_client_secrets(start_proxy: Callable[..., ProxyServer], bucket: str) -> None:
+def fetching_proxy(start_proxy: Callable[..., ProxyServer], bucket: str,
+                   **options: Any) -> Tuple[Keys, ProxyServer, Any]:
+    """A proxy whose client keys come from a Keys fetcher (knowing
+    CLIENT_ACCESS_KEY), with ``options``; and boto3 through it."""
     keys = Keys(**{CLIENT_ACCESS_KEY: CLIENT_SECRET_KEY})
-    proxy = start_proxy(bucket, hmac_keystore=None, hmac_fetcher=keys)
-    client = make_client(proxy.endpoint_url, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
+    proxy = start_proxy(bucket, hmac_keystore=None, hmac_fetcher=keys, **options)
+    return keys, proxy, make_client(proxy.endpoint_url, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
+
+
+def assert_key_refused(client: Any, bucket: str, key: str) -> None:
+    """A PUT with the client's (revoked) key is refused as an unknown key."""
+    with pytest.raises(ClientError) as refused:
+        client.put_object(Bucket=bucket, Key=key, Body=b"1")
+    assert_client_error(refused, 403, "InvalidAccessKeyId", client)
+
+
+def test_reload_drops_cached_client_secrets(start_proxy: Callable[..., ProxyServer], bucket: str) -> None:
+    keys, proxy, client = fetching_proxy(start_proxy, bucket)
     client.put_object(Bucket=bucket, Key="before", Body=b"1")
     del keys.keys[CLIENT_ACCESS_KEY]  # revoked
     client.put_object(Bucket=bucket, Key="cached", Body=b"1")  # the cached secret, as documented
     proxy.reload(proxy.config)
-    with pytest.raises(ClientError) as refused:
-        client.put_object(Bucket=bucket, Key="after", Body=b"1")
-    assert_client_error(refused, 403, "InvalidAccessKeyId", client)
+    assert_key_refused(client, bucket, "after")
 
 
 def test_hmac_fetcher_ttl_zero_revokes_at_once(start_proxy: Callable[..., ProxyServer], bucket: str) -> None:
-    keys = Keys(**{CLIENT_ACCESS_KEY: CLIENT_SECRET_KEY})
-    proxy = start_proxy(bucket, hmac_keystore=None, hmac_fetcher=keys, hmac_fetcher_ttl=0)
-    client = make_client(proxy.endpoint_url, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
+    keys, _, client = fetching_proxy(start_proxy, bucket, hmac_fetcher_ttl=0)
     client.put_object(Bucket=bucket, Key="a", Body=b"1")
     client.put_object(Bucket=bucket, Key="b", Body=b"1")
     assert keys.calls == 2, "hmac_fetcher_ttl=0 must not cache known keys"
     del keys.keys[CLIENT_ACCESS_KEY]
-    with pytest.raises(ClientError) as refused:
-        client.put_object(Bucket=bucket, Key="c", Body=b"1")
-    assert_client_error(refused, 403, "InvalidAccessKeyId", client)
+    assert_key_refused(client, bucket, "c")
 
 
 def test_hmac_fetcher_ttl_caches_known_keys(start_proxy: Callable[..., ProxyServer], bucket: str) -> None:
-    keys = Keys(**{CLIENT_ACCESS_KEY: CLIENT_SECRET_KEY})
-    proxy = start_proxy(bucket, hmac_keystore=None, hmac_fetcher=keys, hmac_fetcher_ttl=1)
-    client = make_client(proxy.endpoint_url, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
+    keys, _, client = fetching_proxy(start_proxy, bucket, hmac_fetcher_ttl=1)
     client.put_object(Bucket=bucket, Key="a", Body=b"1")
     client.put_object(Bucket=bucket, Key="b", Body=b"1")
     assert keys.calls == 1
@@ -366,14 +372,12 @@ def test_reload_drops_validator_and_bucket_creds_answers(start_proxy: Callable[.
     assert_client_error(denied, 403, "AccessDenied", client)
 
 
-def test_sighup_revokes_a_fetched_key(tmp_path: Path, backend: Any, direct: Any, bucket: str) -> None:
-    from test_cli import Osp, child_env, config_text
-
-    module = f"osp_keys_{uuid.uuid4().hex[:8]}"
+def test_sighup_revokes_a_fetched_key(tmp_path: Path, backend: Any, direct: Any, bucket: str,
+                                      osp_processes: List[Osp]) -> None:
     keys_file = tmp_path / "keys.json"
     keys_file.write_text(json.dumps({CLIENT_ACCESS_KEY: CLIENT_SECRET_KEY}))
-    (tmp_path / "modules").mkdir()
-    (tmp_path / "modules" / f"{module}.py").write_text(
+    module = write_module(
+        tmp_path / "modules", "osp_keys",
         "import json, os\n"
         "def fetch(access_key):\n"
         "    with open(os.environ['OSP_TEST_KEYS']) as f:\n"
@@ -385,21 +389,15 @@ def test_sighup_revokes_a_fetched_key(tmp_path: Path, backend: Any, direct: Any,
                                 callables={"hmac_fetcher": f"{module}:fetch"}))
     osp = Osp(["serve", "--config", str(path)], child_env(tmp_path / "modules", OSP_TEST_KEYS=str(keys_file)),
               tmp_path)
-    try:
-        osp.wait_for("serving")
-        client = make_client(f"http://127.0.0.1:{port}", CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
-        client.put_object(Bucket=bucket, Key="k", Body=b"before")
-        keys_file.write_text("{}")
-        osp.send(signal.SIGHUP, "reloaded")
-        with pytest.raises(ClientError) as refused:
-            client.put_object(Bucket=bucket, Key="k", Body=b"after")
-        assert_client_error(refused, 403, "InvalidAccessKeyId", client)
-        assert stored_body(direct, bucket, "k") == b"before"
-        assert osp.finish(signal.SIGTERM) == 0, osp.output
-    finally:
-        if osp.proc.poll() is None:
-            osp.proc.kill()
-            osp.proc.wait()
+    osp_processes.append(osp)
+    osp.wait_for("serving")
+    client = make_client(f"http://127.0.0.1:{port}", CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
+    client.put_object(Bucket=bucket, Key="k", Body=b"before")
+    keys_file.write_text("{}")
+    osp.send(signal.SIGHUP, "reloaded")
+    assert_key_refused(client, bucket, "k")
+    assert stored_body(direct, bucket, "k") == b"before"
+    assert osp.finish(signal.SIGTERM) == 0, osp.output
 
 
 def test_hmac_fetcher_ttl_setting() -> None:

@@ -1020,12 +1020,6 @@ def iam() -> Iterator[IamServer]:
         yield server
 
 
-@pytest.fixture
-def front(iam: IamServer, backend: Any) -> Iterator[BearerFront]:
-    with BearerFront(iam, backend.endpoint_url) as f:
-        yield f
-
-
 def _bearer_proxy(start_proxy: Callable[..., Any], iam: IamServer, front: BearerFront, warm: str,
                   faulty: str) -> Any:
     """A proxy with two buckets behind the bearer front, with different API

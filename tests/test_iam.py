@@ -22,14 +22,14 @@ import secrets
 import subprocess
 import threading
 import time
-from typing import Any, Callable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import pytest
 from botocore.exceptions import ClientError
 
 import awschunked as ac
 from awschunked import STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, build_upload
-from bearer_front import BearerFront, Seen
+from bearer_front import BearerFront, Seen, assert_nothing_complete_reached
 from helpers import (
     CLIENT_ACCESS_KEY,
     OTHER_ACCESS_KEY,
@@ -37,7 +37,6 @@ from helpers import (
     CallLog,
     assert_client_error,
     assert_s3_error,
-    object_exists,
     parse_s3_error,
     send_signed,
     stored_body,
@@ -62,7 +61,7 @@ def payload(size: int, seed: int = 1) -> bytes:
 
 
 # --------------------------------------------------------------------------
-# fixtures
+# fixtures (front and bearer_proxy, on this iam, are conftest's)
 
 
 @pytest.fixture
@@ -72,26 +71,6 @@ def iam() -> Iterator[IamServer]:
     # Every token request the proxy made was well formed (grant type,
     # apikey, Accept: application/json, form content type).
     assert server.malformed == [], server.malformed
-
-
-@pytest.fixture
-def front(iam: IamServer, backend: Any) -> Iterator[BearerFront]:
-    with BearerFront(iam, backend.endpoint_url) as f:
-        yield f
-
-
-@pytest.fixture
-def bearer_proxy(start_proxy: Callable[..., Any], iam: IamServer, front: BearerFront) -> Callable[..., Any]:
-    """``bearer_proxy({bucket: apikey or None, ...}, **config)``: a proxy
-    whose buckets are behind the front, with the local IAM."""
-
-    def start(buckets: Mapping[str, Optional[str]], entry: Optional[Mapping[str, Any]] = None,
-              **options: Any) -> Any:
-        options.setdefault("iam_url", iam.url)
-        cos_map = {name: front.entry(key, **dict(entry or {})) for name, key in buckets.items()}
-        return start_proxy(cos_map=cos_map, **options)
-
-    return start
 
 
 def _openssl_cert(directory: Any, name: str, sans: str) -> Tuple[str, str]:
@@ -501,13 +480,6 @@ def test_iam_url_from_environment(start_proxy: Callable[..., Any], iam: IamServe
 
 # --------------------------------------------------------------------------
 # the proxy checks the payload (the bearer backend does not)
-
-
-def assert_nothing_complete_reached(front: BearerFront, direct: Any, bucket: str, key: str) -> None:
-    front.wait_idle()
-    complete = [s for s in front.seen_for(bucket, key) if s.complete]
-    assert complete == [], f"the backend received a complete body: {complete}"
-    assert not object_exists(direct, bucket, key), f"{key} was stored"
 
 
 def test_wrong_payload_hash_is_refused(bearer_proxy: Callable[..., Any], front: BearerFront, direct: Any,

@@ -7,18 +7,20 @@ kept as sent), plus presigned GET and PUT URLs. Each one is replayed, first
 unchanged, to a proxy whose backend is another recording backend: that is
 the baseline, what the backend receives for the request the client signed.
 Then every header and every query parameter of it is mutated in turn
-(duplicated with the same and with another value, its name case-folded or
-``_``-mangled, named in ``Connection:``, emptied, overflowed,
-double-encoded), the signed body is changed, and dangerous unsigned headers
-and parameters are added.
+(duplicated with the same and with another value, also under a case-folded
+name, its name case-folded or ``_``-mangled, named in ``Connection:``,
+emptied, overflowed, double-encoded), the signed body is changed, and
+dangerous unsigned headers and parameters are added.
 Each mutated request must be
 
 * refused by the proxy: a 4xx S3 XML error (or, for the few shapes Go's HTTP
-  server refuses before the proxy sees them, Go's own plain 4xx; see
+  server refuses before the proxy sees them, Go's own plain 4xx or 501; see
   GO_REFUSALS), with nothing reaching the backend; or
 * without effect: the backend receives exactly what it received for the
   baseline (method, path, query, headers, body), ignoring what changes from
   one send to the next (the proxy's own Authorization and X-Amz-Date).
+
+and most of them (at least half) must be refused, not silently dropped.
 
 The rule the proxy enforces: a header reaches the backend only if the client
 signed it, or it is on the short list of headers S3 clients legitimately
@@ -81,10 +83,10 @@ SHOW = int(os.environ.get("OSP_MUTATIONS_SHOW", "25"))  # offenders shown in a f
 # Headers S3 clients legitimately leave unsigned, which the proxy forwards
 # as sent (lower case). Anything else the client did not sign is dropped.
 # Each is safe unsigned: Content-Length frames the body (whose hash is
-# signed or checked), Content-Type and Content-MD5 describe that body,
+# signed or checked), Content-Type, Cache-Control and Content-MD5 describe that body,
 # User-Agent informs, Range and the If-* preconditions only narrow a read.
 ALLOWED_UNSIGNED = frozenset({
-    "content-length", "content-type", "content-md5", "user-agent", "range",
+    "content-length", "content-type", "cache-control", "content-md5", "user-agent", "range",
     "if-match", "if-none-match", "if-modified-since", "if-unmodified-since",
 })
 
@@ -92,10 +94,12 @@ ALLOWED_UNSIGNED = frozenset({
 # next: the proxy's own signature and its date. Never compared.
 VARYING_HEADERS = frozenset({"authorization", "x-amz-date"})
 
-# Plain-text 4xx answers of Go's net/http, given before the proxy's handler
-# runs (a request Go cannot frame: two different Content-Lengths, two Hosts,
-# an unknown Expect, ...). They refuse as surely as the proxy does.
+# Plain-text answers of Go's net/http, given before the proxy's handler runs
+# (a request Go cannot frame: two different Content-Lengths, two Hosts, an
+# unknown Expect, ...). They refuse as surely as the proxy does: 4xx, and
+# 501 for a transfer coding other than chunked (RFC 9112 section 6.1).
 GO_REFUSALS = (b"400 Bad Request", b"417 Expectation Failed", b"431 Request Header Fields Too Large")
+GO_UNSUPPORTED_CODING = (501, b"Unsupported transfer encoding")
 
 # Unsigned headers an attacker adds after signing: each would change what
 # the backend does if it were forwarded.
@@ -133,11 +137,17 @@ DANGEROUS_HEADERS: Headers = [
     ("If-None-Match", "*"),
     ("Content-Type", "text/html"),
     ("Content-MD5", "1B2M2Y8AsgTpgAmY7PhCfg=="),
+    # Framing and payload: each would make the backend read another body.
+    ("Content-Encoding", "aws-chunked"),
+    ("X-Amz-Decoded-Content-Length", "1"),
+    ("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"),
+    ("Transfer-Encoding", "identity"),
 ]
 
 # Unsigned query parameters an attacker adds after signing.
 DANGEROUS_PARAMS: List[Tuple[str, str]] = [
     ("x-amz-copy-source", f"{OTHER}/secret"),
+    ("x-amz-copy-source", f"{SOURCE}/secret"),
     ("prefix", "other/"),
     ("x-id", "CopyObject"),
     ("acl", ""),
@@ -196,11 +206,18 @@ def _capture_answer(request: RecordedRequest) -> Answer:
 def _boto3_calls() -> List[Tuple[str, Callable[[Any], Any]]]:
     return [
         ("boto3 GetObject Range", lambda c: c.get_object(Bucket=BUCKET, Key="dir/obj", Range="bytes=0-9")),
+        ("boto3 GetObject If-None-Match", lambda c: c.get_object(
+            Bucket=BUCKET, Key="dir/obj 1", Range="bytes=0-1", IfNoneMatch='"e"')),
         ("boto3 PutObject metadata", lambda c: c.put_object(
             Bucket=BUCKET, Key="dir/obj", Body=b"hello mutations", ContentType="text/plain",
             Metadata={"team": "blue", "owner": "me"})),
+        ("boto3 PutObject Cache-Control, spaced metadata", lambda c: c.put_object(
+            Bucket=BUCKET, Key="dir/k 1", Body=b"body", ContentType="text/plain", CacheControl="no-store",
+            Metadata={"team": "a  b"})),
         ("boto3 CopyObject", lambda c: c.copy_object(
             Bucket=BUCKET, Key="dir/copy", CopySource={"Bucket": SOURCE, "Key": "dir/obj"})),
+        ("boto3 CopyObject '+' key, REPLACE", lambda c: c.copy_object(
+            Bucket=BUCKET, Key="dst", CopySource={"Bucket": SOURCE, "Key": "s+rc"}, MetadataDirective="REPLACE")),
         ("boto3 ListObjectsV2 prefix", lambda c: c.list_objects_v2(Bucket=BUCKET, Prefix="dir/", MaxKeys=5)),
         ("boto3 CreateMultipartUpload", lambda c: c.create_multipart_upload(
             Bucket=BUCKET, Key="dir/mp", ContentType="application/octet-stream")),
@@ -309,7 +326,9 @@ def _other(name: str, value: str) -> str:
     """Another plausible value for a header or parameter."""
     lower = name.lower().replace("_", "-")
     if "copy-source" in lower:
-        return f"{OTHER}/secret"
+        # A bucket the proxy serves: a proxy that took this unsigned value
+        # would forward it (a difference), not refuse an unknown bucket.
+        return f"{SOURCE}/secret"
     if lower == "content-type":
         return "text/html"
     if lower == "range":
@@ -342,12 +361,19 @@ def header_mutations(name: str, value: str, index: int, headers: Headers) -> Ite
         yield "name upper-cased", before + [(name.upper(), value)] + after
     if name.lower() != name:
         yield "name lower-cased", before + [(name.lower(), value)] + after
+    # One header twice under two spellings of its name (names are compared
+    # case-insensitively: x-amz-meta-a and X-AMZ-META-A are one header).
+    if name.upper() != name:
+        yield "duplicated, other value, name upper-cased", before + [this, (name.upper(), _other(name, value))] + after
+    if name.lower() != name:
+        yield "duplicated, other value, name lower-cased", before + [this, (name.lower(), _other(name, value))] + after
     if "-" in name:
         mangled = name.replace("-", "_")
         yield "name _-mangled", before + [(mangled, value)] + after
         yield "_-mangled copy added, other value", before + [this, (mangled, _other(name, value))] + after
     yield "named in Connection", headers + [("Connection", name)]
     yield "named in Connection with keep-alive", headers + [("Connection", f"keep-alive, {name.lower()}")]
+    yield "named in Connection with close", headers + [("Connection", f"close, {name.lower()}")]
     if value:
         yield "value emptied", before + [(name, "")] + after
         yield "value with surrounding spaces", before + [(name, f"  {value}  ")] + after
@@ -527,6 +553,8 @@ def matches(baseline: Seen, expected: Seen, seen: Seen, variant: Variant) -> boo
 
 def is_refusal(reply: Reply) -> bool:
     """A 4xx S3 XML error with Code and RequestId, or one of Go's own."""
+    if (reply.status, reply.body) == GO_UNSUPPORTED_CODING:
+        return True
     if not 400 <= reply.status < 500:
         return False
     if "xml" in reply.headers.get("Content-Type", ""):
@@ -589,7 +617,7 @@ def test_mutated_signed_requests_change_nothing_at_the_backend(
     backend exactly as the unmutated request does (see the module doc)."""
     proxy = _proxy_to(start_proxy, backend, recorder)
     offenders: List[str] = []
-    total = 0
+    total = refused = 0
     for captured in captured_requests:
         base = captured.request
         original = Variant("none", base.method, base.target, base.headers, base.body)
@@ -612,6 +640,7 @@ def test_mutated_signed_requests_change_nothing_at_the_backend(
             if not received:
                 if not is_refusal(reply):
                     offenders.append(f"{where} | nothing forwarded, but not a 4xx S3 error")
+                refused += 1
                 continue
             if len(received) > 1:
                 offenders.append(f"{where} | backend got {len(received)} requests")
@@ -628,6 +657,10 @@ def test_mutated_signed_requests_change_nothing_at_the_backend(
         f"{len(offenders)} of {total} mutations got through.\nBy request: {dict(per_request)}\n"
         f"By mutation: {dict(per_kind.most_common())}\n"
         f"the first {SHOW} (OSP_MUTATIONS_SHOW=n shows more):\n  " + "\n  ".join(offenders[:SHOW]))
+    # Most mutations touch what was signed, or add what may not pass: they
+    # are refused, not silently dropped (a proxy that forwarded a fixed
+    # request whatever it got would otherwise pass as "without effect").
+    assert refused >= total // 2, f"only {refused} of {total} mutations were refused"
 
 
 # --------------------------------------------------------------------------
@@ -638,8 +671,9 @@ def test_mutated_signed_requests_change_nothing_at_the_backend(
 # a header name with '_', a Connection header naming a header that would be
 # forwarded.
 RESIGNED_KINDS = ("duplicated, same value", "duplicated, other value after", "duplicated, other value before",
+                  "duplicated, other value, name upper-cased", "duplicated, other value, name lower-cased",
                   "name _-mangled", "_-mangled copy added, other value", "named in Connection",
-                  "named in Connection with keep-alive")
+                  "named in Connection with keep-alive", "named in Connection with close")
 
 # Headers whose duplicates Go's HTTP server refuses, or merges, before the
 # proxy sees them; and hop-by-hop headers a Connection header may name.

@@ -410,12 +410,6 @@ def iam() -> Iterator[IamServer]:
         yield server
 
 
-@pytest.fixture
-def front(iam: IamServer, backend: Any) -> Iterator[BearerFront]:
-    with BearerFront(iam, backend.endpoint_url) as f:
-        yield f
-
-
 def test_iam_token_metrics(start_proxy: Callable[..., Any], iam: IamServer, front: BearerFront,
                            make_bucket: Callable[..., str], direct: Any) -> None:
     good, bad = make_bucket("iam-good"), make_bucket("iam-bad")

@@ -34,21 +34,14 @@ from helpers import (
     make_client,
     object_exists,
     parse_s3_error,
+    presign,
     stored_body,
     stored_keys,
     utcnow,
 )
-import s3wire
 from s3wire import clock_at
 
 TIMEOUT = 20
-
-
-def presign(method: str, endpoint_url: str, bucket: str, key: str, *, access_key: str = CLIENT_ACCESS_KEY,
-            secret_key: str = CLIENT_SECRET_KEY, **options: Any) -> str:
-    """s3wire.presign (by hand) with the first client key unless told
-    otherwise. ``options``: expires, at, region, query, headers."""
-    return s3wire.presign(method, endpoint_url, bucket, key, access_key=access_key, secret_key=secret_key, **options)
 
 
 def with_query(url: str, **changes: Optional[str]) -> str:

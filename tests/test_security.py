@@ -959,12 +959,6 @@ def iam() -> Iterator[IamServer]:
         yield server
 
 
-@pytest.fixture
-def front(iam: IamServer, backend: Any) -> Iterator[BearerFront]:
-    with BearerFront(iam, backend.endpoint_url) as f:
-        yield f
-
-
 def test_metrics_hold_no_secret_after_a_hostile_workload(
         start_proxy: Callable[..., Any], make_bucket: Callable[..., str], backend: Any, iam: IamServer,
         front: BearerFront) -> None:

@@ -234,7 +234,7 @@ func (d *Decoder) readTrailers() error {
 	var trailerSig string
 	total := 0
 	for {
-		line, err := d.readLine()
+		line, err := d.readTrailerLine()
 		if errors.Is(err, io.EOF) {
 			break // some clients end the body without the closing CRLF
 		}
@@ -286,23 +286,58 @@ func (d *Decoder) readTrailers() error {
 	return nil
 }
 
-// readLine reads one CRLF-terminated line, bounded in length. It returns
-// io.EOF only when the body ends right where a line would start.
-func (d *Decoder) readLine() (string, error) {
+// rawLine reads up to and including the next LF, bounded in length. It
+// returns io.EOF only when the body ends right where a line would start.
+// The slice is valid until the next read.
+func (d *Decoder) rawLine() ([]byte, error) {
 	line, err := d.r.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) || len(line) > maxLineLen {
-		return "", malformed("a chunk header or trailer line is too long")
+		return nil, malformed("a chunk header or trailer line is too long")
 	}
 	if err != nil {
 		if errors.Is(err, io.EOF) && len(line) == 0 {
-			return "", io.EOF
+			return nil, io.EOF
 		}
-		return "", truncated(err)
+		return nil, truncated(err)
+	}
+	return line, nil
+}
+
+// readLine reads one CRLF-terminated line (see rawLine).
+func (d *Decoder) readLine() (string, error) {
+	line, err := d.rawLine()
+	if err != nil {
+		return "", err
 	}
 	if len(line) < 2 || line[len(line)-2] != '\r' {
 		return "", malformed("a line does not end with CRLF")
 	}
 	return string(line[:len(line)-2]), nil
+}
+
+// readTrailerLine reads one trailer line. Besides CRLF it takes LF CRLF as
+// the end of a non-empty line: minio-go (with TrailingHeaders) writes each
+// trailer as "name:value\n", the form the trailer signature covers, then
+// CRLF; MinIO accepts that and minio-go reports it verified against S3. A
+// bare LF not followed at once by CRLF is still refused, and the line is
+// parsed and checked like any other.
+func (d *Decoder) readTrailerLine() (string, error) {
+	line, err := d.rawLine()
+	if err != nil {
+		return "", err
+	}
+	if len(line) >= 2 && line[len(line)-2] == '\r' {
+		return string(line[:len(line)-2]), nil
+	}
+	text := string(line[:len(line)-1]) // a copy: Peek may reuse the buffer
+	next, err := d.r.Peek(2)
+	if text == "" || err != nil || next[0] != '\r' || next[1] != '\n' {
+		return "", malformed("a line does not end with CRLF")
+	}
+	if _, err := d.r.Discard(2); err != nil {
+		return "", truncated(err)
+	}
+	return text, nil
 }
 
 func (d *Decoder) expectCRLF() error {

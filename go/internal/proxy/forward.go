@@ -65,6 +65,9 @@ var hopHeaders = map[string]bool{
 //     actually sent, whatever the client wrote.
 //   - Content-Type: minio-go and presigned-PUT uploaders leave it
 //     unsigned; it only labels the uploader's own object.
+//   - Cache-Control: the AWS SDK for JavaScript v3 never signs it (its
+//     signer always leaves it out); like Content-Type it only describes
+//     the uploader's own object, or asks for a fresh read.
 //   - Content-MD5: only makes the backend check the body more strictly.
 //   - User-Agent: informational.
 //   - Range, If-Match, If-None-Match, If-Modified-Since,
@@ -72,7 +75,7 @@ var hopHeaders = map[string]bool{
 //     returns or does; browsers and media players send them unsigned on
 //     presigned GETs.
 var unsignedAllowed = map[string]bool{
-	"Content-Length": true, "Content-Type": true, "Content-Md5": true, "User-Agent": true,
+	"Content-Length": true, "Content-Type": true, "Cache-Control": true, "Content-Md5": true, "User-Agent": true,
 	"Range": true, "If-Match": true, "If-None-Match": true, "If-Modified-Since": true, "If-Unmodified-Since": true,
 }
 
