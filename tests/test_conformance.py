@@ -92,6 +92,22 @@ def test_comparison_counts_only_what_passed_direct() -> None:
     assert not c.ok
 
 
+def test_a_failure_of_the_parallel_run_is_run_again_alone() -> None:
+    """A test that failed through the proxy without a listed reason is run
+    once more, alone, on fresh servers: passing then, it is reported as
+    flaky, not as a difference; failing again, it stays a regression."""
+    P, F = conformance.Outcome(conformance.PASS), conformance.Outcome(conformance.FAIL, "in the parallel run")
+    direct = conformance.RunResult("direct", {"HeadBucket_success": P, "PutObject_with_metadata": P})
+    proxy = conformance.RunResult("proxy", {"HeadBucket_success": F, "PutObject_with_metadata": F})
+    c = conformance.compare(direct, proxy, {}, {})
+    assert sorted(c.regressions) == ["HeadBucket_success", "PutObject_with_metadata"]
+    with tempfile.TemporaryDirectory(prefix="osp-conformance-") as tmp:
+        c = conformance._retry_alone(_versitygw(), Path(tmp), c, False)
+    assert c.flaky == ["HeadBucket_success"]
+    # The forwarding rule refuses its x-amz-meta-key_with_underscore alone too.
+    assert list(c.regressions) == ["PutObject_with_metadata"], c.regressions
+
+
 def test_every_listed_difference_has_a_reason() -> None:
     assert not set(conformance.DELIBERATE) & set(conformance.KNOWN)
     for name, reason in conformance.ALLOWED.items():
