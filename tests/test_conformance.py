@@ -342,3 +342,20 @@ def test_authentication_errors_in_s3s_words(start_proxy: Callable[..., Any], buc
 
 def _error_text(reply: requests.Response) -> str:
     return ET.fromstring(reply.content).findtext("Message") or ""
+
+
+@pytest.mark.parametrize("header, value", [
+    ("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA256"),
+    ("AWS4-HMAC-SHA512 Credential=a/20130524/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=" + "a" * 64,
+     "AWS4-HMAC-SHA512"),
+])
+def test_authorization_without_a_space_or_with_another_algorithm(
+    start_proxy: Callable[..., Any], bucket: str, header: str, value: str
+) -> None:
+    """S3's 400 InvalidArgument naming the Authorization header (the suite's
+    Authentication_invalid_auth_header and _unsupported_signature_version)."""
+    server = start_proxy(bucket)
+    reply = _raw(server.http_port, "GET", f"/{bucket}/k", [("X-Amz-Date", amz_now()), ("Authorization", header)])
+    fields = _error(reply)
+    assert (reply.status, fields["Code"], fields["ArgumentName"], fields["ArgumentValue"]) == (
+        400, "InvalidArgument", "Authorization", value), reply.body

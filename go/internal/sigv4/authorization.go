@@ -69,9 +69,15 @@ func ParseAuthorization(header string) (Credential, error) {
 	if IsSigV2Header(header) {
 		return c, errSigV2()
 	}
+	// S3's answers, in its words: InvalidArgument naming the header.
 	alg, rest, ok := strings.Cut(header, " ")
-	if !ok || alg != Algorithm {
-		return c, s3err.New("AuthorizationHeaderMalformed", "The authorization header is malformed; the authorization mechanism must be %s.", Algorithm)
+	if !ok {
+		return c, s3err.New("InvalidArgument", "Authorization header is invalid -- one and only one ' ' (space) required.").
+			With("ArgumentName", "Authorization").With("ArgumentValue", truncate(header))
+	}
+	if alg != Algorithm {
+		return c, s3err.New("InvalidArgument", "Unsupported Authorization Type").
+			With("ArgumentName", "Authorization").With("ArgumentValue", truncate(alg))
 	}
 	// S3 wants exactly three components; naming the one missing (an
 	// unknown name in its place) tells a client what to fix.

@@ -180,10 +180,11 @@ func TestRejections(t *testing.T) {
 func TestParseAuthorizationMalformed(t *testing.T) {
 	sig := strings.Repeat("a", 64)
 	cases := map[string]string{
-		"":                 "AuthorizationHeaderMalformed",
-		"AWS4-HMAC-SHA256": "AuthorizationHeaderMalformed",
+		// S3: no space, or another algorithm, is InvalidArgument.
+		"":                 "InvalidArgument",
+		"AWS4-HMAC-SHA256": "InvalidArgument",
 		"AWS AKID:c2ln":    "InvalidRequest",
-		"AWS4-HMAC-SHA512 Credential=a/20130524/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=" + sig:               "AuthorizationHeaderMalformed",
+		"AWS4-HMAC-SHA512 Credential=a/20130524/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=" + sig:               "InvalidArgument",
 		"AWS4-HMAC-SHA256 Credential=a/2013/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=" + sig:                   "AuthorizationHeaderMalformed",
 		"AWS4-HMAC-SHA256 Credential=a/20130524/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=" + sig:              "AuthorizationHeaderMalformed",
 		"AWS4-HMAC-SHA256 Credential=a/20130524/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=xyz":                  "AuthorizationHeaderMalformed",
