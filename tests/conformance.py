@@ -309,8 +309,8 @@ DELIBERATE_GROUPS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
 # a test from here when it passes (the comparison reports it as stale).
 KNOWN_GROUPS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     (
-        "a presigned URL with X-Amz-Security-Token for a key that has none is refused 403 "
-        "SignatureDoesNotMatch (the token was added after signing; S3: 400 InvalidToken): the proxy issues "
+        "a presigned URL with X-Amz-Security-Token for a key that has none is refused 403 (the suite "
+        "adds the token after signing, so the signature does not match; S3: 400 InvalidToken): the proxy issues "
         "no temporary credentials, but may be given keys (hmac_fetcher) whose clients send a token, so it "
         "does not refuse tokens as such",
         _names(
