@@ -320,8 +320,9 @@ KNOWN_GROUPS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     (
         "the proxy's own aws-chunked errors: the status is S3's (400), some codes differ (InvalidRequest "
         "where S3 says IncompleteBody or MalformedTrailerError, BadDigest where S3 says InvalidRequest for a "
-        "checksum value of the wrong form), some messages are worded differently, and an invalid chunk "
-        "size lacks S3's Chunk and BadChunkSize elements",
+        "checksum value of the wrong form) and some messages are worded differently; and chunks smaller "
+        "than 8 KiB (but the last), which S3 refuses with 400 InvalidChunkSize, are accepted (the proxy "
+        "verifies and re-frames the body: nothing unverified passes)",
         _names(
         "SignedStreamingPayloadTrailer_incomplete_body",
         "SignedStreamingPayloadTrailer_invalid_checksum",
