@@ -67,13 +67,16 @@ class SeaweedFS:
 
     def entry(self, *, creds: bool = True, **overrides: Any) -> Dict[str, Any]:
         """A cos_map entry for a bucket on this SeaweedFS, with its admin
-        keys unless ``creds=False``."""
+        keys unless ``creds=False``. Its upload_framing is "plain": SeaweedFS
+        refuses the proxy's default framing (STREAMING-UNSIGNED-PAYLOAD-TRAILER)
+        when it has no trailer (docs/compatibility.md)."""
         entry: Dict[str, Any] = {
             "host": self.host,
             "port": self.port,
             "region": REGION,
             "scheme": "http",
             "addressing_style": "path",
+            "upload_framing": "plain",
         }
         if creds:
             entry.update(access_key=SEAWEED_ACCESS_KEY, secret_key=SEAWEED_SECRET_KEY)

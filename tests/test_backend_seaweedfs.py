@@ -53,6 +53,7 @@ from helpers import (
     stored_keys,
 )
 from object_storage_proxy import ProxyServer, ProxyServerConfig
+from s3wire import sign_headers
 from seaweed import SEAWEED_ACCESS_KEY, SEAWEED_SECRET_KEY, SeaweedFS, start_seaweedfs
 from test_clients_boto3_latest import run_boto3_latest, sent_for
 
@@ -184,6 +185,33 @@ def test_seaweedfs_refuses_a_bad_trailer_checksum_directly(seaweed: SeaweedFS, s
     response = ac.send(upload)
     assert 400 <= response.status_code < 500, (response.status_code, response.content[:500])
     assert not object_exists(sw_direct, sw_bucket, "bad-sum")
+
+
+def test_seaweedfs_refuses_unsigned_aws_chunked_without_a_trailer(seaweed: SeaweedFS, sw_direct: Any,
+                                                                  sw_bucket: str) -> None:
+    """Why SeaweedFS buckets need upload_framing = "plain": it reads past the
+    final chunk of a STREAMING-UNSIGNED-PAYLOAD-TRAILER body that has no
+    trailer and answers 400 IncompleteBody. That is the proxy's default
+    framing of UNSIGNED-PAYLOAD bodies, presigned PUTs and signed chunks."""
+    upload = build_upload("PUT", f"{seaweed.endpoint_url}/{sw_bucket}/no-trailer", payload(3 * CHUNK),
+                          STREAMING_UNSIGNED_TRAILER, checksum_algorithm=None,
+                          access_key=SEAWEED_ACCESS_KEY, secret_key=SEAWEED_SECRET_KEY)
+    assert "x-amz-trailer" not in {k.lower() for k in upload.headers}
+    assert_s3_error(ac.send(upload), 400, "IncompleteBody")
+    assert not object_exists(sw_direct, sw_bucket, "no-trailer")
+
+
+def test_seaweedfs_refuses_a_body_shorter_than_its_content_length(seaweed: SeaweedFS, sw_direct: Any,
+                                                                   sw_bucket: str) -> None:
+    """What upload_framing = "plain" relies on: a plain UNSIGNED-PAYLOAD PUT
+    cut short leaves nothing at SeaweedFS (versitygw would store the part
+    that arrived, hence its aws-chunked default)."""
+    body = payload(4 * MIB)
+    path = f"/{sw_bucket}/short"
+    headers = sign_headers("PUT", seaweed.endpoint_url + path, access_key=SEAWEED_ACCESS_KEY,
+                           secret_key=SEAWEED_SECRET_KEY, body=body, payload_hash="UNSIGNED-PAYLOAD")
+    cut_off(seaweed.port, "PUT", path, {**headers, "Content-Length": str(len(body))}, body, len(body) - 1)
+    assert_nothing_stored(sw_direct, sw_bucket, "short")
 
 
 # --------------------------------------------------------------------------
@@ -468,6 +496,24 @@ def test_signed_hash_mismatch(sw_proxy: ProxyServer, sw_direct: Any, sw_bucket: 
     assert 400 <= response.status_code < 500, (response.status_code, response.content[:500])
     assert parse_s3_error(response.content)["Code"] in ("XAmzContentSHA256Mismatch", "BadDigest")
     assert_nothing_stored(sw_direct, sw_bucket, "swapped")
+
+
+@pytest.mark.parametrize("framing", ["aws-chunked", "plain"])
+def test_upload_framing_setting(start_sw_proxy: Callable[..., ProxyServer], sw_direct: Any, sw_bucket: str,
+                                framing: str) -> None:
+    """An UNSIGNED-PAYLOAD PUT with each upload_framing: the default frames
+    it without a trailer, which SeaweedFS refuses with 400 IncompleteBody
+    (an S3 error, nothing stored); "plain" stores it."""
+    proxy = start_sw_proxy(sw_bucket, entry={"upload_framing": framing})
+    body = payload(100_000)
+    response = send_signed("PUT", f"{proxy.endpoint_url}/{sw_bucket}/framed", body=body,
+                           payload_hash="UNSIGNED-PAYLOAD")
+    if framing == "plain":
+        assert response.status_code == 200, response.content
+        assert_stored_exactly(sw_direct, sw_bucket, "framed", body)
+    else:
+        assert_s3_error(response, 400, "IncompleteBody")
+        assert_nothing_stored(sw_direct, sw_bucket, "framed")
 
 
 # --------------------------------------------------------------------------
