@@ -631,3 +631,32 @@ def test_boto3_latest_defaults(tmp_path: Path, latest_endpoint: Tuple[str, str, 
     assert_stored_exactly(sw_direct, sw_bucket, "big.bin", big)
     assert part_count(sw_direct, sw_bucket, "big.bin") == 3
     assert sorted(stored_keys(sw_direct, sw_bucket)) == ["big.bin", "copy é+.bin", "small.bin"]
+
+
+# --------------------------------------------------------------------------
+# the upload_framing setting in the Python API and the TOML file
+
+
+def test_upload_framing_in_the_python_api() -> None:
+    base = {"host": "h", "port": 1, "access_key": "AK", "secret_key": "SK"}
+    assert "upload_framing" not in ProxyServerConfig({"b": base}, http_port=0).cos_map["b"], "the server's default applies"
+    for framing in ("aws-chunked", "plain"):
+        assert ProxyServerConfig({"b": {**base, "upload_framing": framing}}, http_port=0).cos_map["b"]["upload_framing"] == framing
+    for bad, error in (("Plain", ValueError), ("", ValueError), ("chunked", ValueError), (1, TypeError)):
+        with pytest.raises(error) as info:
+            ProxyServerConfig({"b": {**base, "upload_framing": bad}}, http_port=0)
+        assert "cos_map['b']['upload_framing']" in str(info.value)
+
+
+def test_upload_framing_in_the_toml_file(tmp_path: Path) -> None:
+    from object_storage_proxy.configfile import ConfigFileError, load_config
+
+    path = tmp_path / "osp.toml"
+    text = '[server]\nhttp_port = 0\n[keystore]\nAK = "SK"\n[buckets.sw]\nhost = "h"\nport = 1\n' \
+           'access_key = "A"\nsecret_key = "S"\nupload_framing = "{}"\n'
+    path.write_text(text.format("plain"))
+    assert load_config(str(path)).cos_map["sw"]["upload_framing"] == "plain"
+    path.write_text(text.format("chunky"))
+    with pytest.raises(ConfigFileError) as info:
+        load_config(str(path))
+    assert "[buckets.sw]" in str(info.value) and "upload_framing" in str(info.value)
