@@ -516,6 +516,18 @@ def test_upload_framing_setting(start_sw_proxy: Callable[..., ProxyServer], sw_d
         assert_nothing_stored(sw_direct, sw_bucket, "framed")
 
 
+def test_upload_framing_changes_on_reload(start_sw_proxy: Callable[..., ProxyServer], seaweed: SeaweedFS,
+                                          sw_direct: Any, sw_bucket: str) -> None:
+    proxy = start_sw_proxy(sw_bucket, entry={"upload_framing": "aws-chunked"})
+    url = f"{proxy.endpoint_url}/{sw_bucket}/reloaded"
+    assert send_signed("PUT", url, body=b"x" * 1000, payload_hash="UNSIGNED-PAYLOAD").status_code == 400
+    proxy.reload(ProxyServerConfig({sw_bucket: seaweed.entry(upload_framing="plain")},
+                                   hmac_keystore=dict(CLIENT_KEYSTORE), http_port=0, bind_address="127.0.0.1"))
+    response = send_signed("PUT", url, body=b"y" * 1000, payload_hash="UNSIGNED-PAYLOAD")
+    assert response.status_code == 200, response.content
+    assert stored_body(sw_direct, sw_bucket, "reloaded") == b"y" * 1000
+
+
 # --------------------------------------------------------------------------
 # refusals: the proxy's checks in front of SeaweedFS
 
