@@ -9,6 +9,12 @@ LIB       := $(BUILD)/libosp.so
 VENV      := $(BUILD)/venv
 VERSITYGW := $(BUILD)/bin/versitygw
 VERSITYGW_VERSION := v1.8.0
+# SeaweedFS, the second S3 backend of the tests (Apache-2.0). Its go.mod has a
+# replace directive, so `go install ...@version` refuses it: the module is
+# downloaded into the module cache and built there as the main module.
+SEAWEEDFS := $(BUILD)/bin/weed
+SEAWEEDFS_MODULE := github.com/seaweedfs/seaweedfs
+SEAWEEDFS_VERSION := v0.0.0-20261109003541-7506e5f91cd6
 GO_SOURCES := $(shell find go -name '*.go' -not -name '*_test.go') go/go.mod go/go.sum include/osp.h
 
 # Debian packages the build and tests use (PyPI is not reachable here).
@@ -16,7 +22,7 @@ DEBIAN_PACKAGES := gcc make python3 python3-dev python3-venv python3-pip python3
 	python3-wheel python3-cffi python3-dotenv python3-pytest python3-boto3 curl \
 	awscli s3cmd rclone openssl haproxy
 
-.PHONY: all lib deps venv js-deps goclients test test-go test-python fuzz demo wheel clean bench soak conformance
+.PHONY: all lib deps venv js-deps goclients test test-go test-python test-seaweedfs fuzz demo wheel clean bench soak conformance
 
 all: lib
 
@@ -46,6 +52,15 @@ $(GOCLIENTS) &: $(GOCLIENTS_SOURCES)
 	cd tests/goclients && $(GO) build -trimpath -o $(abspath $(BUILD)/bin)/ ./cmd/osp-awsgo ./cmd/osp-miniogo
 
 goclients: $(GOCLIENTS)
+
+# A few minutes on a 2-core machine the first time (a large module).
+$(SEAWEEDFS):
+	mkdir -p $(BUILD)/bin
+	dir=$$(cd / && $(GO) mod download -json $(SEAWEEDFS_MODULE)@$(SEAWEEDFS_VERSION) \
+		| sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	test -n "$$dir" || { echo "could not download $(SEAWEEDFS_MODULE)@$(SEAWEEDFS_VERSION)" >&2; exit 1; }; \
+	cd "$$dir" && GOFLAGS=-buildvcs=false $(GO) build -trimpath -o $(abspath $@).tmp ./weed
+	mv $@.tmp $@
 
 $(VENV)/.installed: $(LIB) setup.py pyproject.toml $(shell find python -name '*.py')
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv --system-site-packages $(VENV)
@@ -94,8 +109,13 @@ $(JS_DEPS): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
 
 js-deps: $(JS_DEPS)
 
-test-python: venv $(VERSITYGW) js-deps $(GOCLIENTS)
-	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python -m pytest -q tests
+test-python: venv $(VERSITYGW) $(SEAWEEDFS) js-deps $(GOCLIENTS)
+	OSP_VERSITYGW=$(abspath $(VERSITYGW)) OSP_SEAWEEDFS=$(abspath $(SEAWEEDFS)) $(VENV)/bin/python -m pytest -q tests
+
+# The end-to-end tests with SeaweedFS as the backend, on their own
+# (tests/test_backend_seaweedfs.py, also part of test-python).
+test-seaweedfs: venv $(VERSITYGW) $(SEAWEEDFS)
+	OSP_VERSITYGW=$(abspath $(VERSITYGW)) OSP_SEAWEEDFS=$(abspath $(SEAWEEDFS)) $(VENV)/bin/python -m pytest -q tests/test_backend_seaweedfs.py
 
 test: deps test-go fuzz test-python
 

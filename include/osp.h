@@ -62,6 +62,7 @@ void osp_register_callback(osp_callback_fn fn);
  *   {"cos_map": {"bucket": {"host": ..., "port": ..., "region": ...,
  *                           "scheme": "https"|"http",
  *                           "addressing_style": "virtual"|"path",
+ *                           "upload_framing": "aws-chunked"|"plain",
  *                           "access_key": ..., "secret_key": ...,
  *                           "api_key": ..., "ttl": seconds}, ...},
  *    "http_port": int|null, "https_port": int|null, "bind": "0.0.0.0",

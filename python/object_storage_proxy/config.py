@@ -40,6 +40,7 @@ _ENTRY_ALIASES: Dict[str, Tuple[str, ...]] = {
     "ttl": ("ttl", "time-to-live"),
     "scheme": ("scheme",),
     "addressing_style": ("addressing_style",),
+    "upload_framing": ("upload_framing",),
 }
 _ENTRY_SPELLINGS = {alias: key for key, aliases in _ENTRY_ALIASES.items() for alias in aliases}
 _ENTRY_DEFAULTS: Dict[str, Any] = {
@@ -181,7 +182,11 @@ def _check_cos_entry(bucket: str, entry: Any) -> Tuple[Dict[str, Any], List[Exce
     if "port" in out:
         check("port", lambda v: _int(f"{where}['port']", v, 1, 65535, numeric_str=True))
     check("ttl", lambda v: _int(f"{where}['ttl']", v, 0, numeric_str=True))
-    for key, allowed in (("scheme", ("https", "http")), ("addressing_style", ("virtual", "path"))):
+    for key, allowed in (("scheme", ("https", "http")), ("addressing_style", ("virtual", "path")),
+                         ("upload_framing", ("aws-chunked", "plain"))):
+        # upload_framing has no default here: the server's is aws-chunked.
+        if key not in out:
+            continue
         if check(key, lambda v, key=key: _text(f"{where}[{key!r}]", v)) and out[key] not in allowed:
             errors.append(ValueError(f"{where}[{key!r}]: must be one of {', '.join(map(repr, allowed))}"))
     if ("access_key" in out) != ("secret_key" in out):

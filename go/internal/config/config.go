@@ -25,6 +25,20 @@ const (
 	PathStyle    = "path"
 )
 
+// Upload framings: how bodies the backend cannot check by a signed hash
+// (UNSIGNED-PAYLOAD, aws-chunked from the client) go to an HMAC backend.
+const (
+	// FramingAWSChunked sends them as the proxy's own
+	// STREAMING-UNSIGNED-PAYLOAD-TRAILER body (the default): complete only
+	// with its final chunk, which goes once the body is verified.
+	FramingAWSChunked = "aws-chunked"
+	// FramingPlain sends them as plain bytes with the last byte held back
+	// until the body is verified, for servers that refuse unsigned
+	// aws-chunked without a trailer (SeaweedFS). Safe only with a backend
+	// that refuses a body shorter than its Content-Length.
+	FramingPlain = "plain"
+)
+
 // Bucket is one cos_map entry: where a bucket (or the buckets of a pattern,
 // see patterns.go) lives and how to reach it.
 type Bucket struct {
@@ -37,6 +51,7 @@ type Bucket struct {
 	SecretKey       string `json:"secret_key"`
 	APIKey          string `json:"api_key"`
 	TTLSeconds      *int   `json:"ttl"`
+	UploadFraming   string `json:"upload_framing"`
 }
 
 // TTL is how long answers about this bucket may be cached.
@@ -46,6 +61,10 @@ func (b *Bucket) TTL() time.Duration {
 	}
 	return time.Duration(*b.TTLSeconds) * time.Second
 }
+
+// PlainUploads reports whether bodies the proxy verifies go to this
+// bucket's backend as plain bytes rather than in aws-chunked framing.
+func (b *Bucket) PlainUploads() bool { return b.UploadFraming == FramingPlain }
 
 // HasHMAC reports whether the bucket carries its own HMAC pair.
 func (b *Bucket) HasHMAC() bool { return b.AccessKey != "" && b.SecretKey != "" }
@@ -446,6 +465,13 @@ func (b *Bucket) normalize(name string, haveFetcher bool) []error {
 	case VirtualStyle, PathStyle:
 	default:
 		bad("addressing_style %q is not virtual or path", b.AddressingStyle)
+	}
+	switch b.UploadFraming {
+	case "":
+		b.UploadFraming = FramingAWSChunked
+	case FramingAWSChunked, FramingPlain:
+	default:
+		bad("upload_framing %q is not aws-chunked or plain", b.UploadFraming)
 	}
 	if (b.AccessKey == "") != (b.SecretKey == "") {
 		bad("access_key and secret_key go together")

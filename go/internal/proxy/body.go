@@ -53,13 +53,40 @@ func isStreaming(payloadHash string) bool {
 	return false
 }
 
+// bodyCheck is what a backend can check of an upload's body, which decides
+// how the proxy sends it there.
+type bodyCheck int
+
+const (
+	// hashAndFraming: an HMAC backend (the default). It checks a signed
+	// payload hash and takes the proxy's own aws-chunked framing, so a
+	// body the proxy has to verify goes framed and completes only once
+	// its final chunk is sent.
+	hashAndFraming bodyCheck = iota
+	// hashOnly: an HMAC backend sent plain bodies (cos_map upload_framing
+	// "plain", for servers such as SeaweedFS that refuse unsigned
+	// aws-chunked without a trailer). It checks a signed payload hash;
+	// any other body goes plain with its last byte held back until it is
+	// verified, so such a backend must refuse a body shorter than its
+	// Content-Length (as SeaweedFS does).
+	hashOnly
+	// nothing: a bearer-token backend checks no payload hash; the proxy
+	// verifies a signed one itself and holds the last byte back.
+	nothing
+)
+
+// plain reports whether bodies the proxy verifies go as plain bytes.
+func (c bodyCheck) plain() bool { return c != hashAndFraming }
+
 // planBody decides how the client's body goes upstream, or returns nil to
-// pass it through untouched. Bearer-token backends check no payload hash,
-// so for them the proxy verifies a signed hash itself and sends decoded
-// aws-chunked bodies as plain bytes; either way the last byte is held back
-// until the body is verified, so a backend that honours Content-Length
-// never gets a whole bad body.
-func planBody(r *http.Request, auth authenticated, bearer bool) (*upstreamBody, error) {
+// pass it through untouched. Backends that check a signed payload hash get
+// such bodies as they came. Bodies the backend cannot check (aws-chunked,
+// UNSIGNED-PAYLOAD) are verified by the proxy and sent either in its own
+// aws-chunked framing or, for plain backends, as plain bytes with the last
+// byte held back until the body is verified, so a backend that honours
+// Content-Length never gets a whole bad body. Bearer backends check no
+// hash, so for them the proxy verifies a signed hash itself too.
+func planBody(r *http.Request, auth authenticated, check bodyCheck) (*upstreamBody, error) {
 	empty := r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody
 	switch {
 	case empty && isHexHash(auth.payloadHash) && auth.payloadHash != sigv4.EmptySHA256:
@@ -67,8 +94,8 @@ func planBody(r *http.Request, auth authenticated, bearer bool) (*upstreamBody, 
 		// no hash and would store the empty body as the signed object.
 		return nil, integrity.SHA256Mismatch(auth.payloadHash, sigv4.EmptySHA256)
 	case isStreaming(auth.payloadHash):
-		return planStreamingBody(r, auth.payloadHash, auth.chunks, bearer)
-	case !bearer && auth.payloadHash == sigv4.UnsignedPayload && r.ContentLength > 0:
+		return planStreamingBody(r, auth.payloadHash, auth.chunks, check.plain())
+	case check == hashAndFraming && auth.payloadHash == sigv4.UnsignedPayload && r.ContentLength > 0:
 		// Nothing lets the backend check an unsigned body, and some S3
 		// servers (versitygw) store a body cut short by a client that went
 		// away: frame it, so only a body that arrived whole completes.
@@ -80,7 +107,16 @@ func planBody(r *http.Request, auth authenticated, bearer bool) (*upstreamBody, 
 			payloadHash:   sigv4.StreamingUnsignedTrailer,
 			framed:        true,
 		}, nil
-	case bearer && auth.payloadHash != sigv4.UnsignedPayload && !empty:
+	case check == hashOnly && auth.payloadHash == sigv4.UnsignedPayload && r.ContentLength > 0:
+		// The client's body reader reports io.EOF only once all of
+		// Content-Length arrived: a client that goes away leaves the
+		// backend a short body, which a plain backend refuses.
+		return &upstreamBody{
+			body:          integrity.NewHoldBack(r.Body),
+			contentLength: r.ContentLength,
+			payloadHash:   sigv4.UnsignedPayload,
+		}, nil
+	case check == nothing && auth.payloadHash != sigv4.UnsignedPayload && !empty:
 		return &upstreamBody{
 			body:          integrity.NewHoldBack(integrity.NewSHA256Reader(r.Body, auth.payloadHash)),
 			contentLength: r.ContentLength,
@@ -92,8 +128,11 @@ func planBody(r *http.Request, auth authenticated, bearer bool) (*upstreamBody, 
 
 // planStreamingBody prepares the upstream body of an aws-chunked request.
 // chain verifies chunk signatures; it is nil for unsigned chunks or when
-// signature checks are skipped.
-func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain, bearer bool) (*upstreamBody, error) {
+// signature checks are skipped. plain sends the decoded bytes with the last
+// one held back until the stream (chunk signatures, trailer, checksum)
+// verified; otherwise they go in the proxy's own framing, with the client's
+// checksum trailer for the backend to check too.
+func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain, plain bool) (*upstreamBody, error) {
 	decoded, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
 	if err != nil || decoded < 0 {
 		return nil, s3err.New("MissingContentLength", "You must provide x-amz-decoded-content-length with aws-chunked uploads.")
@@ -108,7 +147,7 @@ func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain, be
 	if err != nil {
 		return nil, err
 	}
-	if bearer {
+	if plain {
 		return &upstreamBody{
 			body:          integrity.NewHoldBack(dec),
 			contentLength: decoded,

@@ -103,7 +103,7 @@ func readDeleteBody(r *http.Request, auth authenticated) ([]byte, string, error)
 	// planBody for a bearer backend is exactly a verified plain body: the
 	// payload hash checked when it is hex, aws-chunked decoded and checked;
 	// nil for UNSIGNED-PAYLOAD.
-	plan, err := planBody(r, auth, true)
+	plan, err := planBody(r, auth, nothing)
 	if err != nil {
 		return nil, "", err
 	}

@@ -200,7 +200,14 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	if err := checkSize(r, access.Operation, auth.payloadHash); err != nil {
 		return nil, err
 	}
-	if fw.body, err = planBody(r, auth, fw.bearer != ""); err != nil {
+	check := hashAndFraming
+	switch {
+	case fw.bearer != "":
+		check = nothing
+	case bucket.PlainUploads():
+		check = hashOnly
+	}
+	if fw.body, err = planBody(r, auth, check); err != nil {
 		return nil, err
 	}
 	if fw.body != nil {
