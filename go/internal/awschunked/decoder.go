@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"hash"
@@ -21,6 +22,11 @@ const (
 	maxTrailerBytes = 16 << 10 // all trailer lines together
 	maxSizeDigits   = 16
 )
+
+// MinChunkSize is S3's smallest chunk but the last: a body of many tiny
+// chunks costs a signature check and a framing line each. S3 refuses
+// smaller ones with InvalidChunkSizeError, and the SDKs send 64 KiB or more.
+const MinChunkSize = 8192
 
 // MaxDecodedLength is the most data one aws-chunked body may carry: S3's
 // limit for a single PUT (an object or a part), 5 GiB.
@@ -45,6 +51,9 @@ type Options struct {
 	Trailer string
 	// DecodedLength is x-amz-decoded-content-length, or -1 if not given.
 	DecodedLength int64
+	// MinChunkSize is the smallest data chunk allowed but the last (S3's
+	// is MinChunkSize); 0 allows any size.
+	MinChunkSize int64
 }
 
 // Decoder turns an aws-chunked body into the object's bytes, verifying
@@ -64,6 +73,8 @@ type Decoder struct {
 	chunkSig  string
 	checksum  hash.Hash // over all data, for the trailer
 	decoded   int64
+	chunks    int   // data chunks started so far
+	lastSize  int64 // the size of the last data chunk
 	done      bool
 	err       error
 
@@ -166,7 +177,7 @@ func (d *Decoder) advance() error {
 			return err
 		}
 		if d.opts.DecodedLength >= 0 && d.decoded != d.opts.DecodedLength {
-			return s3err.New("IncompleteBody", "The request body is shorter than x-amz-decoded-content-length.")
+			return lengthMismatch()
 		}
 		d.done = true
 		return nil
@@ -176,13 +187,40 @@ func (d *Decoder) advance() error {
 	// unverified bytes would stream on to the backend.
 	if size > d.limit-d.decoded {
 		if d.opts.DecodedLength >= 0 {
-			return s3err.New("InvalidRequest", "The chunks of the request body are longer than x-amz-decoded-content-length.")
+			return d.overrun(size)
 		}
 		return entityTooLarge()
 	}
+	// Only the last data chunk may be small; it is known to have been
+	// small-but-not-last once another data chunk follows it.
+	if d.chunks > 0 && d.lastSize < d.opts.MinChunkSize {
+		return s3err.New("InvalidChunkSizeError", "Only the last chunk is allowed to have a size less than 8192 bytes").
+			With("Chunk", strconv.Itoa(d.chunks)).With("BadChunkSize", strconv.FormatInt(d.lastSize, 10))
+	}
+	d.chunks++
+	d.lastSize = size
 	d.decoded += size
 	d.remain, d.inChunk = size, true
 	return nil
+}
+
+// overrun refuses a chunk longer than what is left of
+// x-amz-decoded-content-length. S3 reads such a chunk before it counts it,
+// so one whose data is not followed by CRLF is a broken body to S3, not a
+// length mismatch; the proxy looks ahead in its buffer to say the same,
+// passing none of the chunk on.
+func (d *Decoder) overrun(size int64) error {
+	if size > int64(d.r.Size()-2) {
+		return lengthMismatch()
+	}
+	ahead, err := d.r.Peek(int(size) + 2)
+	if err != nil {
+		return truncated(err)
+	}
+	if !bytes.HasSuffix(ahead, []byte("\r\n")) {
+		return malformed("chunk data is not followed by CRLF")
+	}
+	return lengthMismatch()
 }
 
 func (d *Decoder) verifyChunk() error {
@@ -222,7 +260,8 @@ func (d *Decoder) readChunkHeader() (size int64, sig string, err error) {
 	}
 	sig, ok := strings.CutPrefix(ext, "chunk-signature=")
 	if !hasExt || !ok || len(sig) != 64 {
-		return 0, "", s3err.New("SignatureDoesNotMatch", "A chunk is missing its chunk-signature.")
+		// A framing error, as S3 answers it; the chunk is refused either way.
+		return 0, "", malformed("a chunk-signature is missing or not 64 characters")
 	}
 	return size, sig, nil
 }
@@ -236,7 +275,13 @@ func (d *Decoder) readTrailers() error {
 	for {
 		line, err := d.readTrailerLine()
 		if errors.Is(err, io.EOF) {
-			break // some clients end the body without the closing CRLF
+			// A declared trailer's section ends with a blank line (S3
+			// refuses a body that stops short of it); without one, a body
+			// ending after the final chunk is taken as before.
+			if d.opts.Trailer != "" {
+				return truncated(err)
+			}
+			break
 		}
 		if err != nil {
 			return err
@@ -244,24 +289,40 @@ func (d *Decoder) readTrailers() error {
 		if line == "" {
 			break
 		}
+		if strings.ContainsRune(line, '\r') {
+			return malformed("a trailer line holds a bare CR")
+		}
 		total += len(line)
 		if total > maxTrailerBytes {
-			return malformed("the trailer is too large")
+			return malformedTrailer()
 		}
 		name, value, ok := strings.Cut(line, ":")
 		if !ok {
-			return malformed("a trailer line is not name:value")
+			return malformedTrailer()
 		}
 		name, value = strings.ToLower(strings.TrimSpace(name)), strings.TrimSpace(value)
+		// S3 takes a signed trailer as exactly the checksum, its
+		// signature and the blank line; anything else in it is a broken
+		// body, while a second trailer in an unsigned one is a bad trailer.
 		switch {
+		case trailerSig != "":
+			return malformed("a line follows the trailer signature")
 		case name == "x-amz-trailer-signature":
+			if len(value) != 64 {
+				return malformed("the trailer signature is not 64 characters")
+			}
 			trailerSig = value
+		case d.trailerName != "" && d.signed:
+			return malformed("the trailer signature does not follow the checksum")
 		case d.trailerName != "":
-			return malformed("more than one trailer was sent")
+			return malformedTrailer() // more than one trailer
 		default:
 			d.trailerName, d.trailerValue = name, value
 			canonical.WriteString(name + ":" + value + "\n")
 		}
+	}
+	if d.opts.Trailer != "" && d.trailerName == "" {
+		return malformedTrailer() // the declared trailer was not sent
 	}
 	if d.opts.Signatures != nil && d.opts.Trailer != "" {
 		sum := sha256.Sum256(canonical.Bytes())
@@ -271,12 +332,15 @@ func (d *Decoder) readTrailers() error {
 	}
 	if d.checksum == nil {
 		if d.trailerName != "" {
-			return s3err.New("InvalidRequest", "The request body has a trailer that x-amz-trailer did not declare.")
+			return malformedTrailer() // a trailer x-amz-trailer did not declare
 		}
 		return nil
 	}
 	if d.trailerName != strings.ToLower(d.opts.Trailer) {
-		return s3err.New("InvalidRequest", "The trailer declared in x-amz-trailer was not sent.")
+		return malformedTrailer() // the declared trailer was not sent
+	}
+	if raw, err := base64.StdEncoding.DecodeString(d.trailerValue); err != nil || len(raw) != d.checksum.Size() {
+		return s3err.New("InvalidRequest", "Value for %s trailing header is invalid.", d.trailerName)
 	}
 	// Constant time like every comparison with what a client sent, though
 	// a checksum of the client's own bytes is no secret.
@@ -355,15 +419,30 @@ func entityTooLarge() error {
 	return s3err.New("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size of 5 GiB.")
 }
 
+// malformed reports a body whose framing is broken. S3 answers these as a
+// body that ended early; what was wrong goes to the log, not the client.
 func malformed(what string) error {
-	return s3err.New("InvalidRequest", "The aws-chunked request body is malformed: %s.", what)
+	return s3err.Wrap(fmt.Errorf("aws-chunked body: %s", what), "IncompleteBody", "The request body terminated unexpectedly")
+}
+
+// malformedTrailer reports a trailer section that is not the one declared
+// checksum (S3's answer to each such body).
+func malformedTrailer() error {
+	return s3err.New("MalformedTrailerError",
+		"The request contained trailing data that was not well-formed or did not conform to our published schema.")
+}
+
+// lengthMismatch reports data longer or shorter than
+// x-amz-decoded-content-length, in S3's words.
+func lengthMismatch() error {
+	return s3err.New("IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header")
 }
 
 // truncated reports a body that ended early; a read error of the client
 // connection is kept as the cause.
 func truncated(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return s3err.New("IncompleteBody", "The request body ended before the final chunk.")
+		return s3err.New("IncompleteBody", "The request body terminated unexpectedly")
 	}
-	return s3err.Wrap(fmt.Errorf("read request body: %w", err), "IncompleteBody", "The request body could not be read.")
+	return s3err.Wrap(fmt.Errorf("read request body: %w", err), "IncompleteBody", "The request body terminated unexpectedly")
 }

@@ -19,16 +19,16 @@ func TestChunkSizesAreBoundedBeforeTheyAdd(t *testing.T) {
 		opts       Options
 		code       string
 	}{
-		{"int64 max after a chunk", "a\r\n0123456789\r\n7fffffffffffffff\r\n" + tail, Options{DecodedLength: 1000}, "InvalidRequest"},
-		{"int64 max - 1 after a chunk", "a\r\n0123456789\r\n7ffffffffffffffe\r\n" + tail, Options{DecodedLength: 1000}, "InvalidRequest"},
-		{"int64 max, signed", "a" + sig + "\r\n0123456789\r\n7fffffffffffffff" + sig + "\r\n" + tail, Options{DecodedLength: 1000, SkipSignatures: true}, "InvalidRequest"},
+		{"int64 max after a chunk", "a\r\n0123456789\r\n7fffffffffffffff\r\n" + tail, Options{DecodedLength: 1000}, "IncompleteBody"},
+		{"int64 max - 1 after a chunk", "a\r\n0123456789\r\n7ffffffffffffffe\r\n" + tail, Options{DecodedLength: 1000}, "IncompleteBody"},
+		{"int64 max, signed", "a" + sig + "\r\n0123456789\r\n7fffffffffffffff" + sig + "\r\n" + tail, Options{DecodedLength: 1000, SkipSignatures: true}, "IncompleteBody"},
 		{"int64 max, no declared length", "a\r\n0123456789\r\n7fffffffffffffff\r\n" + tail, Options{DecodedLength: -1}, "EntityTooLarge"},
-		{"past what is left", "a\r\n0123456789\r\n3df\r\n" + tail, Options{DecodedLength: 1000}, "InvalidRequest"},
-		{"first chunk past the declared length", "3e9\r\n" + tail, Options{DecodedLength: 1000}, "InvalidRequest"},
+		{"past what is left", "a\r\n0123456789\r\n3df\r\n" + tail, Options{DecodedLength: 1000}, "IncompleteBody"},
+		{"first chunk past the declared length", "3e9\r\n" + tail, Options{DecodedLength: 1000}, "IncompleteBody"},
 		{"one chunk past 5 GiB", "140000001\r\n" + tail, Options{DecodedLength: -1}, "EntityTooLarge"},
 		{"chunks past 5 GiB together", "a\r\n0123456789\r\n13ffffff7\r\n" + tail, Options{DecodedLength: -1}, "EntityTooLarge"},
-		{"uint64 max", "ffffffffffffffff\r\n" + tail, Options{DecodedLength: 1000}, "InvalidRequest"},
-		{"int64 min", "8000000000000000\r\n" + tail, Options{DecodedLength: 1000}, "InvalidRequest"},
+		{"uint64 max", "ffffffffffffffff\r\n" + tail, Options{DecodedLength: 1000}, "IncompleteBody"},
+		{"int64 min", "8000000000000000\r\n" + tail, Options{DecodedLength: 1000}, "IncompleteBody"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

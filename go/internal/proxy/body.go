@@ -135,11 +135,12 @@ func planBody(r *http.Request, auth authenticated, check bodyCheck) (*upstreamBo
 func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain, plain bool) (*upstreamBody, error) {
 	decoded, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
 	if err != nil || decoded < 0 {
-		return nil, s3err.New("MissingContentLength", "You must provide x-amz-decoded-content-length with aws-chunked uploads.")
+		return nil, s3err.New("MissingContentLength", "You must provide the Content-Length HTTP header.")
 	}
 	signed := mode != sigv4.StreamingUnsignedTrailer
 	trailer := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Amz-Trailer")))
-	opts := awschunked.Options{Trailer: trailer, DecodedLength: decoded, SkipSignatures: signed && chain == nil}
+	opts := awschunked.Options{Trailer: trailer, DecodedLength: decoded, SkipSignatures: signed && chain == nil,
+		MinChunkSize: awschunked.MinChunkSize}
 	if signed && chain != nil {
 		opts.Signatures = chain
 	}
