@@ -346,7 +346,9 @@ def test_tampered_chunk_byte(proxy: Any, direct: Any, bucket: str, mode: str, in
 def test_missing_chunk_signature(proxy: Any, direct: Any, bucket: str, mode: str, index: int) -> None:
     upload = _signed_upload(proxy, bucket, mode, content_length=False)
     upload.chunks[index].signature = None
-    assert_s3_error(send(upload), 403, "SignatureDoesNotMatch")
+    # S3 (and versitygw's suite) answer a chunk header without its
+    # chunk-signature as a broken body: 400 IncompleteBody.
+    assert_s3_error(send(upload), 400, "IncompleteBody")
     assert_nothing_stored(direct, bucket, "forged")
 
 

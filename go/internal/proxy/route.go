@@ -110,6 +110,12 @@ func (c copySourceRef) canonical() string {
 	return b.String()
 }
 
+// invalidCopySource is S3's refusal of an x-amz-copy-source header, naming
+// the header and the part of it that is wrong.
+func invalidCopySource(message, value string) error {
+	return s3err.New("InvalidArgument", "%s", message).With("ArgumentName", "x-amz-copy-source").With("ArgumentValue", truncate(value))
+}
+
 // copySource parses an x-amz-copy-source header: "bucket/key",
 // "/bucket/key" or either with "?versionId=...", URL-encoded. A key is held
 // to the rules of a key in the path: no dot segments (a backend resolving
@@ -117,14 +123,19 @@ func (c copySourceRef) canonical() string {
 // validator sees it as the backend does). versionId is the only parameter
 // S3 defines; any other is refused rather than passed on unread.
 func copySource(header string) (copySourceRef, error) {
-	invalid := s3err.New("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.")
 	src, params, hasParams := strings.Cut(header, "?")
 	src = strings.TrimPrefix(src, "/")
-	bucketPart, keyPart, ok := strings.Cut(src, "/")
+	bucketPart, keyPart, _ := strings.Cut(src, "/")
 	bucket, err1 := url.PathUnescape(bucketPart)
 	key, err2 := url.PathUnescape(keyPart)
-	if !ok || key == "" || bucket == "" || err1 != nil || err2 != nil {
-		return copySourceRef{}, invalid
+	if err1 != nil || err2 != nil {
+		return copySourceRef{}, invalidCopySource("Invalid copy source encoding", header)
+	}
+	if bucket == "" || !validBucketName(bucket) {
+		return copySourceRef{}, invalidCopySource("Invalid copy source bucket name", header)
+	}
+	if key == "" {
+		return copySourceRef{}, invalidCopySource("Invalid copy source object key", "")
 	}
 	ref := copySourceRef{bucket: bucket, key: key}
 	if hasParams && params != "" {
@@ -135,11 +146,8 @@ func copySource(header string) (copySourceRef, error) {
 		}
 		ref.versionID, ref.hasVersion = versions[0], true
 	}
-	if !validBucketName(bucket) {
-		return copySourceRef{}, s3err.New("InvalidArgument", "The copy source bucket name is not valid.")
-	}
 	if hasDotSegment(key) {
-		return copySourceRef{}, s3err.New("InvalidArgument", "Copy source keys with '.' or '..' path segments are not accepted.")
+		return copySourceRef{}, invalidCopySource("Invalid copy source object key", key)
 	}
 	if !utf8.ValidString(key) {
 		return copySourceRef{}, s3err.New("InvalidArgument", "Copy source keys must be UTF-8.")

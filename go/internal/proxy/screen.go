@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -42,7 +43,8 @@ func screen(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if size > maxHeaderSection {
-		return s3err.New("RequestHeaderSectionTooLarge", "Your request header section exceeds the maximum allowed size.")
+		return s3err.New("RequestHeaderSectionTooLarge", "Your request header section exceeds the maximum allowed size.").
+			With("MaxSizeAllowed", strconv.Itoa(maxHeaderSection))
 	}
 	for name := range r.Header {
 		if strings.Contains(name, "_") {
