@@ -71,6 +71,14 @@ func (c *ClientSecrets) Observe(fn func(hit bool)) {
 	}
 }
 
+// Permanent reports whether accessKey is one of the keystore's: a key
+// the proxy was given for good, which has no session token. A fetched key
+// may belong to temporary credentials the proxy cannot see.
+func (c *ClientSecrets) Permanent(accessKey string) bool {
+	_, ok := c.keystore[accessKey]
+	return ok
+}
+
 // Secret returns the secret for accessKey, or InvalidAccessKeyId.
 func (c *ClientSecrets) Secret(ctx context.Context, accessKey string) (string, error) {
 	if s, ok := c.keystore[accessKey]; ok {

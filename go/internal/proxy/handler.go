@@ -249,6 +249,9 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 		if err := h.verifier.AdmitPresigned(r, a); err != nil {
 			return claimed, err
 		}
+		if err := h.checkToken(q.Get("X-Amz-Security-Token"), a.AccessKey); err != nil {
+			return claimed, err
+		}
 		secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
 		if err != nil {
 			return claimed, err
@@ -273,6 +276,9 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 	if err := h.verifier.AdmitHeaderAuth(r, a); err != nil {
 		return claimed, err
 	}
+	if err := h.checkToken(r.Header.Get("X-Amz-Security-Token"), a.AccessKey); err != nil {
+		return claimed, err
+	}
 	secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
 	if err != nil {
 		return claimed, err
@@ -285,6 +291,17 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 		auth.chunks = h.verifier.NewChunkChain(secret, a.Credential, seed)
 	}
 	return auth, nil
+}
+
+// checkToken refuses a session token sent with a keystore key, as S3
+// refuses one with permanent credentials (400 InvalidToken), before any
+// signature is checked. The proxy checks no token itself: with a key from
+// hmac_fetcher, which may be temporary, the token is only signed over.
+func (h *Handler) checkToken(token, accessKey string) error {
+	if token != "" && h.opts.ClientSecrets.Permanent(accessKey) {
+		return s3err.New("InvalidToken", "The provided token is malformed or otherwise invalid.")
+	}
+	return nil
 }
 
 // logDropped names, at debug level, the client's headers the forwarding
