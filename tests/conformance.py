@@ -308,53 +308,11 @@ DELIBERATE_GROUPS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
 # new difference, and listed in docs/compatibility.md as work to do; remove
 # a test from here when it passes (the comparison reports it as stale).
 KNOWN_GROUPS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
-    (
-        "a presigned URL with X-Amz-Security-Token for a key that has none is refused 403 (the suite "
-        "adds the token after signing, so the signature does not match; S3: 400 InvalidToken): the proxy issues "
-        "no temporary credentials, but may be given keys (hmac_fetcher) whose clients send a token, so it "
-        "does not refuse tokens as such",
-        _names(
-        "PresignedAuth_security_token_with_permanent_credentials",
-        ),
-    ),
-    (
-        "the proxy's own aws-chunked errors: the status is S3's (400), some codes differ (InvalidRequest "
-        "where S3 says IncompleteBody or MalformedTrailerError, BadDigest where S3 says InvalidRequest for a "
-        "checksum value of the wrong form) and some messages are worded differently; and chunks smaller "
-        "than 8 KiB (but the last), which S3 refuses with 400 InvalidChunkSize, are accepted (the proxy "
-        "verifies and re-frames the body: nothing unverified passes)",
-        _names(
-        "SignedStreamingPayloadTrailer_incomplete_body",
-        "SignedStreamingPayloadTrailer_invalid_checksum",
-        "SignedStreamingPayloadTrailer_malformed_trailer",
-        "SignedStreamingPayloadTrailer_missing_x_amz_trailer_header",
-        "SignedStreamingPayload_decoded_content_length_mismatch",
-        "SignedStreamingPayload_invalid_chunk_size",
-        "SignedStreamingPayload_invalid_encoding",
-        "UnsignedStreaminPayloadTrailer_malformed_trailer",
-        "UnsignedStreamingPayloadTrailer_content_length_payload_size_mismatch",
-        "UnsignedStreamingPayloadTrailer_incomplete_body",
-        "UnsignedStreamingPayloadTrailer_invalid_chunk_size",
-        "UnsignedStreamingPayloadTrailer_invalid_trailing_checksum",
-        "UnsignedStreamingPayloadTrailer_missing_invalid_dec_content_length",
-        ),
-    ),
-    (
-        "other wording: the proxy's refusal of a copy source that is not valid percent-encoding, and of a "
-        "too large header section (S3 adds MaxSizeAllowed), say the same as S3's in other words",
-        _names(
-        "CopyObject_invalid_copy_source",
-        "Server_large_http_header",
-        "UploadPartCopy_invalid_copy_source",
-        ),
-    ),
-    (
-        "a consequence of other differences: tests that fail through the proxy leave their buckets behind "
-        "(the suite's presigned-URL tests skip their teardown when they fail), so the list is not empty",
-        _names(
-        "ListBuckets_empty_success",
-        ),
-    ),
+    # Empty since WP-Z of issue 13: the proxy's own refusals (aws-chunked
+    # framing and trailers, chunks under 8 KiB but the last, a bad
+    # x-amz-copy-source, a too large header section, a session token with
+    # a keystore key) now answer in S3's codes, words and elements
+    # (tests/test_s3_error_words.py).
 )
 
 DELIBERATE: Dict[str, str] = {name: reason for reason, names in DELIBERATE_GROUPS for name in names}

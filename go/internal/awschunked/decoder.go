@@ -192,10 +192,11 @@ func (d *Decoder) advance() error {
 		return entityTooLarge()
 	}
 	// Only the last data chunk may be small; it is known to have been
-	// small-but-not-last once another data chunk follows it.
+	// small-but-not-last once another data chunk follows it. S3 names the
+	// chunk that showed it (this one) and the small one's size.
 	if d.chunks > 0 && d.lastSize < d.opts.MinChunkSize {
 		return s3err.New("InvalidChunkSizeError", "Only the last chunk is allowed to have a size less than 8192 bytes").
-			With("Chunk", strconv.Itoa(d.chunks)).With("BadChunkSize", strconv.FormatInt(d.lastSize, 10))
+			With("Chunk", strconv.Itoa(d.chunks+1)).With("BadChunkSize", strconv.FormatInt(d.lastSize, 10))
 	}
 	d.chunks++
 	d.lastSize = size
