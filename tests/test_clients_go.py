@@ -39,7 +39,7 @@ from clients import (
     write_random,
 )
 from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, object_exists, parse_s3_error, stored_body, stored_keys
-from two_backends import ON_BOTH, ON_BOTH_HTTP, direct, seaweed, start_proxy, store  # noqa: F401  (fixtures)
+from two_backends import ON_BOTH, ON_BOTH_ALL, ON_BOTH_HTTP, direct, seaweed, start_proxy, store  # noqa: F401  (fixtures)
 
 BIN_DIR = Path(__file__).resolve().parent.parent / "build" / "bin"
 PROGRAMS = {"aws": "osp-awsgo", "minio": "osp-miniogo"}
@@ -161,7 +161,7 @@ def check_put_framing(sdk: str, transport: str, requests: List[Dict[str, Any]]) 
 # put, head, get
 
 
-@ON_BOTH_HTTP
+@ON_BOTH_ALL
 def test_put_small_head_get_whole_and_ranged(
     go_client: Callable[..., GoClient], sdk: str, transport: str, bucket: str, direct: Any, tmp_path: Path
 ) -> None:
@@ -268,7 +268,7 @@ def test_minio_finds_the_region_through_the_proxy(
 # uploads of unknown length, multipart
 
 
-@ON_BOTH_HTTP
+@ON_BOTH_ALL
 @pytest.mark.parametrize("sdk,via", [("aws", "tm"), ("aws", "manager"), ("minio", "size-1")])
 def test_upload_of_unknown_length(
     go_client: Callable[..., GoClient], sdk: str, transport: str, via: str, bucket: str, direct: Any, tmp_path: Path
@@ -312,7 +312,7 @@ def test_aws_put_object_of_unknown_length_is_refused_cleanly(
     assert not object_exists(direct, bucket, "s.bin")
 
 
-@ON_BOTH_HTTP
+@ON_BOTH_ALL
 def test_multipart_upload_and_download(
     go_client: Callable[..., GoClient], sdk: str, transport: str, bucket: str, direct: Any, tmp_path: Path
 ) -> None:
@@ -533,6 +533,7 @@ def test_validator_grants_exactly_what_it_says(
     assert stored_keys(direct, unlisted) == []
 
 
+@ON_BOTH_ALL
 def test_body_changed_in_flight_is_refused(
     go_client: Callable[..., GoClient], sdk: str, transport: str, bucket: str, direct: Any, tmp_path: Path
 ) -> None:

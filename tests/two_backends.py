@@ -42,6 +42,18 @@ ON_BOTH_HTTP = pytest.mark.parametrize(
     indirect=True,
 )
 
+# Both stores over both transports: for clients whose framing depends on
+# the transport (the Go SDKs: minio-go signs chunks over HTTP and sends
+# UNSIGNED-PAYLOAD over HTTPS; aws-sdk-go-v2 a signed hash over HTTP and an
+# aws-chunked body with a CRC32 trailer over HTTPS), each of which the proxy
+# turns into a plain body for SeaweedFS.
+ON_BOTH_ALL = pytest.mark.parametrize(
+    ("store", "transport"),
+    [("versitygw", "http"), ("versitygw", "https"), ("seaweedfs", "http"), ("seaweedfs", "https")],
+    ids=["http", "https", "seaweedfs-http", "seaweedfs-https"],
+    indirect=True,
+)
+
 
 @pytest.fixture
 def store(request: Any) -> str:
