@@ -551,9 +551,9 @@ def test_body_changed_in_flight_is_refused(
         assert len(stored) == len(data) and stored != data
         return
     assert not out["ok"], "the tampered upload succeeded"
-    # Who notices: versitygw checks the signed hash the proxy forwards (aws,
-    # HTTP); the proxy checks the CRC32 trailer (aws, HTTPS) and each
-    # chunk's signature (minio, HTTP).
+    # Who notices: the backend (versitygw or SeaweedFS) checks the signed
+    # hash the proxy forwards (aws, HTTP); the proxy checks the CRC32
+    # trailer (aws, HTTPS) and each chunk's signature (minio, HTTP).
     expected = {
         ("aws", "http"): (400, "XAmzContentSHA256Mismatch"),
         ("aws", "https"): (400, "BadDigest"),
