@@ -26,6 +26,7 @@ from iam_server import IamServer
 from object_storage_proxy import ProxyServer, ProxyServerConfig
 from osp_cli import Osp
 from s3wire import Answer, RecordedRequest, RecordingBackend
+from seaweed import SeaweedFS, start_seaweedfs
 from versitygw import Backend, run_versitygw
 
 
@@ -195,3 +196,11 @@ def bearer_proxy(start_proxy: Callable[..., ProxyServer], iam: IamServer, front:
         return start_proxy(cos_map=cos_map, **options)
 
     return start
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[SeaweedFS]:
+    """One SeaweedFS for the whole run (it takes seconds to start); every
+    test makes its own buckets, so they share it."""
+    with start_seaweedfs() as server:
+        yield server

@@ -36,7 +36,7 @@ from awschunked import (
     STREAMING_UNSIGNED_TRAILER,
     build_upload,
 )
-from clients import MIB, assert_stored_exactly, fetch, https_endpoint, part_count, tls_cert, write_random  # noqa: F401
+from clients import MIB, assert_stored_exactly, fetch, https_endpoint, part_count, run_boto3_latest, sent_for, tls_cert, write_random  # noqa: F401
 from helpers import (
     CLIENT_ACCESS_KEY,
     CLIENT_KEYSTORE,
@@ -54,8 +54,7 @@ from helpers import (
 )
 from object_storage_proxy import ProxyServer, ProxyServerConfig
 from s3wire import sign_headers
-from seaweed import SEAWEED_ACCESS_KEY, SEAWEED_SECRET_KEY, SeaweedFS, start_seaweedfs
-from test_clients_boto3_latest import run_boto3_latest, sent_for
+from seaweed import SEAWEED_ACCESS_KEY, SEAWEED_SECRET_KEY, SeaweedFS
 
 SHORT = {STREAMING_SIGNED: "signed", STREAMING_SIGNED_TRAILER: "signed-trailer",
          STREAMING_UNSIGNED_TRAILER: "unsigned-trailer"}
@@ -66,11 +65,6 @@ CHUNK = 8192
 # fixtures
 
 
-@pytest.fixture(scope="module")
-def seaweed() -> Iterator[SeaweedFS]:
-    """One SeaweedFS for this file (it takes seconds to start)."""
-    with start_seaweedfs() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ from clients import (
     write_random,
 )
 from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, object_exists, parse_s3_error, stored_body, stored_keys
-from two_backends import ON_BOTH, ON_BOTH_ALL, ON_BOTH_HTTP, direct, seaweed, start_proxy, store  # noqa: F401  (fixtures)
+from two_backends import ON_BOTH, ON_BOTH_ALL, ON_BOTH_HTTP, direct, start_proxy, store  # noqa: F401  (fixtures)
 
 BIN_DIR = Path(__file__).resolve().parent.parent / "build" / "bin"
 PROGRAMS = {"aws": "osp-awsgo", "minio": "osp-miniogo"}

@@ -45,7 +45,7 @@ from helpers import (
     stored_keys,
 )
 from s3wire import RecordedRequest, RecordingBackend
-from two_backends import ON_BOTH, ON_BOTH_HTTP, direct, seaweed, start_proxy, store  # noqa: F401  (fixtures)
+from two_backends import ON_BOTH, ON_BOTH_HTTP, direct, start_proxy, store  # noqa: F401  (fixtures)
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 SCRIPT = JS_DIR / "s3client.mjs"

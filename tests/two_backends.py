@@ -24,7 +24,7 @@ import pytest
 
 from helpers import CLIENT_KEYSTORE
 from object_storage_proxy import ProxyServer, ProxyServerConfig
-from seaweed import SeaweedFS, start_seaweedfs
+from seaweed import SeaweedFS
 
 STORES = ["versitygw", "seaweedfs"]
 
@@ -59,13 +59,6 @@ ON_BOTH_ALL = pytest.mark.parametrize(
 def store(request: Any) -> str:
     """The backend this test runs on ("versitygw" unless parametrized)."""
     return str(getattr(request, "param", "versitygw"))
-
-
-@pytest.fixture(scope="module")
-def seaweed() -> Iterator[SeaweedFS]:
-    """One SeaweedFS for the module (it takes seconds to start)."""
-    with start_seaweedfs() as server:
-        yield server
 
 
 @pytest.fixture
