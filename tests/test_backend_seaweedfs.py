@@ -54,6 +54,7 @@ from helpers import (
 )
 from object_storage_proxy import ProxyServer, ProxyServerConfig
 from s3wire import sign_headers
+from helpers import proxy_starter
 from seaweed import SEAWEED_ACCESS_KEY, SEAWEED_SECRET_KEY, SeaweedFS
 
 SHORT = {STREAMING_SIGNED: "signed", STREAMING_SIGNED_TRAILER: "signed-trailer",
@@ -83,23 +84,10 @@ def sw_bucket(sw_direct: Any, new_bucket_name: Callable[..., str]) -> str:
 
 @pytest.fixture
 def start_sw_proxy(seaweed: SeaweedFS) -> Iterator[Callable[..., ProxyServer]]:
-    """``start_sw_proxy("b1", ..., entry={...}, **options)``: a ProxyServer
+    """``start_sw_proxy("b1", ..., entry={...}, **options)``: ProxyServers
     mapping each named bucket to SeaweedFS, stopped after the test."""
-    servers: List[ProxyServer] = []
-
-    def start(*buckets: str, entry: Optional[Dict[str, Any]] = None, **options: Any) -> ProxyServer:
-        cos_map = {name: seaweed.entry(**dict(entry or {})) for name in buckets}
-        options.setdefault("hmac_keystore", dict(CLIENT_KEYSTORE))
-        options.setdefault("http_port", 0)
-        options.setdefault("bind_address", "127.0.0.1")
-        server = ProxyServer(ProxyServerConfig(cos_map, **options))
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    with proxy_starter(seaweed.entry) as start:
+        yield start
 
 
 @pytest.fixture
@@ -516,7 +504,7 @@ def test_upload_framing_changes_on_reload(start_sw_proxy: Callable[..., ProxySer
     url = f"{proxy.endpoint_url}/{sw_bucket}/reloaded"
     assert send_signed("PUT", url, body=b"x" * 1000, payload_hash="UNSIGNED-PAYLOAD").status_code == 400
     proxy.reload(ProxyServerConfig({sw_bucket: seaweed.entry(upload_framing="plain")},
-                                   hmac_keystore=dict(CLIENT_KEYSTORE), http_port=0, bind_address="127.0.0.1"))
+                                   hmac_keystore=dict(CLIENT_KEYSTORE), http_port=0, bind_address="127.0.0.1", admin_port=0))
     response = send_signed("PUT", url, body=b"y" * 1000, payload_hash="UNSIGNED-PAYLOAD")
     assert response.status_code == 200, response.content
     assert stored_body(sw_direct, sw_bucket, "reloaded") == b"y" * 1000

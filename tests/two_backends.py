@@ -18,12 +18,12 @@ it refuses the proxy's default framing when there is no trailer
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, List, Mapping, Optional
+from typing import Any, Callable, Iterator
 
 import pytest
 
-from helpers import CLIENT_KEYSTORE
-from object_storage_proxy import ProxyServer, ProxyServerConfig
+from helpers import proxy_starter
+from object_storage_proxy import ProxyServer
 from seaweed import SeaweedFS
 
 STORES = ["versitygw", "seaweedfs"]
@@ -80,18 +80,5 @@ def start_proxy(start_proxy: Callable[..., ProxyServer], store: str, request: An
         yield start_proxy
         return
     seaweed: SeaweedFS = request.getfixturevalue("seaweed")
-    servers: List[ProxyServer] = []
-
-    def start(*buckets: str, entry: Optional[Mapping[str, Any]] = None, **options: Any) -> ProxyServer:
-        cos_map = {name: seaweed.entry(**dict(entry or {})) for name in buckets}
-        options.setdefault("hmac_keystore", dict(CLIENT_KEYSTORE))
-        options.setdefault("http_port", 0)
-        options.setdefault("bind_address", "127.0.0.1")
-        server = ProxyServer(ProxyServerConfig(cos_map, **options))
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    with proxy_starter(seaweed.entry) as start:
+        yield start
