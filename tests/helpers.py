@@ -310,6 +310,27 @@ def assert_xml_error(reply: Reply, status: int, codes: Any) -> Dict[str, str]:
 
 
 # --------------------------------------------------------------------------
+# backends
+
+
+def local_entry(port: int, access_key: str, secret_key: str, /, *, creds: bool = True, **fields: Any) -> Dict[str, Any]:
+    """A cos_map entry for a bucket on an S3 server at 127.0.0.1:``port``
+    (plain HTTP, path style), with its keys unless ``creds=False``;
+    ``fields`` add or override entry keys."""
+    entry: Dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "region": REGION,
+        "scheme": "http",
+        "addressing_style": "path",
+    }
+    if creds:
+        entry.update(access_key=access_key, secret_key=secret_key)
+    entry.update(fields)
+    return entry
+
+
+# --------------------------------------------------------------------------
 # proxies
 
 
