@@ -140,13 +140,14 @@ soak: venv $(VERSITYGW)
 
 # versitygw's own integration suite (`versitygw test full-flow`), run straight
 # at versitygw and through the proxy, in every configuration (plain and
-# versioning-enabled); prints the comparison and writes it to
+# versioning-enabled), and straight at SeaweedFS and through the proxy in
+# front of SeaweedFS (plain); prints the comparison and writes it to
 # build/conformance.md (the table of docs/compatibility.md) and .json. Fails
 # when a test that passes direct fails through the proxy without a reason in
 # tests/conformance.py. tests/test_conformance.py runs the plain
 # configuration in `make test` (about a minute).
-conformance: venv $(VERSITYGW)
-	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python tests/conformance.py \
+conformance: venv $(VERSITYGW) $(SEAWEEDFS)
+	OSP_VERSITYGW=$(abspath $(VERSITYGW)) OSP_SEAWEEDFS=$(abspath $(SEAWEEDFS)) $(VENV)/bin/python tests/conformance.py \
 		--markdown $(BUILD)/conformance.md --json $(BUILD)/conformance.json
 
 clean:

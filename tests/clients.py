@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import pytest
 
@@ -286,6 +286,14 @@ def emit(**result):
 s3 = make_client()
 bucket = P["bucket"]
 '''
+
+
+def sent_for(out: Dict[str, Any], method: str, *, query: str = "", exclude_query: Tuple[str, ...] = ()) -> List[Dict[str, Any]]:
+    """The requests run_boto3_latest recorded with this method and query."""
+    return [
+        s for s in out["sent"]
+        if s["method"] == method and query in s["url"] and not any(q in s["url"] for q in exclude_query)
+    ]
 
 
 def run_boto3_latest(tmp_path: Path, code: str, **params: Any) -> Dict[str, Any]:

@@ -7,7 +7,7 @@ recording backend (s3wire.RecordingBackend) and a bearer-token front
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Callable, Iterator, List, Mapping, Optional
 
 import pytest
 
@@ -15,17 +15,18 @@ from helpers import (
     BACKEND_ACCESS_KEY,
     BACKEND_SECRET_KEY,
     CLIENT_ACCESS_KEY,
-    CLIENT_KEYSTORE,
     CLIENT_SECRET_KEY,
     FROM_RECORDER,
     RAW_TIMEOUT,
     make_client,
+    proxy_starter,
 )
 from bearer_front import BearerFront
 from iam_server import IamServer
-from object_storage_proxy import ProxyServer, ProxyServerConfig
+from object_storage_proxy import ProxyServer
 from osp_cli import Osp
 from s3wire import Answer, RecordedRequest, RecordingBackend
+from seaweed import SeaweedFS, start_seaweedfs
 from versitygw import Backend, run_versitygw
 
 
@@ -83,39 +84,10 @@ def bucket(make_bucket: Callable[..., str]) -> str:
 
 @pytest.fixture
 def start_proxy(backend: Backend) -> Iterator[Callable[..., ProxyServer]]:
-    """Starts a ProxyServer in front of versitygw, stopped after the test.
-
-    ``start_proxy("b1", "b2", validator=...)`` maps each named bucket to
-    versitygw with its root keys. ``entry=`` overrides fields of every such
-    entry (``entry={"creds": False}`` leaves the credentials out, ``{"ttl":
-    0}`` sets the TTL); ``cos_map=`` adds whole entries; any other keyword
-    goes to ProxyServerConfig (default: the client keystore, http_port=0,
-    bind_address="127.0.0.1", admin_port=0).
-    """
-    servers: List[ProxyServer] = []
-
-    def start(
-        *buckets: str,
-        entry: Optional[Mapping[str, Any]] = None,
-        cos_map: Optional[Mapping[str, Mapping[str, Any]]] = None,
-        **options: Any,
-    ) -> ProxyServer:
-        full: Dict[str, Any] = {name: backend.entry(**dict(entry or {})) for name in buckets}
-        full.update(cos_map or {})
-        options.setdefault("hmac_keystore", dict(CLIENT_KEYSTORE))
-        options.setdefault("http_port", 0)
-        options.setdefault("bind_address", "127.0.0.1")
-        options.setdefault("admin_port", 0)  # healthz/readyz/metrics for observe.py
-        server = ProxyServer(ProxyServerConfig(full, **options))
-        server.start()
-        servers.append(server)
-        assert server.http_port, "the proxy did not report its bound port"
-        assert server.endpoint_url == f"http://127.0.0.1:{server.http_port}"
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    """Starts ProxyServers in front of versitygw (its root keys in each
+    entry), stopped after the test; see proxy_starter."""
+    with proxy_starter(backend.entry) as start:
+        yield start
 
 
 @pytest.fixture
@@ -195,3 +167,11 @@ def bearer_proxy(start_proxy: Callable[..., ProxyServer], iam: IamServer, front:
         return start_proxy(cos_map=cos_map, **options)
 
     return start
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[SeaweedFS]:
+    """One SeaweedFS for the whole run (it takes seconds to start); every
+    test makes its own buckets, so they share it."""
+    with start_seaweedfs() as server:
+        yield server

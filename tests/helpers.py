@@ -19,17 +19,19 @@ aimed at a proxy.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import socket
 import threading
-import hashlib
 import xml.etree.ElementTree as ET
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import boto3
 import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from object_storage_proxy import ProxyServer, ProxyServerConfig
 from s3wire import (  # noqa: F401  (REGION and utcnow are re-exported)
     REGION,
     Headers,
@@ -305,3 +307,68 @@ def assert_xml_error(reply: Reply, status: int, codes: Any) -> Dict[str, str]:
     assert fields["Code"] in codes, (fields, codes)
     assert reply.headers.get("x-amz-request-id"), dict(reply.headers)
     return fields
+
+
+# --------------------------------------------------------------------------
+# backends
+
+
+def local_entry(port: int, access_key: str, secret_key: str, /, *, creds: bool = True, **fields: Any) -> Dict[str, Any]:
+    """A cos_map entry for a bucket on an S3 server at 127.0.0.1:``port``
+    (plain HTTP, path style), with its keys unless ``creds=False``;
+    ``fields`` add or override entry keys."""
+    entry: Dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "region": REGION,
+        "scheme": "http",
+        "addressing_style": "path",
+    }
+    if creds:
+        entry.update(access_key=access_key, secret_key=secret_key)
+    entry.update(fields)
+    return entry
+
+
+# --------------------------------------------------------------------------
+# proxies
+
+
+@contextlib.contextmanager
+def proxy_starter(entry_for: Callable[..., Dict[str, Any]]) -> Iterator[Callable[..., ProxyServer]]:
+    """Starts ProxyServers in front of one backend and stops them all at the
+    end. ``entry_for(**overrides)`` makes that backend's cos_map entry.
+
+    ``start("b1", "b2", validator=...)`` maps each named bucket to the
+    backend. ``entry=`` overrides fields of every such entry (for versitygw
+    ``entry={"creds": False}`` leaves the credentials out, ``{"ttl": 0}``
+    sets the TTL); ``cos_map=`` adds whole entries; any other keyword goes
+    to ProxyServerConfig (default: the client keystore, http_port=0,
+    bind_address="127.0.0.1", admin_port=0).
+    """
+    servers: List[ProxyServer] = []
+
+    def start(
+        *buckets: str,
+        entry: Optional[Mapping[str, Any]] = None,
+        cos_map: Optional[Mapping[str, Mapping[str, Any]]] = None,
+        **options: Any,
+    ) -> ProxyServer:
+        full: Dict[str, Any] = {name: entry_for(**dict(entry or {})) for name in buckets}
+        full.update(cos_map or {})
+        options.setdefault("hmac_keystore", dict(CLIENT_KEYSTORE))
+        options.setdefault("http_port", 0)
+        options.setdefault("bind_address", "127.0.0.1")
+        options.setdefault("admin_port", 0)  # healthz/readyz/metrics for observe.py
+        server = ProxyServer(ProxyServerConfig(full, **options))
+        server.start()
+        servers.append(server)
+        assert server.http_port, "the proxy did not report its bound port"
+        assert server.endpoint_url == f"http://127.0.0.1:{server.http_port}"
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()

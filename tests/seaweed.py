@@ -29,7 +29,7 @@ from typing import Any, Dict, Iterator, List
 
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from helpers import REGION, free_port, make_client
+from helpers import free_port, local_entry, make_client
 
 # The only identity SeaweedFS knows: only the proxy and the direct client
 # hold it (distinct from versitygw's root keys, so a mix-up shows).
@@ -70,18 +70,8 @@ class SeaweedFS:
         keys unless ``creds=False``. Its upload_framing is "plain": SeaweedFS
         refuses the proxy's default framing (STREAMING-UNSIGNED-PAYLOAD-TRAILER)
         when it has no trailer (docs/compatibility.md)."""
-        entry: Dict[str, Any] = {
-            "host": self.host,
-            "port": self.port,
-            "region": REGION,
-            "scheme": "http",
-            "addressing_style": "path",
-            "upload_framing": "plain",
-        }
-        if creds:
-            entry.update(access_key=SEAWEED_ACCESS_KEY, secret_key=SEAWEED_SECRET_KEY)
-        entry.update(overrides)
-        return entry
+        return local_entry(self.port, SEAWEED_ACCESS_KEY, SEAWEED_SECRET_KEY, creds=creds,
+                           **{"upload_framing": "plain", **overrides})
 
     def client(self, access_key: str = SEAWEED_ACCESS_KEY, secret_key: str = SEAWEED_SECRET_KEY) -> Any:
         """boto3 straight to SeaweedFS (its admin keys by default)."""

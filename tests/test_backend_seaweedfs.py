@@ -36,7 +36,7 @@ from awschunked import (
     STREAMING_UNSIGNED_TRAILER,
     build_upload,
 )
-from clients import MIB, assert_stored_exactly, fetch, https_endpoint, part_count, tls_cert, write_random  # noqa: F401
+from clients import MIB, assert_stored_exactly, fetch, https_endpoint, part_count, run_boto3_latest, sent_for, tls_cert, write_random  # noqa: F401
 from helpers import (
     CLIENT_ACCESS_KEY,
     CLIENT_KEYSTORE,
@@ -54,8 +54,8 @@ from helpers import (
 )
 from object_storage_proxy import ProxyServer, ProxyServerConfig
 from s3wire import sign_headers
-from seaweed import SEAWEED_ACCESS_KEY, SEAWEED_SECRET_KEY, SeaweedFS, start_seaweedfs
-from test_clients_boto3_latest import run_boto3_latest, sent_for
+from helpers import proxy_starter
+from seaweed import SEAWEED_ACCESS_KEY, SEAWEED_SECRET_KEY, SeaweedFS
 
 SHORT = {STREAMING_SIGNED: "signed", STREAMING_SIGNED_TRAILER: "signed-trailer",
          STREAMING_UNSIGNED_TRAILER: "unsigned-trailer"}
@@ -66,11 +66,6 @@ CHUNK = 8192
 # fixtures
 
 
-@pytest.fixture(scope="module")
-def seaweed() -> Iterator[SeaweedFS]:
-    """One SeaweedFS for this file (it takes seconds to start)."""
-    with start_seaweedfs() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -89,23 +84,10 @@ def sw_bucket(sw_direct: Any, new_bucket_name: Callable[..., str]) -> str:
 
 @pytest.fixture
 def start_sw_proxy(seaweed: SeaweedFS) -> Iterator[Callable[..., ProxyServer]]:
-    """``start_sw_proxy("b1", ..., entry={...}, **options)``: a ProxyServer
+    """``start_sw_proxy("b1", ..., entry={...}, **options)``: ProxyServers
     mapping each named bucket to SeaweedFS, stopped after the test."""
-    servers: List[ProxyServer] = []
-
-    def start(*buckets: str, entry: Optional[Dict[str, Any]] = None, **options: Any) -> ProxyServer:
-        cos_map = {name: seaweed.entry(**dict(entry or {})) for name in buckets}
-        options.setdefault("hmac_keystore", dict(CLIENT_KEYSTORE))
-        options.setdefault("http_port", 0)
-        options.setdefault("bind_address", "127.0.0.1")
-        server = ProxyServer(ProxyServerConfig(cos_map, **options))
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    with proxy_starter(seaweed.entry) as start:
+        yield start
 
 
 @pytest.fixture
@@ -522,7 +504,7 @@ def test_upload_framing_changes_on_reload(start_sw_proxy: Callable[..., ProxySer
     url = f"{proxy.endpoint_url}/{sw_bucket}/reloaded"
     assert send_signed("PUT", url, body=b"x" * 1000, payload_hash="UNSIGNED-PAYLOAD").status_code == 400
     proxy.reload(ProxyServerConfig({sw_bucket: seaweed.entry(upload_framing="plain")},
-                                   hmac_keystore=dict(CLIENT_KEYSTORE), http_port=0, bind_address="127.0.0.1"))
+                                   hmac_keystore=dict(CLIENT_KEYSTORE), http_port=0, bind_address="127.0.0.1", admin_port=0))
     response = send_signed("PUT", url, body=b"y" * 1000, payload_hash="UNSIGNED-PAYLOAD")
     assert response.status_code == 200, response.content
     assert stored_body(sw_direct, sw_bucket, "reloaded") == b"y" * 1000

@@ -25,6 +25,7 @@ from clients import (
     https_endpoint,
     part_count,
     run_boto3_latest,
+    sent_for,
     tls_cert,  # noqa: F401  (fixture)
     write_random,
 )
@@ -34,13 +35,6 @@ from helpers import (
     stored_body,
     stored_keys,
 )
-
-
-def sent_for(out: Dict[str, Any], method: str, *, query: str = "", exclude_query: Tuple[str, ...] = ()) -> List[Dict[str, Any]]:
-    return [
-        s for s in out["sent"]
-        if s["method"] == method and query in s["url"] and not any(q in s["url"] for q in exclude_query)
-    ]
 
 
 # --------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from clients import (
     write_random,
 )
 from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, object_exists, parse_s3_error, stored_body, stored_keys
+from two_backends import ON_BOTH, ON_BOTH_ALL, ON_BOTH_HTTP, direct, start_proxy, store  # noqa: F401  (fixtures)
 
 BIN_DIR = Path(__file__).resolve().parent.parent / "build" / "bin"
 PROGRAMS = {"aws": "osp-awsgo", "minio": "osp-miniogo"}
@@ -160,6 +161,7 @@ def check_put_framing(sdk: str, transport: str, requests: List[Dict[str, Any]]) 
 # put, head, get
 
 
+@ON_BOTH_ALL
 def test_put_small_head_get_whole_and_ranged(
     go_client: Callable[..., GoClient], sdk: str, transport: str, bucket: str, direct: Any, tmp_path: Path
 ) -> None:
@@ -266,6 +268,7 @@ def test_minio_finds_the_region_through_the_proxy(
 # uploads of unknown length, multipart
 
 
+@ON_BOTH_ALL
 @pytest.mark.parametrize("sdk,via", [("aws", "tm"), ("aws", "manager"), ("minio", "size-1")])
 def test_upload_of_unknown_length(
     go_client: Callable[..., GoClient], sdk: str, transport: str, via: str, bucket: str, direct: Any, tmp_path: Path
@@ -309,6 +312,7 @@ def test_aws_put_object_of_unknown_length_is_refused_cleanly(
     assert not object_exists(direct, bucket, "s.bin")
 
 
+@ON_BOTH_ALL
 def test_multipart_upload_and_download(
     go_client: Callable[..., GoClient], sdk: str, transport: str, bucket: str, direct: Any, tmp_path: Path
 ) -> None:
@@ -354,6 +358,7 @@ def test_aws_manager_multipart_upload(
 # list, copy, delete
 
 
+@ON_BOTH
 def test_list_with_paging(go_client: Callable[..., GoClient], sdk: str, bucket: str, direct: Any) -> None:
     keys = [f"page/{i:02d}-{name}" for i, name in enumerate(["a", "b c", "d+e", "f", "ü", "g", "h"])]
     for key in keys + ["other/x", "pagez"]:
@@ -369,6 +374,7 @@ def test_list_with_paging(go_client: Callable[..., GoClient], sdk: str, bucket: 
     assert everything["keys"] == sorted(keys + ["other/x", "pagez"])
 
 
+@ON_BOTH
 def test_copy_keys_with_spaces_plus_and_utf8(
     go_client: Callable[..., GoClient], sdk: str, bucket: str, direct: Any, tmp_path: Path
 ) -> None:
@@ -397,6 +403,7 @@ def test_copy_replacing_metadata(go_client: Callable[..., GoClient], sdk: str, b
     assert direct.head_object(Bucket=bucket, Key="src key+ü")["Metadata"] == {"old": "1"}
 
 
+@ON_BOTH
 def test_delete_objects(go_client: Callable[..., GoClient], sdk: str, bucket: str, direct: Any) -> None:
     keep = ["keep.txt", "plus+keep.txt"]
     doomed = SPECIAL_KEYS + ["gone.txt"]
@@ -411,6 +418,7 @@ def test_delete_objects(go_client: Callable[..., GoClient], sdk: str, bucket: st
 # presigned URLs
 
 
+@ON_BOTH_HTTP
 def test_presigned_get_and_put(
     go_client: Callable[..., GoClient], sdk: str, transport: str, bucket: str, direct: Any, tmp_path: Path,
     tls_cert: Tuple[str, str],  # noqa: F811
@@ -450,6 +458,7 @@ def test_presigned_get_and_put(
 # refusals
 
 
+@ON_BOTH_HTTP
 def test_wrong_secret_is_refused(
     go_client: Callable[..., GoClient], sdk: str, transport: str, bucket: str, direct: Any, tmp_path: Path,
     tls_cert: Tuple[str, str],  # noqa: F811
@@ -524,6 +533,7 @@ def test_validator_grants_exactly_what_it_says(
     assert stored_keys(direct, unlisted) == []
 
 
+@ON_BOTH_ALL
 def test_body_changed_in_flight_is_refused(
     go_client: Callable[..., GoClient], sdk: str, transport: str, bucket: str, direct: Any, tmp_path: Path
 ) -> None:
@@ -541,9 +551,9 @@ def test_body_changed_in_flight_is_refused(
         assert len(stored) == len(data) and stored != data
         return
     assert not out["ok"], "the tampered upload succeeded"
-    # Who notices: versitygw checks the signed hash the proxy forwards (aws,
-    # HTTP); the proxy checks the CRC32 trailer (aws, HTTPS) and each
-    # chunk's signature (minio, HTTP).
+    # Who notices: the backend (versitygw or SeaweedFS) checks the signed
+    # hash the proxy forwards (aws, HTTP); the proxy checks the CRC32
+    # trailer (aws, HTTPS) and each chunk's signature (minio, HTTP).
     expected = {
         ("aws", "http"): (400, "XAmzContentSHA256Mismatch"),
         ("aws", "https"): (400, "BadDigest"),

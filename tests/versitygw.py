@@ -15,7 +15,7 @@ import tempfile
 import time
 from typing import Any, Dict, Iterator
 
-from helpers import BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY, REGION, free_port
+from helpers import BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY, free_port, local_entry
 
 
 class Backend:
@@ -30,17 +30,7 @@ class Backend:
     def entry(self, *, creds: bool = True, **overrides: Any) -> Dict[str, Any]:
         """A cos_map entry for a bucket on this versitygw, with its root keys
         unless ``creds=False``."""
-        entry: Dict[str, Any] = {
-            "host": self.host,
-            "port": self.port,
-            "region": REGION,
-            "scheme": "http",
-            "addressing_style": "path",
-        }
-        if creds:
-            entry.update(access_key=BACKEND_ACCESS_KEY, secret_key=BACKEND_SECRET_KEY)
-        entry.update(overrides)
-        return entry
+        return local_entry(self.port, BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY, creds=creds, **overrides)
 
 
 def versitygw_binary() -> str:

@@ -42,13 +42,14 @@ const SENT = [];
 let inFlightParts = 0;
 let maxInFlightParts = 0;
 
-function makeClient(secretKey = P.secret_key) {
+function makeClient(secretKey = P.secret_key, options = {}) {
   const client = new S3Client({
     endpoint: P.endpoint,
     region: "us-east-1",
     forcePathStyle: true,
     credentials: { accessKeyId: P.access_key, secretAccessKey: secretKey },
     maxAttempts: 1,
+    ...options,
   });
   // In the deserialize step the request is final: checksums added, signed.
   client.middlewareStack.add(
@@ -221,9 +222,18 @@ const scenarios = {
     const ranged = await fetch(getUrl, { headers: { Range: "bytes=10-19" } });
     const rangedBytes = Buffer.from(await ranged.arrayBuffer());
     const put = await fetch(putUrl, { method: "PUT", body: readFileSync("put.bin") });
+    // The SDK's default presigned PutObject URL signs the CRC32 of the empty
+    // body it had (x-amz-checksum-crc32=AAAAAA==); S3 then refuses any other
+    // body. Its documented way out: checksums only when required.
+    const whenRequired = makeClient(P.secret_key, { requestChecksumCalculation: "WHEN_REQUIRED" });
+    const put2Url = await getSignedUrl(whenRequired, new PutObjectCommand({ Bucket: bucket, Key: "put-when-required.bin" }), { expiresIn: 300 });
+    const put2 = await fetch(put2Url, { method: "PUT", body: readFileSync("put.bin") });
     return {
       get_url: getUrl,
       put_url: putUrl,
+      put_when_required_url: put2Url,
+      put_when_required_status: put2.status,
+      put_when_required_body: await put2.text(),
       get_status: got.status,
       get_sha256: sha256(gotBytes),
       ranged_status: ranged.status,
