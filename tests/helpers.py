@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import socket
+import subprocess
 import threading
 import xml.etree.ElementTree as ET
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -328,6 +329,17 @@ def local_entry(port: int, access_key: str, secret_key: str, /, *, creds: bool =
         entry.update(access_key=access_key, secret_key=secret_key)
     entry.update(fields)
     return entry
+
+
+def stop_process(proc: "subprocess.Popen[bytes]", timeout: float) -> None:
+    """Stops a server process: SIGTERM, then SIGKILL if it is still running
+    after ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 # --------------------------------------------------------------------------

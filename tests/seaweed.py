@@ -29,7 +29,7 @@ from typing import Any, Dict, Iterator, List
 
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from helpers import free_port, local_entry, make_client
+from helpers import free_port, local_entry, make_client, stop_process
 
 # The only identity SeaweedFS knows: only the proxy and the direct client
 # hold it (distinct from versitygw's root keys, so a mix-up shows).
@@ -205,12 +205,7 @@ def start_seaweedfs(timeout: float = START_TIMEOUT) -> Iterator[SeaweedFS]:
         _wait_until_serving(server, proc, timeout)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 20)
         for name in ("master", "volume", "filer", "s3"):  # its gRPC sockets
             port = ports[f"{name}_grpc"]
             try:

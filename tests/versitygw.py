@@ -15,7 +15,7 @@ import tempfile
 import time
 from typing import Any, Dict, Iterator
 
-from helpers import BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY, free_port, local_entry
+from helpers import BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY, free_port, local_entry, stop_process
 
 
 class Backend:
@@ -90,10 +90,5 @@ def run_versitygw(*, versioning: bool = False) -> Iterator[Backend]:
         _wait_for_port(port, proc, log_path)
         yield Backend(port, root)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
         shutil.rmtree(base, ignore_errors=True)
