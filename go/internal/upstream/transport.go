@@ -80,8 +80,15 @@ type conn struct {
 	raw       syscall.RawConn // the TCP socket, for the liveness check
 	br        *bufio.Reader
 	bw        *bufio.Writer
+	sock      *socketWriter // under bw: remembers a failed write
 	idleSince time.Time
 }
+
+// writeFailed reports that a write to the backend's socket failed (the
+// backend closed or reset the connection), as opposed to the request body
+// failing while it was read: net/http reports both as a body error
+// (requestBodyReadError, without Unwrap), so only the socket can tell.
+func (c *conn) writeFailed() bool { return c.sock.err != nil }
 
 // RoundTrip sends req on a pooled or new connection and returns the
 // response, whose body must be read to its end (the connection is then
@@ -210,7 +217,7 @@ func (t *Transport) sendWithBody(c *conn, req *http.Request) (*http.Response, <-
 			if !answered && t.opts.ResponseHeaderTimeout > 0 {
 				_ = c.SetReadDeadline(time.Now().Add(t.opts.ResponseHeaderTimeout))
 			}
-		case writeFailed(err):
+		case c.writeFailed():
 			// The backend stopped reading; an answer it sent first may
 			// still be on its way.
 			if !answered {
@@ -267,13 +274,6 @@ func readResponse(c *conn, req *http.Request) (*http.Response, error) {
 // earlyAnswerGrace is how long an answer may take to arrive after the
 // backend stopped reading an upload.
 const earlyAnswerGrace = 2 * time.Second
-
-// writeFailed reports an error of writing to the backend's connection, as
-// opposed to reading the body being sent.
-func writeFailed(err error) bool {
-	var opErr *net.OpError
-	return errors.As(err, &opErr) && opErr.Op == "write"
-}
 
 // connectionLost reports an error of a connection the backend closed
 // before answering.
@@ -525,28 +525,43 @@ func (t *Transport) dial(ctx context.Context, key, addr string, u *url.URL) (*co
 		}
 		nc = tc
 	}
+	sock := &socketWriter{Conn: nc}
 	return &conn{
 		Conn: nc,
 		key:  key,
 		raw:  raw,
 		br:   bufio.NewReaderSize(nc, readBufferSize),
-		bw:   bufio.NewWriterSize(bulkWriter{nc}, writeBufferSize),
+		bw:   bufio.NewWriterSize(sock, writeBufferSize),
+		sock: sock,
 	}, nil
 }
 
-// bulkWriter sends a request body in large pieces: a TCP connection's own
-// ReadFrom copies a body that is not a socket through 32 KiB, which for a
-// gigabyte upload is four times the system calls of copyBufferSize.
-type bulkWriter struct{ net.Conn }
+// socketWriter writes to a backend connection and remembers the first
+// write that failed. Its ReadFrom sends a request body in large pieces: a
+// TCP connection's own ReadFrom copies a body that is not a socket through
+// 32 KiB, which for a gigabyte upload is four times the system calls of
+// copyBufferSize.
+type socketWriter struct {
+	net.Conn
+	err error // the first failed write; set on the writing goroutine only
+}
+
+func (w *socketWriter) Write(p []byte) (int, error) {
+	n, err := w.Conn.Write(p)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
 
 const copyBufferSize = 128 << 10
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 
-func (w bulkWriter) ReadFrom(r io.Reader) (int64, error) {
+func (w *socketWriter) ReadFrom(r io.Reader) (int64, error) {
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
-	return io.CopyBuffer(struct{ io.Writer }{w.Conn}, r, *bp)
+	return io.CopyBuffer(struct{ io.Writer }{w}, r, *bp)
 }
 
 // poolKey is the pool a URL's connections belong to, and the "host:port"

@@ -578,3 +578,50 @@ func TestOnlyIdempotentRequestsAreReplayed(t *testing.T) {
 		})
 	}
 }
+
+// A streamed body whose write finds the backend gone (it answered early
+// and closed) is a failed write to the backend, not a failed body: the
+// answer may still be read. net/http reports both as a body error, so the
+// connection itself must tell them apart. (Under load the write can fail
+// before the reading goroutine has parsed the answer; treating it as a
+// body error then closed the connection and lost the answer: a 502.)
+func TestWriteToAResetConnectionIsABackendWriteFailure(t *testing.T) {
+	gone := make(chan struct{})
+	addr := oneConnection(t, func(c net.Conn) {
+		http.ReadRequest(bufio.NewReader(c)) // the head only
+		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		c.Close() // unread body: the kernel resets the connection
+		close(gone)
+	})
+	tr := New(Options{})
+	defer tr.Close()
+	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/", afterReader{gone, strings.NewReader("refused")})
+	req.ContentLength = 7
+	key, dialAddr := poolKey(req.URL)
+	c, err := tr.dial(context.Background(), key, dialAddr, req.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = tr.write(c, req)
+	if err == nil {
+		t.Fatal("the write to a reset connection succeeded")
+	}
+	if !c.writeFailed() {
+		t.Fatalf("a failed write to the backend counted as a failed body: %v", err)
+	}
+}
+
+// afterReader reads r a byte at a time once wait is closed, slowly
+// enough for the backend's reset (answering the first byte) to arrive
+// before the next.
+type afterReader struct {
+	wait <-chan struct{}
+	r    io.Reader
+}
+
+func (a afterReader) Read(p []byte) (int, error) {
+	<-a.wait
+	time.Sleep(20 * time.Millisecond)
+	return a.r.Read(p[:1])
+}
