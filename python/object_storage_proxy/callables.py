@@ -33,3 +33,11 @@ def identity_args(kind: str, fn: Callable[..., Any]) -> Tuple[str, ...]:
     return tuple(a for a in IDENTITY_ARGS if a in names)
 
 
+
+
+def callable_name(fn: Callable[..., Any]) -> str:
+    """The callable's qualified name, for messages and reprs
+    (functools.partial and callable objects have no __qualname__ of their
+    own)."""
+    name = getattr(fn, "__qualname__", None)
+    return name if isinstance(name, str) else type(fn).__qualname__
