@@ -612,7 +612,7 @@ class ProxyServerConfig:
     virtual_host_domains: List[str] = setting(
         _domains, "the proxy's domains, for virtual-hosted requests to bucket.<domain>", default=None,
     )
-    iam_url: str = setting(_iam_url, "IBM Cloud IAM's base URL (None: $OSP_IAM_URL, else IBM's)", default=None)
+    iam_url: str = setting(_iam_url, f"IBM Cloud IAM's base URL (None: $OSP_IAM_URL, else {DEFAULT_IAM_URL})", default=None)
     connect_to: Dict[str, str] = setting(
         _connect_to, "backend 'host:port' -> the 'host:port' dialled instead (curl's --connect-to)", default=None,
     )
@@ -623,11 +623,11 @@ class ProxyServerConfig:
     backend_timeout: float = setting(_seconds, "seconds to wait for a backend's response headers")
     log_format: str = setting(
         partial(_choice, env="OSP_LOG_FORMAT", allowed=LOG_FORMATS),
-        "'text' or 'json' (None: $OSP_LOG_FORMAT, else libosp's default)", default=None,
+        f"'text' or 'json' (None: $OSP_LOG_FORMAT, else {LIBOSP_DEFAULTS['config']['log_format']!r})", default=None,
     )
     log_level: str = setting(
         partial(_choice, env="OSP_LOG_LEVEL", allowed=LOG_LEVELS),
-        "'debug', 'info', 'warn' or 'error' (None: $OSP_LOG_LEVEL, else libosp's default)", default=None,
+        f"'debug', 'info', 'warn' or 'error' (None: $OSP_LOG_LEVEL, else {LIBOSP_DEFAULTS['config']['log_level']!r})", default=None,
     )
     trusted_forwarded_host: bool = setting(
         _bool, "X-Forwarded-Host is the host the client signed (only behind a load balancer that sets it)",
