@@ -6,11 +6,16 @@ cffi compile and link the extension, then copies libosp.so next to it: the
 extension's rpath is $ORIGIN, so the installed package needs no
 LD_LIBRARY_PATH. Set OSP_SKIP_MAKE=1 to use an already built build/libosp.so
 (e.g. on a machine without the Go toolchain).
+
+The version is OSP_VERSION in include/osp.h, the one place it is written:
+libosp reports it, the extension is compiled with it, and the package
+refuses at import a libosp.so of another one.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 from setuptools import setup
@@ -18,6 +23,15 @@ from setuptools.command.build_ext import build_ext
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 LIBOSP = os.path.join(ROOT, "build", "libosp.so")
+HEADER = os.path.join(ROOT, "include", "osp.h")
+
+
+def header_version() -> str:
+    with open(HEADER, encoding="utf-8") as f:
+        match = re.search(r'^#define OSP_VERSION "([^"]+)"$', f.read(), re.M)
+    if match is None:
+        raise RuntimeError(f"{HEADER} has no #define OSP_VERSION")
+    return match.group(1)
 
 
 class BuildExtWithLibosp(build_ext):
@@ -40,6 +54,7 @@ class BuildExtWithLibosp(build_ext):
 
 
 setup(
+    version=header_version(),
     package_dir={"": "python"},
     packages=["object_storage_proxy"],
     package_data={"object_storage_proxy": ["py.typed", "*.pyi"]},

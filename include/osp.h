@@ -5,12 +5,23 @@
  * binding. Everything crosses it as UTF-8 C strings; structured values are
  * JSON documents described below. Strings returned by the library are owned
  * by the caller and must be released with osp_free.
+ *
+ * The Python package's cffi builder reads its declarations from this file
+ * (python/object_storage_proxy/_build_ffi.py): declarations stay plain C
+ * that cffi can parse (no macros in them; a #define is an integer or, for
+ * OSP_VERSION, a string).
  */
 #ifndef OSP_H
 #define OSP_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* The version of this contract and of libosp: osp_version() returns it
+ * (libosp is built against this header), and a host built against it can
+ * compare the two to refuse a library of another version. The Python
+ * package takes its own version from here. */
+#define OSP_VERSION "0.2.0"
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,15 +68,18 @@ void osp_register_callback(osp_callback_fn fn);
 /* ---------------------------------------------------------------------------
  * Servers.
  *
- * config_json is the server configuration (see docs in the Python package,
- * object_storage_proxy/_native.py, which builds it):
+ * config_json is the server configuration, built by the Python package in
+ * object_storage_proxy/config.py (ProxyServerConfig.to_native_json). Its
+ * keys, with the type of each value; osp_config_defaults() returns every
+ * one with its default, and go/internal/config (Config, Bucket) says what
+ * each means (tests/test_contract.py checks this list against both):
  *   {"cos_map": {"bucket": {"host": ..., "port": ..., "region": ...,
  *                           "scheme": "https"|"http",
  *                           "addressing_style": "virtual"|"path",
  *                           "upload_framing": "aws-chunked"|"plain",
  *                           "access_key": ..., "secret_key": ...,
  *                           "api_key": ..., "ttl": seconds}, ...},
- *    "http_port": int|null, "https_port": int|null, "bind": "0.0.0.0",
+ *    "http_port": int|null, "https_port": int|null, "bind": str,
  *    "tls_cert_path": str|null, "tls_key_path": str|null,
  *    "verify": true|false|"/path/to/ca-bundle.pem",
  *    "hmac_keystore": {"access_key": "secret", ...},
@@ -80,7 +94,7 @@ void osp_register_callback(osp_callback_fn fn);
  *    "backend_timeout": seconds, "log_format": "text"|"json",
  *    "log_level": "debug"|"info"|"warn"|"error",
  *    "trusted_forwarded_host": bool, "metrics": bool,
- *    "admin_port": int|null, "admin_bind": "127.0.0.1",
+ *    "admin_port": int|null, "admin_bind": str,
  *    "max_callable_calls": int, "hmac_fetcher_ttl": seconds}
  *
  * Every key is optional but a port; an unknown key, at the top or in a
@@ -96,16 +110,15 @@ void osp_register_callback(osp_callback_fn fn);
  * key. ListBuckets lists the exact entries and what each pattern's backend
  * lists that the pattern serves.
  *
- * admin_port (0: a free port) opens the admin listener on admin_bind
- * (default 127.0.0.1): GET /healthz, /readyz (503 while stopping) and
+ * admin_port (0: a free port) opens the admin listener on admin_bind: GET /healthz, /readyz (503 while stopping) and
  * /metrics. Without it there is none; the S3 listeners answer only S3.
  *
- * max_callable_calls (default 32) bounds the callable calls of one server
+ * max_callable_calls bounds the callable calls of one server
  * running at once: a request that needs one more is answered 503 SlowDown
  * without calling the host. A call whose caller timed out (callback_timeout)
  * holds its slot until the trampoline returns.
  *
- * hmac_fetcher_ttl (seconds, default 300; 0: not cached) is how long a
+ * hmac_fetcher_ttl (seconds; 0: not cached) is how long a
  * secret from hmac_fetcher is kept. osp_server_reload starts with empty
  * caches of every callable's answers.
  *
@@ -137,6 +150,12 @@ char *osp_server_ports(int64_t handle);
  * invalid afterwards. */
 char *osp_server_stop(int64_t handle, int64_t timeout_ms);
 
+/* Every configuration key with its default, as JSON: {"config": {key:
+ * default, ...}, "bucket": {cos_map entry key: default, ...}}; a key with
+ * no default (a port, a callable, a credential) is null or empty. Free the
+ * result with osp_free. */
+char *osp_config_defaults(void);
+
 /* ---------------------------------------------------------------------------
  * Request counting (process wide, as in the original project).
  * ------------------------------------------------------------------------- */
@@ -147,7 +166,8 @@ void osp_reset_request_count(void);
 /* Releases a string returned by the library. NULL is ignored. */
 void osp_free(char *s);
 
-/* The library version, static storage: do not free or modify. */
+/* The library version (OSP_VERSION when libosp was built), static storage:
+ * do not free or modify. */
 char *osp_version(void);
 
 #ifdef __cplusplus

@@ -26,9 +26,9 @@ import (
 	"github.com/object-storage-proxy/osp/internal/server"
 )
 
-const version = "0.2.0"
-
-var cVersion = C.CString(version) // static for the life of the process
+// cVersion is OSP_VERSION of include/osp.h, the one place the version is
+// written; static for the life of the process.
+var cVersion = C.CString(C.OSP_VERSION)
 
 var (
 	callback atomic.Pointer[C.osp_callback_fn]
@@ -173,6 +173,15 @@ func osp_reset_request_count() { requestCount.Store(0) }
 
 //export osp_free
 func osp_free(s *C.char) { C.free(unsafe.Pointer(s)) }
+
+//export osp_config_defaults
+func osp_config_defaults() *C.char {
+	out, err := config.DefaultsJSON()
+	if err != nil {
+		return nil // a struct of plain values always marshals
+	}
+	return C.CString(string(out))
+}
 
 //export osp_version
 func osp_version() *C.char { return cVersion }

@@ -7,6 +7,7 @@ bucket_creds_fetcher, hmac_fetcher).
 
 from __future__ import annotations
 
+from ._native import VERSION as __version__  # include/osp.h's OSP_VERSION
 from .config import ProxyServerConfig
 from .counting import (
     disable_request_counting,
@@ -15,8 +16,6 @@ from .counting import (
     reset_request_count,
 )
 from .server import ProxyServer, start_server
-
-__version__ = "0.2.0"
 
 __all__ = [
     "ProxyServer",

@@ -25,9 +25,13 @@ except ImportError as exc:  # pragma: no cover - only a broken install gets here
         f"({exc}); reinstall the package with pip"
     ) from exc
 
-from .callables import identity_args
+from .callables import callable_name, identity_args
 
 logger = logging.getLogger("object_storage_proxy")
+
+# The version this package is: include/osp.h's OSP_VERSION, compiled into
+# the extension when the package was built (setup.py reads the same line).
+VERSION: str = ffi.string(lib.OSP_VERSION).decode("ascii")
 
 CB_OK: int = lib.OSP_CB_OK
 CB_NONE: int = lib.OSP_CB_NONE
@@ -56,13 +60,6 @@ _servers: Dict[int, List[int]] = {}
 # they stay registered for RETIRE_AFTER seconds (or until the server stops).
 _retired: Dict[int, List[int]] = {}
 RETIRE_AFTER = 60.0
-
-
-def _name(fn: Callable[..., Any]) -> str:
-    """The callable's qualified name, for messages (functools.partial and
-    callable objects have no __qualname__ of their own)."""
-    name = getattr(fn, "__qualname__", None)
-    return name if isinstance(name, str) else type(fn).__qualname__
 
 
 def register(kind: str, fn: Callable[..., Any]) -> int:
@@ -117,7 +114,7 @@ def _dispatch(callable_id: int, args_json: Any) -> Tuple[int, bytes]:
         # A request still in flight while its server stops can get here.
         return CB_ERROR, f"unknown callable id {callable_id}".encode()
     kind, fn, extras = entry
-    name = _name(fn)
+    name = callable_name(fn)
     try:
         args = json.loads(ffi.string(args_json).decode("utf-8")) if args_json != ffi.NULL else None
         call_args = [args[key] for key in CALLABLE_ARGS[kind]] if isinstance(args, dict) else None
@@ -270,7 +267,29 @@ def reset_request_count() -> None:
 
 
 def version() -> str:
+    """The version of the libosp.so loaded."""
     return str(ffi.string(lib.osp_version()).decode("utf-8"))
+
+
+def check_version() -> None:
+    """Refuses a libosp.so of another version than the package's: the C
+    contract may differ, and a mismatch would corrupt memory, not fail."""
+    loaded = version()
+    if loaded != VERSION:
+        raise ImportError(
+            f"object_storage_proxy {VERSION} needs libosp {VERSION}, but the libosp.so loaded is {loaded}; "
+            "reinstall the package (or rebuild it with `make venv`)"
+        )
+
+
+def config_defaults() -> Dict[str, Dict[str, Any]]:
+    """libosp's defaults of every configuration key: {"config": {key:
+    default}, "bucket": {cos_map entry key: default}} (osp_config_defaults)."""
+    text = _take_string(lib.osp_config_defaults())
+    if text is None:  # pragma: no cover - libosp always answers
+        raise RuntimeError("osp_config_defaults returned NULL")
+    defaults: Dict[str, Dict[str, Any]] = json.loads(text)
+    return defaults
 
 
 def _stop_all_at_exit() -> None:
@@ -286,5 +305,6 @@ def _stop_all_at_exit() -> None:
     lib.osp_register_callback(ffi.NULL)
 
 
+check_version()
 lib.osp_register_callback(lib._osp_trampoline)
 atexit.register(_stop_all_at_exit)

@@ -13,13 +13,13 @@ from typing import Any, Callable, Tuple
 
 # The keyword arguments identity-aware callables may take.
 IDENTITY_ARGS: Tuple[str, ...] = ("method", "key", "operation")
-_IDENTITY_KINDS = ("validator", "bucket_creds_fetcher")
+IDENTITY_KINDS = ("validator", "bucket_creds_fetcher")
 
 
 def identity_args(kind: str, fn: Callable[..., Any]) -> Tuple[str, ...]:
     """Which of method, key and operation ``fn`` accepts (all of them for a
     ``**kwargs`` callable); two-argument callables get none."""
-    if kind not in _IDENTITY_KINDS:
+    if kind not in IDENTITY_KINDS:
         return ()
     try:
         params = list(inspect.signature(fn).parameters.values())
@@ -33,3 +33,11 @@ def identity_args(kind: str, fn: Callable[..., Any]) -> Tuple[str, ...]:
     return tuple(a for a in IDENTITY_ARGS if a in names)
 
 
+
+
+def callable_name(fn: Callable[..., Any]) -> str:
+    """The callable's qualified name, for messages and reprs
+    (functools.partial and callable objects have no __qualname__ of their
+    own)."""
+    name = getattr(fn, "__qualname__", None)
+    return name if isinstance(name, str) else type(fn).__qualname__

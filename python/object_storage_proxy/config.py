@@ -5,19 +5,29 @@ for a wrong value, the message naming the field). Checks that span fields (a
 port must be configured; a bucket without credentials needs a
 bucket_creds_fetcher) run in ``validate()``: at the end of ``__init__`` and
 again when a server starts, so fields can be changed one at a time.
+
+Each setting is declared once, in ProxyServerConfig's class body (name,
+type, default, check, doc); the constructor's signature, the checks, the
+JSON document libosp reads, the keys of a TOML file's tables and the repr
+all come from that declaration. Defaults are libosp's (include/osp.h,
+osp_config_defaults): Go applies them to a C host's configuration too, so
+they are written there only and read here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import ipaddress
 import json
 import os
 import re
+from functools import partial
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .callables import identity_args
+from . import _native
+from .callables import IDENTITY_KINDS, callable_name, identity_args
 
 # Public callable types (the original project's signatures).
 Validator = Callable[[str, str], bool]
@@ -43,14 +53,15 @@ _ENTRY_ALIASES: Dict[str, Tuple[str, ...]] = {
     "upload_framing": ("upload_framing",),
 }
 _ENTRY_SPELLINGS = {alias: key for key, aliases in _ENTRY_ALIASES.items() for alias in aliases}
+
+# libosp's defaults: {"config": {key: default}, "bucket": {entry key: default}}.
+LIBOSP_DEFAULTS = _native.config_defaults()
+# The defaults a normalized cos_map entry shows. upload_framing is left to
+# libosp: an entry holds it only when it is given.
 _ENTRY_DEFAULTS: Dict[str, Any] = {
-    "region": "us-east-1",
-    "ttl": 300,
-    "scheme": "https",
-    "addressing_style": "virtual",
+    key: LIBOSP_DEFAULTS["bucket"][key] for key in ("region", "ttl", "scheme", "addressing_style")
 }
-_CALLABLE_FIELDS = ("validator", "bucket_creds_fetcher", "hmac_fetcher")
-DEFAULT_IAM_URL = "https://iam.cloud.ibm.com"
+DEFAULT_IAM_URL: str = LIBOSP_DEFAULTS["config"]["iam_url"]
 
 
 def _int(field: str, value: Any, low: int, high: Optional[int] = None, *, numeric_str: bool = False) -> int:
@@ -222,7 +233,7 @@ def _check_cos_map(value: Any) -> Tuple[Dict[str, Dict[str, Any]], List[Exceptio
     return out, errors
 
 
-def _cos_map(value: Any) -> Dict[str, Dict[str, Any]]:
+def _cos_map(field: str, value: Any) -> Dict[str, Dict[str, Any]]:
     out, errors = _check_cos_map(value)
     if errors:
         raise errors[0]
@@ -258,7 +269,7 @@ def _keystore_list(value: Sequence[Any]) -> Dict[str, str]:
     return out
 
 
-def _keystore(value: Any) -> Optional[Dict[str, str]]:
+def _keystore(field: str, value: Any) -> Optional[Dict[str, str]]:
     """access key -> secret, from a dict or the original's list of
     {"access_key", "secret_key"} dicts."""
     if value is None:
@@ -291,7 +302,7 @@ def _callable(field: str, value: Any) -> Any:
     return value
 
 
-def _verify(value: Any) -> Union[None, bool, str]:
+def _verify(field: str, value: Any) -> Union[None, bool, str]:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, (str, os.PathLike)):
@@ -299,7 +310,7 @@ def _verify(value: Any) -> Union[None, bool, str]:
     raise TypeError(f"verify: expected None, bool or a CA bundle path, got {type(value).__name__}")
 
 
-def _domains(value: Any) -> List[str]:
+def _domains(field: str, value: Any) -> List[str]:
     """Domains of the proxy for virtual-hosted requests (bucket.<domain>)."""
     if value is None:
         return []
@@ -316,7 +327,7 @@ def _domains(value: Any) -> List[str]:
     return domains
 
 
-def _connect_to(value: Any) -> Dict[str, str]:
+def _connect_to(field: str, value: Any) -> Dict[str, str]:
     """Backend "host:port" -> "host:port" actually dialled (curl's --connect-to)."""
     if value is None:
         return {}
@@ -331,7 +342,7 @@ def _connect_to(value: Any) -> Dict[str, str]:
     return out
 
 
-def _iam_url(value: Any) -> str:
+def _iam_url(field: str, value: Any) -> str:
     """IBM Cloud IAM's base URL: the argument, else $OSP_IAM_URL, else IBM's."""
     if value is None:
         value = os.environ.get("OSP_IAM_URL") or DEFAULT_IAM_URL
@@ -365,12 +376,12 @@ LOG_LEVELS = ("debug", "info", "warn", "error")
 _LOG_LEVEL_ALIASES = {"warning": "warn"}
 
 
-def _choice(field: str, env: str, default: str, allowed: Tuple[str, ...], value: Any) -> str:
+def _choice(field: str, value: Any, *, env: str, allowed: Tuple[str, ...]) -> str:
     """One of ``allowed`` (case-insensitive): the argument, else $``env``,
-    else ``default``."""
+    else libosp's default."""
     source = field
     if value is None:
-        value = os.environ.get(env) or default
+        value = os.environ.get(env) or LIBOSP_DEFAULTS["config"][field]
         source = f"{field} (from ${env})"
     if not isinstance(value, str):
         raise TypeError(f"{source}: expected str, got {type(value).__name__}")
@@ -381,39 +392,62 @@ def _choice(field: str, env: str, default: str, allowed: Tuple[str, ...], value:
     return normalized
 
 
-# Field -> check-and-normalize function, applied on every assignment.
-_FIELDS: Dict[str, Callable[[Any], Any]] = {
-    "cos_map": _cos_map,
-    "bucket_creds_fetcher": lambda v: _callable("bucket_creds_fetcher", v),
-    "validator": lambda v: _callable("validator", v),
-    "http_port": lambda v: _port("http_port", v),
-    "https_port": lambda v: _port("https_port", v),
-    "threads": lambda v: _int("threads", v, 1),
-    "verify": _verify,
-    "hmac_keystore": _keystore,
-    "skip_signature_validation": lambda v: _bool("skip_signature_validation", v),
-    "hmac_fetcher": lambda v: _callable("hmac_fetcher", v),
-    "bind_address": lambda v: _text("bind_address", v),
-    "tls_cert_path": lambda v: _path("tls_cert_path", v),
-    "tls_key_path": lambda v: _path("tls_key_path", v),
-    "virtual_host_domains": _domains,
-    "iam_url": _iam_url,
-    "connect_to": _connect_to,
-    "callback_timeout": lambda v: _seconds("callback_timeout", v),
-    "cache_size": lambda v: _int("cache_size", v, 1),
-    "log_format": lambda v: _choice("log_format", "OSP_LOG_FORMAT", "text", LOG_FORMATS, v),
-    "log_level": lambda v: _choice("log_level", "OSP_LOG_LEVEL", "info", LOG_LEVELS, v),
-    "trusted_forwarded_host": lambda v: _bool("trusted_forwarded_host", v),
-    "metrics": lambda v: _bool("metrics", v),
-    "client_header_timeout": lambda v: _seconds("client_header_timeout", v),
-    "client_idle_timeout": lambda v: _seconds("client_idle_timeout", v),
-    "backend_timeout": lambda v: _seconds("backend_timeout", v),
-    "allow_unverified_on_network": lambda v: _bool("allow_unverified_on_network", v),
-    "admin_port": lambda v: _port("admin_port", v),
-    "admin_bind": lambda v: _text("admin_bind", v),
-    "max_callable_calls": lambda v: _int("max_callable_calls", v, 1, MAX_CALLABLE_CALLS),
-    "hmac_fetcher_ttl": lambda v: _int("hmac_fetcher_ttl", v, 0, MAX_HMAC_FETCHER_TTL),
-}
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """How one ProxyServerConfig field is checked, documented, sent to
+    libosp and set from a TOML file (its name, type and default are the
+    class attribute's)."""
+
+    check: Callable[[str, Any], Any]
+    """(name, value) -> the normalized value; TypeError for a wrong type,
+    ValueError for a wrong value, the message naming the field."""
+    doc: str
+    positional: bool = False
+    """One of the original project's positional arguments (the others are
+    keyword only; repr always shows these)."""
+    key: str = ""
+    """Its key in libosp's JSON document, when that is not its name."""
+    sent: Callable[[Any], Any] = lambda value: value
+    """The value as libosp's JSON document holds it."""
+    table: str = "server"
+    """The table of a configuration file that sets it."""
+    path: bool = False
+    """A file path: a relative one in a configuration file is relative to
+    the file."""
+    shown: Callable[[Any], str] = repr
+    """How repr shows a value: never a secret."""
+
+
+_LIBOSP_DEFAULT: Any = object()  # a default that is libosp's, resolved by _with_libosp_defaults
+
+
+def setting(check: Callable[..., Any], doc: str, *, default: Any = _LIBOSP_DEFAULT, **options: Any) -> Any:
+    """Declares a ProxyServerConfig field (a dataclass field whose metadata
+    is its Setting); its default is libosp's unless one is given."""
+    return dataclasses.field(default=default, metadata={"setting": Setting(check, " ".join(doc.split()), **options)})
+
+
+def _show_callable(fn: Optional[Callable[..., Any]]) -> str:
+    return "None" if fn is None else callable_name(fn)
+
+
+def _positional(check: Callable[..., Any], doc: str, *, default: Any = _LIBOSP_DEFAULT, **options: Any) -> Any:
+    return setting(check, doc, default=default, positional=True, **options)
+
+
+def _callable_setting(doc: str) -> Any:
+    return _positional(_callable, doc, default=None, table="callables", shown=_show_callable)
+
+
+def _with_libosp_defaults(cls: type) -> type:
+    """Gives every field declared with libosp's default that default,
+    checked like a value (so 10 seconds reads 10.0)."""
+    for field in dataclasses.fields(cls):
+        if field.default is _LIBOSP_DEFAULT:
+            spec: Setting = field.metadata["setting"]
+            field.default = spec.check(field.name, LIBOSP_DEFAULTS["config"][spec.key or field.name])
+            setattr(cls, field.name, field.default)
+    return cls
 
 
 def is_loopback(bind_address: str) -> bool:
@@ -491,7 +525,7 @@ def config_errors(cos_map: Any, **kwargs: Any) -> List[Exception]:
     never secret values."""
     errors: List[Exception] = []
     values: Dict[str, Any] = {}
-    for name in sorted(set(kwargs) - set(_FIELDS) - {"cos_map"}):
+    for name in sorted(set(kwargs) - set(SETTINGS)):
         errors.append(TypeError(f"unknown argument {name!r}"))
     if not isinstance(cos_map, Mapping) or not cos_map:
         errors += _check_cos_map(cos_map)[1]
@@ -509,59 +543,25 @@ def config_errors(cos_map: Any, **kwargs: Any) -> List[Exception]:
             errors += problems
             buckets[bucket] = _INVALID if problems else normalized
         values["cos_map"] = buckets
-    defaults = _init_defaults()
-    for name, check in _FIELDS.items():
+    for name, spec in SETTINGS.items():
         if name == "cos_map":
             continue
         try:
-            values[name] = check(kwargs.get(name, defaults.get(name)))
+            values[name] = spec.check(name, kwargs.get(name, DEFAULTS.get(name)))
         except (TypeError, ValueError) as exc:
             errors.append(exc)
             values[name] = _INVALID
     return errors + list(_rule_errors(values))
 
 
-def _init_defaults() -> Dict[str, Any]:
-    """ProxyServerConfig's argument defaults."""
-    params = inspect.signature(ProxyServerConfig.__init__).parameters.values()
-    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
-
-
+@_with_libosp_defaults
+@dataclasses.dataclass(init=False, repr=False, eq=False)
 class ProxyServerConfig:
     """Configuration of one proxy server.
 
     The positional arguments are those of the original object-storage-proxy;
-    ``bind_address``, the TLS paths and ``virtual_host_domains`` (the
-    proxy's domains, for virtual-hosted requests to ``bucket.<domain>``) are
-    new and keyword only. Without TLS
-    paths, an HTTPS listener takes them from the environment variables
-    ``TLS_CERT_PATH`` / ``TLS_KEY_PATH`` when the server starts.
-
-    ``log_format`` ("text" or "json") and ``log_level`` ("debug", "info",
-    "warn", "error") shape the proxy's logs; left out, they come from
-    ``$OSP_LOG_FORMAT`` / ``$OSP_LOG_LEVEL``, else text and info.
-    ``trusted_forwarded_host=True`` takes ``X-Forwarded-Host`` as the host
-    the client signed (only behind a load balancer that sets it).
-
-    ``admin_port`` (0 picks a free port) starts the admin listener on
-    ``admin_bind`` (default 127.0.0.1): ``GET /healthz``, ``/readyz`` (503
-    while stopping) and ``/metrics`` (Prometheus; ``metrics=False`` turns it
-    off). Without ``admin_port`` there is none; the S3 listeners never
-    answer admin paths.
-
-    ``max_callable_calls`` (default 32) bounds the Python callable calls
-    running at once; a request that needs one more gets ``503 SlowDown``
-    (a timed-out call counts until it really returns).
-    ``hmac_fetcher_ttl`` (seconds, default 300; 0 = not cached) is how long a
-    secret from ``hmac_fetcher`` is kept; ``ProxyServer.reload`` forgets
-    every cached secret and validator/bucket_creds_fetcher answer at once.
-
-    ``skip_signature_validation=True`` (client signatures are not checked:
-    anyone who knows an access key id gets in) is refused unless every
-    listener binds a loopback address (``bind_address`` 127.0.0.1, ::1 or
-    localhost); ``allow_unverified_on_network=True`` lifts that refusal for
-    a proxy that really must skip signatures on a network address. Either
-    way a warning is logged at start and at every reload.
+    the others are keyword only. Every setting is listed below with its
+    default (``help(ProxyServerConfig)``); the defaults are libosp's.
 
     A cos_map key is a bucket name or a pattern: ``"team-a-*"`` (every
     bucket whose name starts with ``team-a-``) or ``"*"`` (every other
@@ -575,116 +575,103 @@ class ProxyServerConfig:
     defaults filled in.
     """
 
-    cos_map: Dict[str, Dict[str, Any]]
-    bucket_creds_fetcher: Optional[BucketCredsFetcher]
-    validator: Optional[Validator]
-    http_port: Optional[int]
-    https_port: Optional[int]
-    threads: int
-    verify: Union[None, bool, str]
-    hmac_keystore: Optional[Dict[str, str]]
-    skip_signature_validation: bool
-    hmac_fetcher: Optional[HmacFetcher]
-    bind_address: str
-    tls_cert_path: Optional[str]
-    tls_key_path: Optional[str]
-    virtual_host_domains: List[str]
-    iam_url: str
-    connect_to: Dict[str, str]
-    callback_timeout: float
-    cache_size: int
-    client_header_timeout: float
-    client_idle_timeout: float
-    backend_timeout: float
-    log_format: str
-    log_level: str
-    trusted_forwarded_host: bool
-    metrics: bool
-    allow_unverified_on_network: bool
-    admin_port: Optional[int]
-    admin_bind: str
-    max_callable_calls: int
-    hmac_fetcher_ttl: int
+    # The settings, in the constructor's order. Each is declared here only.
+    cos_map: Dict[str, Dict[str, Any]] = _positional(
+        _cos_map, "bucket (or pattern) -> where it lives and its credentials", default=dataclasses.MISSING,
+        table="buckets", shown=lambda cos_map: repr(sorted(cos_map)),
+    )
+    bucket_creds_fetcher: Optional[BucketCredsFetcher] = _callable_setting(
+        "bucket_creds_fetcher(token, bucket): the backend credentials of a bucket without its own"
+    )
+    validator: Optional[Validator] = _callable_setting("validator(token, bucket) -> bool: may this key use this bucket?")
+    http_port: Optional[int] = _positional(_port, "the HTTP port (0: a free one)", default=None)
+    https_port: Optional[int] = _positional(
+        _port, """the HTTPS port (0: a free one); without TLS paths they come from $TLS_CERT_PATH and
+        $TLS_KEY_PATH when the server starts""", default=None,
+    )
+    threads: int = _positional(partial(_int, low=1), "CPU cores the proxy may use (GOMAXPROCS; 1: all)")
+    verify: Union[None, bool, str] = _positional(
+        _verify, "backend TLS certificates: None or True (system roots), False (not checked) or a CA bundle path",
+        default=None, sent=lambda verify: True if verify is None else verify, path=True,
+    )
+    hmac_keystore: Optional[Dict[str, str]] = _positional(
+        _keystore, "client access key -> secret (or the original's list of {'access_key', 'secret_key'})",
+        default=None, sent=lambda keystore: keystore or {}, table="keystore",
+        shown=lambda keystore: "None" if keystore is None else f"<{len(keystore)} keys>",
+    )
+    skip_signature_validation: bool = _positional(
+        _bool, """client signatures are not checked (anyone who knows an access key id gets in): refused
+        unless bind_address is a loopback address or allow_unverified_on_network is set""",
+    )
+    hmac_fetcher: Optional[HmacFetcher] = _callable_setting(
+        "hmac_fetcher(access_key) -> secret: the secret of a client key not in hmac_keystore"
+    )
+    bind_address: str = setting(_text, "the address the S3 listeners bind", key="bind")
+    tls_cert_path: Optional[str] = setting(_path, "the HTTPS listener's certificate", default=None, path=True)
+    tls_key_path: Optional[str] = setting(_path, "the HTTPS listener's key", default=None, path=True)
+    virtual_host_domains: List[str] = setting(
+        _domains, "the proxy's domains, for virtual-hosted requests to bucket.<domain>", default=None,
+    )
+    iam_url: str = setting(_iam_url, f"IBM Cloud IAM's base URL (None: $OSP_IAM_URL, else {DEFAULT_IAM_URL})", default=None)
+    connect_to: Dict[str, str] = setting(
+        _connect_to, "backend 'host:port' -> the 'host:port' dialled instead (curl's --connect-to)", default=None,
+    )
+    callback_timeout: float = setting(_seconds, "seconds one call of a callable may take (then 503)")
+    cache_size: int = setting(partial(_int, low=1), "answers each cache holds at most")
+    client_header_timeout: float = setting(_seconds, "seconds to read a client's request headers")
+    client_idle_timeout: float = setting(_seconds, "seconds an idle client connection is kept")
+    backend_timeout: float = setting(_seconds, "seconds to wait for a backend's response headers")
+    log_format: str = setting(
+        partial(_choice, env="OSP_LOG_FORMAT", allowed=LOG_FORMATS),
+        f"'text' or 'json' (None: $OSP_LOG_FORMAT, else {LIBOSP_DEFAULTS['config']['log_format']!r})", default=None,
+    )
+    log_level: str = setting(
+        partial(_choice, env="OSP_LOG_LEVEL", allowed=LOG_LEVELS),
+        f"'debug', 'info', 'warn' or 'error' (None: $OSP_LOG_LEVEL, else {LIBOSP_DEFAULTS['config']['log_level']!r})", default=None,
+    )
+    trusted_forwarded_host: bool = setting(
+        _bool, "X-Forwarded-Host is the host the client signed (only behind a load balancer that sets it)",
+    )
+    metrics: bool = setting(_bool, "the admin listener serves /metrics (Prometheus)")
+    allow_unverified_on_network: bool = setting(
+        _bool, "lets skip_signature_validation run on a network (non-loopback) address",
+    )
+    admin_port: Optional[int] = setting(
+        _port, """the admin listener's port (0: a free one): GET /healthz, /readyz (503 while stopping),
+        /metrics; None: no admin listener (the S3 listeners never answer admin paths)""", default=None,
+    )
+    admin_bind: str = setting(_text, "the address the admin listener binds")
+    max_callable_calls: int = setting(
+        partial(_int, low=1, high=MAX_CALLABLE_CALLS),
+        "callable calls running at once; a request that needs one more gets 503 SlowDown",
+    )
+    hmac_fetcher_ttl: int = setting(
+        partial(_int, low=0, high=MAX_HMAC_FETCHER_TTL),
+        "seconds a secret from hmac_fetcher is kept (0: not cached); a reload forgets them all",
+    )
 
-    def __init__(
-        self,
-        cos_map: Mapping[str, Mapping[str, Any]],
-        bucket_creds_fetcher: Optional[BucketCredsFetcher] = None,
-        validator: Optional[Validator] = None,
-        http_port: Optional[int] = None,
-        https_port: Optional[int] = None,
-        threads: int = 1,
-        verify: Union[None, bool, PathLike] = None,
-        hmac_keystore: Union[None, Mapping[str, str], Sequence[Mapping[str, str]]] = None,
-        skip_signature_validation: bool = False,
-        hmac_fetcher: Optional[HmacFetcher] = None,
-        *,
-        bind_address: str = "0.0.0.0",
-        tls_cert_path: Optional[PathLike] = None,
-        tls_key_path: Optional[PathLike] = None,
-        virtual_host_domains: Optional[Sequence[str]] = None,
-        iam_url: Optional[str] = None,
-        connect_to: Optional[Mapping[str, str]] = None,
-        callback_timeout: float = 10.0,
-        cache_size: int = 16384,
-        client_header_timeout: float = 30.0,
-        client_idle_timeout: float = 120.0,
-        backend_timeout: float = 300.0,
-        log_format: Optional[str] = None,
-        log_level: Optional[str] = None,
-        trusted_forwarded_host: bool = False,
-        metrics: bool = True,
-        allow_unverified_on_network: bool = False,
-        admin_port: Optional[int] = None,
-        admin_bind: str = "127.0.0.1",
-        max_callable_calls: int = 32,
-        hmac_fetcher_ttl: int = 300,
-    ) -> None:
-        self.cos_map = cos_map  # type: ignore[assignment]  # normalized by __setattr__
-        self.bucket_creds_fetcher = bucket_creds_fetcher
-        self.validator = validator
-        self.http_port = http_port
-        self.https_port = https_port
-        self.threads = threads
-        self.verify = verify  # type: ignore[assignment]
-        self.hmac_keystore = hmac_keystore  # type: ignore[assignment]
-        self.skip_signature_validation = skip_signature_validation
-        self.hmac_fetcher = hmac_fetcher
-        self.bind_address = bind_address
-        self.tls_cert_path = tls_cert_path  # type: ignore[assignment]
-        self.tls_key_path = tls_key_path  # type: ignore[assignment]
-        self.virtual_host_domains = virtual_host_domains  # type: ignore[assignment]
-        self.iam_url = iam_url  # type: ignore[assignment]
-        self.connect_to = connect_to  # type: ignore[assignment]
-        self.callback_timeout = callback_timeout
-        self.cache_size = cache_size
-        self.client_header_timeout = client_header_timeout
-        self.client_idle_timeout = client_idle_timeout
-        self.backend_timeout = backend_timeout
-        self.log_format = log_format  # type: ignore[assignment]
-        self.log_level = log_level  # type: ignore[assignment]
-        self.trusted_forwarded_host = trusted_forwarded_host
-        self.metrics = metrics
-        self.allow_unverified_on_network = allow_unverified_on_network
-        self.admin_port = admin_port
-        self.admin_bind = admin_bind
-        self.max_callable_calls = max_callable_calls
-        self.hmac_fetcher_ttl = hmac_fetcher_ttl
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The signature is SIGNATURE (below), from the declarations above.
+        bound = SIGNATURE.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name, value in bound.arguments.items():
+            if name != "self":
+                setattr(self, name, value)
         self.validate()
 
     def __setattr__(self, name: str, value: Any) -> None:
-        check = _FIELDS.get(name)
-        if check is None:
+        spec = SETTINGS.get(name)
+        if spec is None:
             # A typo such as config.http_prot = 80 must not pass silently.
             raise AttributeError(f"ProxyServerConfig has no field {name!r}")
-        object.__setattr__(self, name, check(value))
+        object.__setattr__(self, name, spec.check(name, value))
 
     def validate(self) -> None:
         """Re-checks every field (a dict read from the config may have been
         changed in place) and the rules that span fields."""
-        for name, check in _FIELDS.items():
-            object.__setattr__(self, name, check(getattr(self, name)))
-        errors = _rule_errors({name: getattr(self, name) for name in _FIELDS})
+        for name, spec in SETTINGS.items():
+            object.__setattr__(self, name, spec.check(name, getattr(self, name)))
+        errors = _rule_errors({name: getattr(self, name) for name in SETTINGS})
         if errors:
             raise errors[0]
 
@@ -698,7 +685,7 @@ class ProxyServerConfig:
 
     def callables(self) -> Dict[str, Callable[..., Any]]:
         """The callables that are set, by kind."""
-        return {name: getattr(self, name) for name in _CALLABLE_FIELDS if getattr(self, name) is not None}
+        return {name: getattr(self, name) for name in CALLABLE_KINDS if getattr(self, name) is not None}
 
     def to_native_json(
         self,
@@ -718,70 +705,52 @@ class ProxyServerConfig:
         missing = set(self.callables()) - set(ids)
         if missing:
             raise ValueError(f"no callable id for {', '.join(sorted(missing))}")
-        document = {
-            "cos_map": self.cos_map,
-            "http_port": self.http_port,
-            "https_port": self.https_port,
-            "bind": self.bind_address,
-            "tls_cert_path": tls_cert_path or self.tls_cert_path,
-            "tls_key_path": tls_key_path or self.tls_key_path,
-            "verify": True if self.verify is None else self.verify,
-            "hmac_keystore": self.hmac_keystore or {},
-            "skip_signature_validation": self.skip_signature_validation,
-            "threads": self.threads,
-            "virtual_host_domains": self.virtual_host_domains,
-            "iam_url": self.iam_url,
-            "connect_to": self.connect_to,
-            "callback_timeout": self.callback_timeout,
-            "cache_size": self.cache_size,
-            "client_header_timeout": self.client_header_timeout,
-            "client_idle_timeout": self.client_idle_timeout,
-            "backend_timeout": self.backend_timeout,
-            "log_format": self.log_format,
-            "log_level": self.log_level,
-            "trusted_forwarded_host": self.trusted_forwarded_host,
-            "metrics": self.metrics,
-            "allow_unverified_on_network": self.allow_unverified_on_network,
-            "admin_port": self.admin_port,
-            "admin_bind": self.admin_bind,
-            "max_callable_calls": self.max_callable_calls,
-            "hmac_fetcher_ttl": self.hmac_fetcher_ttl,
-        }
-        for name in _CALLABLE_FIELDS:
+        document = {spec.key or name: spec.sent(getattr(self, name)) for name, spec in SETTINGS.items()}
+        document["tls_cert_path"] = tls_cert_path or self.tls_cert_path
+        document["tls_key_path"] = tls_key_path or self.tls_key_path
+        for name in CALLABLE_KINDS:
             fn = getattr(self, name)
             document[name] = ids.get(name) if fn is not None else None
-            if name in ("validator", "bucket_creds_fetcher"):
+            if name in IDENTITY_KINDS:
                 document[f"{name}_identity"] = fn is not None and bool(identity_args(name, fn))
         return json.dumps(document)
 
     def __repr__(self) -> str:
-        # Never secrets: no keys of cos_map entries' credentials, no keystore
-        # values; only what is set.
-        def named(fn: Optional[Callable[..., Any]]) -> str:
-            return "None" if fn is None else getattr(fn, "__qualname__", type(fn).__qualname__)
-
-        keystore = "None" if self.hmac_keystore is None else f"<{len(self.hmac_keystore)} keys>"
+        # The original's arguments, then what is not at its default; never
+        # a secret (each Setting's ``shown``).
         parts = [
-            f"buckets={sorted(self.cos_map)!r}",
-            f"http_port={self.http_port!r}",
-            f"https_port={self.https_port!r}",
-            f"bind_address={self.bind_address!r}",
-            f"threads={self.threads!r}",
-            f"verify={self.verify!r}",
-            f"skip_signature_validation={self.skip_signature_validation!r}",
-            f"hmac_keystore={keystore}",
-            *(f"{name}={named(getattr(self, name))}" for name in _CALLABLE_FIELDS),
+            f"{name}={spec.shown(getattr(self, name))}"
+            for name, spec in SETTINGS.items()
+            if spec.positional or getattr(self, name) != spec.check(name, DEFAULTS[name])
         ]
-        if self.tls_cert_path is not None:
-            parts += [f"tls_cert_path={self.tls_cert_path!r}", f"tls_key_path={self.tls_key_path!r}"]
-        if self.virtual_host_domains:
-            parts.append(f"virtual_host_domains={self.virtual_host_domains!r}")
-        if self.trusted_forwarded_host:
-            parts.append("trusted_forwarded_host=True")
-        if not self.metrics:
-            parts.append("metrics=False")
-        if self.allow_unverified_on_network:
-            parts.append("allow_unverified_on_network=True")
-        if self.admin_port is not None:
-            parts.append(f"admin={self.admin_bind}:{self.admin_port}")
         return f"ProxyServerConfig({', '.join(parts)})"
+
+
+# The declarations, by field name, in the constructor's order.
+SETTINGS: Dict[str, Setting] = {
+    field.name: field.metadata["setting"] for field in dataclasses.fields(ProxyServerConfig)
+}
+# Each setting's default (cos_map has none).
+DEFAULTS: Dict[str, Any] = {
+    field.name: field.default
+    for field in dataclasses.fields(ProxyServerConfig)
+    if field.default is not dataclasses.MISSING
+}
+CALLABLE_KINDS: Tuple[str, ...] = tuple(name for name, spec in SETTINGS.items() if spec.table == "callables")
+# ProxyServerConfig(cos_map, <the other positional settings>, *, <the rest>).
+SIGNATURE = inspect.Signature(
+    [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    + [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD if spec.positional else inspect.Parameter.KEYWORD_ONLY,
+            default=DEFAULTS.get(name, inspect.Parameter.empty),
+        )
+        for name, spec in SETTINGS.items()
+    ]
+)
+ProxyServerConfig.__init__.__signature__ = SIGNATURE  # type: ignore[attr-defined]
+ProxyServerConfig.__doc__ = (ProxyServerConfig.__doc__ or "") + "\n    Settings:\n\n" + "".join(
+    f"    ``{name}`` (default {DEFAULTS[name]!r}): {spec.doc}\n" if name in DEFAULTS else f"    ``{name}``: {spec.doc}\n"
+    for name, spec in SETTINGS.items()
+)

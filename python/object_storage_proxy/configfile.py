@@ -39,13 +39,12 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib
-import inspect
 import os
 import re
 import sys
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from .config import ProxyServerConfig, config_errors
+from .config import CALLABLE_KINDS, SETTINGS, ProxyServerConfig, config_errors
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -56,15 +55,12 @@ else:  # pragma: no cover - Debian 12 and later have 3.11
         tomllib = None  # type: ignore[assignment]
 
 TABLES = ("server", "keystore", "callables", "buckets")
-CALLABLE_KINDS = ("validator", "bucket_creds_fetcher", "hmac_fetcher")
 # [server] keys that are not ProxyServerConfig arguments.
 _SERVER_EXTRAS = ("keystore_file",)
-# ProxyServerConfig arguments set from other tables.
-_NOT_SERVER = ("cos_map", "hmac_keystore", *CALLABLE_KINDS)
 # Bucket keys whose values are secrets (every accepted spelling).
 _SECRET_KEYS = ("access_key", "accessKey", "secret_key", "secretKey", "api_key", "apikey")
 # [server] keys holding file paths, resolved against the file's folder.
-_PATH_KEYS = ("tls_cert_path", "tls_key_path", "keystore_file")
+_PATH_KEYS = (*(name for name, spec in SETTINGS.items() if spec.path), "keystore_file")
 
 
 # Stand-ins for a secret or callable that could not be had (the problem is
@@ -88,10 +84,9 @@ class ConfigFileError(ValueError):
 
 
 def server_keys() -> Tuple[str, ...]:
-    """The keys a [server] table accepts: ProxyServerConfig's settings."""
-    params = inspect.signature(ProxyServerConfig.__init__).parameters
-    names = [name for name in params if name not in ("self", *_NOT_SERVER)]
-    return (*names, *_SERVER_EXTRAS)
+    """The keys a [server] table accepts: ProxyServerConfig's settings
+    that no other table sets."""
+    return (*(name for name, spec in SETTINGS.items() if spec.table == "server"), *_SERVER_EXTRAS)
 
 
 def _hint(key: str, choices: Any) -> str:
@@ -192,8 +187,6 @@ class _Loader:
                 self.error("[server]", f"unknown key {key!r}{_hint(key, allowed)}")
                 continue
             if key in _PATH_KEYS and isinstance(value, str) and value:
-                value = self.resolve(value)
-            elif key == "verify" and isinstance(value, str) and value:
                 value = self.resolve(value)
             kwargs[key] = value
         keystore_file = kwargs.pop("keystore_file", None)
@@ -318,7 +311,7 @@ class _Loader:
 
 def _table_rank(error: str) -> int:
     for rank, table in enumerate(TABLES):
-        if error.startswith(f"[{table}") or error.startswith(f"keystore_file") and table == "keystore":
+        if error.startswith(f"[{table}") or error.startswith("keystore_file") and table == "keystore":
             return rank + 1
     return 0
 

@@ -1,5 +1,8 @@
 // Package config is the proxy's configuration as the C API receives it:
-// a JSON document built by the Python package (see include/osp.h).
+// a JSON document (see include/osp.h), built by the Python package's
+// object_storage_proxy/config.py. The defaults of every optional setting
+// are written here only (defaults.go); libosp hands them to host languages
+// through osp_config_defaults.
 package config
 
 import (
@@ -14,10 +17,6 @@ import (
 	"strings"
 	"time"
 )
-
-// DefaultTTL is how long validator and credential answers are kept when a
-// bucket says nothing.
-const DefaultTTL = 300 * time.Second
 
 // Addressing styles for reaching a backend.
 const (
@@ -174,16 +173,37 @@ type Timeouts struct {
 
 // Timeouts returns the configured timeouts.
 func (c *Config) Timeouts() Timeouts {
-	orDefault := func(seconds float64, def time.Duration) time.Duration {
-		if seconds <= 0 {
-			return def
-		}
-		return time.Duration(seconds * float64(time.Second))
-	}
 	return Timeouts{
-		ClientHeader: orDefault(c.ClientHeaderTimeoutSeconds, 30*time.Second),
-		ClientIdle:   orDefault(c.ClientIdleTimeoutSeconds, 120*time.Second),
-		Backend:      orDefault(c.BackendTimeoutSeconds, 300*time.Second),
+		ClientHeader: orDefault(c.ClientHeaderTimeoutSeconds, DefaultClientHeaderTimeout),
+		ClientIdle:   orDefault(c.ClientIdleTimeoutSeconds, DefaultClientIdleTimeout),
+		Backend:      orDefault(c.BackendTimeoutSeconds, DefaultBackendTimeout),
+	}
+}
+
+// orDefault is seconds as a duration, or def for a setting left out (0;
+// normalize also sends a negative one here).
+func orDefault(seconds float64, def time.Duration) time.Duration {
+	if seconds <= 0 {
+		return def
+	}
+	return time.Duration(seconds * float64(time.Second))
+}
+
+// fillTimeouts sets each timeout left out (0, or negative) to its default,
+// so that a parsed Config holds the values in effect.
+func (c *Config) fillTimeouts() {
+	for _, t := range []struct {
+		seconds *float64
+		def     time.Duration
+	}{
+		{&c.CallbackTimeoutSeconds, DefaultCallbackTimeout},
+		{&c.ClientHeaderTimeoutSeconds, DefaultClientHeaderTimeout},
+		{&c.ClientIdleTimeoutSeconds, DefaultClientIdleTimeout},
+		{&c.BackendTimeoutSeconds, DefaultBackendTimeout},
+	} {
+		if *t.seconds <= 0 {
+			*t.seconds = t.def.Seconds()
+		}
 	}
 }
 
@@ -205,17 +225,9 @@ func (c *Config) SameListeners(o *Config) bool {
 // MaxTimeoutSeconds bounds every timeout setting.
 const MaxTimeoutSeconds = 3600
 
-// Defaults for the optional settings.
-const (
-	DefaultCallbackTimeout  = 10 * time.Second
-	DefaultCacheSize        = 16384
-	DefaultMaxCallableCalls = 32
-	DefaultHMACFetcherTTL   = 300 * time.Second
-	DefaultAdminBind        = "127.0.0.1"
-	// MaxHMACFetcherTTLSeconds (a day) keeps the TTL far inside
-	// time.Duration's range; a revocation should not wait longer anyway.
-	MaxHMACFetcherTTLSeconds = 86400
-)
+// MaxHMACFetcherTTLSeconds (a day) keeps the TTL far inside
+// time.Duration's range; a revocation should not wait longer anyway.
+const MaxHMACFetcherTTLSeconds = 86400
 
 // HMACFetcherTTL is how long a secret the hmac_fetcher returned is kept.
 func (c *Config) HMACFetcherTTL() time.Duration {
@@ -227,10 +239,7 @@ func (c *Config) HMACFetcherTTL() time.Duration {
 
 // CallbackTimeout is how long one host callable may run.
 func (c *Config) CallbackTimeout() time.Duration {
-	if c.CallbackTimeoutSeconds <= 0 {
-		return DefaultCallbackTimeout
-	}
-	return time.Duration(c.CallbackTimeoutSeconds * float64(time.Second))
+	return orDefault(c.CallbackTimeoutSeconds, DefaultCallbackTimeout)
 }
 
 // Verify says how backend TLS certificates are checked: by the system
@@ -332,7 +341,7 @@ func (c *Config) normalize() error {
 		errs = append(errs, errors.New("config: https_port needs tls_cert_path and tls_key_path"))
 	}
 	if c.Bind == "" {
-		c.Bind = "0.0.0.0"
+		c.Bind = DefaultBind
 	}
 	if err := c.CheckUnverifiedBind(); err != nil {
 		errs = append(errs, err)
@@ -361,7 +370,16 @@ func (c *Config) normalize() error {
 		}
 	}
 	if c.Threads <= 0 {
-		c.Threads = 1
+		c.Threads = DefaultThreads
+	}
+	c.fillTimeouts()
+	if c.Metrics == nil {
+		enabled := DefaultMetrics
+		c.Metrics = &enabled
+	}
+	if c.HMACFetcherTTLSeconds == nil {
+		ttl := int(DefaultHMACFetcherTTL / time.Second)
+		c.HMACFetcherTTLSeconds = &ttl
 	}
 	if c.CacheSize <= 0 {
 		c.CacheSize = DefaultCacheSize
@@ -383,20 +401,20 @@ func (c *Config) normalize() error {
 	}
 	switch c.LogFormat {
 	case "":
-		c.LogFormat = "text"
+		c.LogFormat = DefaultLogFormat
 	case "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("config: log_format %q is not text or json", c.LogFormat))
 	}
 	switch c.LogLevel {
 	case "":
-		c.LogLevel = "info"
+		c.LogLevel = DefaultLogLevel
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("config: log_level %q is not debug, info, warn or error", c.LogLevel))
 	}
 	if c.IAMURL == "" {
-		c.IAMURL = "https://iam.cloud.ibm.com"
+		c.IAMURL = DefaultIAMURL
 	}
 	if u, err := url.Parse(c.IAMURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("config: iam_url %q is not an http(s) URL", c.IAMURL))
@@ -450,25 +468,25 @@ func (b *Bucket) normalize(name string, haveFetcher bool) []error {
 		bad("port %d is out of range", b.Port)
 	}
 	if b.Region == "" {
-		b.Region = "us-east-1"
+		b.Region = DefaultRegion
 	}
 	switch b.Scheme {
 	case "":
-		b.Scheme = "https"
+		b.Scheme = DefaultScheme
 	case "http", "https":
 	default:
 		bad("scheme %q is not http or https", b.Scheme)
 	}
 	switch b.AddressingStyle {
 	case "":
-		b.AddressingStyle = VirtualStyle
+		b.AddressingStyle = DefaultAddressingStyle
 	case VirtualStyle, PathStyle:
 	default:
 		bad("addressing_style %q is not virtual or path", b.AddressingStyle)
 	}
 	switch b.UploadFraming {
 	case "":
-		b.UploadFraming = FramingAWSChunked
+		b.UploadFraming = DefaultUploadFraming
 	case FramingAWSChunked, FramingPlain:
 	default:
 		bad("upload_framing %q is not aws-chunked or plain", b.UploadFraming)
@@ -479,7 +497,10 @@ func (b *Bucket) normalize(name string, haveFetcher bool) []error {
 	if !b.HasHMAC() && b.APIKey == "" && !haveFetcher {
 		bad("no credentials (access_key/secret_key or api_key) and no bucket_creds_fetcher")
 	}
-	if b.TTLSeconds != nil && *b.TTLSeconds < 0 {
+	if b.TTLSeconds == nil {
+		ttl := int(DefaultTTL / time.Second)
+		b.TTLSeconds = &ttl
+	} else if *b.TTLSeconds < 0 {
 		bad("ttl %d is negative", *b.TTLSeconds)
 	}
 	return errs
