@@ -22,7 +22,9 @@ from helpers import (
     proxy_starter,
 )
 from bearer_front import BearerFront
+from faultbackend import FaultBackend
 from iam_server import IamServer
+from leakguard import LeakGuard
 from object_storage_proxy import ProxyServer
 from osp_cli import Osp
 from s3wire import Answer, RecordedRequest, RecordingBackend
@@ -167,6 +169,38 @@ def bearer_proxy(start_proxy: Callable[..., ProxyServer], iam: IamServer, front:
         return start_proxy(cos_map=cos_map, **options)
 
     return start
+
+
+# --------------------------------------------------------------------------
+# faults: a fault-injecting backend (faultbackend.py) and the leak check
+# (leakguard.py)
+
+
+@pytest.fixture
+def fault(backend: Any) -> Iterator[FaultBackend]:
+    """A fault-injecting front of versitygw (Forward unless scripted)."""
+    with FaultBackend((backend.host, backend.port)) as fb:
+        yield fb
+
+
+@pytest.fixture
+def fault_proxy(start_proxy: Callable[..., Any], fault: FaultBackend, bucket: str) -> Callable[..., Any]:
+    """``fault_proxy(**config)``: a proxy whose ``bucket`` is behind ``fault``."""
+
+    def start(**options: Any) -> Any:
+        return start_proxy(cos_map={bucket: fault.entry()}, **options)
+
+    return start
+
+
+@pytest.fixture
+def leaks() -> LeakGuard:
+    """The leak check every fault test ends with (see LeakGuard)."""
+    return LeakGuard()
+
+
+# --------------------------------------------------------------------------
+# SeaweedFS
 
 
 @pytest.fixture(scope="session")
