@@ -25,7 +25,7 @@ from bearer_front import BearerFront
 from faultbackend import FaultBackend
 from iam_server import IamServer
 from leakguard import LeakGuard
-from object_storage_proxy import ProxyServer
+from object_storage_proxy import ProxyServer, disable_request_counting, reset_request_count
 from osp_cli import Osp
 from s3wire import Answer, RecordedRequest, RecordingBackend
 from seaweed import SeaweedFS, start_seaweedfs
@@ -93,6 +93,17 @@ def start_proxy(backend: Backend) -> Iterator[Callable[..., ProxyServer]]:
 
 
 @pytest.fixture
+def counting_left_off() -> Iterator[None]:
+    """Request counting is process-wide state: left off and at zero before
+    and after the test (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    disable_request_counting()
+    reset_request_count()
+    yield
+    disable_request_counting()
+    reset_request_count()
+
+
+@pytest.fixture
 def osp_processes() -> Iterator[List[Osp]]:
     """A list for the ``osp`` processes a test starts: each still running
     after the test is killed."""
@@ -145,8 +156,18 @@ def recorder() -> Iterator[RecordingBackend]:
 
 
 # --------------------------------------------------------------------------
-# a bearer (IBM API key) backend: needs the module's own ``iam`` fixture (an
-# IamServer knowing the module's API keys)
+# a bearer (IBM API key) backend and its IAM
+
+
+@pytest.fixture
+def iam(request: pytest.FixtureRequest) -> Iterator[IamServer]:
+    """A local IAM token service (iam_server.py) that knows the API keys
+    the test's module lists in ``IAM_API_KEYS``, and no other."""
+    with IamServer(getattr(request.module, "IAM_API_KEYS", ())) as server:
+        yield server
+    # Every token request the proxy made was well formed (grant type,
+    # apikey, Accept: application/json, form content type).
+    assert server.malformed == [], server.malformed
 
 
 @pytest.fixture

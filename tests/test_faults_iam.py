@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
@@ -22,10 +22,8 @@ KEY_WARM = "apikey-warm-" + os.urandom(8).hex()
 KEY_FAULT = "apikey-fault-" + os.urandom(8).hex()
 
 
-@pytest.fixture
-def iam() -> Iterator[IamServer]:
-    with IamServer({KEY_WARM, KEY_FAULT}) as server:
-        yield server
+# The API keys conftest's ``iam`` knows.
+IAM_API_KEYS = {KEY_WARM, KEY_FAULT}
 
 
 def _bearer_proxy(start_proxy: Callable[..., Any], iam: IamServer, front: BearerFront, warm: str,

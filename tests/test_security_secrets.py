@@ -10,9 +10,8 @@ import re
 import secrets
 import socket
 import urllib.parse
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Tuple
 
-import pytest
 from botocore.exceptions import ClientError
 
 import awschunked as ac
@@ -85,10 +84,8 @@ API_KEY = "apikey-sec-" + secrets.token_hex(16)
 BAD_API_KEY = "apikey-sec-revoked-" + secrets.token_hex(16)
 
 
-@pytest.fixture
-def iam() -> Iterator[IamServer]:
-    with IamServer({API_KEY}) as server:
-        yield server
+# The API keys conftest's ``iam`` knows.
+IAM_API_KEYS = {API_KEY}
 
 
 def test_metrics_hold_no_secret_after_a_hostile_workload(
