@@ -7,7 +7,7 @@ recording backend (s3wire.RecordingBackend) and a bearer-token front
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable, Iterator, List, Mapping, Optional
+from typing import Any, Callable, Iterator, List, Mapping, Optional, Tuple
 
 import pytest
 
@@ -22,6 +22,7 @@ from helpers import (
     proxy_starter,
 )
 from bearer_front import BearerFront
+from clients import assert_ok, isolated_env, require_command, run
 from faultbackend import FaultBackend
 from iam_server import IamServer
 from leakguard import LeakGuard
@@ -218,6 +219,30 @@ def fault_proxy(start_proxy: Callable[..., Any], fault: FaultBackend, bucket: st
 def leaks() -> LeakGuard:
     """The leak check every fault test ends with (see LeakGuard)."""
     return LeakGuard()
+
+
+# --------------------------------------------------------------------------
+# TLS
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory: Any) -> Tuple[str, str]:
+    """(cert_path, key_path): a self-signed certificate for 127.0.0.1 and
+    localhost, made with openssl; the cert is also the clients' CA bundle."""
+    openssl = require_command("openssl", "openssl")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    result = run(
+        [
+            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        isolated_env(directory / "home"),
+        timeout=60,
+    )
+    assert_ok(result)
+    return str(cert), str(key)
 
 
 # --------------------------------------------------------------------------
