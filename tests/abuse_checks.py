@@ -48,7 +48,6 @@ import s3wire
 from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, RAW_TIMEOUT, assert_xml_error, make_client, parse_s3_error
 from s3wire import Headers, Reply
 
-
 TIMEOUT = RAW_TIMEOUT  # every socket operation
 
 

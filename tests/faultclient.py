@@ -46,8 +46,6 @@ from helpers import parse_s3_error, sign_request
 from s3wire import RawResult, render, send_watching
 
 MiB = 1024 * 1024
-
-
 T = TypeVar("T")
 
 

@@ -12,7 +12,6 @@ from typing import Any, Dict, Tuple
 
 from observe import eventually, scrape
 
-
 GOROUTINE_SLACK = 2
 FD_SLACK = 1
 # Go splices response bodies through pipes it keeps in a pool (two

@@ -14,7 +14,6 @@ from awschunked import STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNS
 from helpers import assert_xml_error, stored_keys
 from s3wire import exchange, render
 
-
 # Codes S3 uses for a body whose aws-chunked framing is broken.
 FRAMING_CODES = ("InvalidRequest", "InvalidArgument", "IncompleteBody", "MalformedTrailerError")
 

@@ -17,7 +17,6 @@ from iam_server import IamServer
 from leakguard import LeakGuard
 from observe import scrape
 
-
 KEY_WARM = "apikey-warm-" + os.urandom(8).hex()
 KEY_FAULT = "apikey-fault-" + os.urandom(8).hex()
 

@@ -12,7 +12,6 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from soak.config import READ_CHUNK, KiB, MiB
 
-
 BLOCK = 64 * KiB
 _POOL = random.Random(0x5EED50A4).randbytes(1 * MiB + BLOCK)
 _M64 = (1 << 64) - 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-
 KiB = 1 << 10
 MiB = 1 << 20
 REGION = "us-east-1"
