@@ -1,8 +1,12 @@
-"""Fixtures of the end-to-end tests: a real S3 server (versitygw, one per
-session; versitygw.py), proxies in front of it (one or more per test), boto3
-clients for both, unique buckets, ``osp`` child processes (osp_cli.py), a
-recording backend (s3wire.RecordingBackend) and a bearer-token front
-(bearer_front.py). See helpers.py for the chain under test."""
+"""Fixtures of the end-to-end tests, each defined here once: a real S3
+server (versitygw, one per session; versitygw.py), proxies in front of it
+(one or more per test), boto3 clients for both, unique buckets, ``osp``
+child processes (osp_cli.py), request counting left off, a recording backend
+(s3wire.RecordingBackend), a bearer-token front (bearer_front.py) and its
+IAM (iam_server.py; a module lists the API keys it knows in
+``IAM_API_KEYS``), a fault-injecting backend (faultbackend.py) and the leak
+check (leakguard.py), a TLS certificate, and SeaweedFS. See helpers.py for
+the chain under test."""
 
 from __future__ import annotations
 
