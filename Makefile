@@ -131,12 +131,12 @@ bench: venv $(VERSITYGW)
 	cd bench && $(GO) build -o ../$(BUILD)/bench/ ./cmd/...
 	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
-# The soak (not part of `make test`; tests/test_soak.py is its 30 s version):
+# The soak (tests/soak/; not part of `make test`, tests/test_soak.py is its 30 s version):
 # 64 clients for 5 minutes through the proxy, every byte verified; fails on
 # any error, leaked goroutines or RSS growth. SOAK_ARGS, e.g. "--json FILE".
 SOAK_ARGS ?=
 soak: venv $(VERSITYGW)
-	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python tests/soak.py --duration 300 --clients 64 $(SOAK_ARGS)
+	PYTHONPATH=tests OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python -m soak --duration 300 --clients 64 $(SOAK_ARGS)
 
 # versitygw's own integration suite (`versitygw test full-flow`), run straight
 # at versitygw and through the proxy, in every configuration (plain and

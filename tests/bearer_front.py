@@ -36,6 +36,7 @@ from xml.sax.saxutils import escape
 
 from helpers import BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY, object_exists, sign_request
 from iam_server import IamServer
+from s3wire import serve_in_thread
 
 # Request headers never forwarded to versitygw: hop-by-hop, the client's
 # authentication, and the aws-chunked framing (the front forwards plain bytes).
@@ -238,14 +239,9 @@ class BearerFront:
     def start(self) -> "BearerFront":
         server = _Server(("127.0.0.1", 0), _Handler)
         server.front = self
-        if self.tls_cert:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(self.tls_cert, self.tls_key)
-            server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         self.port = server.server_address[1]
         self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name=f"front-{self.port}", daemon=True).start()
+        serve_in_thread(server, "front", self.tls_cert, self.tls_key)
         return self
 
     def stop(self) -> None:

@@ -1,8 +1,8 @@
 """Shared bits of the real-client tests (test_clients_*.py and others):
 running a client binary with an isolated environment, a scenario with the
-newest boto3 in a child process (run_boto3_latest), a self-signed
-certificate for the proxy's HTTPS listener, fetching presigned URLs with
-urllib, and checking what versitygw stored.
+newest boto3 in a child process (run_boto3_latest), fetching presigned
+URLs with urllib, and checking what versitygw stored. (The self-signed
+certificate for the proxy's HTTPS listener is conftest.py's ``tls_cert``.)
 
 Each client test skips, saying why, only when its client is not installed
 (`make deps` installs awscli, s3cmd, rclone and openssl from Debian; the
@@ -166,26 +166,6 @@ def part_count(direct: Any, bucket: str, key: str) -> int:
 
 # --------------------------------------------------------------------------
 # TLS
-
-
-@pytest.fixture(scope="session")
-def tls_cert(tmp_path_factory: Any) -> Tuple[str, str]:
-    """(cert_path, key_path): a self-signed certificate for 127.0.0.1 and
-    localhost, made with openssl; the cert is also the clients' CA bundle."""
-    openssl = require_command("openssl", "openssl")
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    result = run(
-        [
-            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2",
-            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        isolated_env(directory / "home"),
-        timeout=60,
-    )
-    assert_ok(result)
-    return str(cert), str(key)
 
 
 def https_endpoint(server: Any) -> str:

@@ -1,13 +1,17 @@
-"""Fixtures of the end-to-end tests: a real S3 server (versitygw, one per
-session; versitygw.py), proxies in front of it (one or more per test), boto3
-clients for both, unique buckets, ``osp`` child processes (osp_cli.py), a
-recording backend (s3wire.RecordingBackend) and a bearer-token front
-(bearer_front.py). See helpers.py for the chain under test."""
+"""Fixtures of the end-to-end tests, each defined here once: a real S3
+server (versitygw, one per session; versitygw.py), proxies in front of it
+(one or more per test), boto3 clients for both, unique buckets, ``osp``
+child processes (osp_cli.py), request counting left off, a recording backend
+(s3wire.RecordingBackend), a bearer-token front (bearer_front.py) and its
+IAM (iam_server.py; a module lists the API keys it knows in
+``IAM_API_KEYS``), a fault-injecting backend (faultbackend.py) and the leak
+check (leakguard.py), a TLS certificate, and SeaweedFS. See helpers.py for
+the chain under test."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable, Iterator, List, Mapping, Optional
+from typing import Any, Callable, Iterator, List, Mapping, Optional, Tuple
 
 import pytest
 
@@ -22,8 +26,11 @@ from helpers import (
     proxy_starter,
 )
 from bearer_front import BearerFront
+from clients import assert_ok, isolated_env, require_command, run
+from faultbackend import FaultBackend
 from iam_server import IamServer
-from object_storage_proxy import ProxyServer
+from leakguard import LeakGuard
+from object_storage_proxy import ProxyServer, disable_request_counting, reset_request_count
 from osp_cli import Osp
 from s3wire import Answer, RecordedRequest, RecordingBackend
 from seaweed import SeaweedFS, start_seaweedfs
@@ -91,6 +98,17 @@ def start_proxy(backend: Backend) -> Iterator[Callable[..., ProxyServer]]:
 
 
 @pytest.fixture
+def counting_left_off() -> Iterator[None]:
+    """Request counting is process-wide state: left off and at zero before
+    and after the test (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    disable_request_counting()
+    reset_request_count()
+    yield
+    disable_request_counting()
+    reset_request_count()
+
+
+@pytest.fixture
 def osp_processes() -> Iterator[List[Osp]]:
     """A list for the ``osp`` processes a test starts: each still running
     after the test is killed."""
@@ -143,8 +161,18 @@ def recorder() -> Iterator[RecordingBackend]:
 
 
 # --------------------------------------------------------------------------
-# a bearer (IBM API key) backend: needs the module's own ``iam`` fixture (an
-# IamServer knowing the module's API keys)
+# a bearer (IBM API key) backend and its IAM
+
+
+@pytest.fixture
+def iam(request: pytest.FixtureRequest) -> Iterator[IamServer]:
+    """A local IAM token service (iam_server.py) that knows the API keys
+    the test's module lists in ``IAM_API_KEYS``, and no other."""
+    with IamServer(getattr(request.module, "IAM_API_KEYS", ())) as server:
+        yield server
+    # Every token request the proxy made was well formed (grant type,
+    # apikey, Accept: application/json, form content type).
+    assert server.malformed == [], server.malformed
 
 
 @pytest.fixture
@@ -167,6 +195,62 @@ def bearer_proxy(start_proxy: Callable[..., ProxyServer], iam: IamServer, front:
         return start_proxy(cos_map=cos_map, **options)
 
     return start
+
+
+# --------------------------------------------------------------------------
+# faults: a fault-injecting backend (faultbackend.py) and the leak check
+# (leakguard.py)
+
+
+@pytest.fixture
+def fault(backend: Any) -> Iterator[FaultBackend]:
+    """A fault-injecting front of versitygw (Forward unless scripted)."""
+    with FaultBackend((backend.host, backend.port)) as fb:
+        yield fb
+
+
+@pytest.fixture
+def fault_proxy(start_proxy: Callable[..., Any], fault: FaultBackend, bucket: str) -> Callable[..., Any]:
+    """``fault_proxy(**config)``: a proxy whose ``bucket`` is behind ``fault``."""
+
+    def start(**options: Any) -> Any:
+        return start_proxy(cos_map={bucket: fault.entry()}, **options)
+
+    return start
+
+
+@pytest.fixture
+def leaks() -> LeakGuard:
+    """The leak check every fault test ends with (see LeakGuard)."""
+    return LeakGuard()
+
+
+# --------------------------------------------------------------------------
+# TLS
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory: Any) -> Tuple[str, str]:
+    """(cert_path, key_path): a self-signed certificate for 127.0.0.1 and
+    localhost, made with openssl; the cert is also the clients' CA bundle."""
+    openssl = require_command("openssl", "openssl")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    result = run(
+        [
+            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        isolated_env(directory / "home"),
+        timeout=60,
+    )
+    assert_ok(result)
+    return str(cert), str(key)
+
+
+# --------------------------------------------------------------------------
+# SeaweedFS
 
 
 @pytest.fixture(scope="session")

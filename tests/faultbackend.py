@@ -1,5 +1,5 @@
 """A programmable, fault-injecting HTTP/1.1 backend for the reliability tests
-(test_faults.py).
+(test_faults_*.py).
 
 ``FaultBackend`` listens on 127.0.0.1 (plain TCP sockets, one thread per
 connection, stdlib only) and is a cos_map backend like versitygw
@@ -50,7 +50,7 @@ from typing import IO, Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 from xml.sax.saxutils import escape
 
 from helpers import BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY, REGION
-from s3wire import PeerGone, body_framing, read_body, read_head
+from s3wire import PeerGone, body_framing, cut, read_body, read_head
 
 IO_TIMEOUT = 15.0  # a peer silent this long counts as gone
 
@@ -290,11 +290,7 @@ class FaultBackend:
         with self._lock:
             conns = list(self._open)
             threads = list(self._threads)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        cut(conns)
         for thread in threads:
             thread.join(5)
 

@@ -34,13 +34,14 @@ import base64
 import json
 import secrets
 import socket
-import ssl
 import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Iterable, List, Optional, Set
+
+from s3wire import cut, serve_in_thread
 
 GRANT_TYPE = "urn:ibm:params:oauth:grant-type:apikey"
 
@@ -172,15 +173,9 @@ class IamServer:
         assert self._server is None, "already running"
         server = _Server(("127.0.0.1", self.port), _Handler)
         server.iam = self
-        if self.tls_cert:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(self.tls_cert, self.tls_key)
-            server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"iam-{self.port}", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(server, "iam", self.tls_cert, self.tls_key)
         return self
 
     def stop(self) -> None:
@@ -193,11 +188,7 @@ class IamServer:
         server.server_close()
         with self._lock:
             connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        cut(connections)
         if self._thread is not None:
             self._thread.join(timeout=5)
 

@@ -25,6 +25,10 @@ a recording backend
     :class:`RecordingBackend`, a loopback HTTP/1.1 server that records each
     request it receives (request line, headers in order, body) and answers
     what the test configures; :class:`LoopbackServer` is its accept loop.
+    The other test servers share two pieces with it: :func:`serve_in_thread`
+    (an http.server on a daemon thread, TLS if asked; iam_server.py,
+    bearer_front.py) and :func:`cut` (every open connection shut down at
+    once, on stop; faultbackend.py, iam_server.py).
 
 This module knows no test keys: callers pass them (helpers.py holds them and
 wraps :func:`sign_headers` as ``sign_request`` with the client's keys).
@@ -37,12 +41,14 @@ import hashlib
 import hmac
 import http.client
 import socket
+import socketserver
+import ssl
 import threading
 import time
 import types
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from unittest import mock
 
 import botocore.auth
@@ -545,6 +551,32 @@ def dechunk(wire: bytes) -> bytes:
 
 # --------------------------------------------------------------------------
 # a recording backend
+
+
+def serve_in_thread(server: socketserver.TCPServer, name: str, tls_cert: Optional[str] = None,
+                    tls_key: Optional[str] = None) -> threading.Thread:
+    """Serves ``server`` (bound on 127.0.0.1) on a daemon thread named
+    ``<name>-<port>``, over TLS with ``tls_cert`` and ``tls_key`` if given
+    (the handshake on first read, in the connection's own thread); returns
+    the thread."""
+    if tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls_cert, tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name=f"{name}-{server.server_address[1]}", daemon=True)
+    thread.start()
+    return thread
+
+
+def cut(connections: Iterable[socket.socket]) -> None:
+    """Shuts each connection down both ways, whatever state it is in: a
+    thread blocked on it wakes up, its peer sees the connection end."""
+    for conn in connections:
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class LoopbackServer:

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import pytest
 import requests
 
-from clients import https_endpoint, run_boto3_latest, tls_cert  # noqa: F401  (fixture)
+from clients import https_endpoint, run_boto3_latest
 from helpers import (
     BACKEND_ACCESS_KEY,
     BACKEND_SECRET_KEY,
@@ -412,7 +412,7 @@ def test_delete_objects_prefix_does_not_help(start_proxy: Callable[..., Any], di
 
 @pytest.mark.parametrize("transport", ["http", "https"])
 def test_delete_objects_newest_boto3(tmp_path: Path, start_proxy: Callable[..., Any], direct: Any, bucket: str,
-                                     tls_cert: Tuple[str, str], transport: str) -> None:  # noqa: F811
+                                     tls_cert: Tuple[str, str], transport: str) -> None:
     # boto3 1.36+ sends an x-amz-checksum-crc32 instead of Content-MD5: the
     # rewritten body must carry its own.
     seed(direct, bucket, "incoming/a", "other/secret", "incoming/b")

@@ -48,10 +48,8 @@ KEY_A = "apikey-a-" + secrets.token_hex(12)
 # bearer_proxy are conftest's)
 
 
-@pytest.fixture
-def iam() -> Iterator[IamServer]:
-    with IamServer({KEY_A}) as server:
-        yield server
+# The API keys conftest's ``iam`` knows.
+IAM_API_KEYS = {KEY_A}
 
 
 def payload(size: int, seed: int = 1) -> bytes:

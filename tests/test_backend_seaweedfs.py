@@ -36,7 +36,7 @@ from awschunked import (
     STREAMING_UNSIGNED_TRAILER,
     build_upload,
 )
-from clients import MIB, assert_stored_exactly, fetch, https_endpoint, part_count, run_boto3_latest, sent_for, tls_cert, write_random  # noqa: F401
+from clients import MIB, assert_stored_exactly, fetch, https_endpoint, part_count, run_boto3_latest, sent_for, write_random
 from helpers import (
     CLIENT_ACCESS_KEY,
     CLIENT_KEYSTORE,
@@ -570,7 +570,7 @@ def test_unsigned_amz_header_is_refused(sw_proxy: ProxyServer, sw_direct: Any, s
 
 @pytest.fixture(params=["https", "http"])
 def latest_endpoint(request: Any, start_sw_proxy: Callable[..., ProxyServer], sw_bucket: str,
-                    tls_cert: Tuple[str, str]) -> Tuple[str, str, Optional[str]]:  # noqa: F811
+                    tls_cert: Tuple[str, str]) -> Tuple[str, str, Optional[str]]:
     """(transport, endpoint URL, CA bundle or None) of a proxy for sw_bucket."""
     cert, key = tls_cert
     server = start_sw_proxy(sw_bucket, https_port=0, tls_cert_path=cert, tls_key_path=key)

@@ -31,7 +31,6 @@ from clients import (
     part_count,
     require_executable,
     run,
-    tls_cert,  # noqa: F401  (fixture)
     write_random,
 )
 from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, REGION, object_exists, parse_s3_error, stored_keys
@@ -151,7 +150,7 @@ def ls_keys(output: str) -> Dict[str, int]:
 
 @pytest.mark.parametrize("https", [False, True], ids=["http", "https"])
 def test_cp_small_and_multipart(
-    aws: Callable[..., AwsCli], https: bool, tls_cert: Tuple[str, str], bucket: str, direct: Any, tmp_path: Path  # noqa: F811
+    aws: Callable[..., AwsCli], https: bool, tls_cert: Tuple[str, str], bucket: str, direct: Any, tmp_path: Path
 ) -> None:
     cli = aws(https=https, tls=tls_cert)
     small = write_random(tmp_path / "up" / "small.bin", 100_000)
@@ -232,7 +231,7 @@ def test_s3api_calls(aws: Callable[..., AwsCli], bucket: str, direct: Any, tmp_p
 
 @pytest.mark.parametrize("https", [False, True], ids=["http", "https"])
 def test_presign_sigv4(
-    aws: Callable[..., AwsCli], https: bool, tls_cert: Tuple[str, str], bucket: str, direct: Any  # noqa: F811
+    aws: Callable[..., AwsCli], https: bool, tls_cert: Tuple[str, str], bucket: str, direct: Any
 ) -> None:
     cli = aws(https=https, tls=tls_cert, signature_version="s3v4")
     data = b"presigned by the aws cli\n" * 100

@@ -26,7 +26,6 @@ from clients import (
     part_count,
     run_boto3_latest,
     sent_for,
-    tls_cert,  # noqa: F401  (fixture)
     write_random,
 )
 from helpers import (
@@ -48,7 +47,7 @@ def transport(request: Any) -> str:
 
 @pytest.fixture
 def endpoint(
-    transport: str, start_proxy: Callable[..., Any], bucket: str, tls_cert: Tuple[str, str]  # noqa: F811
+    transport: str, start_proxy: Callable[..., Any], bucket: str, tls_cert: Tuple[str, str]
 ) -> Tuple[str, Optional[str]]:
     """(endpoint URL, CA bundle or None) of a proxy for ``bucket``."""
     cert, key = tls_cert

@@ -35,7 +35,6 @@ from clients import (
     part_count,
     run,
     sha256,
-    tls_cert,  # noqa: F401  (fixture)
     write_random,
 )
 from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, object_exists, parse_s3_error, stored_body, stored_keys
@@ -421,7 +420,7 @@ def test_delete_objects(go_client: Callable[..., GoClient], sdk: str, bucket: st
 @ON_BOTH_HTTP
 def test_presigned_get_and_put(
     go_client: Callable[..., GoClient], sdk: str, transport: str, bucket: str, direct: Any, tmp_path: Path,
-    tls_cert: Tuple[str, str],  # noqa: F811
+    tls_cert: Tuple[str, str],
 ) -> None:
     c = transport_client(go_client, transport)
     ca = tls_cert[0] if transport == "https" else None
@@ -461,7 +460,7 @@ def test_presigned_get_and_put(
 @ON_BOTH_HTTP
 def test_wrong_secret_is_refused(
     go_client: Callable[..., GoClient], sdk: str, transport: str, bucket: str, direct: Any, tmp_path: Path,
-    tls_cert: Tuple[str, str],  # noqa: F811
+    tls_cert: Tuple[str, str],
 ) -> None:
     direct.put_object(Bucket=bucket, Key="there.txt", Body=b"secret data")
     c = transport_client(go_client, transport, secret_key=CLIENT_SECRET_KEY[:-1] + "X")

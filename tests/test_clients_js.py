@@ -31,7 +31,6 @@ from clients import (
     part_count,
     run,
     sha256,
-    tls_cert,  # noqa: F401  (fixture)
     write_random,
 )
 from helpers import (

@@ -22,7 +22,6 @@ from clients import (
     part_count,
     require_command,
     run,
-    tls_cert,  # noqa: F401  (fixture)
     write_random,
 )
 from helpers import CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY, REGION, stored_keys
@@ -131,7 +130,7 @@ def test_wrong_secret_is_rejected_and_nothing_stored(
 
 
 def test_copy_over_https(
-    start_proxy: Callable[..., Any], bucket: str, direct: Any, tmp_path: Path, tls_cert: Tuple[str, str]  # noqa: F811
+    start_proxy: Callable[..., Any], bucket: str, direct: Any, tmp_path: Path, tls_cert: Tuple[str, str]
 ) -> None:
     """Over the proxy's HTTPS listener, trusting its certificate with
     --ca-cert (not AWS_CA_BUNDLE, which rclone 1.60 chokes on)."""

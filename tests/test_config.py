@@ -43,7 +43,7 @@ def test_positional_order_is_the_original() -> None:
         return "secret"
 
     # skip_signature_validation=True on the default bind (0.0.0.0) needs
-    # allow_unverified_on_network (tests/test_security.py).
+    # allow_unverified_on_network (tests/test_security_unverified.py).
     config = ProxyServerConfig(
         {"data": {"host": "h", "port": 1}}, fetcher, validator, 8080, None, 4, False, {"AK": "SK"}, True, hmac_fetcher,
         allow_unverified_on_network=True,

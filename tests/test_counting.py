@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
@@ -14,14 +14,8 @@ from object_storage_proxy import (
 )
 
 
-@pytest.fixture(autouse=True)
-def counting_left_off() -> Iterator[None]:
-    """Counting is process-wide state: leave it off and at zero."""
-    disable_request_counting()
-    reset_request_count()
-    yield
-    disable_request_counting()
-    reset_request_count()
+# Request counting is process-wide: every test here starts and ends with it off.
+pytestmark = pytest.mark.usefixtures("counting_left_off")
 
 
 def test_off_by_default(client: Any, bucket: str) -> None:

@@ -20,14 +20,13 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from clients import (  # noqa: F401  (tls_cert is a fixture)
+from clients import (
     Result,
     assert_ok,
     https_endpoint,
     isolated_env,
     require_command,
     run,
-    tls_cert,
 )
 from helpers import (
     CLIENT_ACCESS_KEY,
@@ -64,7 +63,7 @@ def https_client(server: Any, cafile: Any) -> Any:
 
 
 @pytest.fixture
-def tls_proxy(start_proxy: Callable[..., Any], bucket: str, tls_cert: Tuple[str, str]) -> Any:  # noqa: F811
+def tls_proxy(start_proxy: Callable[..., Any], bucket: str, tls_cert: Tuple[str, str]) -> Any:
     """A proxy with an HTTP and an HTTPS listener."""
     cert, key = tls_cert
     return start_proxy(bucket, https_port=0, tls_cert_path=cert, tls_key_path=key)
@@ -79,7 +78,7 @@ def curl(tmp_path: Path, *args: str) -> Result:
 # boto3
 
 
-def test_boto3_over_https(tls_proxy: Any, bucket: str, direct: Any, tls_cert: Tuple[str, str]) -> None:  # noqa: F811
+def test_boto3_over_https(tls_proxy: Any, bucket: str, direct: Any, tls_cert: Tuple[str, str]) -> None:
     s3 = https_client(tls_proxy, tls_cert[0])
     s3.put_object(Bucket=bucket, Key="small", Body=b"over TLS")
     assert s3.get_object(Bucket=bucket, Key="small")["Body"].read() == b"over TLS"
@@ -112,7 +111,7 @@ def test_the_certificate_is_the_configured_one(tls_proxy: Any, bucket: str) -> N
         repr(failure.value)
 
 
-def test_http_and_https_at_once(tls_proxy: Any, bucket: str, tls_cert: Tuple[str, str]) -> None:  # noqa: F811
+def test_http_and_https_at_once(tls_proxy: Any, bucket: str, tls_cert: Tuple[str, str]) -> None:
     assert tls_proxy.http_port and tls_proxy.https_port and tls_proxy.http_port != tls_proxy.https_port
     assert tls_proxy.endpoint_url == f"http://127.0.0.1:{tls_proxy.http_port}"
     plain = make_client(tls_proxy.endpoint_url, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
@@ -136,7 +135,7 @@ def test_http_and_https_at_once(tls_proxy: Any, bucket: str, tls_cert: Tuple[str
         metrics.table("osp_requests_total")
 
 
-def test_https_only(backend: Any, bucket: str, tls_cert: Tuple[str, str]) -> None:  # noqa: F811
+def test_https_only(backend: Any, bucket: str, tls_cert: Tuple[str, str]) -> None:
     cert, key = tls_cert
     server = ProxyServer(ProxyServerConfig({bucket: backend.entry()}, https_port=0, bind_address="127.0.0.1",
                                            hmac_keystore=dict(CLIENT_KEYSTORE), tls_cert_path=cert,
@@ -161,13 +160,13 @@ def alpn(port: int, cafile: str, offered: Any) -> Optional[str]:
             return tls.selected_alpn_protocol()
 
 
-def test_alpn_negotiates_h2_and_http11(tls_proxy: Any, tls_cert: Tuple[str, str]) -> None:  # noqa: F811
+def test_alpn_negotiates_h2_and_http11(tls_proxy: Any, tls_cert: Tuple[str, str]) -> None:
     assert alpn(tls_proxy.https_port, tls_cert[0], ["h2", "http/1.1"]) == "h2"
     assert alpn(tls_proxy.https_port, tls_cert[0], ["http/1.1"]) == "http/1.1"
 
 
 @pytest.mark.parametrize("version, flag, expected", [("h2", "--http2", "2"), ("h1", "--http1.1", "1.1")])
-def test_curl_presigned_get_over_https(tls_proxy: Any, bucket: str, tls_cert: Tuple[str, str],  # noqa: F811
+def test_curl_presigned_get_over_https(tls_proxy: Any, bucket: str, tls_cert: Tuple[str, str],
                                        tmp_path: Path, version: str, flag: str, expected: str) -> None:
     s3 = https_client(tls_proxy, tls_cert[0])
     data = os.urandom(300_000)
@@ -182,7 +181,7 @@ def test_curl_presigned_get_over_https(tls_proxy: Any, bucket: str, tls_cert: Tu
     assert "x-amz-request-id:" in received, received
 
 
-def test_curl_head_shows_http2(tls_proxy: Any, bucket: str, tls_cert: Tuple[str, str],  # noqa: F811
+def test_curl_head_shows_http2(tls_proxy: Any, bucket: str, tls_cert: Tuple[str, str],
                                tmp_path: Path) -> None:
     s3 = https_client(tls_proxy, tls_cert[0])
     s3.put_object(Bucket=bucket, Key="h", Body=b"x" * 4321)
@@ -196,7 +195,7 @@ def test_curl_head_shows_http2(tls_proxy: Any, bucket: str, tls_cert: Tuple[str,
 
 
 def test_curl_presigned_put_over_http2(tls_proxy: Any, bucket: str, direct: Any,
-                                       tls_cert: Tuple[str, str], tmp_path: Path) -> None:  # noqa: F811
+                                       tls_cert: Tuple[str, str], tmp_path: Path) -> None:
     s3 = https_client(tls_proxy, tls_cert[0])
     data = os.urandom(2 * MIB + 7)
     source = tmp_path / "upload.bin"
@@ -208,7 +207,7 @@ def test_curl_presigned_put_over_http2(tls_proxy: Any, bucket: str, direct: Any,
     assert stored_body(direct, bucket, "up.bin") == data
 
 
-def test_curl_admin_paths_over_http2_are_s3(tls_proxy: Any, tls_cert: Tuple[str, str],  # noqa: F811
+def test_curl_admin_paths_over_http2_are_s3(tls_proxy: Any, tls_cert: Tuple[str, str],
                                             tmp_path: Path) -> None:
     """Over HTTP/2 too, the HTTPS listener answers only S3: /healthz is an
     unauthenticated S3 request (the admin endpoints have their own listener)."""
@@ -247,7 +246,7 @@ def other_key(tmp_path_factory: Any) -> str:
 
 @pytest.mark.parametrize("case", ["missing cert", "missing key", "cert is a directory", "cert is not PEM",
                                   "key is not PEM", "key of another cert"])
-def test_bad_certificate_fails_at_start(backend: Any, bucket: str, tls_cert: Tuple[str, str],  # noqa: F811
+def test_bad_certificate_fails_at_start(backend: Any, bucket: str, tls_cert: Tuple[str, str],
                                         other_key: str, tmp_path: Path, case: str) -> None:
     cert, key = tls_cert
     garbage = tmp_path / "garbage.pem"

@@ -22,7 +22,7 @@ import secrets
 import subprocess
 import threading
 import time
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import pytest
 from botocore.exceptions import ClientError
@@ -64,13 +64,8 @@ def payload(size: int, seed: int = 1) -> bytes:
 # fixtures (front and bearer_proxy, on this iam, are conftest's)
 
 
-@pytest.fixture
-def iam() -> Iterator[IamServer]:
-    with IamServer({KEY_A, KEY_B, KEY_C}) as server:
-        yield server
-    # Every token request the proxy made was well formed (grant type,
-    # apikey, Accept: application/json, form content type).
-    assert server.malformed == [], server.malformed
+# The API keys conftest's ``iam`` knows.
+IAM_API_KEYS = {KEY_A, KEY_B, KEY_C}
 
 
 def _openssl_cert(directory: Any, name: str, sans: str) -> Tuple[str, str]:

@@ -705,7 +705,7 @@ def resigned_variants(captured: Captured) -> Iterator[Variant]:
             if mutation not in RESIGNED_KINDS:
                 continue
             if mutation.startswith("duplicated") and lower in GO_FRAMED:
-                continue  # Go's own business (test_abuse covers it)
+                continue  # Go's own business (test_abuse_* cover it)
             if mutation.startswith("named in Connection") and lower in CONNECTION_MAY_NAME:
                 continue
             yield Variant(f"header {name}: {mutation}, signed", base.method, base.target,

@@ -17,7 +17,7 @@ import secrets
 import threading
 import time
 import urllib.parse
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 import requests
@@ -40,13 +40,7 @@ from helpers import (
     utcnow,
 )
 from iam_server import IamServer
-from object_storage_proxy import (
-    ProxyServerConfig,
-    disable_request_counting,
-    enable_request_counting,
-    get_request_count,
-    reset_request_count,
-)
+from object_storage_proxy import ProxyServerConfig, enable_request_counting, get_request_count
 from observe import (
     ACCESS_LOG_FIELDS,
     HEALTHZ,
@@ -64,14 +58,8 @@ from observe import (
 REQUEST_ID = re.compile(r"^[A-Za-z0-9+/=_-]{8,}$")
 
 
-@pytest.fixture(autouse=True)
-def counting_left_off() -> Iterator[None]:
-    """Request counting is process-wide: leave it off and at zero."""
-    disable_request_counting()
-    reset_request_count()
-    yield
-    disable_request_counting()
-    reset_request_count()
+# Request counting is process-wide: every test here starts and ends with it off.
+pytestmark = pytest.mark.usefixtures("counting_left_off")
 
 
 def request_id(response: Any) -> str:
@@ -404,10 +392,8 @@ API_KEY = "apikey-obs-" + secrets.token_hex(12)
 BAD_API_KEY = "apikey-obs-revoked-" + secrets.token_hex(12)
 
 
-@pytest.fixture
-def iam() -> Iterator[IamServer]:
-    with IamServer({API_KEY}) as server:
-        yield server
+# The API keys conftest's ``iam`` knows.
+IAM_API_KEYS = {API_KEY}
 
 
 def test_iam_token_metrics(start_proxy: Callable[..., Any], iam: IamServer, front: BearerFront,

@@ -1,4 +1,4 @@
-"""The soak (tests/soak.py) in its CI size: 30 s of 16 concurrent boto3
+"""The soak (tests/soak/) in its CI size: 30 s of 16 concurrent boto3
 clients through a proxy in its own process, single PUTs up to 8 MiB plus
 multipart uploads, every byte verified; then no error, goroutines and
 open file descriptors back to where they started, and flat memory. The 5-minute, 64-client run is
