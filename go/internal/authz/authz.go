@@ -77,7 +77,7 @@ func (a *Authorizer) Authorize(ctx context.Context, access s3op.Access, ttl time
 		return s3err.Callable(err, "The access check for bucket %s failed.", access.Bucket).WithResource(access.Bucket)
 	}
 	if !ok {
-		return s3err.New("AccessDenied", "Access Denied").WithResource(access.Bucket)
+		return s3err.New(s3err.ErrAccessDenied).WithResource(access.Bucket)
 	}
 	return nil
 }

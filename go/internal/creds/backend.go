@@ -89,7 +89,7 @@ func (c *BackendCreds) For(ctx context.Context, access s3op.Access, b *config.Bu
 		return Backend{APIKey: b.APIKey}, nil
 	}
 	if c.fetched == nil {
-		return Backend{}, s3err.New("AccessDenied", "No credentials are configured for bucket %s.", bucket).WithResource(bucket)
+		return Backend{}, s3err.Newf(s3err.ErrAccessDenied, "No credentials are configured for bucket %s.", bucket).WithResource(bucket)
 	}
 	if !c.identity {
 		access = access.BucketOnly()
@@ -99,7 +99,7 @@ func (c *BackendCreds) For(ctx context.Context, access s3op.Access, b *config.Bu
 		return Backend{}, s3err.Callable(err, "The credential lookup for bucket %s failed.", bucket).WithResource(bucket)
 	}
 	if creds == (Backend{}) {
-		return Backend{}, s3err.New("AccessDenied", "No credentials are available for bucket %s.", bucket).WithResource(bucket)
+		return Backend{}, s3err.Newf(s3err.ErrAccessDenied, "No credentials are available for bucket %s.", bucket).WithResource(bucket)
 	}
 	return creds, nil
 }

@@ -283,7 +283,7 @@ func FuzzBearerBody(f *testing.F) {
 func code(err error) string {
 	var e *s3err.Error
 	if errors.As(err, &e) {
-		return e.Code
+		return e.Code.String()
 	}
 	return ""
 }

@@ -135,7 +135,7 @@ func planBody(r *http.Request, auth authenticated, check bodyCheck) (*upstreamBo
 func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain, plain bool) (*upstreamBody, error) {
 	decoded, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
 	if err != nil || decoded < 0 {
-		return nil, s3err.New("MissingContentLength", "You must provide the Content-Length HTTP header.")
+		return nil, s3err.New(s3err.ErrMissingContentLength)
 	}
 	signed := mode != sigv4.StreamingUnsignedTrailer
 	trailer := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Amz-Trailer")))
@@ -157,7 +157,7 @@ func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain, pl
 	}
 	n, err := awschunked.EncodedLength(decoded, trailer)
 	if err != nil {
-		return nil, s3err.Wrap(err, "InvalidRequest", "The value specified in the x-amz-trailer header is not supported.")
+		return nil, s3err.Wrapf(err, s3err.ErrInvalidRequest, "The value specified in the x-amz-trailer header is not supported.")
 	}
 	return &upstreamBody{
 		body:          awschunked.NewEncoder(dec, decoded),
@@ -176,7 +176,7 @@ func (u *upstreamBody) Read(p []byte) (int, error) {
 	var known *s3err.Error
 	if err != nil && !errors.Is(err, io.EOF) && !errors.As(err, &known) {
 		// The client's body could not be read to its end.
-		err = s3err.Wrap(err, "IncompleteBody", "The request body ended before its declared length.")
+		err = s3err.Wrapf(err, s3err.ErrIncompleteBody, "The request body ended before its declared length.")
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		u.mu.Lock()

@@ -82,7 +82,7 @@ func TestParseDeleteRefuses(t *testing.T) {
 		"object outside":     `<Object><Key>k</Key></Object>`,
 		"key outside object": `<Delete><Key>k</Key></Delete>`,
 	} {
-		if _, err := parseDelete([]byte(body)); s3err.As(err).Code != "MalformedXML" {
+		if _, err := parseDelete([]byte(body)); s3err.As(err).Code.String() != "MalformedXML" {
 			t.Errorf("%s: %v, want MalformedXML", name, err)
 		}
 	}
@@ -115,7 +115,7 @@ func TestCheckDeleteDigests(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := checkDeleteDigests(c.header, body, c.trailer)
-		if got := s3err.As(err).Code; (err == nil) != (c.code == "") || (err != nil && got != c.code) {
+		if got := s3err.As(err).Code.String(); (err == nil) != (c.code == "") || (err != nil && got != c.code) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.code)
 		}
 	}
@@ -339,7 +339,7 @@ func FuzzParseDelete(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		req, err := parseDelete([]byte(body))
 		if err != nil {
-			if code := s3err.As(err).Code; code != "MalformedXML" {
+			if code := s3err.As(err).Code.String(); code != "MalformedXML" {
 				t.Fatalf("refused with %s", code)
 			}
 			return

@@ -173,10 +173,10 @@ func checkForwarding(in http.Header, signed []string) (dropped []string, err err
 		case name != textproto.CanonicalMIMEHeaderKey(name):
 			// Go's server writes every name it accepts canonically; any
 			// other could pair with a canonical one as two copies.
-			return nil, s3err.New("InvalidArgument", "The header name %q is not valid.", truncate(name))
+			return nil, s3err.Newf(s3err.ErrInvalidArgument, "The header name %q is not valid.", truncate(name))
 		case forwards(name, signed):
 			if len(values) > 1 && !listHeaders[name] {
-				return nil, s3err.New("InvalidArgument", "The %s header appears more than once.", truncate(strings.ToLower(name)))
+				return nil, s3err.Newf(s3err.ErrInvalidArgument, "The %s header appears more than once.", truncate(strings.ToLower(name)))
 			}
 		case isAmzHeader(name):
 			unsigned = append(unsigned, truncate(strings.ToLower(name)))
@@ -246,7 +246,7 @@ func checkConnection(values, signed []string) error {
 			switch {
 			case isAmzHeader(name), name == "Authorization", name == "Host", name == "Content-Length",
 				name == "Transfer-Encoding", unsignedAllowed[name], containsFold(signed, name):
-				return s3err.New("InvalidArgument", "The Connection header may not name %s.", truncate(token))
+				return s3err.Newf(s3err.ErrInvalidArgument, "The Connection header may not name %s.", truncate(token))
 			}
 		}
 	}
@@ -382,13 +382,13 @@ func (h *Handler) backendError(w http.ResponseWriter, r *http.Request, x *exchan
 	switch {
 	case errors.As(err, &e):
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		e = s3err.Wrap(err, "IncompleteBody", "The request was cut off by the client before it completed.")
+		e = s3err.Wrapf(err, s3err.ErrIncompleteBody, "The request was cut off by the client before it completed.")
 	case errors.As(err, &opErr) && opErr.Op == "dial":
-		e = s3err.Wrap(err, "ServiceUnavailable", "The backend of bucket %s is unreachable.", bucket)
+		e = s3err.Wrapf(err, s3err.ErrServiceUnavailable, "The backend of bucket %s is unreachable.", bucket)
 	case isTimeout(err):
-		e = s3err.Wrap(err, "GatewayTimeout", "The backend of bucket %s did not answer in time.", bucket)
+		e = s3err.Wrapf(err, s3err.ErrGatewayTimeout, "The backend of bucket %s did not answer in time.", bucket)
 	default:
-		e = s3err.Wrap(err, "BadGateway", "The backend of bucket %s failed to answer.", bucket)
+		e = s3err.Wrapf(err, s3err.ErrBadGateway, "The backend of bucket %s failed to answer.", bucket)
 	}
 	h.fail(w, r, x, e.WithResource(bucket))
 }

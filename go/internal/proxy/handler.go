@@ -159,12 +159,12 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	h.logDropped(ctx, x, auth.dropped)
 	if tgt.bucket == "" {
 		if r.Method != http.MethodGet {
-			return nil, s3err.New("MethodNotAllowed", "The specified method is not allowed against this resource.")
+			return nil, s3err.New(s3err.ErrMethodNotAllowed)
 		}
 		return nil, h.listBuckets(ctx, w, r, auth.token, x.id)
 	}
 	if !served {
-		return nil, s3err.New("NoSuchBucket", "The specified bucket does not exist.").WithResource(tgt.bucket)
+		return nil, s3err.New(s3err.ErrNoSuchBucket).WithResource(tgt.bucket)
 	}
 	bucket := entry.Bucket
 	if err := h.opts.Authorizer.Authorize(ctx, access, bucket.TTL()); err != nil {
@@ -222,18 +222,18 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 // (for the log).
 func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, error) {
 	if sigv4.IsSigV2Query(q) || sigv4.IsSigV2Header(r.Header.Get("Authorization")) {
-		return authenticated{}, s3err.New("InvalidRequest", "The authorization mechanism you have provided is not supported. Please use %s.", sigv4.Algorithm)
+		return authenticated{}, s3err.Newf(s3err.ErrInvalidRequest, "The authorization mechanism you have provided is not supported. Please use %s.", sigv4.Algorithm)
 	}
 	if sigv4.IsPresigned(q) {
 		if r.Header.Get("Authorization") != "" {
-			return authenticated{}, s3err.New("InvalidArgument", "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.")
+			return authenticated{}, s3err.Newf(s3err.ErrInvalidArgument, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.")
 		}
 		a, err := sigv4.ParsePresigned(r, q)
 		if err != nil {
 			return authenticated{}, err
 		}
 		if isStreaming(a.PayloadHash) {
-			return authenticated{}, s3err.New("InvalidRequest", "Presigned requests cannot use aws-chunked payloads.")
+			return authenticated{}, s3err.Newf(s3err.ErrInvalidRequest, "Presigned requests cannot use aws-chunked payloads.")
 		}
 		claimed := authenticated{token: a.AccessKey}
 		auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, presigned: true, signedHeaders: a.SignedHeaders}
@@ -299,7 +299,7 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 // hmac_fetcher, which may be temporary, the token is only signed over.
 func (h *Handler) checkToken(token, accessKey string) error {
 	if token != "" && h.opts.ClientSecrets.Permanent(accessKey) {
-		return s3err.New("InvalidToken", "The provided token is malformed or otherwise invalid.")
+		return s3err.New(s3err.ErrInvalidToken)
 	}
 	return nil
 }
@@ -324,14 +324,14 @@ func accessOf(r *http.Request, q url.Values, tgt target) (s3op.Access, error) {
 	op := s3op.Name(s3op.Request{Method: r.Method, Bucket: tgt.bucket, Key: tgt.key, Query: q, Header: r.Header})
 	access := s3op.Access{Bucket: tgt.bucket, Method: r.Method, Key: tgt.key, Operation: op}
 	if why, refused := unsupportedOperations[op]; refused {
-		return access, s3err.New("NotImplemented", "%s is not supported through this proxy: %s", op, why)
+		return access, s3err.Newf(s3err.ErrNotImplemented, "%s is not supported through this proxy: %s", op, why)
 	}
 	prefix := q["prefix"]
 	switch {
 	case len(prefix) > 1:
-		return access, s3err.New("InvalidArgument", "The prefix query parameter may be given only once.")
+		return access, s3err.Newf(s3err.ErrInvalidArgument, "The prefix query parameter may be given only once.")
 	case len(prefix) == 1 && !utf8.ValidString(prefix[0]):
-		return access, s3err.New("InvalidArgument", "The prefix query parameter is not valid UTF-8.")
+		return access, s3err.Newf(s3err.ErrInvalidArgument, "The prefix query parameter is not valid UTF-8.")
 	case tgt.key == "" && len(prefix) == 1 && s3op.IsListing(op):
 		access.Key = prefix[0]
 	}
@@ -359,7 +359,7 @@ func checkSize(r *http.Request, operation, payloadHash string) error {
 		size, _ = strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
 	}
 	if size > maxObjectSize {
-		return s3err.New("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size of 5 GiB; use a multipart upload.")
+		return s3err.Newf(s3err.ErrEntityTooLarge, "Your proposed upload exceeds the maximum allowed size of 5 GiB; use a multipart upload.")
 	}
 	return nil
 }
@@ -367,14 +367,14 @@ func checkSize(r *http.Request, operation, payloadHash string) error {
 // bearerToken exchanges a bucket's API key for an IAM token.
 func (h *Handler) bearerToken(ctx context.Context, apiKey, bucket string) (string, error) {
 	if h.opts.Tokens == nil {
-		return "", s3err.New("NotImplemented", "Backends reached with an IBM Cloud API key are not configured.").WithResource(bucket)
+		return "", s3err.Newf(s3err.ErrNotImplemented, "Backends reached with an IBM Cloud API key are not configured.").WithResource(bucket)
 	}
 	token, err := h.opts.Tokens.Token(ctx, apiKey)
 	switch {
 	case errors.Is(err, iam.ErrRejected):
-		return "", s3err.Wrap(err, "AccessDenied", "IBM Cloud IAM rejected the API key configured for bucket %s.", bucket).WithResource(bucket)
+		return "", s3err.Wrapf(err, s3err.ErrAccessDenied, "IBM Cloud IAM rejected the API key configured for bucket %s.", bucket).WithResource(bucket)
 	case err != nil:
-		return "", s3err.Wrap(err, "ServiceUnavailable", "IBM Cloud IAM did not issue a token for bucket %s; please try again.", bucket).WithResource(bucket)
+		return "", s3err.Wrapf(err, s3err.ErrServiceUnavailable, "IBM Cloud IAM did not issue a token for bucket %s; please try again.", bucket).WithResource(bucket)
 	}
 	return token, nil
 }
@@ -388,7 +388,7 @@ func (h *Handler) checkCopySource(ctx context.Context, token string, ref copySou
 	srcEntry, ok := h.buckets.Lookup(srcName)
 	src := srcEntry.Bucket
 	if !ok {
-		return s3err.New("NoSuchBucket", "The specified copy source bucket does not exist.").WithResource(srcName)
+		return s3err.Newf(s3err.ErrNoSuchBucket, "The specified copy source bucket does not exist.").WithResource(srcName)
 	}
 	access := s3op.Access{Token: token, Bucket: srcName, Method: http.MethodGet, Key: srcKey, Operation: "GetObject"}
 	if err := h.opts.Authorizer.Authorize(ctx, access, src.TTL()); err != nil {
@@ -399,7 +399,7 @@ func (h *Handler) checkCopySource(ctx context.Context, token string, ref copySou
 		return err
 	}
 	if src.Scheme != dst.Scheme || src.Endpoint() != dst.Endpoint() || srcCreds != dstCreds {
-		return s3err.New("InvalidRequest", "Copying between buckets on different backends or credentials is not supported; source bucket %s.", srcName).WithResource(srcName)
+		return s3err.Newf(s3err.ErrInvalidRequest, "Copying between buckets on different backends or credentials is not supported; source bucket %s.", srcName).WithResource(srcName)
 	}
 	return nil
 }

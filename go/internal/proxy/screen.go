@@ -22,7 +22,7 @@ func screen(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodOptions:
 	default:
-		return s3err.New("MethodNotAllowed", "The specified method is not allowed against this resource.")
+		return s3err.New(s3err.ErrMethodNotAllowed)
 	}
 	if len(r.TransferEncoding) > 0 {
 		// Go drops a Content-Length sent beside Transfer-Encoding, so a
@@ -33,7 +33,7 @@ func screen(w http.ResponseWriter, r *http.Request) error {
 		// framing and decoded length say where the object ends (SDKs
 		// stream bodies of unknown length so); anything else it refuses.
 		if !isStreaming(r.Header.Get("X-Amz-Content-Sha256")) {
-			return s3err.New("NotImplemented", "A header you provided implies functionality that is not implemented: Transfer-Encoding.")
+			return s3err.Newf(s3err.ErrNotImplemented, "A header you provided implies functionality that is not implemented: Transfer-Encoding.")
 		}
 	}
 	size := 0
@@ -43,14 +43,14 @@ func screen(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if size > maxHeaderSection {
-		return s3err.New("RequestHeaderSectionTooLarge", "Your request header section exceeds the maximum allowed size.").
+		return s3err.New(s3err.ErrRequestHeaderSectionTooLarge).
 			With("MaxSizeAllowed", strconv.Itoa(maxHeaderSection))
 	}
 	for name := range r.Header {
 		if strings.Contains(name, "_") {
 			// Servers that fold '_' into '-' would read X_Amz_Copy_Source
 			// as a header the client never signed as such.
-			return s3err.New("InvalidArgument", "Header names with '_' are not accepted: %s.", truncate(name))
+			return s3err.Newf(s3err.ErrInvalidArgument, "Header names with '_' are not accepted: %s.", truncate(name))
 		}
 	}
 	if err := screenCopySource(r.Header["X-Amz-Copy-Source"]); err != nil {
@@ -68,9 +68,9 @@ func screenCopySource(values []string) error {
 	case len(values) == 0:
 		return nil
 	case len(values) > 1:
-		return s3err.New("InvalidArgument", "The x-amz-copy-source header appears more than once.")
+		return s3err.Newf(s3err.ErrInvalidArgument, "The x-amz-copy-source header appears more than once.")
 	case strings.TrimSpace(values[0]) == "":
-		return s3err.New("InvalidArgument", "The x-amz-copy-source header is empty; copy source must mention the source bucket and key: sourcebucket/sourcekey.")
+		return s3err.Newf(s3err.ErrInvalidArgument, "The x-amz-copy-source header is empty; copy source must mention the source bucket and key: sourcebucket/sourcekey.")
 	}
 	_, err := copySource(values[0])
 	return err
@@ -88,18 +88,18 @@ func screenQuery(raw string) error {
 	}
 	q, err := url.ParseQuery(raw)
 	if err != nil {
-		return s3err.New("InvalidArgument", "The query string is not valid.")
+		return s3err.Newf(s3err.ErrInvalidArgument, "The query string is not valid.")
 	}
 	for key, values := range q {
 		if len(key) >= len("x-amz-copy-source") && strings.EqualFold(key[:len("x-amz-copy-source")], "x-amz-copy-source") {
-			return s3err.New("InvalidArgument", "The copy source must be given in the x-amz-copy-source header, not the query.")
+			return s3err.Newf(s3err.ErrInvalidArgument, "The copy source must be given in the x-amz-copy-source header, not the query.")
 		}
 		if !utf8.ValidString(key) {
-			return s3err.New("InvalidArgument", "Query parameters must be UTF-8.")
+			return s3err.Newf(s3err.ErrInvalidArgument, "Query parameters must be UTF-8.")
 		}
 		for _, v := range values {
 			if !utf8.ValidString(v) {
-				return s3err.New("InvalidArgument", "Query parameters must be UTF-8.")
+				return s3err.Newf(s3err.ErrInvalidArgument, "Query parameters must be UTF-8.")
 			}
 		}
 	}

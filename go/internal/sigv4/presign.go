@@ -101,7 +101,7 @@ func ParsePresigned(r *http.Request, q url.Values) (PresignAuth, error) {
 	a.PayloadHash = UnsignedPayload
 	if values, ok := q[queryContentSHA256]; ok {
 		if len(values) != 1 || !validPayloadHash(values[0]) {
-			return a, s3err.New("InvalidArgument", "X-Amz-Content-Sha256 must be given once, as UNSIGNED-PAYLOAD or a valid sha256 value.")
+			return a, s3err.Newf(s3err.ErrInvalidArgument, "X-Amz-Content-Sha256 must be given once, as UNSIGNED-PAYLOAD or a valid sha256 value.")
 		}
 		a.PayloadHash = values[0]
 	}
@@ -115,12 +115,12 @@ func ParsePresigned(r *http.Request, q url.Values) (PresignAuth, error) {
 func (v *Verifier) AdmitPresigned(r *http.Request, a PresignAuth) error {
 	now := v.now()
 	if now.Before(a.Time.Add(-MaxClockSkew)) {
-		return s3err.New("AccessDenied", "Request is not valid yet.")
+		return s3err.Newf(s3err.ErrAccessDenied, "Request is not valid yet.")
 	}
 	if expires := a.Time.Add(a.Expires); now.After(expires) {
 		// S3 says when it expired and what time it is (the client's
 		// clock may be the problem).
-		return s3err.New("AccessDenied", "Request has expired.").
+		return s3err.Newf(s3err.ErrAccessDenied, "Request has expired.").
 			With("X-Amz-Expires", strconv.FormatInt(int64(a.Expires/time.Second), 10)).
 			With("Expires", expires.UTC().Format(time.RFC3339)).
 			With("ServerTime", now.UTC().Format(time.RFC3339))
@@ -150,5 +150,5 @@ func (v *Verifier) VerifyPresigned(r *http.Request, a PresignAuth, secret string
 
 // queryError is S3's refusal of a presigned URL's parameters, in S3's words.
 func queryError(text string) error {
-	return s3err.New("AuthorizationQueryParametersError", "%s", text)
+	return s3err.Newf(s3err.ErrAuthorizationQueryParametersError, "%s", text)
 }

@@ -46,12 +46,12 @@ func ParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
 	}
 	for _, name := range [...]string{"X-Amz-Date", "X-Amz-Content-Sha256"} {
 		if len(r.Header[name]) > 1 {
-			return a, s3err.New("InvalidArgument", "The %s header appears more than once.", strings.ToLower(name))
+			return a, s3err.Newf(s3err.ErrInvalidArgument, "The %s header appears more than once.", strings.ToLower(name))
 		}
 	}
 	header := r.Header.Get("Authorization")
 	if header == "" {
-		return a, s3err.New("AccessDenied", "Anonymous access is forbidden; sign requests with %s.", Algorithm)
+		return a, s3err.Newf(s3err.ErrAccessDenied, "Anonymous access is forbidden; sign requests with %s.", Algorithm)
 	}
 	cred, err := ParseAuthorization(header)
 	if err != nil {
@@ -60,21 +60,21 @@ func ParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
 	a.Credential = cred
 	a.AmzDate = r.Header.Get("X-Amz-Date")
 	if a.AmzDate == "" {
-		return a, s3err.New("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header.")
+		return a, s3err.Newf(s3err.ErrAccessDenied, "AWS authentication requires a valid Date or x-amz-date header.")
 	}
 	a.Time, err = time.Parse(amzDateFormat, a.AmzDate)
 	if err != nil {
-		return a, s3err.New("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header.")
+		return a, s3err.Newf(s3err.ErrAccessDenied, "AWS authentication requires a valid Date or x-amz-date header.")
 	}
 	if a.Scope.Date != a.AmzDate[:8] {
 		return a, malformed("the Credential date %s is not the date of x-amz-date %s", a.Scope.Date, a.AmzDate)
 	}
 	a.PayloadHash = r.Header.Get("X-Amz-Content-Sha256")
 	if a.PayloadHash == "" {
-		return a, s3err.New("InvalidRequest", "Missing required header for this request: x-amz-content-sha256.")
+		return a, s3err.Newf(s3err.ErrInvalidRequest, "Missing required header for this request: x-amz-content-sha256.")
 	}
 	if !validPayloadHash(a.PayloadHash) {
-		return a, s3err.New("InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.").
+		return a, s3err.Newf(s3err.ErrInvalidArgument, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.").
 			With("ArgumentName", "x-amz-content-sha256").With("ArgumentValue", truncate(a.PayloadHash))
 	}
 	return a, nil
@@ -92,7 +92,7 @@ func validPayloadHash(h string) bool {
 func (v *Verifier) CheckTime(t time.Time) error {
 	skew := v.now().Sub(t)
 	if skew > MaxClockSkew || skew < -MaxClockSkew {
-		return s3err.New("RequestTimeTooSkewed", "The difference between the request time and the current time is too large.")
+		return s3err.New(s3err.ErrRequestTimeTooSkewed)
 	}
 	return nil
 }
@@ -129,7 +129,7 @@ func (v *Verifier) VerifyHeaderAuth(r *http.Request, a HeaderAuth, secret string
 }
 
 func signatureMismatch() error {
-	return s3err.New("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+	return s3err.New(s3err.ErrSignatureDoesNotMatch)
 }
 
 // checkSignedHeaders insists that host and every x-amz-* header the request
@@ -162,11 +162,11 @@ func checkSignedHeaders(r *http.Request, signed []string) error {
 func canonicalRequest(r *http.Request, signedHeaders []string, payloadHash string, skipQuery func(string) bool) (string, error) {
 	uri, err := EncodePath(r.URL.EscapedPath())
 	if err != nil {
-		return "", s3err.New("InvalidURI", "Couldn't parse the specified URI.")
+		return "", s3err.New(s3err.ErrInvalidURI)
 	}
 	params, err := ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return "", s3err.New("InvalidArgument", "The query string is not valid percent-encoding.")
+		return "", s3err.Newf(s3err.ErrInvalidArgument, "The query string is not valid percent-encoding.")
 	}
 	var headers strings.Builder
 	for _, name := range signedHeaders {
@@ -208,6 +208,6 @@ func distinctLowerNames(names []string) bool {
 // sign: the names (lower case) in the HeadersNotSigned element.
 func HeadersNotSigned(names []string) *s3err.Error {
 	slices.Sort(names)
-	return s3err.New("AccessDenied", "There were headers present in the request which were not signed").
+	return s3err.Newf(s3err.ErrAccessDenied, "There were headers present in the request which were not signed").
 		With("HeadersNotSigned", strings.Join(names, ", "))
 }

@@ -91,7 +91,7 @@ func TestPublishedS3Examples(t *testing.T) {
 func code(err error) string {
 	var e *s3err.Error
 	if errors.As(err, &e) {
-		return e.Code
+		return e.Code.String()
 	}
 	return ""
 }
