@@ -175,9 +175,7 @@ func streamBody(w *responseWriter, body io.Reader, flush bool) error {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return fmt.Errorf("write to client: %w", werr)
 			}
-			if flush {
-				w.Flush()
-			}
+			w.Flush()
 		}
 		if errors.Is(err, io.EOF) {
 			return nil
