@@ -172,7 +172,7 @@ func deleteBackend(t *testing.T) (*httptest.Server, *[]*seen) {
 		got = append(got, s)
 		a, err := sigv4.ParseHeaderAuth(r)
 		if err == nil {
-			_, err = verifier.VerifyHeaderAuth(r, a, backendSecret)
+			_, err = verifier.VerifyHeaderAuth(r, queryOf(r), a, backendSecret)
 		}
 		sum := sha256.Sum256(s.body)
 		if err == nil && hex.EncodeToString(sum[:]) != a.PayloadHash {

@@ -28,6 +28,7 @@ type forward struct {
 	target      target
 	bucket      *config.Bucket
 	creds       creds.Backend
+	query       sigv4.Query   // the client's, parsed once
 	payloadHash string        // what the backend is told, and signed
 	presigned   bool          // the client's auth parameters are in the query
 	signed      []string      // the header names the client signed (see forwards)
@@ -94,9 +95,9 @@ var listHeaders = map[string]bool{
 // connectionOptions are the Connection tokens that name no header.
 var connectionOptions = []string{"close", "keep-alive", "upgrade", "te"}
 
-// backendURL is where a request for fw's bucket and key goes, and the Host
-// it names.
-func backendURL(fw *forward, rawQuery string) (*url.URL, string) {
+// backendURL is where a request for fw's bucket, key and query goes, and
+// the Host it names.
+func backendURL(fw *forward) (*url.URL, string) {
 	b := fw.bucket
 	host := b.Endpoint()
 	var escapedPath string
@@ -116,7 +117,7 @@ func backendURL(fw *forward, rawQuery string) (*url.URL, string) {
 		Host:     host,
 		Path:     path,
 		RawPath:  escapedPath,
-		RawQuery: canonicalQueryOrder(rawQuery, fw.presigned),
+		RawQuery: canonicalQueryOrder(fw.query.Params, fw.presigned),
 	}, host
 }
 
@@ -295,14 +296,7 @@ func listsToken(values []string, token string) bool {
 // keeping the client's order, so that the backend and the signer cannot
 // read the parameters differently (a raw '+', say). The client's presigned
 // authentication parameters are left out: the proxy signs anew.
-func canonicalQueryOrder(raw string, dropPresign bool) string {
-	if raw == "" {
-		return ""
-	}
-	params, err := sigv4.ParseQuery(raw)
-	if err != nil { // verified requests always parse; keep the raw text
-		return raw
-	}
+func canonicalQueryOrder(params []sigv4.QueryParam, dropPresign bool) string {
 	var b strings.Builder
 	for _, p := range params {
 		if dropPresign && slices.Contains(sigv4.PresignParams, p.Key) {

@@ -210,7 +210,7 @@ func TestScreen(t *testing.T) {
 			for k, v := range c.header {
 				r.Header[k] = v
 			}
-			err := screen(httptest.NewRecorder(), r)
+			_, err := screen(httptest.NewRecorder(), r)
 			var e *s3err.Error
 			switch {
 			case c.code == "" && err != nil:

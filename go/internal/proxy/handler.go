@@ -100,11 +100,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rw := &responseWriter{ResponseWriter: w, requestID: x.id}
 	defer h.record(r, x, rw, body)
-	if err := screen(rw, r); err != nil {
+	q, err := screen(rw, r)
+	if err != nil {
 		h.fail(rw, r, x, err)
 		return
 	}
-	fw, err := h.prepare(rw, r, x)
+	fw, err := h.prepare(rw, r, q, x)
 	if err != nil {
 		h.fail(rw, r, x, err)
 		return
@@ -135,14 +136,13 @@ type authenticated struct {
 // prepare runs every check a request must pass before anything of it
 // reaches a backend, and works out where and how it goes. A nil forward
 // with a nil error means the proxy answered the request itself.
-func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (*forward, error) {
+func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query, x *exchange) (*forward, error) {
 	ctx := r.Context()
 	tgt, err := route(r, h.opts.VirtualHostDomains)
 	if err != nil {
 		return nil, err
 	}
-	q := r.URL.Query() // parsed once for routing, authentication and the operation
-	access, err := accessOf(r, q, tgt)
+	access, err := accessOf(r, q.Values, tgt)
 	// The one resolution of this request's bucket: its entry serves it,
 	// labels its metrics and decides its TTL.
 	entry, served := h.buckets.Lookup(tgt.bucket)
@@ -161,7 +161,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 		if r.Method != http.MethodGet {
 			return nil, s3err.New(s3err.ErrMethodNotAllowed)
 		}
-		return nil, h.listBuckets(ctx, w, r, auth.token, x.id)
+		return nil, h.listBuckets(ctx, w, q.Values, auth.token, x.id)
 	}
 	if !served {
 		return nil, s3err.New(s3err.ErrNoSuchBucket).WithResource(tgt.bucket)
@@ -174,7 +174,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	if err != nil {
 		return nil, err
 	}
-	fw := &forward{target: tgt, bucket: bucket, creds: backend, payloadHash: auth.payloadHash, presigned: auth.presigned, signed: auth.signedHeaders}
+	fw := &forward{target: tgt, bucket: bucket, creds: backend, query: q, payloadHash: auth.payloadHash, presigned: auth.presigned, signed: auth.signedHeaders}
 	// screen let through one non-empty copy source at most, and
 	// checkForwarding one that is signed.
 	if values := r.Header["X-Amz-Copy-Source"]; len(values) == 1 {
@@ -220,15 +220,15 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 // query. It runs for every request: no header, query parameter or method
 // skips it. A refused request still reports the access key it claimed
 // (for the log).
-func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, error) {
-	if sigv4.IsSigV2Query(q) || sigv4.IsSigV2Header(r.Header.Get("Authorization")) {
+func (h *Handler) authenticate(r *http.Request, q sigv4.Query) (authenticated, error) {
+	if sigv4.IsSigV2Query(q.Values) || sigv4.IsSigV2Header(r.Header.Get("Authorization")) {
 		return authenticated{}, s3err.Newf(s3err.ErrInvalidRequest, "The authorization mechanism you have provided is not supported. Please use %s.", sigv4.Algorithm)
 	}
-	if sigv4.IsPresigned(q) {
+	if sigv4.IsPresigned(q.Values) {
 		if r.Header.Get("Authorization") != "" {
 			return authenticated{}, s3err.Newf(s3err.ErrInvalidArgument, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.")
 		}
-		a, err := sigv4.ParsePresigned(r, q)
+		a, err := sigv4.ParsePresigned(r, q.Values)
 		if err != nil {
 			return authenticated{}, err
 		}
@@ -249,14 +249,14 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 		if err := h.verifier.AdmitPresigned(r, a); err != nil {
 			return claimed, err
 		}
-		if err := h.checkToken(q.Get("X-Amz-Security-Token"), a.AccessKey); err != nil {
+		if err := h.checkToken(q.Values.Get("X-Amz-Security-Token"), a.AccessKey); err != nil {
 			return claimed, err
 		}
 		secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
 		if err != nil {
 			return claimed, err
 		}
-		if err := h.verifier.VerifyPresigned(r, a, secret); err != nil {
+		if err := h.verifier.VerifyPresigned(r, q, a, secret); err != nil {
 			return claimed, err
 		}
 		return auth, nil
@@ -283,7 +283,7 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 	if err != nil {
 		return claimed, err
 	}
-	seed, err := h.verifier.VerifyHeaderAuth(r, a, secret)
+	seed, err := h.verifier.VerifyHeaderAuth(r, q, a, secret)
 	if err != nil {
 		return claimed, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,8 +48,7 @@ type bucketEntry struct {
 // a name from both is listed once, as the exact entry that serves it. A
 // pattern's backend that cannot list fails the whole answer: a partial
 // list would look to a client (a sync tool) like buckets that are gone.
-func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, r *http.Request, token, requestID string) error {
-	q := r.URL.Query()
+func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, q url.Values, token, requestID string) error {
 	limit := maxBuckets
 	if v := q.Get("max-buckets"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -108,7 +108,7 @@ func (h *Handler) roundTrip(r *http.Request, fw *forward) (*http.Response, error
 // outgoing builds the backend's request: its URL, the client's headers
 // that pass, the body as planned, and the backend's authentication.
 func (h *Handler) outgoing(r *http.Request, fw *forward) (*http.Request, error) {
-	u, host := backendURL(fw, r.URL.RawQuery)
+	u, host := backendURL(fw)
 	out := (&http.Request{
 		Method:     r.Method,
 		URL:        u,

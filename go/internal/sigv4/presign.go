@@ -131,13 +131,13 @@ func (v *Verifier) AdmitPresigned(r *http.Request, a PresignAuth) error {
 	return checkSignedHeaders(r, a.SignedHeaders)
 }
 
-// VerifyPresigned checks a presigned request with the client's secret:
-// AdmitPresigned's checks again, then the signature.
-func (v *Verifier) VerifyPresigned(r *http.Request, a PresignAuth, secret string) error {
+// VerifyPresigned checks a presigned request, whose query is q, with the
+// client's secret: AdmitPresigned's checks again, then the signature.
+func (v *Verifier) VerifyPresigned(r *http.Request, q Query, a PresignAuth, secret string) error {
 	if err := v.AdmitPresigned(r, a); err != nil {
 		return err
 	}
-	canonical, err := canonicalRequest(r, a.SignedHeaders, a.PayloadHash, func(key string) bool { return key == querySignature })
+	canonical, err := canonicalRequest(r, q, a.SignedHeaders, a.PayloadHash, func(key string) bool { return key == querySignature })
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func verifyPresigned(t *testing.T, rawURL string, now time.Time, secret string) 
 	if err != nil {
 		return err
 	}
-	return NewVerifier(func() time.Time { return now }).VerifyPresigned(r, a, secret)
+	return NewVerifier(func() time.Time { return now }).VerifyPresigned(r, queryOf(r), a, secret)
 }
 
 func TestPublishedPresignExample(t *testing.T) {
@@ -86,7 +86,7 @@ func verifyPresignedMethod(t *testing.T, method, rawURL string, now time.Time) e
 	if err != nil {
 		return err
 	}
-	return NewVerifier(func() time.Time { return now }).VerifyPresigned(r, a, "s")
+	return NewVerifier(func() time.Time { return now }).VerifyPresigned(r, queryOf(r), a, "s")
 }
 
 func TestPresignedFormChecks(t *testing.T) {

@@ -109,15 +109,15 @@ func (v *Verifier) AdmitHeaderAuth(r *http.Request, a HeaderAuth) error {
 	return checkSignedHeaders(r, a.SignedHeaders)
 }
 
-// VerifyHeaderAuth checks a header-authenticated request with the client's
-// secret: AdmitHeaderAuth's checks again, then the signature. It returns
-// the signature, which seeds the chunk signature chain of streaming
-// uploads.
-func (v *Verifier) VerifyHeaderAuth(r *http.Request, a HeaderAuth, secret string) (string, error) {
+// VerifyHeaderAuth checks a header-authenticated request, whose query is
+// q, with the client's secret: AdmitHeaderAuth's checks again, then the
+// signature. It returns the signature, which seeds the chunk signature
+// chain of streaming uploads.
+func (v *Verifier) VerifyHeaderAuth(r *http.Request, q Query, a HeaderAuth, secret string) (string, error) {
 	if err := v.AdmitHeaderAuth(r, a); err != nil {
 		return "", err
 	}
-	canonical, err := canonicalRequest(r, a.SignedHeaders, a.PayloadHash, nil)
+	canonical, err := canonicalRequest(r, q, a.SignedHeaders, a.PayloadHash, nil)
 	if err != nil {
 		return "", err
 	}
@@ -159,14 +159,10 @@ func checkSignedHeaders(r *http.Request, signed []string) error {
 }
 
 // canonicalRequest rebuilds the canonical request the client signed.
-func canonicalRequest(r *http.Request, signedHeaders []string, payloadHash string, skipQuery func(string) bool) (string, error) {
+func canonicalRequest(r *http.Request, q Query, signedHeaders []string, payloadHash string, skipQuery func(string) bool) (string, error) {
 	uri, err := EncodePath(r.URL.EscapedPath())
 	if err != nil {
 		return "", s3err.New(s3err.ErrInvalidURI)
-	}
-	params, err := ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return "", s3err.Newf(s3err.ErrInvalidArgument, "The query string is not valid percent-encoding.")
 	}
 	var headers strings.Builder
 	for _, name := range signedHeaders {
@@ -179,7 +175,7 @@ func canonicalRequest(r *http.Request, signedHeaders []string, payloadHash strin
 		headers.WriteString(value)
 		headers.WriteByte('\n')
 	}
-	return CanonicalRequest(r.Method, uri, CanonicalQuery(params, skipQuery), headers.String(), signedHeaders, payloadHash), nil
+	return CanonicalRequest(r.Method, uri, CanonicalQuery(q.Params, skipQuery), headers.String(), signedHeaders, payloadHash), nil
 }
 
 // distinctLowerNames reports whether names are non-empty, lower case and
