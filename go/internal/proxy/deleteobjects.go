@@ -16,6 +16,7 @@ import (
 	"github.com/object-storage-proxy/osp/internal/awschunked"
 	"github.com/object-storage-proxy/osp/internal/s3err"
 	"github.com/object-storage-proxy/osp/internal/s3op"
+	"github.com/object-storage-proxy/osp/internal/sigv4"
 )
 
 // DeleteObjects (POST /bucket?delete) names its keys in the body, where a
@@ -80,7 +81,7 @@ func (h *Handler) deleteObjects(ctx context.Context, w http.ResponseWriter, r *h
 		fw.denial = &deleteDenial{denied: denied, quiet: strings.EqualFold(req.quiet, "true")}
 	}
 	fw.body = bufferedBody(body, sums.headersFor(body))
-	fw.payloadHash = fw.body.payloadHash
+	fw.payload = fw.body.payload
 	return fw, nil
 }
 
@@ -90,7 +91,7 @@ func (h *Handler) deleteObjects(ctx context.Context, w http.ResponseWriter, r *h
 func readDeleteBody(r *http.Request, auth authenticated) ([]byte, string, error) {
 	size := r.ContentLength
 	trailer := ""
-	if isStreaming(auth.payloadHash) {
+	if auth.payload.Streaming() {
 		size, _ = strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
 		trailer = strings.ToLower(strings.TrimSpace(r.Header.Get("X-Amz-Trailer")))
 	}
@@ -207,7 +208,7 @@ func bufferedBody(body []byte, header http.Header) *upstreamBody {
 	return &upstreamBody{
 		body:          bytes.NewReader(body),
 		contentLength: int64(len(body)),
-		payloadHash:   hex.EncodeToString(sum[:]),
+		payload:       sigv4.PayloadMode(hex.EncodeToString(sum[:])),
 		setHeader:     header,
 	}
 }

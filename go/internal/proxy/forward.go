@@ -28,15 +28,15 @@ type forward struct {
 	target      target
 	bucket      *config.Bucket
 	creds       creds.Backend
-	query       sigv4.Query   // the client's, parsed once
-	payloadHash string        // what the backend is told, and signed
-	presigned   bool          // the client's auth parameters are in the query
-	signed      []string      // the header names the client signed (see forwards)
-	copySource  string        // the copy source as authorized, canonical; "" for none
-	body        *upstreamBody // a decoded aws-chunked body, or nil to pass through
-	bearer      string        // an IAM token for an API-key backend; "" to sign with HMAC
-	denial      *deleteDenial // keys of a DeleteObjects the validator refused, added to the backend's result
-	backendTime time.Duration // until the backend's response headers
+	query       sigv4.Query       // the client's, parsed once
+	payload     sigv4.PayloadMode // what the backend is told, and signed
+	presigned   bool              // the client's auth parameters are in the query
+	signed      []string          // the header names the client signed (see forwards)
+	copySource  string            // the copy source as authorized, canonical; "" for none
+	body        *upstreamBody     // a decoded aws-chunked body, or nil to pass through
+	bearer      string            // an IAM token for an API-key backend; "" to sign with HMAC
+	denial      *deleteDenial     // keys of a DeleteObjects the validator refused, added to the backend's result
+	backendTime time.Duration     // until the backend's response headers
 }
 
 // droppedHeaders never reach a backend, signed or not: the client's own
@@ -351,7 +351,7 @@ func (s signers) authorize(req *http.Request, fw *forward, now time.Time) error 
 		return nil
 	}
 	c := aws.Credentials{AccessKeyID: fw.creds.AccessKey, SecretAccessKey: fw.creds.SecretKey}
-	if err := s.signerFor(fw.creds).SignHTTP(req.Context(), c, req, fw.payloadHash, "s3", fw.bucket.Region, now); err != nil {
+	if err := s.signerFor(fw.creds).SignHTTP(req.Context(), c, req, string(fw.payload), "s3", fw.bucket.Region, now); err != nil {
 		return fmt.Errorf("sign request for bucket %s: %w", fw.target.bucket, err)
 	}
 	return nil

@@ -119,9 +119,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // authenticated is what authentication established about a request.
 type authenticated struct {
-	token       string // the client's access key id
-	payloadHash string // as the client declared it
-	presigned   bool
+	token     string            // the client's access key id
+	payload   sigv4.PayloadMode // as the client declared it
+	presigned bool
 	// signedHeaders are the lower-case names the client signed (for a
 	// presigned request, X-Amz-SignedHeaders): the forwarding rule passes
 	// on these and few others. Parsed even when signatures are not checked.
@@ -174,7 +174,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 	if err != nil {
 		return nil, err
 	}
-	fw := &forward{target: tgt, bucket: bucket, creds: backend, query: q, payloadHash: auth.payloadHash, presigned: auth.presigned, signed: auth.signedHeaders}
+	fw := &forward{target: tgt, bucket: bucket, creds: backend, query: q, payload: auth.payload, presigned: auth.presigned, signed: auth.signedHeaders}
 	// screen let through one non-empty copy source at most, and
 	// checkForwarding one that is signed.
 	if values := r.Header["X-Amz-Copy-Source"]; len(values) == 1 {
@@ -197,7 +197,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 	if access.Operation == "DeleteObjects" && h.opts.Authorizer.KeyAware() {
 		return h.deleteObjects(ctx, w, r, auth, access, fw)
 	}
-	if err := checkSize(r, access.Operation, auth.payloadHash); err != nil {
+	if err := checkSize(r, access.Operation, auth.payload); err != nil {
 		return nil, err
 	}
 	check := hashAndFraming
@@ -211,7 +211,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 		return nil, err
 	}
 	if fw.body != nil {
-		fw.payloadHash = fw.body.payloadHash
+		fw.payload = fw.body.payload
 	}
 	return fw, nil
 }
@@ -232,11 +232,11 @@ func (h *Handler) authenticate(r *http.Request, q sigv4.Query) (authenticated, e
 		if err != nil {
 			return authenticated{}, err
 		}
-		if isStreaming(a.PayloadHash) {
+		if a.Payload.Streaming() {
 			return authenticated{}, s3err.Newf(s3err.ErrInvalidRequest, "Presigned requests cannot use aws-chunked payloads.")
 		}
 		claimed := authenticated{token: a.AccessKey}
-		auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, presigned: true, signedHeaders: a.SignedHeaders}
+		auth := authenticated{token: a.AccessKey, payload: a.Payload, presigned: true, signedHeaders: a.SignedHeaders}
 		// Everything that needs no secret first, the forwarding rule's
 		// refusals included: a request that cannot be valid never makes
 		// the proxy look a secret up.
@@ -266,7 +266,7 @@ func (h *Handler) authenticate(r *http.Request, q sigv4.Query) (authenticated, e
 		return authenticated{}, err
 	}
 	claimed := authenticated{token: a.AccessKey}
-	auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, signedHeaders: a.SignedHeaders}
+	auth := authenticated{token: a.AccessKey, payload: a.Payload, signedHeaders: a.SignedHeaders}
 	if auth.dropped, err = checkForwarding(r.Header, a.SignedHeaders); err != nil {
 		return claimed, err
 	}
@@ -287,7 +287,7 @@ func (h *Handler) authenticate(r *http.Request, q sigv4.Query) (authenticated, e
 	if err != nil {
 		return claimed, err
 	}
-	if a.PayloadHash == sigv4.StreamingPayload || a.PayloadHash == sigv4.StreamingPayloadTrailer {
+	if a.Payload.SignedChunks() {
 		auth.chunks = h.verifier.NewChunkChain(secret, a.Credential, seed)
 	}
 	return auth, nil
@@ -350,12 +350,12 @@ const maxObjectSize = 5 << 30
 
 // checkSize refuses, before anything is sent, an upload S3 would refuse
 // after the whole body: a single PUT over 5 GiB.
-func checkSize(r *http.Request, operation, payloadHash string) error {
+func checkSize(r *http.Request, operation string, payload sigv4.PayloadMode) error {
 	if operation != "PutObject" && operation != "UploadPart" {
 		return nil
 	}
 	size := r.ContentLength
-	if isStreaming(payloadHash) {
+	if payload.Streaming() {
 		size, _ = strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
 	}
 	if size > maxObjectSize {

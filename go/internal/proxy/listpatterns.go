@@ -114,7 +114,7 @@ func (h *Handler) listPatternBuckets(ctx context.Context, token, prefix string, 
 // listStore reads a store's ListBuckets, page by page, keeping the names
 // keep accepts.
 func (h *Handler) listStore(ctx context.Context, store patternStore, first config.Entry, keep func(string) (*config.Bucket, bool)) ([]listedBucket, error) {
-	fw := &forward{target: target{bucket: first.Key}, bucket: first.Bucket, creds: store.creds, payloadHash: sigv4.EmptySHA256}
+	fw := &forward{target: target{bucket: first.Key}, bucket: first.Bucket, creds: store.creds, payload: sigv4.EmptySHA256}
 	if !store.creds.IsHMAC() {
 		var err error
 		if fw.bearer, err = h.bearerToken(ctx, store.creds.APIKey, first.Key); err != nil {

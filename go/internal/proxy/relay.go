@@ -127,7 +127,7 @@ func (h *Handler) outgoing(r *http.Request, fw *forward) (*http.Request, error) 
 	case r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody:
 		out.Body, out.ContentLength = r.Body, r.ContentLength
 	}
-	out.Header.Set("X-Amz-Content-Sha256", fw.payloadHash)
+	out.Header.Set("X-Amz-Content-Sha256", string(fw.payload))
 	if err := h.signers.authorize(out, fw, h.opts.Now()); err != nil {
 		return nil, err
 	}

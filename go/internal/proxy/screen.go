@@ -33,7 +33,7 @@ func screen(w http.ResponseWriter, r *http.Request) (sigv4.Query, error) {
 		// S3 takes HTTP chunked framing only around aws-chunked, whose own
 		// framing and decoded length say where the object ends (SDKs
 		// stream bodies of unknown length so); anything else it refuses.
-		if !isStreaming(r.Header.Get("X-Amz-Content-Sha256")) {
+		if !sigv4.PayloadMode(r.Header.Get("X-Amz-Content-Sha256")).Streaming() {
 			return sigv4.Query{}, s3err.Newf(s3err.ErrNotImplemented, "A header you provided implies functionality that is not implemented: Transfer-Encoding.")
 		}
 	}

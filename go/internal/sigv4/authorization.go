@@ -15,16 +15,10 @@ import (
 // Algorithm is the only signing algorithm the proxy accepts.
 const Algorithm = "AWS4-HMAC-SHA256"
 
-// Payload hash values with a meaning of their own (x-amz-content-sha256).
 const (
-	UnsignedPayload          = "UNSIGNED-PAYLOAD"
-	StreamingPayload         = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
-	StreamingPayloadTrailer  = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
-	StreamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-	EmptySHA256              = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-	amzDateFormat            = "20060102T150405Z"
-	scopeDateFormat          = "20060102"
-	scopeTerminator          = "aws4_request"
+	amzDateFormat   = "20060102T150405Z"
+	scopeDateFormat = "20060102"
+	scopeTerminator = "aws4_request"
 )
 
 // Scope is the credential scope: date/region/service/aws4_request.

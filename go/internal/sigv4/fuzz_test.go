@@ -49,8 +49,8 @@ func FuzzPresignedQuery(f *testing.F) {
 		if a.Expires <= 0 || a.Expires > MaxPresignExpiry {
 			t.Fatalf("accepted expiry %v", a.Expires)
 		}
-		if !validPayloadHash(a.PayloadHash) || !isLowerHex(a.Signature, 64) {
-			t.Fatalf("accepted payload hash %q, signature %q", a.PayloadHash, a.Signature)
+		if !a.Payload.Valid() || !isLowerHex(a.Signature, 64) {
+			t.Fatalf("accepted payload hash %q, signature %q", a.Payload, a.Signature)
 		}
 		_ = v.VerifyPresigned(r, q, a, exampleSecret)
 	})

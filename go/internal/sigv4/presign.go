@@ -45,8 +45,8 @@ func IsSigV2Query(q url.Values) bool {
 // PresignAuth is a parsed presigned request.
 type PresignAuth struct {
 	Credential
-	Expires     time.Duration
-	PayloadHash string
+	Expires time.Duration
+	Payload PayloadMode
 }
 
 // ParsePresigned reads the SigV4 query parameters of r.
@@ -98,12 +98,12 @@ func ParsePresigned(r *http.Request, q url.Values) (PresignAuth, error) {
 		// that does not match, not as a malformed query.
 		return a, signatureMismatch()
 	}
-	a.PayloadHash = UnsignedPayload
+	a.Payload = UnsignedPayload
 	if values, ok := q[queryContentSHA256]; ok {
-		if len(values) != 1 || !validPayloadHash(values[0]) {
+		if len(values) != 1 || !PayloadMode(values[0]).Valid() {
 			return a, s3err.Newf(s3err.ErrInvalidArgument, "X-Amz-Content-Sha256 must be given once, as UNSIGNED-PAYLOAD or a valid sha256 value.")
 		}
-		a.PayloadHash = values[0]
+		a.Payload = PayloadMode(values[0])
 	}
 	return a, nil
 }
@@ -137,7 +137,7 @@ func (v *Verifier) VerifyPresigned(r *http.Request, q Query, a PresignAuth, secr
 	if err := v.AdmitPresigned(r, a); err != nil {
 		return err
 	}
-	canonical, err := canonicalRequest(r, q, a.SignedHeaders, a.PayloadHash, func(key string) bool { return key == querySignature })
+	canonical, err := canonicalRequest(r, q, a.SignedHeaders, a.Payload, func(key string) bool { return key == querySignature })
 	if err != nil {
 		return err
 	}

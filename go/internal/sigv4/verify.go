@@ -30,7 +30,7 @@ func NewVerifier(now func() time.Time) *Verifier {
 // HeaderAuth is a parsed header-authenticated request.
 type HeaderAuth struct {
 	Credential
-	PayloadHash string // x-amz-content-sha256 as sent
+	Payload PayloadMode // x-amz-content-sha256 as sent
 }
 
 // ParseHeaderAuth reads the Authorization, x-amz-date and
@@ -69,23 +69,15 @@ func ParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
 	if a.Scope.Date != a.AmzDate[:8] {
 		return a, malformed("the Credential date %s is not the date of x-amz-date %s", a.Scope.Date, a.AmzDate)
 	}
-	a.PayloadHash = r.Header.Get("X-Amz-Content-Sha256")
-	if a.PayloadHash == "" {
+	a.Payload = PayloadMode(r.Header.Get("X-Amz-Content-Sha256"))
+	if a.Payload == "" {
 		return a, s3err.Newf(s3err.ErrInvalidRequest, "Missing required header for this request: x-amz-content-sha256.")
 	}
-	if !validPayloadHash(a.PayloadHash) {
+	if !a.Payload.Valid() {
 		return a, s3err.Newf(s3err.ErrInvalidArgument, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.").
-			With("ArgumentName", "x-amz-content-sha256").With("ArgumentValue", truncate(a.PayloadHash))
+			With("ArgumentName", "x-amz-content-sha256").With("ArgumentValue", truncate(string(a.Payload)))
 	}
 	return a, nil
-}
-
-func validPayloadHash(h string) bool {
-	switch h {
-	case UnsignedPayload, StreamingPayload, StreamingPayloadTrailer, StreamingUnsignedTrailer:
-		return true
-	}
-	return isLowerHex(h, 64)
 }
 
 // CheckTime rejects a request signed too far from now.
@@ -117,7 +109,7 @@ func (v *Verifier) VerifyHeaderAuth(r *http.Request, q Query, a HeaderAuth, secr
 	if err := v.AdmitHeaderAuth(r, a); err != nil {
 		return "", err
 	}
-	canonical, err := canonicalRequest(r, q, a.SignedHeaders, a.PayloadHash, nil)
+	canonical, err := canonicalRequest(r, q, a.SignedHeaders, a.Payload, nil)
 	if err != nil {
 		return "", err
 	}
@@ -159,7 +151,7 @@ func checkSignedHeaders(r *http.Request, signed []string) error {
 }
 
 // canonicalRequest rebuilds the canonical request the client signed.
-func canonicalRequest(r *http.Request, q Query, signedHeaders []string, payloadHash string, skipQuery func(string) bool) (string, error) {
+func canonicalRequest(r *http.Request, q Query, signedHeaders []string, payload PayloadMode, skipQuery func(string) bool) (string, error) {
 	uri, err := EncodePath(r.URL.EscapedPath())
 	if err != nil {
 		return "", s3err.New(s3err.ErrInvalidURI)
@@ -175,7 +167,7 @@ func canonicalRequest(r *http.Request, q Query, signedHeaders []string, payloadH
 		headers.WriteString(value)
 		headers.WriteByte('\n')
 	}
-	return CanonicalRequest(r.Method, uri, CanonicalQuery(q.Params, skipQuery), headers.String(), signedHeaders, payloadHash), nil
+	return CanonicalRequest(r.Method, uri, CanonicalQuery(q.Params, skipQuery), headers.String(), signedHeaders, string(payload)), nil
 }
 
 // distinctLowerNames reports whether names are non-empty, lower case and
