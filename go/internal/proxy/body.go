@@ -118,12 +118,12 @@ func planBody(r *http.Request, auth authenticated, check bodyCheck) (*upstreamBo
 // verified; otherwise they go in the proxy's own framing, with the client's
 // checksum trailer for the backend to check too.
 func planStreamingBody(r *http.Request, mode sigv4.PayloadMode, chain *sigv4.ChunkChain, plain bool) (*upstreamBody, error) {
-	decoded, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
+	decoded, err := decodedLength(r.Header)
 	if err != nil || decoded < 0 {
 		return nil, s3err.New(s3err.ErrMissingContentLength)
 	}
 	signed := mode.SignedChunks()
-	trailer := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Amz-Trailer")))
+	trailer := trailerName(r.Header)
 	opts := awschunked.Options{Trailer: trailer, DecodedLength: decoded, SkipSignatures: signed && chain == nil,
 		MinChunkSize: awschunked.MinChunkSize}
 	if signed && chain != nil {
@@ -152,6 +152,19 @@ func planStreamingBody(r *http.Request, mode sigv4.PayloadMode, chain *sigv4.Chu
 		framed:        true,
 		trailer:       trailer,
 	}, nil
+}
+
+// decodedLength is an aws-chunked body's X-Amz-Decoded-Content-Length:
+// the size of the object it carries. As strconv.ParseInt has it, a number
+// too large is math.MaxInt64 with an error.
+func decodedLength(h http.Header) (int64, error) {
+	return strconv.ParseInt(h.Get("X-Amz-Decoded-Content-Length"), 10, 64)
+}
+
+// trailerName is the checksum trailer an aws-chunked body declares
+// (X-Amz-Trailer), in lower case; "" for none.
+func trailerName(h http.Header) string {
+	return strings.ToLower(strings.TrimSpace(h.Get("X-Amz-Trailer")))
 }
 
 // Read records the first failure so the client can be told what went

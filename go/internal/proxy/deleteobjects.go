@@ -92,8 +92,8 @@ func readDeleteBody(r *http.Request, auth authenticated) ([]byte, string, error)
 	size := r.ContentLength
 	trailer := ""
 	if auth.payload.Streaming() {
-		size, _ = strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
-		trailer = strings.ToLower(strings.TrimSpace(r.Header.Get("X-Amz-Trailer")))
+		size, _ = decodedLength(r.Header)
+		trailer = trailerName(r.Header)
 	}
 	if size > maxDeleteBody {
 		return nil, "", s3err.New(s3err.ErrEntityTooLarge)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -356,7 +355,7 @@ func checkSize(r *http.Request, operation string, payload sigv4.PayloadMode) err
 	}
 	size := r.ContentLength
 	if payload.Streaming() {
-		size, _ = strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
+		size, _ = decodedLength(r.Header)
 	}
 	if size > maxObjectSize {
 		return s3err.Newf(s3err.ErrEntityTooLarge, "Your proposed upload exceeds the maximum allowed size of 5 GiB; use a multipart upload.")
