@@ -220,76 +220,90 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 // skips it. A refused request still reports the access key it claimed
 // (for the log).
 func (h *Handler) authenticate(r *http.Request, q sigv4.Query) (authenticated, error) {
-	if sigv4.IsSigV2Query(q.Values) || sigv4.IsSigV2Header(r.Header.Get("Authorization")) {
-		return authenticated{}, s3err.Newf(s3err.ErrInvalidRequest, "The authorization mechanism you have provided is not supported. Please use %s.", sigv4.Algorithm)
-	}
-	if sigv4.IsPresigned(q.Values) {
-		if r.Header.Get("Authorization") != "" {
-			return authenticated{}, s3err.Newf(s3err.ErrInvalidArgument, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.")
-		}
-		a, err := sigv4.ParsePresigned(r, q.Values)
-		if err != nil {
-			return authenticated{}, err
-		}
-		if a.Payload.Streaming() {
-			return authenticated{}, s3err.Newf(s3err.ErrInvalidRequest, "Presigned requests cannot use aws-chunked payloads.")
-		}
-		claimed := authenticated{token: a.AccessKey}
-		auth := authenticated{token: a.AccessKey, payload: a.Payload, presigned: true, signedHeaders: a.SignedHeaders}
-		// Everything that needs no secret first, the forwarding rule's
-		// refusals included: a request that cannot be valid never makes
-		// the proxy look a secret up.
-		if auth.dropped, err = checkForwarding(r.Header, a.SignedHeaders); err != nil {
-			return claimed, err
-		}
-		if h.opts.SkipSignatureValidation {
-			return auth, nil
-		}
-		if err := h.verifier.AdmitPresigned(r, a); err != nil {
-			return claimed, err
-		}
-		if err := h.checkToken(q.Values.Get("X-Amz-Security-Token"), a.AccessKey); err != nil {
-			return claimed, err
-		}
-		secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
-		if err != nil {
-			return claimed, err
-		}
-		if err := h.verifier.VerifyPresigned(r, q, a, secret); err != nil {
-			return claimed, err
-		}
-		return auth, nil
-	}
-	a, err := sigv4.ParseHeaderAuth(r)
+	c, err := h.parseAuth(r, q)
 	if err != nil {
 		return authenticated{}, err
 	}
-	claimed := authenticated{token: a.AccessKey}
-	auth := authenticated{token: a.AccessKey, payload: a.Payload, signedHeaders: a.SignedHeaders}
-	if auth.dropped, err = checkForwarding(r.Header, a.SignedHeaders); err != nil {
+	claimed := authenticated{token: c.auth.token}
+	auth := c.auth
+	// Everything that needs no secret first, the forwarding rule's
+	// refusals included: a request that cannot be valid never makes the
+	// proxy look a secret up.
+	if auth.dropped, err = checkForwarding(r.Header, auth.signedHeaders); err != nil {
 		return claimed, err
 	}
 	if h.opts.SkipSignatureValidation {
 		return auth, nil
 	}
-	if err := h.verifier.AdmitHeaderAuth(r, a); err != nil {
+	if err := c.admit(); err != nil {
 		return claimed, err
 	}
-	if err := h.checkToken(r.Header.Get("X-Amz-Security-Token"), a.AccessKey); err != nil {
+	if err := h.checkToken(c.securityToken, auth.token); err != nil {
 		return claimed, err
 	}
-	secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
+	secret, err := h.opts.ClientSecrets.Secret(r.Context(), auth.token)
 	if err != nil {
 		return claimed, err
 	}
-	seed, err := h.verifier.VerifyHeaderAuth(r, q, a, secret)
+	seed, err := c.verify(secret)
 	if err != nil {
 		return claimed, err
 	}
-	if a.Payload.SignedChunks() {
-		auth.chunks = h.verifier.NewChunkChain(secret, a.Credential, seed)
+	if auth.payload.SignedChunks() {
+		auth.chunks = h.verifier.NewChunkChain(secret, c.credential, seed)
 	}
 	return auth, nil
+}
+
+// clientAuth is a client's authentication as parsed, by header or
+// presigned query: what it claims, and the two steps that prove it.
+type clientAuth struct {
+	auth          authenticated // what the client claims, if proven
+	credential    sigv4.Credential
+	securityToken string // X-Amz-Security-Token, where the scheme carries it
+	// admit runs the checks that need no secret; verify checks the
+	// signature with the client's secret and returns it (the seed of a
+	// chunk signature chain).
+	admit  func() error
+	verify func(secret string) (string, error)
+}
+
+// parseAuth reads the client's authentication, refusing the schemes the
+// proxy does not take (SigV2, both at once, aws-chunked presigned).
+func (h *Handler) parseAuth(r *http.Request, q sigv4.Query) (clientAuth, error) {
+	if sigv4.IsSigV2Query(q.Values) || sigv4.IsSigV2Header(r.Header.Get("Authorization")) {
+		return clientAuth{}, s3err.Newf(s3err.ErrInvalidRequest, "The authorization mechanism you have provided is not supported. Please use %s.", sigv4.Algorithm)
+	}
+	if !sigv4.IsPresigned(q.Values) {
+		a, err := sigv4.ParseHeaderAuth(r)
+		if err != nil {
+			return clientAuth{}, err
+		}
+		return clientAuth{
+			auth:          authenticated{token: a.AccessKey, payload: a.Payload, signedHeaders: a.SignedHeaders},
+			credential:    a.Credential,
+			securityToken: r.Header.Get("X-Amz-Security-Token"),
+			admit:         func() error { return h.verifier.AdmitHeaderAuth(r, a) },
+			verify:        func(secret string) (string, error) { return h.verifier.VerifyHeaderAuth(r, q, a, secret) },
+		}, nil
+	}
+	if r.Header.Get("Authorization") != "" {
+		return clientAuth{}, s3err.Newf(s3err.ErrInvalidArgument, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.")
+	}
+	a, err := sigv4.ParsePresigned(r, q.Values)
+	if err != nil {
+		return clientAuth{}, err
+	}
+	if a.Payload.Streaming() {
+		return clientAuth{}, s3err.Newf(s3err.ErrInvalidRequest, "Presigned requests cannot use aws-chunked payloads.")
+	}
+	return clientAuth{
+		auth:          authenticated{token: a.AccessKey, payload: a.Payload, presigned: true, signedHeaders: a.SignedHeaders},
+		credential:    a.Credential,
+		securityToken: q.Values.Get("X-Amz-Security-Token"),
+		admit:         func() error { return h.verifier.AdmitPresigned(r, a) },
+		verify:        func(secret string) (string, error) { return a.Signature, h.verifier.VerifyPresigned(r, q, a, secret) },
+	}, nil
 }
 
 // checkToken refuses a session token sent with a keystore key, as S3
