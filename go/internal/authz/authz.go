@@ -4,7 +4,6 @@ package authz
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/object-storage-proxy/osp/internal/cache"
@@ -31,21 +30,11 @@ func New(validate Validator, identity bool, cacheSize int) *Authorizer {
 	if validate == nil {
 		return &Authorizer{}
 	}
-	return &Authorizer{decisions: cache.NewAccessCache(cacheSize, identity, func(ctx context.Context, access s3op.Access) (bool, error) {
-		ok, err := validate(ctx, access)
-		if err != nil {
-			return false, fmt.Errorf("validator: %w", err)
-		}
-		return ok, nil
-	})}
+	return &Authorizer{decisions: cache.NewAccessCache("validator", cacheSize, identity, validate)}
 }
 
 // Observe makes fn see every cache lookup's result (for metrics).
-func (a *Authorizer) Observe(fn func(hit bool)) {
-	if a.decisions != nil {
-		a.decisions.Observe(fn)
-	}
-}
+func (a *Authorizer) Observe(fn func(hit bool)) { a.decisions.Observe(fn) }
 
 // KeyAware reports whether a validator decides per key: then a request
 // that names keys in its body (DeleteObjects) is asked about each.

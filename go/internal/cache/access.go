@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/object-storage-proxy/osp/internal/s3op"
@@ -24,14 +25,14 @@ type accessKey struct {
 	ttl    time.Duration
 }
 
-// NewAccessCache puts a cache of at most size answers in front of ask;
-// identity says whether ask looks at method, key and operation. An answer
-// is kept for its bucket's TTL, a failure not at all.
-func NewAccessCache[V any](size int, identity bool, ask func(context.Context, s3op.Access) (V, error)) *AccessCache[V] {
+// NewAccessCache puts a cache of at most size answers in front of ask,
+// the callable name; identity says whether ask looks at method, key and
+// operation. An answer is kept for its bucket's TTL, a failure not at all.
+func NewAccessCache[V any](name string, size int, identity bool, ask func(context.Context, s3op.Access) (V, error)) *AccessCache[V] {
 	load := func(ctx context.Context, k accessKey) (V, time.Duration, error) {
 		v, err := ask(ctx, k.access)
 		if err != nil {
-			return v, 0, err
+			return v, 0, fmt.Errorf("%s: %w", name, err)
 		}
 		return v, k.ttl, nil
 	}
@@ -50,5 +51,10 @@ func (c *AccessCache[V]) Get(ctx context.Context, access s3op.Access, ttl time.D
 // Identity reports whether the callable decides per whole access.
 func (c *AccessCache[V]) Identity() bool { return c.identity }
 
-// Observe makes fn see every lookup's result (for metrics).
-func (c *AccessCache[V]) Observe(fn func(hit bool)) { c.answers.Observe(fn) }
+// Observe makes fn see every lookup's result (for metrics). A nil
+// AccessCache (no callable) has no lookups to see.
+func (c *AccessCache[V]) Observe(fn func(hit bool)) {
+	if c != nil {
+		c.answers.Observe(fn)
+	}
+}

@@ -16,7 +16,7 @@ func TestAccessCacheKeys(t *testing.T) {
 	other := s3op.Access{Token: "u", Bucket: "b", Method: "GET", Key: "k1", Operation: "GetObject"}
 	for _, identity := range []bool{false, true} {
 		var asked []s3op.Access
-		c := NewAccessCache(16, identity, func(_ context.Context, a s3op.Access) (int, error) {
+		c := NewAccessCache("test", 16, identity, func(_ context.Context, a s3op.Access) (int, error) {
 			asked = append(asked, a)
 			return len(asked), nil
 		})
@@ -42,7 +42,7 @@ func TestAccessCacheKeys(t *testing.T) {
 
 func TestAccessCacheKeepsNoFailure(t *testing.T) {
 	calls := 0
-	c := NewAccessCache(16, false, func(context.Context, s3op.Access) (bool, error) {
+	c := NewAccessCache("test", 16, false, func(context.Context, s3op.Access) (bool, error) {
 		calls++
 		return false, errors.New("down")
 	})

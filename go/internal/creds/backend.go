@@ -44,28 +44,17 @@ func NewBackendCreds(fetch BucketFetcher, identity bool, size int) *BackendCreds
 	if fetch == nil {
 		return &BackendCreds{}
 	}
-	return &BackendCreds{fetched: cache.NewAccessCache(size, identity, func(ctx context.Context, access s3op.Access) (Backend, error) {
+	return &BackendCreds{fetched: cache.NewAccessCache("bucket_creds_fetcher", size, identity, func(ctx context.Context, access s3op.Access) (Backend, error) {
 		answer, found, err := fetch(ctx, access)
-		if err != nil {
-			return Backend{}, fmt.Errorf("bucket_creds_fetcher: %w", err)
+		if err != nil || !found { // "no credentials" is an answer too, cached like any
+			return Backend{}, err
 		}
-		if !found { // "no credentials" is an answer too, cached like any
-			return Backend{}, nil
-		}
-		creds, err := parseAnswer(answer)
-		if err != nil {
-			return Backend{}, fmt.Errorf("bucket_creds_fetcher: %w", err)
-		}
-		return creds, nil
+		return parseAnswer(answer)
 	})}
 }
 
 // Observe makes fn see every cache lookup's result (for metrics).
-func (c *BackendCreds) Observe(fn func(hit bool)) {
-	if c.fetched != nil {
-		c.fetched.Observe(fn)
-	}
-}
+func (c *BackendCreds) Observe(fn func(hit bool)) { c.fetched.Observe(fn) }
 
 // For returns the credentials for an access to bucket b.
 func (c *BackendCreds) For(ctx context.Context, access s3op.Access, b *config.Bucket) (Backend, error) {
