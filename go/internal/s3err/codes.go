@@ -7,8 +7,9 @@ import "net/http"
 // a misspelt code does not compile, and every code has its row in codes.
 type Code int
 
-// The codes the proxy answers with, as S3 spells them without the Err.
-// The zero Code is no error (a request that succeeded).
+// The codes the proxy answers with: each is S3's code with Err before it
+// (ErrInvalidAccessKeyID is S3's InvalidAccessKeyId). The zero Code is no
+// error: a request that succeeded.
 const (
 	ErrAccessDenied Code = iota + 1
 	ErrAuthorizationHeaderMalformed

@@ -13,9 +13,10 @@ import (
 // constructors are the functions that take a Code, and where it is.
 var constructors = map[string]int{"New": 0, "Newf": 0, "Wrap": 1, "Wrapf": 1}
 
-// No Go file of the proxy makes an S3 error from a literal code or a
-// conversion to Code: every error is one of the named codes, so none can
-// fall outside the table (and become a 500 nobody meant).
+// No Go file of the proxy makes an S3 error from a literal code, a
+// conversion to Code or an Error literal: every error is one of the named
+// codes, made by a constructor, so none can fall outside the table (and
+// become a 500 nobody meant).
 func TestNoCodeFromALiteral(t *testing.T) {
 	root := filepath.Join("..", "..") // the module: go/
 	fset := token.NewFileSet()
@@ -29,6 +30,9 @@ func TestNoCodeFromALiteral(t *testing.T) {
 		}
 		inS3err := file.Name.Name == "s3err"
 		ast.Inspect(file, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.CompositeLit); ok && !inS3err && s3errName(lit.Type, false) == "Error" {
+				t.Errorf("%s: an s3err.Error built field by field", fset.Position(lit.Pos()))
+			}
 			call, ok := n.(*ast.CallExpr)
 			if !ok {
 				return true
