@@ -94,8 +94,8 @@ func callWithTimeout(limiter *callLimiter, kind string, id uint64, args any, tim
 		}
 		return r.answer, r.found, nil
 	case <-timer.C:
-		return "", false, s3err.Wrap(fmt.Errorf("%s timed out after %v", kind, timeout),
-			"ServiceUnavailable", "The authorization service did not answer in time; please try again.")
+		return "", false, s3err.Wrapf(fmt.Errorf("%s timed out after %v", kind, timeout),
+			s3err.ErrServiceUnavailable, "The authorization service did not answer in time; please try again.")
 	}
 }
 

@@ -76,6 +76,5 @@ func (l *callLimiter) inFlight(kind string) int64 {
 // code for "too many requests now", which SDKs retry with backoff.
 // The cause, for the log, says which callable was busy.
 func errSlowDown(kind string, limit int64) error {
-	return s3err.Wrap(fmt.Errorf("%s: %d callable calls already running (max_callable_calls)", kind, limit),
-		"SlowDown", "Please reduce your request rate.")
+	return s3err.Wrap(fmt.Errorf("%s: %d callable calls already running (max_callable_calls)", kind, limit), s3err.ErrSlowDown)
 }

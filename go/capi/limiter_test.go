@@ -34,7 +34,7 @@ func TestCallLimiter(t *testing.T) {
 		t.Fatal("no call runs: a slot must be free")
 	}
 	var e *s3err.Error
-	if err := errSlowDown("hmac_fetcher", 1); !errors.As(err, &e) || e.Code != "SlowDown" || e.Status != 503 {
+	if err := errSlowDown("hmac_fetcher", 1); !errors.As(err, &e) || e.Code.String() != "SlowDown" || e.Status() != 503 {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -4,7 +4,6 @@ package authz
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/object-storage-proxy/osp/internal/cache"
@@ -16,51 +15,30 @@ import (
 // operation]) -> bool.
 type Validator func(ctx context.Context, a s3op.Access) (bool, error)
 
-// decisionKey carries the bucket's TTL so the loader knows how long to keep
-// the answer; a bucket's TTL is fixed, so it does not split entries.
-type decisionKey struct {
-	access s3op.Access
-	ttl    time.Duration
-}
-
 // Authorizer decides access, asking the validator at most once per TTL for
 // each (token, bucket), or each (token, bucket, method, operation, key) when
 // the validator is identity-aware. Allow and deny are both cached. Without
 // a validator every authenticated client may use every configured bucket,
 // as in the original project.
 type Authorizer struct {
-	decisions *cache.Cache[decisionKey, bool]
-	identity  bool
+	decisions *cache.AccessCache[bool] // nil without a validator
 }
 
 // New wraps validate, which may be nil; identity says whether it looks at
 // method, key and operation. The cache holds at most cacheSize answers.
 func New(validate Validator, identity bool, cacheSize int) *Authorizer {
-	a := &Authorizer{identity: identity}
 	if validate == nil {
-		return a
+		return &Authorizer{}
 	}
-	a.decisions = cache.New(cacheSize, func(k decisionKey) string { return cache.KeyOf(k.access) },
-		func(ctx context.Context, k decisionKey) (bool, time.Duration, error) {
-			ok, err := validate(ctx, k.access)
-			if err != nil {
-				return false, 0, fmt.Errorf("validator: %w", err)
-			}
-			return ok, k.ttl, nil
-		})
-	return a
+	return &Authorizer{decisions: cache.NewAccessCache("validator", cacheSize, identity, validate)}
 }
 
 // Observe makes fn see every cache lookup's result (for metrics).
-func (a *Authorizer) Observe(fn func(hit bool)) {
-	if a.decisions != nil {
-		a.decisions.Observe(fn)
-	}
-}
+func (a *Authorizer) Observe(fn func(hit bool)) { a.decisions.Observe(fn) }
 
 // KeyAware reports whether a validator decides per key: then a request
 // that names keys in its body (DeleteObjects) is asked about each.
-func (a *Authorizer) KeyAware() bool { return a.decisions != nil && a.identity }
+func (a *Authorizer) KeyAware() bool { return a.decisions != nil && a.decisions.Identity() }
 
 // Authorize returns nil when the access is allowed, AccessDenied when the
 // validator says no, and the callable's own S3 error (a timeout) or
@@ -69,15 +47,12 @@ func (a *Authorizer) Authorize(ctx context.Context, access s3op.Access, ttl time
 	if a.decisions == nil {
 		return nil
 	}
-	if !a.identity {
-		access = access.BucketOnly()
-	}
-	ok, err := a.decisions.Get(ctx, decisionKey{access, ttl})
+	ok, err := a.decisions.Get(ctx, access, ttl)
 	if err != nil {
 		return s3err.Callable(err, "The access check for bucket %s failed.", access.Bucket).WithResource(access.Bucket)
 	}
 	if !ok {
-		return s3err.New("AccessDenied", "Access Denied").WithResource(access.Bucket)
+		return s3err.New(s3err.ErrAccessDenied).WithResource(access.Bucket)
 	}
 	return nil
 }

@@ -101,7 +101,7 @@ func NewDecoder(r io.Reader, opts Options) (*Decoder, error) {
 	if opts.Trailer != "" {
 		h, ok := NewChecksum(opts.Trailer)
 		if !ok {
-			return nil, s3err.New("InvalidRequest", "The value specified in the x-amz-trailer header is not supported.")
+			return nil, s3err.Newf(s3err.ErrInvalidRequest, "The value specified in the x-amz-trailer header is not supported.")
 		}
 		d.checksum = h
 	}
@@ -195,7 +195,7 @@ func (d *Decoder) advance() error {
 	// small-but-not-last once another data chunk follows it. S3 names the
 	// chunk that showed it (this one) and the small one's size.
 	if d.chunks > 0 && d.lastSize < d.opts.MinChunkSize {
-		return s3err.New("InvalidChunkSizeError", "Only the last chunk is allowed to have a size less than 8192 bytes").
+		return s3err.New(s3err.ErrInvalidChunkSizeError).
 			With("Chunk", strconv.Itoa(d.chunks+1)).With("BadChunkSize", strconv.FormatInt(d.lastSize, 10))
 	}
 	d.chunks++
@@ -231,7 +231,7 @@ func (d *Decoder) verifyChunk() error {
 	ok := d.opts.Signatures.VerifyChunk(d.chunkHash.Sum(nil), d.chunkSig)
 	d.chunkHash.Reset()
 	if !ok {
-		return s3err.New("SignatureDoesNotMatch", "The chunk signature we calculated does not match the signature you provided.")
+		return s3err.Newf(s3err.ErrSignatureDoesNotMatch, "The chunk signature we calculated does not match the signature you provided.")
 	}
 	return nil
 }
@@ -328,7 +328,7 @@ func (d *Decoder) readTrailers() error {
 	if d.opts.Signatures != nil && d.opts.Trailer != "" {
 		sum := sha256.Sum256(canonical.Bytes())
 		if !d.opts.Signatures.VerifyTrailer(sum[:], trailerSig) {
-			return s3err.New("SignatureDoesNotMatch", "The trailer signature we calculated does not match the signature you provided.")
+			return s3err.Newf(s3err.ErrSignatureDoesNotMatch, "The trailer signature we calculated does not match the signature you provided.")
 		}
 	}
 	if d.checksum == nil {
@@ -341,12 +341,12 @@ func (d *Decoder) readTrailers() error {
 		return malformedTrailer() // the declared trailer was not sent
 	}
 	if raw, err := base64.StdEncoding.DecodeString(d.trailerValue); err != nil || len(raw) != d.checksum.Size() {
-		return s3err.New("InvalidRequest", "Value for %s trailing header is invalid.", d.trailerName)
+		return s3err.Newf(s3err.ErrInvalidRequest, "Value for %s trailing header is invalid.", d.trailerName)
 	}
 	// Constant time like every comparison with what a client sent, though
 	// a checksum of the client's own bytes is no secret.
 	if got := encodeChecksum(d.checksum); subtle.ConstantTimeCompare([]byte(got), []byte(d.trailerValue)) != 1 {
-		return s3err.New("BadDigest", "The %s you specified did not match the calculated checksum.", strings.ToUpper(strings.TrimPrefix(d.trailerName, "x-amz-checksum-")))
+		return s3err.Newf(s3err.ErrBadDigest, "The %s you specified did not match the calculated checksum.", strings.ToUpper(strings.TrimPrefix(d.trailerName, "x-amz-checksum-")))
 	}
 	return nil
 }
@@ -417,33 +417,32 @@ func (d *Decoder) expectCRLF() error {
 }
 
 func entityTooLarge() error {
-	return s3err.New("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size of 5 GiB.")
+	return s3err.Newf(s3err.ErrEntityTooLarge, "Your proposed upload exceeds the maximum allowed size of 5 GiB.")
 }
 
 // malformed reports a body whose framing is broken. S3 answers these as a
 // body that ended early; what was wrong goes to the log, not the client.
 func malformed(what string) error {
-	return s3err.Wrap(fmt.Errorf("aws-chunked body: %s", what), "IncompleteBody", "The request body terminated unexpectedly")
+	return s3err.Wrapf(fmt.Errorf("aws-chunked body: %s", what), s3err.ErrIncompleteBody, "The request body terminated unexpectedly")
 }
 
 // malformedTrailer reports a trailer section that is not the one declared
 // checksum (S3's answer to each such body).
 func malformedTrailer() error {
-	return s3err.New("MalformedTrailerError",
-		"The request contained trailing data that was not well-formed or did not conform to our published schema.")
+	return s3err.New(s3err.ErrMalformedTrailerError)
 }
 
 // lengthMismatch reports data longer or shorter than
 // x-amz-decoded-content-length, in S3's words.
 func lengthMismatch() error {
-	return s3err.New("IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header")
+	return s3err.New(s3err.ErrIncompleteBody)
 }
 
 // truncated reports a body that ended early; a read error of the client
 // connection is kept as the cause.
 func truncated(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return s3err.New("IncompleteBody", "The request body terminated unexpectedly")
+		return s3err.Newf(s3err.ErrIncompleteBody, "The request body terminated unexpectedly")
 	}
-	return s3err.Wrap(fmt.Errorf("read request body: %w", err), "IncompleteBody", "The request body terminated unexpectedly")
+	return s3err.Wrapf(fmt.Errorf("read request body: %w", err), s3err.ErrIncompleteBody, "The request body terminated unexpectedly")
 }

@@ -93,7 +93,7 @@ func TestOverrunningChunk(t *testing.T) {
 	} {
 		_, err := decodeAll(body, Options{DecodedLength: 5})
 		var e *s3err.Error
-		if !errors.As(err, &e) || e.Code != "IncompleteBody" || e.Message != want {
+		if !errors.As(err, &e) || e.Code.String() != "IncompleteBody" || e.Message != want {
 			t.Errorf("%q: got %v, want IncompleteBody: %s", body, err, want)
 		}
 	}

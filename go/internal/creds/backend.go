@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/object-storage-proxy/osp/internal/cache"
 	"github.com/object-storage-proxy/osp/internal/config"
@@ -30,54 +29,32 @@ func (b Backend) IsHMAC() bool { return b.AccessKey != "" && b.SecretKey != "" }
 // answer is an API key or a JSON HMAC pair.
 type BucketFetcher func(ctx context.Context, a s3op.Access) (answer string, found bool, err error)
 
-// fetchKey carries the bucket's TTL so the loader knows how long to keep
-// the answer; a bucket's TTL is fixed, so it does not split entries.
-type fetchKey struct {
-	access s3op.Access
-	ttl    time.Duration
-}
-
 // BackendCreds resolves a bucket's backend credentials: the bucket's own
 // from cos_map, else the fetcher's answer for this very token, cached per
 // (token, bucket) - or per (token, bucket, method, operation, key) for an
 // identity-aware fetcher - for the bucket's TTL, never shared between
 // tokens.
 type BackendCreds struct {
-	fetched  *cache.Cache[fetchKey, Backend]
-	identity bool
+	fetched *cache.AccessCache[Backend] // nil without a fetcher
 }
 
 // NewBackendCreds wraps an optional fetcher; identity says whether it looks
 // at method, key and operation. The cache holds at most size answers.
 func NewBackendCreds(fetch BucketFetcher, identity bool, size int) *BackendCreds {
-	b := &BackendCreds{identity: identity}
 	if fetch == nil {
-		return b
+		return &BackendCreds{}
 	}
-	b.fetched = cache.New(size, func(k fetchKey) string { return cache.KeyOf(k.access) },
-		func(ctx context.Context, k fetchKey) (Backend, time.Duration, error) {
-			answer, found, err := fetch(ctx, k.access)
-			if err != nil {
-				return Backend{}, 0, fmt.Errorf("bucket_creds_fetcher: %w", err)
-			}
-			if !found { // "no credentials" is an answer too, cached like any
-				return Backend{}, k.ttl, nil
-			}
-			creds, err := parseAnswer(answer)
-			if err != nil {
-				return Backend{}, 0, fmt.Errorf("bucket_creds_fetcher: %w", err)
-			}
-			return creds, k.ttl, nil
-		})
-	return b
+	return &BackendCreds{fetched: cache.NewAccessCache("bucket_creds_fetcher", size, identity, func(ctx context.Context, access s3op.Access) (Backend, error) {
+		answer, found, err := fetch(ctx, access)
+		if err != nil || !found { // "no credentials" is an answer too, cached like any
+			return Backend{}, err
+		}
+		return parseAnswer(answer)
+	})}
 }
 
 // Observe makes fn see every cache lookup's result (for metrics).
-func (c *BackendCreds) Observe(fn func(hit bool)) {
-	if c.fetched != nil {
-		c.fetched.Observe(fn)
-	}
-}
+func (c *BackendCreds) Observe(fn func(hit bool)) { c.fetched.Observe(fn) }
 
 // For returns the credentials for an access to bucket b.
 func (c *BackendCreds) For(ctx context.Context, access s3op.Access, b *config.Bucket) (Backend, error) {
@@ -89,17 +66,14 @@ func (c *BackendCreds) For(ctx context.Context, access s3op.Access, b *config.Bu
 		return Backend{APIKey: b.APIKey}, nil
 	}
 	if c.fetched == nil {
-		return Backend{}, s3err.New("AccessDenied", "No credentials are configured for bucket %s.", bucket).WithResource(bucket)
+		return Backend{}, s3err.Newf(s3err.ErrAccessDenied, "No credentials are configured for bucket %s.", bucket).WithResource(bucket)
 	}
-	if !c.identity {
-		access = access.BucketOnly()
-	}
-	creds, err := c.fetched.Get(ctx, fetchKey{access, b.TTL()})
+	creds, err := c.fetched.Get(ctx, access, b.TTL())
 	if err != nil {
 		return Backend{}, s3err.Callable(err, "The credential lookup for bucket %s failed.", bucket).WithResource(bucket)
 	}
 	if creds == (Backend{}) {
-		return Backend{}, s3err.New("AccessDenied", "No credentials are available for bucket %s.", bucket).WithResource(bucket)
+		return Backend{}, s3err.Newf(s3err.ErrAccessDenied, "No credentials are available for bucket %s.", bucket).WithResource(bucket)
 	}
 	return creds, nil
 }

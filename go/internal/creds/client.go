@@ -98,6 +98,6 @@ func (c *ClientSecrets) Secret(ctx context.Context, accessKey string) (string, e
 	if len(shown) > 128 {
 		shown = strings.ToValidUTF8(shown[:128], "") + "..."
 	}
-	return "", s3err.New("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.").
+	return "", s3err.New(s3err.ErrInvalidAccessKeyID).
 		With("AWSAccessKeyId", shown)
 }

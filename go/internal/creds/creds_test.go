@@ -15,7 +15,7 @@ import (
 func code(err error) string {
 	var e *s3err.Error
 	if errors.As(err, &e) {
-		return e.Code
+		return e.Code.String()
 	}
 	return ""
 }

@@ -39,7 +39,7 @@ func (s *SHA256Reader) Read(p []byte) (int, error) {
 // client signed: both values, as S3 gives them (the body's own hash is
 // the client's to know).
 func SHA256Mismatch(claimed, computed string) *s3err.Error {
-	return s3err.New("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.").
+	return s3err.New(s3err.ErrXAmzContentSHA256Mismatch).
 		With("ClientComputedContentSHA256", claimed).
 		With("S3ComputedContentSHA256", computed)
 }

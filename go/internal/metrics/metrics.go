@@ -30,45 +30,32 @@ type Metrics struct {
 // New creates the metrics of one server.
 func New() *Metrics {
 	m := &Metrics{
-		registry: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "osp_requests_total", Help: "Client requests by bucket, S3 operation and HTTP status.",
-		}, []string{"bucket", "operation", "status"}),
-		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "osp_request_duration_seconds", Help: "Time from request to the end of the response, by S3 operation.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
-		}, []string{"operation"}),
-		backendSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "osp_backend_duration_seconds", Help: "Time from sending a request to the backend to its response headers.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
-		}, []string{"bucket"}),
-		requestBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "osp_request_bytes_total", Help: "Request body bytes received from clients.",
-		}, []string{"bucket"}),
-		responseBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "osp_response_bytes_total", Help: "Response body bytes sent to clients.",
-		}, []string{"bucket"}),
-		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "osp_auth_failures_total", Help: "Requests refused by authentication or authorization, by S3 error code.",
-		}, []string{"reason"}),
-		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "osp_cache_requests_total", Help: "Cache lookups by cache and result (hit or miss).",
-		}, []string{"cache", "result"}),
-		callableCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "osp_callable_calls_total", Help: "Calls of Python callables by callable and outcome (ok, error, timeout, throttled: refused at max_callable_calls).",
-		}, []string{"callable", "outcome"}),
-		callableSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "osp_callable_duration_seconds", Help: "Time Python callables took.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
-		}, []string{"callable"}),
-		iamFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "osp_iam_token_fetches_total", Help: "IBM Cloud IAM token requests by outcome (ok, error).",
-		}, []string{"outcome"}),
+		registry:        prometheus.NewRegistry(),
+		requests:        counter("osp_requests_total", "Client requests by bucket, S3 operation and HTTP status.", "bucket", "operation", "status"),
+		requestSeconds:  histogram("osp_request_duration_seconds", "Time from request to the end of the response, by S3 operation.", 0.0005, "operation"),
+		backendSeconds:  histogram("osp_backend_duration_seconds", "Time from sending a request to the backend to its response headers.", 0.0005, "bucket"),
+		requestBytes:    counter("osp_request_bytes_total", "Request body bytes received from clients.", "bucket"),
+		responseBytes:   counter("osp_response_bytes_total", "Response body bytes sent to clients.", "bucket"),
+		authFailures:    counter("osp_auth_failures_total", "Requests refused by authentication or authorization, by S3 error code.", "reason"),
+		cacheRequests:   counter("osp_cache_requests_total", "Cache lookups by cache and result (hit or miss).", "cache", "result"),
+		callableCalls:   counter("osp_callable_calls_total", "Calls of Python callables by callable and outcome (ok, error, timeout, throttled: refused at max_callable_calls).", "callable", "outcome"),
+		callableSeconds: histogram("osp_callable_duration_seconds", "Time Python callables took.", 0.0001, "callable"),
+		iamFetches:      counter("osp_iam_token_fetches_total", "IBM Cloud IAM token requests by outcome (ok, error).", "outcome"),
 	}
 	m.registry.MustRegister(m.requests, m.requestSeconds, m.backendSeconds, m.requestBytes, m.responseBytes,
 		m.authFailures, m.cacheRequests, m.callableCalls, m.callableSeconds, m.iamFetches,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+func counter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+// histogram has 18 buckets doubling from the first, so that one histogram
+// spans from its first bucket to about 130,000 times it.
+func histogram(name, help string, first float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: prometheus.ExponentialBuckets(first, 2, 18)}, labels)
 }
 
 // Handler serves the metrics in the Prometheus text format.

@@ -159,9 +159,9 @@ func logSafe(s string, max int) string {
 // proxy's own AccessDenied; the backend's words go to the log.
 func (h *Handler) refuseForBackend(w http.ResponseWriter, r *http.Request, x *exchange, fw *forward, b *backendRefusal) {
 	bucket := fw.target.bucket
-	e := s3err.Wrap(b, "AccessDenied", "Access Denied: the backend of bucket %s refused the request.", bucket)
+	e := s3err.Wrapf(b, s3err.ErrAccessDenied, "Access Denied: the backend of bucket %s refused the request.", bucket)
 	if b.code == "AccessDenied" && backendPassMessages[b.message] {
-		e = s3err.Wrap(b, "AccessDenied", "%s", b.message)
+		e = s3err.Wrapf(b, s3err.ErrAccessDenied, "%s", b.message)
 	}
 	h.fail(w, r, x, e.WithResource(bucket))
 }

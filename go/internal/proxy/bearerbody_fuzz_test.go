@@ -28,7 +28,7 @@ const (
 	modeCount
 )
 
-var modeHashes = [modeCount]string{sigv4.StreamingPayload, sigv4.StreamingPayloadTrailer, sigv4.StreamingUnsignedTrailer, ""}
+var modeHashes = [modeCount]sigv4.PayloadMode{sigv4.StreamingPayload, sigv4.StreamingPayloadTrailer, sigv4.StreamingUnsignedTrailer, ""}
 
 const (
 	fuzzDate   = "20240601"
@@ -128,9 +128,9 @@ func (c *sentBody) Read(p []byte) (int, error) {
 // bearerRequest is the request planBody sees for a client's upload.
 func bearerRequest(mode int, stream []byte, declared int64, hash string) (*http.Request, authenticated) {
 	r, _ := http.NewRequest(http.MethodPut, "http://proxy/b/k", nil)
-	auth := authenticated{payloadHash: modeHashes[mode]}
+	auth := authenticated{payload: modeHashes[mode]}
 	if mode == modeSHA256 {
-		auth.payloadHash = hash
+		auth.payload = sigv4.PayloadMode(hash)
 		r.ContentLength = declared
 	} else {
 		r.ContentLength = int64(len(stream)) // the framed length the client announced
@@ -283,7 +283,7 @@ func FuzzBearerBody(f *testing.F) {
 func code(err error) string {
 	var e *s3err.Error
 	if errors.As(err, &e) {
-		return e.Code
+		return e.Code.String()
 	}
 	return ""
 }

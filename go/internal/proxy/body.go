@@ -25,10 +25,10 @@ import (
 type upstreamBody struct {
 	body          io.Reader
 	contentLength int64
-	decodedLength int64 // for the proxy's framing: the object's size
-	payloadHash   string
-	framed        bool   // the proxy's own aws-chunked framing
-	trailer       string // x-amz-trailer for the backend, "" for none
+	decodedLength int64             // for the proxy's framing: the object's size
+	payload       sigv4.PayloadMode // what the backend is told of the body
+	framed        bool              // the proxy's own aws-chunked framing
+	trailer       string            // x-amz-trailer for the backend, "" for none
 
 	// setHeader is set on the outgoing request: the digests of a body the
 	// proxy read whole (DeleteObjects).
@@ -36,21 +36,6 @@ type upstreamBody struct {
 
 	mu  sync.Mutex
 	err error // the first failure of the client's body, for the client
-}
-
-// isHexHash reports whether a payload hash is a SHA-256 of the body, as
-// opposed to one of the special values.
-func isHexHash(payloadHash string) bool {
-	return payloadHash != sigv4.UnsignedPayload && !isStreaming(payloadHash)
-}
-
-// isStreaming reports whether a payload hash announces aws-chunked.
-func isStreaming(payloadHash string) bool {
-	switch payloadHash {
-	case sigv4.StreamingPayload, sigv4.StreamingPayloadTrailer, sigv4.StreamingUnsignedTrailer:
-		return true
-	}
-	return false
 }
 
 // bodyCheck is what a backend can check of an upload's body, which decides
@@ -89,13 +74,13 @@ func (c bodyCheck) plain() bool { return c != hashAndFraming }
 func planBody(r *http.Request, auth authenticated, check bodyCheck) (*upstreamBody, error) {
 	empty := r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody
 	switch {
-	case empty && isHexHash(auth.payloadHash) && auth.payloadHash != sigv4.EmptySHA256:
+	case empty && auth.payload.IsHash() && auth.payload != sigv4.EmptySHA256:
 		// A signed hash of bytes that never came: a bearer backend checks
 		// no hash and would store the empty body as the signed object.
-		return nil, integrity.SHA256Mismatch(auth.payloadHash, sigv4.EmptySHA256)
-	case isStreaming(auth.payloadHash):
-		return planStreamingBody(r, auth.payloadHash, auth.chunks, check.plain())
-	case check == hashAndFraming && auth.payloadHash == sigv4.UnsignedPayload && r.ContentLength > 0:
+		return nil, integrity.SHA256Mismatch(string(auth.payload), sigv4.EmptySHA256)
+	case auth.payload.Streaming():
+		return planStreamingBody(r, auth.payload, auth.chunks, check.plain())
+	case check == hashAndFraming && auth.payload == sigv4.UnsignedPayload && r.ContentLength > 0:
 		// Nothing lets the backend check an unsigned body, and some S3
 		// servers (versitygw) store a body cut short by a client that went
 		// away: frame it, so only a body that arrived whole completes.
@@ -104,23 +89,23 @@ func planBody(r *http.Request, auth authenticated, check bodyCheck) (*upstreamBo
 			body:          awschunked.NewPlainEncoder(r.Body, r.ContentLength),
 			contentLength: n,
 			decodedLength: r.ContentLength,
-			payloadHash:   sigv4.StreamingUnsignedTrailer,
+			payload:       sigv4.StreamingUnsignedTrailer,
 			framed:        true,
 		}, nil
-	case check == hashOnly && auth.payloadHash == sigv4.UnsignedPayload && r.ContentLength > 0:
+	case check == hashOnly && auth.payload == sigv4.UnsignedPayload && r.ContentLength > 0:
 		// The client's body reader reports io.EOF only once all of
 		// Content-Length arrived: a client that goes away leaves the
 		// backend a short body, which a plain backend refuses.
 		return &upstreamBody{
 			body:          integrity.NewHoldBack(r.Body),
 			contentLength: r.ContentLength,
-			payloadHash:   sigv4.UnsignedPayload,
+			payload:       sigv4.UnsignedPayload,
 		}, nil
-	case check == nothing && auth.payloadHash != sigv4.UnsignedPayload && !empty:
+	case check == nothing && auth.payload != sigv4.UnsignedPayload && !empty:
 		return &upstreamBody{
-			body:          integrity.NewHoldBack(integrity.NewSHA256Reader(r.Body, auth.payloadHash)),
+			body:          integrity.NewHoldBack(integrity.NewSHA256Reader(r.Body, string(auth.payload))),
 			contentLength: r.ContentLength,
-			payloadHash:   auth.payloadHash,
+			payload:       auth.payload,
 		}, nil
 	}
 	return nil, nil
@@ -132,13 +117,13 @@ func planBody(r *http.Request, auth authenticated, check bodyCheck) (*upstreamBo
 // one held back until the stream (chunk signatures, trailer, checksum)
 // verified; otherwise they go in the proxy's own framing, with the client's
 // checksum trailer for the backend to check too.
-func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain, plain bool) (*upstreamBody, error) {
-	decoded, err := strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
+func planStreamingBody(r *http.Request, mode sigv4.PayloadMode, chain *sigv4.ChunkChain, plain bool) (*upstreamBody, error) {
+	decoded, err := decodedLength(r.Header)
 	if err != nil || decoded < 0 {
-		return nil, s3err.New("MissingContentLength", "You must provide the Content-Length HTTP header.")
+		return nil, s3err.New(s3err.ErrMissingContentLength)
 	}
-	signed := mode != sigv4.StreamingUnsignedTrailer
-	trailer := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Amz-Trailer")))
+	signed := mode.SignedChunks()
+	trailer := trailerName(r.Header)
 	opts := awschunked.Options{Trailer: trailer, DecodedLength: decoded, SkipSignatures: signed && chain == nil,
 		MinChunkSize: awschunked.MinChunkSize}
 	if signed && chain != nil {
@@ -152,21 +137,34 @@ func planStreamingBody(r *http.Request, mode string, chain *sigv4.ChunkChain, pl
 		return &upstreamBody{
 			body:          integrity.NewHoldBack(dec),
 			contentLength: decoded,
-			payloadHash:   sigv4.UnsignedPayload,
+			payload:       sigv4.UnsignedPayload,
 		}, nil
 	}
 	n, err := awschunked.EncodedLength(decoded, trailer)
 	if err != nil {
-		return nil, s3err.Wrap(err, "InvalidRequest", "The value specified in the x-amz-trailer header is not supported.")
+		return nil, s3err.Wrapf(err, s3err.ErrInvalidRequest, "The value specified in the x-amz-trailer header is not supported.")
 	}
 	return &upstreamBody{
 		body:          awschunked.NewEncoder(dec, decoded),
 		contentLength: n,
 		decodedLength: decoded,
-		payloadHash:   sigv4.StreamingUnsignedTrailer,
+		payload:       sigv4.StreamingUnsignedTrailer,
 		framed:        true,
 		trailer:       trailer,
 	}, nil
+}
+
+// decodedLength is an aws-chunked body's X-Amz-Decoded-Content-Length:
+// the size of the object it carries. As strconv.ParseInt has it, a number
+// too large is math.MaxInt64 with an error.
+func decodedLength(h http.Header) (int64, error) {
+	return strconv.ParseInt(h.Get("X-Amz-Decoded-Content-Length"), 10, 64)
+}
+
+// trailerName is the checksum trailer an aws-chunked body declares
+// (X-Amz-Trailer), in lower case; "" for none.
+func trailerName(h http.Header) string {
+	return strings.ToLower(strings.TrimSpace(h.Get("X-Amz-Trailer")))
 }
 
 // Read records the first failure so the client can be told what went
@@ -176,7 +174,7 @@ func (u *upstreamBody) Read(p []byte) (int, error) {
 	var known *s3err.Error
 	if err != nil && !errors.Is(err, io.EOF) && !errors.As(err, &known) {
 		// The client's body could not be read to its end.
-		err = s3err.Wrap(err, "IncompleteBody", "The request body ended before its declared length.")
+		err = s3err.Wrapf(err, s3err.ErrIncompleteBody, "The request body ended before its declared length.")
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		u.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"github.com/object-storage-proxy/osp/internal/awschunked"
 	"github.com/object-storage-proxy/osp/internal/s3err"
 	"github.com/object-storage-proxy/osp/internal/s3op"
+	"github.com/object-storage-proxy/osp/internal/sigv4"
 )
 
 // DeleteObjects (POST /bucket?delete) names its keys in the body, where a
@@ -65,7 +66,7 @@ func (h *Handler) deleteObjects(ctx context.Context, w http.ResponseWriter, r *h
 		switch {
 		case err == nil:
 			allowed = append(allowed, obj)
-		case s3err.As(err).Code == "AccessDenied":
+		case s3err.Is(err, s3err.ErrAccessDenied):
 			denied = append(denied, obj)
 		default:
 			return nil, err
@@ -80,7 +81,7 @@ func (h *Handler) deleteObjects(ctx context.Context, w http.ResponseWriter, r *h
 		fw.denial = &deleteDenial{denied: denied, quiet: strings.EqualFold(req.quiet, "true")}
 	}
 	fw.body = bufferedBody(body, sums.headersFor(body))
-	fw.payloadHash = fw.body.payloadHash
+	fw.payload = fw.body.payload
 	return fw, nil
 }
 
@@ -90,12 +91,12 @@ func (h *Handler) deleteObjects(ctx context.Context, w http.ResponseWriter, r *h
 func readDeleteBody(r *http.Request, auth authenticated) ([]byte, string, error) {
 	size := r.ContentLength
 	trailer := ""
-	if isStreaming(auth.payloadHash) {
-		size, _ = strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
-		trailer = strings.ToLower(strings.TrimSpace(r.Header.Get("X-Amz-Trailer")))
+	if auth.payload.Streaming() {
+		size, _ = decodedLength(r.Header)
+		trailer = trailerName(r.Header)
 	}
 	if size > maxDeleteBody {
-		return nil, "", s3err.New("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
+		return nil, "", s3err.New(s3err.ErrEntityTooLarge)
 	}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return nil, "", malformedXML()
@@ -117,9 +118,9 @@ func readDeleteBody(r *http.Request, auth authenticated) ([]byte, string, error)
 	case errors.As(err, &known):
 		return nil, "", err
 	case err != nil:
-		return nil, "", s3err.Wrap(err, "IncompleteBody", "The request body ended before its declared length.")
+		return nil, "", s3err.Wrapf(err, s3err.ErrIncompleteBody, "The request body ended before its declared length.")
 	case len(body) > maxDeleteBody:
-		return nil, "", s3err.New("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
+		return nil, "", s3err.New(s3err.ErrEntityTooLarge)
 	}
 	return body, trailer, nil
 }
@@ -144,11 +145,11 @@ func checkDeleteDigests(header http.Header, body []byte, trailer string) (delete
 	if values, ok := header["Content-Md5"]; ok {
 		want, err := base64.StdEncoding.DecodeString(values[0])
 		if len(values) != 1 || err != nil || len(want) != md5.Size {
-			return sums, s3err.New("InvalidDigest", "The Content-MD5 you specified was invalid.")
+			return sums, s3err.New(s3err.ErrInvalidDigest)
 		}
 		got := md5.Sum(body) //nolint:gosec // S3's Content-MD5
 		if !bytes.Equal(got[:], want) {
-			return sums, s3err.New("BadDigest", "The Content-MD5 you specified did not match what we received.")
+			return sums, s3err.New(s3err.ErrBadDigest)
 		}
 		sums.md5 = true
 	}
@@ -160,20 +161,20 @@ func checkDeleteDigests(header http.Header, body []byte, trailer string) (delete
 		alg := strings.TrimPrefix(lower, "x-amz-checksum-")
 		hash, ok := awschunked.NewChecksum(lower)
 		if !ok {
-			return sums, s3err.New("InvalidRequest", "The %s header names a checksum algorithm that is not supported.", lower)
+			return sums, s3err.Newf(s3err.ErrInvalidRequest, "The %s header names a checksum algorithm that is not supported.", lower)
 		}
 		want, err := base64.StdEncoding.DecodeString(values[0])
 		if len(values) != 1 || err != nil || len(want) != hash.Size() {
-			return sums, s3err.New("InvalidRequest", "Value for %s header is invalid.", lower)
+			return sums, s3err.Newf(s3err.ErrInvalidRequest, "Value for %s header is invalid.", lower)
 		}
 		hash.Write(body)
 		if !bytes.Equal(hash.Sum(nil), want) {
-			return sums, s3err.New("BadDigest", "The %s you specified did not match the calculated checksum.", strings.ToUpper(alg))
+			return sums, s3err.Newf(s3err.ErrBadDigest, "The %s you specified did not match the calculated checksum.", strings.ToUpper(alg))
 		}
 		sums.checksums = append(sums.checksums, lower)
 	}
 	if !sums.md5 && len(sums.checksums) == 0 && sums.trailer == "" {
-		return sums, s3err.New("InvalidRequest", "Missing required header for this request: Content-Md5.")
+		return sums, s3err.Newf(s3err.ErrInvalidRequest, "Missing required header for this request: Content-Md5.")
 	}
 	return sums, nil
 }
@@ -207,7 +208,7 @@ func bufferedBody(body []byte, header http.Header) *upstreamBody {
 	return &upstreamBody{
 		body:          bytes.NewReader(body),
 		contentLength: int64(len(body)),
-		payloadHash:   hex.EncodeToString(sum[:]),
+		payload:       sigv4.PayloadMode(hex.EncodeToString(sum[:])),
 		setHeader:     header,
 	}
 }
@@ -236,7 +237,7 @@ func (h *Handler) mergeDeleteResult(w *responseWriter, r *http.Request, x *excha
 		entries, err = deleteResultEntries(raw, d.quiet)
 	}
 	if err != nil {
-		h.fail(w, r, x, s3err.Wrap(err, "BadGateway", "The backend of bucket %s answered DeleteObjects with a result the proxy could not read; some keys may have been deleted.", x.forward.target.bucket).WithResource(x.forward.target.bucket))
+		h.fail(w, r, x, s3err.Wrapf(err, s3err.ErrBadGateway, "The backend of bucket %s answered DeleteObjects with a result the proxy could not read; some keys may have been deleted.", x.forward.target.bucket).WithResource(x.forward.target.bucket))
 		return
 	}
 	copyResponseHeader(w.Header(), resp.Header)
@@ -245,5 +246,5 @@ func (h *Handler) mergeDeleteResult(w *responseWriter, r *http.Request, x *excha
 }
 
 func malformedXML() error {
-	return s3err.New("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema.")
+	return s3err.New(s3err.ErrMalformedXML)
 }

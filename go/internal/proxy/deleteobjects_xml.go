@@ -48,9 +48,9 @@ func parseDelete(body []byte) (deleteRequest, error) {
 	}
 	seenQuiet := false
 	for {
-		tok, err := d.Token()
+		tok, err := nextToken(d, true)
 		if err != nil {
-			return req, malformedXML()
+			return req, err
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -82,11 +82,6 @@ func parseDelete(body []byte) (deleteRequest, error) {
 				return req, malformedXML()
 			}
 			return req, endOfDocument(d)
-		case xml.CharData:
-			if len(bytes.TrimSpace(t)) > 0 {
-				return req, malformedXML()
-			}
-		case xml.Comment:
 		default:
 			return req, malformedXML()
 		}
@@ -96,22 +91,18 @@ func parseDelete(body []byte) (deleteRequest, error) {
 // startOf reads up to the document's root element, which must be name.
 func startOf(d *xml.Decoder, name string) error {
 	for {
-		tok, err := d.Token()
+		tok, err := nextToken(d, true)
 		if err != nil {
-			return malformedXML()
+			return err
 		}
 		switch t := tok.(type) {
+		case xml.ProcInst:
 		case xml.StartElement:
 			if t.Name.Local != name || !s3Name(t.Name) {
 				return malformedXML()
 			}
 			return nil
-		case xml.ProcInst, xml.Comment:
-		case xml.CharData:
-			if len(bytes.TrimSpace(t)) > 0 {
-				return malformedXML()
-			}
-		default: // a DOCTYPE
+		default: // text, a DOCTYPE, the end
 			return malformedXML()
 		}
 	}
@@ -119,23 +110,36 @@ func startOf(d *xml.Decoder, name string) error {
 
 // endOfDocument accepts only whitespace and comments after the root.
 func endOfDocument(d *xml.Decoder) error {
+	tok, err := nextToken(d, true)
+	if err == nil && tok != nil {
+		return malformedXML()
+	}
+	return err
+}
+
+// nextToken is d's next token past whitespace and, if comments is set,
+// comments; nil at the end of the document. What the decoder refuses is
+// MalformedXML.
+func nextToken(d *xml.Decoder, comments bool) (xml.Token, error) {
 	for {
 		tok, err := d.Token()
 		switch {
 		case errors.Is(err, io.EOF):
-			return nil
+			return nil, nil
 		case err != nil:
-			return malformedXML()
+			return nil, malformedXML()
 		}
 		switch t := tok.(type) {
-		case xml.Comment:
 		case xml.CharData:
-			if len(bytes.TrimSpace(t)) > 0 {
-				return malformedXML()
+			if len(bytes.TrimSpace(t)) == 0 {
+				continue
 			}
-		default:
-			return malformedXML()
+		case xml.Comment:
+			if comments {
+				continue
+			}
 		}
+		return tok, nil
 	}
 }
 
@@ -144,9 +148,9 @@ func objectOf(d *xml.Decoder) (deleteObject, error) {
 	var obj deleteObject
 	seen := map[string]bool{}
 	for {
-		tok, err := d.Token()
+		tok, err := nextToken(d, false) // no comment inside an <Object>
 		if err != nil {
-			return obj, malformedXML()
+			return obj, err
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -163,10 +167,6 @@ func objectOf(d *xml.Decoder) (deleteObject, error) {
 				return obj, malformedXML()
 			}
 			return obj, nil
-		case xml.CharData:
-			if len(bytes.TrimSpace(t)) > 0 {
-				return obj, malformedXML()
-			}
 		default:
 			return obj, malformedXML()
 		}

@@ -28,14 +28,15 @@ type forward struct {
 	target      target
 	bucket      *config.Bucket
 	creds       creds.Backend
-	payloadHash string        // what the backend is told, and signed
-	presigned   bool          // the client's auth parameters are in the query
-	signed      []string      // the header names the client signed (see forwards)
-	copySource  string        // the copy source as authorized, canonical; "" for none
-	body        *upstreamBody // a decoded aws-chunked body, or nil to pass through
-	bearer      string        // an IAM token for an API-key backend; "" to sign with HMAC
-	denial      *deleteDenial // keys of a DeleteObjects the validator refused, added to the backend's result
-	backendTime time.Duration // until the backend's response headers
+	query       sigv4.Query       // the client's, parsed once
+	payload     sigv4.PayloadMode // what the backend is told, and signed
+	presigned   bool              // the client's auth parameters are in the query
+	signed      []string          // the header names the client signed (see forwards)
+	copySource  string            // the copy source as authorized, canonical; "" for none
+	body        *upstreamBody     // a decoded aws-chunked body, or nil to pass through
+	bearer      string            // an IAM token for an API-key backend; "" to sign with HMAC
+	denial      *deleteDenial     // keys of a DeleteObjects the validator refused, added to the backend's result
+	backendTime time.Duration     // until the backend's response headers
 }
 
 // droppedHeaders never reach a backend, signed or not: the client's own
@@ -94,9 +95,9 @@ var listHeaders = map[string]bool{
 // connectionOptions are the Connection tokens that name no header.
 var connectionOptions = []string{"close", "keep-alive", "upgrade", "te"}
 
-// backendURL is where a request for fw's bucket and key goes, and the Host
-// it names.
-func backendURL(fw *forward, rawQuery string) (*url.URL, string) {
+// backendURL is where a request for fw's bucket, key and query goes, and
+// the Host it names.
+func backendURL(fw *forward) (*url.URL, string) {
 	b := fw.bucket
 	host := b.Endpoint()
 	var escapedPath string
@@ -116,7 +117,7 @@ func backendURL(fw *forward, rawQuery string) (*url.URL, string) {
 		Host:     host,
 		Path:     path,
 		RawPath:  escapedPath,
-		RawQuery: canonicalQueryOrder(rawQuery, fw.presigned),
+		RawQuery: canonicalQueryOrder(fw.query.Params, fw.presigned),
 	}, host
 }
 
@@ -173,10 +174,10 @@ func checkForwarding(in http.Header, signed []string) (dropped []string, err err
 		case name != textproto.CanonicalMIMEHeaderKey(name):
 			// Go's server writes every name it accepts canonically; any
 			// other could pair with a canonical one as two copies.
-			return nil, s3err.New("InvalidArgument", "The header name %q is not valid.", truncate(name))
+			return nil, s3err.Newf(s3err.ErrInvalidArgument, "The header name %q is not valid.", truncate(name))
 		case forwards(name, signed):
 			if len(values) > 1 && !listHeaders[name] {
-				return nil, s3err.New("InvalidArgument", "The %s header appears more than once.", truncate(strings.ToLower(name)))
+				return nil, s3err.Newf(s3err.ErrInvalidArgument, "The %s header appears more than once.", truncate(strings.ToLower(name)))
 			}
 		case isAmzHeader(name):
 			unsigned = append(unsigned, truncate(strings.ToLower(name)))
@@ -246,7 +247,7 @@ func checkConnection(values, signed []string) error {
 			switch {
 			case isAmzHeader(name), name == "Authorization", name == "Host", name == "Content-Length",
 				name == "Transfer-Encoding", unsignedAllowed[name], containsFold(signed, name):
-				return s3err.New("InvalidArgument", "The Connection header may not name %s.", truncate(token))
+				return s3err.Newf(s3err.ErrInvalidArgument, "The Connection header may not name %s.", truncate(token))
 			}
 		}
 	}
@@ -295,14 +296,7 @@ func listsToken(values []string, token string) bool {
 // keeping the client's order, so that the backend and the signer cannot
 // read the parameters differently (a raw '+', say). The client's presigned
 // authentication parameters are left out: the proxy signs anew.
-func canonicalQueryOrder(raw string, dropPresign bool) string {
-	if raw == "" {
-		return ""
-	}
-	params, err := sigv4.ParseQuery(raw)
-	if err != nil { // verified requests always parse; keep the raw text
-		return raw
-	}
+func canonicalQueryOrder(params []sigv4.QueryParam, dropPresign bool) string {
 	var b strings.Builder
 	for _, p := range params {
 		if dropPresign && slices.Contains(sigv4.PresignParams, p.Key) {
@@ -357,7 +351,7 @@ func (s signers) authorize(req *http.Request, fw *forward, now time.Time) error 
 		return nil
 	}
 	c := aws.Credentials{AccessKeyID: fw.creds.AccessKey, SecretAccessKey: fw.creds.SecretKey}
-	if err := s.signerFor(fw.creds).SignHTTP(req.Context(), c, req, fw.payloadHash, "s3", fw.bucket.Region, now); err != nil {
+	if err := s.signerFor(fw.creds).SignHTTP(req.Context(), c, req, string(fw.payload), "s3", fw.bucket.Region, now); err != nil {
 		return fmt.Errorf("sign request for bucket %s: %w", fw.target.bucket, err)
 	}
 	return nil
@@ -382,13 +376,13 @@ func (h *Handler) backendError(w http.ResponseWriter, r *http.Request, x *exchan
 	switch {
 	case errors.As(err, &e):
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		e = s3err.Wrap(err, "IncompleteBody", "The request was cut off by the client before it completed.")
+		e = s3err.Wrapf(err, s3err.ErrIncompleteBody, "The request was cut off by the client before it completed.")
 	case errors.As(err, &opErr) && opErr.Op == "dial":
-		e = s3err.Wrap(err, "ServiceUnavailable", "The backend of bucket %s is unreachable.", bucket)
+		e = s3err.Wrapf(err, s3err.ErrServiceUnavailable, "The backend of bucket %s is unreachable.", bucket)
 	case isTimeout(err):
-		e = s3err.Wrap(err, "GatewayTimeout", "The backend of bucket %s did not answer in time.", bucket)
+		e = s3err.Wrapf(err, s3err.ErrGatewayTimeout, "The backend of bucket %s did not answer in time.", bucket)
 	default:
-		e = s3err.Wrap(err, "BadGateway", "The backend of bucket %s failed to answer.", bucket)
+		e = s3err.Wrapf(err, s3err.ErrBadGateway, "The backend of bucket %s failed to answer.", bucket)
 	}
 	h.fail(w, r, x, e.WithResource(bucket))
 }

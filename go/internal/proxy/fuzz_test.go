@@ -46,7 +46,7 @@ func FuzzRoute(f *testing.F) {
 		tgt, err := route(r, domains)
 		if err != nil {
 			var e *s3err.Error
-			if !errors.As(err, &e) || (e.Code != "InvalidURI" && e.Code != "InvalidBucketName") {
+			if !errors.As(err, &e) || (e.Code.String() != "InvalidURI" && e.Code.String() != "InvalidBucketName") {
 				t.Fatalf("route(%q, %q) failed with %v, want InvalidURI or InvalidBucketName", host, target, err)
 			}
 			return
@@ -137,7 +137,7 @@ func FuzzCopySource(f *testing.F) {
 		ref, err := copySource(header)
 		if err != nil {
 			var e *s3err.Error
-			if !errors.As(err, &e) || e.Code != "InvalidArgument" {
+			if !errors.As(err, &e) || e.Code.String() != "InvalidArgument" {
 				t.Fatalf("copySource(%q) failed with %v, want InvalidArgument", header, err)
 			}
 			if ref != (copySourceRef{}) {

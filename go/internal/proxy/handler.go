@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -100,11 +99,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rw := &responseWriter{ResponseWriter: w, requestID: x.id}
 	defer h.record(r, x, rw, body)
-	if err := screen(rw, r); err != nil {
+	q, err := screen(rw, r)
+	if err != nil {
 		h.fail(rw, r, x, err)
 		return
 	}
-	fw, err := h.prepare(rw, r, x)
+	fw, err := h.prepare(rw, r, q, x)
 	if err != nil {
 		h.fail(rw, r, x, err)
 		return
@@ -118,9 +118,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // authenticated is what authentication established about a request.
 type authenticated struct {
-	token       string // the client's access key id
-	payloadHash string // as the client declared it
-	presigned   bool
+	token     string            // the client's access key id
+	payload   sigv4.PayloadMode // as the client declared it
+	presigned bool
 	// signedHeaders are the lower-case names the client signed (for a
 	// presigned request, X-Amz-SignedHeaders): the forwarding rule passes
 	// on these and few others. Parsed even when signatures are not checked.
@@ -135,14 +135,13 @@ type authenticated struct {
 // prepare runs every check a request must pass before anything of it
 // reaches a backend, and works out where and how it goes. A nil forward
 // with a nil error means the proxy answered the request itself.
-func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (*forward, error) {
+func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query, x *exchange) (*forward, error) {
 	ctx := r.Context()
 	tgt, err := route(r, h.opts.VirtualHostDomains)
 	if err != nil {
 		return nil, err
 	}
-	q := r.URL.Query() // parsed once for routing, authentication and the operation
-	access, err := accessOf(r, q, tgt)
+	access, err := accessOf(r, q.Values, tgt)
 	// The one resolution of this request's bucket: its entry serves it,
 	// labels its metrics and decides its TTL.
 	entry, served := h.buckets.Lookup(tgt.bucket)
@@ -159,12 +158,12 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	h.logDropped(ctx, x, auth.dropped)
 	if tgt.bucket == "" {
 		if r.Method != http.MethodGet {
-			return nil, s3err.New("MethodNotAllowed", "The specified method is not allowed against this resource.")
+			return nil, s3err.New(s3err.ErrMethodNotAllowed)
 		}
-		return nil, h.listBuckets(ctx, w, r, auth.token, x.id)
+		return nil, h.listBuckets(ctx, w, q.Values, auth.token, x.id)
 	}
 	if !served {
-		return nil, s3err.New("NoSuchBucket", "The specified bucket does not exist.").WithResource(tgt.bucket)
+		return nil, s3err.New(s3err.ErrNoSuchBucket).WithResource(tgt.bucket)
 	}
 	bucket := entry.Bucket
 	if err := h.opts.Authorizer.Authorize(ctx, access, bucket.TTL()); err != nil {
@@ -174,7 +173,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	if err != nil {
 		return nil, err
 	}
-	fw := &forward{target: tgt, bucket: bucket, creds: backend, payloadHash: auth.payloadHash, presigned: auth.presigned, signed: auth.signedHeaders}
+	fw := &forward{target: tgt, bucket: bucket, creds: backend, query: q, payload: auth.payload, presigned: auth.presigned, signed: auth.signedHeaders}
 	// screen let through one non-empty copy source at most, and
 	// checkForwarding one that is signed.
 	if values := r.Header["X-Amz-Copy-Source"]; len(values) == 1 {
@@ -197,7 +196,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	if access.Operation == "DeleteObjects" && h.opts.Authorizer.KeyAware() {
 		return h.deleteObjects(ctx, w, r, auth, access, fw)
 	}
-	if err := checkSize(r, access.Operation, auth.payloadHash); err != nil {
+	if err := checkSize(r, access.Operation, auth.payload); err != nil {
 		return nil, err
 	}
 	check := hashAndFraming
@@ -211,7 +210,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 		return nil, err
 	}
 	if fw.body != nil {
-		fw.payloadHash = fw.body.payloadHash
+		fw.payload = fw.body.payload
 	}
 	return fw, nil
 }
@@ -220,77 +219,91 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 // query. It runs for every request: no header, query parameter or method
 // skips it. A refused request still reports the access key it claimed
 // (for the log).
-func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, error) {
-	if sigv4.IsSigV2Query(q) || sigv4.IsSigV2Header(r.Header.Get("Authorization")) {
-		return authenticated{}, s3err.New("InvalidRequest", "The authorization mechanism you have provided is not supported. Please use %s.", sigv4.Algorithm)
-	}
-	if sigv4.IsPresigned(q) {
-		if r.Header.Get("Authorization") != "" {
-			return authenticated{}, s3err.New("InvalidArgument", "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.")
-		}
-		a, err := sigv4.ParsePresigned(r, q)
-		if err != nil {
-			return authenticated{}, err
-		}
-		if isStreaming(a.PayloadHash) {
-			return authenticated{}, s3err.New("InvalidRequest", "Presigned requests cannot use aws-chunked payloads.")
-		}
-		claimed := authenticated{token: a.AccessKey}
-		auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, presigned: true, signedHeaders: a.SignedHeaders}
-		// Everything that needs no secret first, the forwarding rule's
-		// refusals included: a request that cannot be valid never makes
-		// the proxy look a secret up.
-		if auth.dropped, err = checkForwarding(r.Header, a.SignedHeaders); err != nil {
-			return claimed, err
-		}
-		if h.opts.SkipSignatureValidation {
-			return auth, nil
-		}
-		if err := h.verifier.AdmitPresigned(r, a); err != nil {
-			return claimed, err
-		}
-		if err := h.checkToken(q.Get("X-Amz-Security-Token"), a.AccessKey); err != nil {
-			return claimed, err
-		}
-		secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
-		if err != nil {
-			return claimed, err
-		}
-		if err := h.verifier.VerifyPresigned(r, a, secret); err != nil {
-			return claimed, err
-		}
-		return auth, nil
-	}
-	a, err := sigv4.ParseHeaderAuth(r)
+func (h *Handler) authenticate(r *http.Request, q sigv4.Query) (authenticated, error) {
+	c, err := h.parseAuth(r, q)
 	if err != nil {
 		return authenticated{}, err
 	}
-	claimed := authenticated{token: a.AccessKey}
-	auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, signedHeaders: a.SignedHeaders}
-	if auth.dropped, err = checkForwarding(r.Header, a.SignedHeaders); err != nil {
+	claimed := authenticated{token: c.auth.token}
+	auth := c.auth
+	// Everything that needs no secret first, the forwarding rule's
+	// refusals included: a request that cannot be valid never makes the
+	// proxy look a secret up.
+	if auth.dropped, err = checkForwarding(r.Header, auth.signedHeaders); err != nil {
 		return claimed, err
 	}
 	if h.opts.SkipSignatureValidation {
 		return auth, nil
 	}
-	if err := h.verifier.AdmitHeaderAuth(r, a); err != nil {
+	if err := c.admit(); err != nil {
 		return claimed, err
 	}
-	if err := h.checkToken(r.Header.Get("X-Amz-Security-Token"), a.AccessKey); err != nil {
+	if err := h.checkToken(c.securityToken, auth.token); err != nil {
 		return claimed, err
 	}
-	secret, err := h.opts.ClientSecrets.Secret(r.Context(), a.AccessKey)
+	secret, err := h.opts.ClientSecrets.Secret(r.Context(), auth.token)
 	if err != nil {
 		return claimed, err
 	}
-	seed, err := h.verifier.VerifyHeaderAuth(r, a, secret)
+	seed, err := c.verify(secret)
 	if err != nil {
 		return claimed, err
 	}
-	if a.PayloadHash == sigv4.StreamingPayload || a.PayloadHash == sigv4.StreamingPayloadTrailer {
-		auth.chunks = h.verifier.NewChunkChain(secret, a.Credential, seed)
+	if auth.payload.SignedChunks() {
+		auth.chunks = h.verifier.NewChunkChain(secret, c.credential, seed)
 	}
 	return auth, nil
+}
+
+// clientAuth is a client's authentication as parsed, by header or
+// presigned query: what it claims, and the two steps that prove it.
+type clientAuth struct {
+	auth          authenticated // what the client claims, if proven
+	credential    sigv4.Credential
+	securityToken string // X-Amz-Security-Token, where the scheme carries it
+	// admit runs the checks that need no secret; verify checks the
+	// signature with the client's secret and returns it (the seed of a
+	// chunk signature chain).
+	admit  func() error
+	verify func(secret string) (string, error)
+}
+
+// parseAuth reads the client's authentication, refusing the schemes the
+// proxy does not take (SigV2, both at once, aws-chunked presigned).
+func (h *Handler) parseAuth(r *http.Request, q sigv4.Query) (clientAuth, error) {
+	if sigv4.IsSigV2Query(q.Values) || sigv4.IsSigV2Header(r.Header.Get("Authorization")) {
+		return clientAuth{}, s3err.Newf(s3err.ErrInvalidRequest, "The authorization mechanism you have provided is not supported. Please use %s.", sigv4.Algorithm)
+	}
+	if !sigv4.IsPresigned(q.Values) {
+		a, err := sigv4.ParseHeaderAuth(r)
+		if err != nil {
+			return clientAuth{}, err
+		}
+		return clientAuth{
+			auth:          authenticated{token: a.AccessKey, payload: a.Payload, signedHeaders: a.SignedHeaders},
+			credential:    a.Credential,
+			securityToken: r.Header.Get("X-Amz-Security-Token"),
+			admit:         func() error { return h.verifier.AdmitHeaderAuth(r, a) },
+			verify:        func(secret string) (string, error) { return h.verifier.VerifyHeaderAuth(r, q, a, secret) },
+		}, nil
+	}
+	if r.Header.Get("Authorization") != "" {
+		return clientAuth{}, s3err.Newf(s3err.ErrInvalidArgument, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.")
+	}
+	a, err := sigv4.ParsePresigned(r, q.Values)
+	if err != nil {
+		return clientAuth{}, err
+	}
+	if a.Payload.Streaming() {
+		return clientAuth{}, s3err.Newf(s3err.ErrInvalidRequest, "Presigned requests cannot use aws-chunked payloads.")
+	}
+	return clientAuth{
+		auth:          authenticated{token: a.AccessKey, payload: a.Payload, presigned: true, signedHeaders: a.SignedHeaders},
+		credential:    a.Credential,
+		securityToken: q.Values.Get("X-Amz-Security-Token"),
+		admit:         func() error { return h.verifier.AdmitPresigned(r, a) },
+		verify:        func(secret string) (string, error) { return a.Signature, h.verifier.VerifyPresigned(r, q, a, secret) },
+	}, nil
 }
 
 // checkToken refuses a session token sent with a keystore key, as S3
@@ -299,7 +312,7 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 // hmac_fetcher, which may be temporary, the token is only signed over.
 func (h *Handler) checkToken(token, accessKey string) error {
 	if token != "" && h.opts.ClientSecrets.Permanent(accessKey) {
-		return s3err.New("InvalidToken", "The provided token is malformed or otherwise invalid.")
+		return s3err.New(s3err.ErrInvalidToken)
 	}
 	return nil
 }
@@ -324,14 +337,14 @@ func accessOf(r *http.Request, q url.Values, tgt target) (s3op.Access, error) {
 	op := s3op.Name(s3op.Request{Method: r.Method, Bucket: tgt.bucket, Key: tgt.key, Query: q, Header: r.Header})
 	access := s3op.Access{Bucket: tgt.bucket, Method: r.Method, Key: tgt.key, Operation: op}
 	if why, refused := unsupportedOperations[op]; refused {
-		return access, s3err.New("NotImplemented", "%s is not supported through this proxy: %s", op, why)
+		return access, s3err.Newf(s3err.ErrNotImplemented, "%s is not supported through this proxy: %s", op, why)
 	}
 	prefix := q["prefix"]
 	switch {
 	case len(prefix) > 1:
-		return access, s3err.New("InvalidArgument", "The prefix query parameter may be given only once.")
+		return access, s3err.Newf(s3err.ErrInvalidArgument, "The prefix query parameter may be given only once.")
 	case len(prefix) == 1 && !utf8.ValidString(prefix[0]):
-		return access, s3err.New("InvalidArgument", "The prefix query parameter is not valid UTF-8.")
+		return access, s3err.Newf(s3err.ErrInvalidArgument, "The prefix query parameter is not valid UTF-8.")
 	case tgt.key == "" && len(prefix) == 1 && s3op.IsListing(op):
 		access.Key = prefix[0]
 	}
@@ -350,16 +363,16 @@ const maxObjectSize = 5 << 30
 
 // checkSize refuses, before anything is sent, an upload S3 would refuse
 // after the whole body: a single PUT over 5 GiB.
-func checkSize(r *http.Request, operation, payloadHash string) error {
+func checkSize(r *http.Request, operation string, payload sigv4.PayloadMode) error {
 	if operation != "PutObject" && operation != "UploadPart" {
 		return nil
 	}
 	size := r.ContentLength
-	if isStreaming(payloadHash) {
-		size, _ = strconv.ParseInt(r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64)
+	if payload.Streaming() {
+		size, _ = decodedLength(r.Header)
 	}
 	if size > maxObjectSize {
-		return s3err.New("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size of 5 GiB; use a multipart upload.")
+		return s3err.Newf(s3err.ErrEntityTooLarge, "Your proposed upload exceeds the maximum allowed size of 5 GiB; use a multipart upload.")
 	}
 	return nil
 }
@@ -367,14 +380,14 @@ func checkSize(r *http.Request, operation, payloadHash string) error {
 // bearerToken exchanges a bucket's API key for an IAM token.
 func (h *Handler) bearerToken(ctx context.Context, apiKey, bucket string) (string, error) {
 	if h.opts.Tokens == nil {
-		return "", s3err.New("NotImplemented", "Backends reached with an IBM Cloud API key are not configured.").WithResource(bucket)
+		return "", s3err.Newf(s3err.ErrNotImplemented, "Backends reached with an IBM Cloud API key are not configured.").WithResource(bucket)
 	}
 	token, err := h.opts.Tokens.Token(ctx, apiKey)
 	switch {
 	case errors.Is(err, iam.ErrRejected):
-		return "", s3err.Wrap(err, "AccessDenied", "IBM Cloud IAM rejected the API key configured for bucket %s.", bucket).WithResource(bucket)
+		return "", s3err.Wrapf(err, s3err.ErrAccessDenied, "IBM Cloud IAM rejected the API key configured for bucket %s.", bucket).WithResource(bucket)
 	case err != nil:
-		return "", s3err.Wrap(err, "ServiceUnavailable", "IBM Cloud IAM did not issue a token for bucket %s; please try again.", bucket).WithResource(bucket)
+		return "", s3err.Wrapf(err, s3err.ErrServiceUnavailable, "IBM Cloud IAM did not issue a token for bucket %s; please try again.", bucket).WithResource(bucket)
 	}
 	return token, nil
 }
@@ -388,7 +401,7 @@ func (h *Handler) checkCopySource(ctx context.Context, token string, ref copySou
 	srcEntry, ok := h.buckets.Lookup(srcName)
 	src := srcEntry.Bucket
 	if !ok {
-		return s3err.New("NoSuchBucket", "The specified copy source bucket does not exist.").WithResource(srcName)
+		return s3err.Newf(s3err.ErrNoSuchBucket, "The specified copy source bucket does not exist.").WithResource(srcName)
 	}
 	access := s3op.Access{Token: token, Bucket: srcName, Method: http.MethodGet, Key: srcKey, Operation: "GetObject"}
 	if err := h.opts.Authorizer.Authorize(ctx, access, src.TTL()); err != nil {
@@ -399,7 +412,7 @@ func (h *Handler) checkCopySource(ctx context.Context, token string, ref copySou
 		return err
 	}
 	if src.Scheme != dst.Scheme || src.Endpoint() != dst.Endpoint() || srcCreds != dstCreds {
-		return s3err.New("InvalidRequest", "Copying between buckets on different backends or credentials is not supported; source bucket %s.", srcName).WithResource(srcName)
+		return s3err.Newf(s3err.ErrInvalidRequest, "Copying between buckets on different backends or credentials is not supported; source bucket %s.", srcName).WithResource(srcName)
 	}
 	return nil
 }

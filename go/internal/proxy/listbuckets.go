@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/xml"
-	"errors"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,13 +48,12 @@ type bucketEntry struct {
 // a name from both is listed once, as the exact entry that serves it. A
 // pattern's backend that cannot list fails the whole answer: a partial
 // list would look to a client (a sync tool) like buckets that are gone.
-func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, r *http.Request, token, requestID string) error {
-	q := r.URL.Query()
+func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, q url.Values, token, requestID string) error {
 	limit := maxBuckets
 	if v := q.Get("max-buckets"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxBuckets {
-			return s3err.New("InvalidArgument", "Argument max-buckets must be an integer between 1 and %d.", maxBuckets).
+			return s3err.Newf(s3err.ErrInvalidArgument, "Argument max-buckets must be an integer between 1 and %d.", maxBuckets).
 				With("ArgumentName", "max-buckets").With("ArgumentValue", truncate(v))
 		}
 		limit = n
@@ -63,7 +62,7 @@ func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, r *htt
 	if v := q.Get("continuation-token"); v != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(v)
 		if err != nil {
-			return s3err.New("InvalidArgument", "The continuation token provided is incorrect.")
+			return s3err.Newf(s3err.ErrInvalidArgument, "The continuation token provided is incorrect.")
 		}
 		after = string(raw)
 	}
@@ -90,18 +89,17 @@ func (h *Handler) listBuckets(ctx context.Context, w http.ResponseWriter, r *htt
 		}
 		access := s3op.Access{Token: token, Bucket: c.name, Method: http.MethodGet, Operation: "ListBuckets"}
 		err := h.opts.Authorizer.Authorize(ctx, access, c.entry.TTL())
-		var denied *s3err.Error
 		switch {
 		case err == nil:
 			result.Buckets = append(result.Buckets, bucketEntry{Name: c.name, CreationDate: c.created, BucketRegion: c.entry.Region})
-		case errors.As(err, &denied) && denied.Code == "AccessDenied":
+		case s3err.Is(err, s3err.ErrAccessDenied):
 		default:
 			return err
 		}
 	}
 	body, err := xml.Marshal(result)
 	if err != nil {
-		return s3err.Wrap(err, "InternalError", "We encountered an internal error. Please try again.")
+		return s3err.Wrap(err, s3err.ErrInternalError)
 	}
 	body = append([]byte(xml.Header), body...)
 	w.Header().Set("Content-Type", "application/xml")

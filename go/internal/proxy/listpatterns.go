@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -68,9 +67,8 @@ func (h *Handler) listPatternBuckets(ctx context.Context, token, prefix string, 
 		}
 		access := s3op.Access{Token: token, Bucket: p.Key, Method: http.MethodGet, Operation: "ListBuckets"}
 		c, err := h.opts.BackendCreds.For(ctx, access, p.Bucket)
-		var denied *s3err.Error
 		switch {
-		case errors.As(err, &denied) && denied.Code == "AccessDenied":
+		case s3err.Is(err, s3err.ErrAccessDenied):
 			continue
 		case err != nil:
 			return nil, err
@@ -116,7 +114,7 @@ func (h *Handler) listPatternBuckets(ctx context.Context, token, prefix string, 
 // listStore reads a store's ListBuckets, page by page, keeping the names
 // keep accepts.
 func (h *Handler) listStore(ctx context.Context, store patternStore, first config.Entry, keep func(string) (*config.Bucket, bool)) ([]listedBucket, error) {
-	fw := &forward{target: target{bucket: first.Key}, bucket: first.Bucket, creds: store.creds, payloadHash: sigv4.EmptySHA256}
+	fw := &forward{target: target{bucket: first.Key}, bucket: first.Bucket, creds: store.creds, payload: sigv4.EmptySHA256}
 	if !store.creds.IsHMAC() {
 		var err error
 		if fw.bearer, err = h.bearerToken(ctx, store.creds.APIKey, first.Key); err != nil {
@@ -140,7 +138,7 @@ func (h *Handler) listStore(ctx context.Context, store patternStore, first confi
 		}
 		next = list.ContinuationToken
 	}
-	return nil, s3err.New("ServiceUnavailable", "The backend of buckets %s lists more than %d pages of buckets.", first.Key, maxListPages)
+	return nil, s3err.Newf(s3err.ErrServiceUnavailable, "The backend of buckets %s lists more than %d pages of buckets.", first.Key, maxListPages)
 }
 
 // listPage sends one ListBuckets to a store and reads its answer.
@@ -151,37 +149,37 @@ func (h *Handler) listPage(ctx context.Context, store patternStore, fw *forward,
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, s3err.Wrap(err, "InternalError", "We encountered an internal error. Please try again.")
+		return nil, s3err.Wrap(err, s3err.ErrInternalError)
 	}
 	req.Header.Set("X-Amz-Content-Sha256", sigv4.EmptySHA256)
 	if err := h.signers.authorize(req, fw, h.opts.Now()); err != nil {
-		return nil, s3err.Wrap(err, "InternalError", "We encountered an internal error. Please try again.")
+		return nil, s3err.Wrap(err, s3err.ErrInternalError)
 	}
 	pattern := fw.target.bucket
 	resp, err := h.opts.Transport.RoundTrip(req)
 	if err != nil {
-		code, message := "BadGateway", "The backend of buckets %s failed to list them."
+		code, message := s3err.ErrBadGateway, "The backend of buckets %s failed to list them."
 		if isTimeout(err) {
-			code, message = "GatewayTimeout", "The backend of buckets %s did not list them in time."
+			code, message = s3err.ErrGatewayTimeout, "The backend of buckets %s did not list them in time."
 		}
-		return nil, s3err.Wrap(fmt.Errorf("list buckets of %s: %w", pattern, err), code, message, pattern)
+		return nil, s3err.Wrapf(fmt.Errorf("list buckets of %s: %w", pattern, err), code, message, pattern)
 	}
 	defer discard(resp.Body)
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxListPageBytes+1))
 	switch {
 	case err != nil:
-		return nil, s3err.Wrap(fmt.Errorf("list buckets of %s: %w", pattern, err), "BadGateway", "The backend of buckets %s failed to list them.", pattern)
+		return nil, s3err.Wrapf(fmt.Errorf("list buckets of %s: %w", pattern, err), s3err.ErrBadGateway, "The backend of buckets %s failed to list them.", pattern)
 	case resp.StatusCode != http.StatusOK:
 		// What the backend said goes to the log line, never to the
 		// client (it may describe the proxy's credentials).
 		why := describeBackendError(resp, body)
-		return nil, s3err.Wrap(fmt.Errorf("list buckets of %s: %w", pattern, why), "BadGateway", "The backend of buckets %s refused to list them.", pattern)
+		return nil, s3err.Wrapf(fmt.Errorf("list buckets of %s: %w", pattern, why), s3err.ErrBadGateway, "The backend of buckets %s refused to list them.", pattern)
 	case len(body) > maxListPageBytes:
-		return nil, s3err.New("BadGateway", "The backend of buckets %s listed more than %d bytes in one page.", pattern, maxListPageBytes)
+		return nil, s3err.Newf(s3err.ErrBadGateway, "The backend of buckets %s listed more than %d bytes in one page.", pattern, maxListPageBytes)
 	}
 	var list backendBucketList
 	if err := xml.Unmarshal(body, &list); err != nil {
-		return nil, s3err.Wrap(fmt.Errorf("list buckets of %s: %w", pattern, err), "BadGateway", "The backend of buckets %s answered ListBuckets with no bucket list.", pattern)
+		return nil, s3err.Wrapf(fmt.Errorf("list buckets of %s: %w", pattern, err), s3err.ErrBadGateway, "The backend of buckets %s answered ListBuckets with no bucket list.", pattern)
 	}
 	return &list, nil
 }

@@ -25,7 +25,7 @@ func newListingBackend(t *testing.T, names ...string) (*httptest.Server, *atomic
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, err := sigv4.ParseHeaderAuth(r)
 		if err == nil {
-			_, err = verifier.VerifyHeaderAuth(r, a, backendSecret)
+			_, err = verifier.VerifyHeaderAuth(r, queryOf(r), a, backendSecret)
 		}
 		if err != nil || r.URL.Path != "/" || r.Method != http.MethodGet {
 			w.WriteHeader(http.StatusForbidden)

@@ -23,7 +23,7 @@ type exchange struct {
 	accessKey string
 	forward   *forward    // set once the request goes to a backend
 	body      *clientBody // the request body, if it has one
-	code      string      // the S3 error code the proxy answered, if any
+	code      s3err.Code  // the S3 error the proxy answered with, if any
 	cause     string      // why, for the log; never a secret
 }
 
@@ -140,9 +140,9 @@ func (b *clientBody) Read(p []byte) (int, error) {
 func (b *clientBody) failed(err error) error {
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {
-		err = s3err.Wrap(err, "RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.")
+		err = s3err.Wrap(err, s3err.ErrRequestTimeout)
 	} else {
-		err = s3err.Wrap(err, "IncompleteBody", "The request body ended before its declared length.")
+		err = s3err.Wrapf(err, s3err.ErrIncompleteBody, "The request body ended before its declared length.")
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -183,7 +183,7 @@ func (h *Handler) record(r *http.Request, x *exchange, w *responseWriter, body *
 			m.Backend(x.bucket, backend)
 		}
 		if authFailureCodes[x.code] {
-			m.AuthFailure(x.code)
+			m.AuthFailure(x.code.String())
 		}
 	}
 	if !h.log.Enabled(r.Context(), slog.LevelInfo) {
@@ -195,8 +195,8 @@ func (h *Handler) record(r *http.Request, x *exchange, w *responseWriter, body *
 		"duration_ms", float64(took.Microseconds()) / 1000, "backend_ms", float64(backend.Microseconds()) / 1000,
 		"remote", r.RemoteAddr,
 	}
-	if x.code != "" {
-		attrs = append(attrs, "error_code", x.code)
+	if x.code != 0 {
+		attrs = append(attrs, "error_code", x.code.String())
 	}
 	if x.cause != "" {
 		attrs = append(attrs, "error", x.cause)
@@ -206,8 +206,8 @@ func (h *Handler) record(r *http.Request, x *exchange, w *responseWriter, body *
 
 // authFailureCodes are the refusals counted as authentication or
 // authorization failures.
-var authFailureCodes = map[string]bool{
-	"AccessDenied": true, "SignatureDoesNotMatch": true, "InvalidAccessKeyId": true,
-	"RequestTimeTooSkewed": true, "AuthorizationHeaderMalformed": true,
-	"AuthorizationQueryParametersError": true,
+var authFailureCodes = map[s3err.Code]bool{
+	s3err.ErrAccessDenied: true, s3err.ErrSignatureDoesNotMatch: true, s3err.ErrInvalidAccessKeyID: true,
+	s3err.ErrRequestTimeTooSkewed: true, s3err.ErrAuthorizationHeaderMalformed: true,
+	s3err.ErrAuthorizationQueryParametersError: true,
 }

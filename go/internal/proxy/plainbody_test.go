@@ -20,7 +20,7 @@ func unsignedRequest(body []byte, sent int) (*http.Request, authenticated) {
 	r, _ := http.NewRequest(http.MethodPut, "http://proxy/b/k", nil)
 	r.ContentLength = int64(len(body))
 	r.Body = io.NopCloser(&sentBody{r: bytes.NewReader(body[:sent]), left: r.ContentLength})
-	return r, authenticated{payloadHash: sigv4.UnsignedPayload}
+	return r, authenticated{payload: sigv4.UnsignedPayload}
 }
 
 func TestPlainFramingSendsUnsignedBodiesPlainAndWhole(t *testing.T) {
@@ -30,7 +30,7 @@ func TestPlainFramingSendsUnsignedBodiesPlainAndWhole(t *testing.T) {
 	if err != nil || u == nil {
 		t.Fatalf("plan %v, %v", u, err)
 	}
-	if u.framed || u.payloadHash != sigv4.UnsignedPayload || u.contentLength != int64(len(body)) {
+	if u.framed || u.payload != sigv4.UnsignedPayload || u.contentLength != int64(len(body)) {
 		t.Fatalf("want a plain UNSIGNED-PAYLOAD body of %d bytes, got %+v", len(body), u)
 	}
 	got, err := backendReads(u, 7)
@@ -61,7 +61,7 @@ func TestPlainFramingPassesASignedHashThrough(t *testing.T) {
 	body := []byte("signed body")
 	sum := sha256.Sum256(body)
 	r, _ := http.NewRequest(http.MethodPut, "http://proxy/b/k", bytes.NewReader(body))
-	u, err := planBody(r, authenticated{payloadHash: hex.EncodeToString(sum[:])}, hashOnly)
+	u, err := planBody(r, authenticated{payload: sigv4.PayloadMode(hex.EncodeToString(sum[:]))}, hashOnly)
 	if err != nil || u != nil {
 		t.Fatalf("a signed hash goes as it came (the backend checks it): got %+v, %v", u, err)
 	}
@@ -76,7 +76,7 @@ func TestPlainFramingDecodesAWSChunkedAndHoldsBackTheLastByte(t *testing.T) {
 		if err != nil || u == nil {
 			t.Fatalf("mode %d: plan %v, %v", mode, u, err)
 		}
-		if u.framed || u.payloadHash != sigv4.UnsignedPayload || u.contentLength != int64(len(data)) {
+		if u.framed || u.payload != sigv4.UnsignedPayload || u.contentLength != int64(len(data)) {
 			t.Fatalf("mode %d: want plain decoded bytes, got %+v", mode, u)
 		}
 		if got, err := backendReads(u, 1000); err != nil || !bytes.Equal(got, data) {
@@ -107,7 +107,7 @@ func TestDefaultFramingStillFramesUnsignedBodies(t *testing.T) {
 	body := []byte("framed")
 	r, auth := unsignedRequest(body, len(body))
 	u, err := planBody(r, auth, hashAndFraming)
-	if err != nil || u == nil || !u.framed || u.payloadHash != sigv4.StreamingUnsignedTrailer {
+	if err != nil || u == nil || !u.framed || u.payload != sigv4.StreamingUnsignedTrailer {
 		t.Fatalf("want the proxy's aws-chunked framing, got %+v, %v", u, err)
 	}
 }

@@ -108,7 +108,7 @@ func (h *Handler) roundTrip(r *http.Request, fw *forward) (*http.Response, error
 // outgoing builds the backend's request: its URL, the client's headers
 // that pass, the body as planned, and the backend's authentication.
 func (h *Handler) outgoing(r *http.Request, fw *forward) (*http.Request, error) {
-	u, host := backendURL(fw, r.URL.RawQuery)
+	u, host := backendURL(fw)
 	out := (&http.Request{
 		Method:     r.Method,
 		URL:        u,
@@ -127,7 +127,7 @@ func (h *Handler) outgoing(r *http.Request, fw *forward) (*http.Request, error) 
 	case r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody:
 		out.Body, out.ContentLength = r.Body, r.ContentLength
 	}
-	out.Header.Set("X-Amz-Content-Sha256", fw.payloadHash)
+	out.Header.Set("X-Amz-Content-Sha256", string(fw.payload))
 	if err := h.signers.authorize(out, fw, h.opts.Now()); err != nil {
 		return nil, err
 	}
@@ -175,9 +175,7 @@ func streamBody(w *responseWriter, body io.Reader, flush bool) error {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return fmt.Errorf("write to client: %w", werr)
 			}
-			if flush {
-				w.Flush()
-			}
+			w.Flush()
 		}
 		if errors.Is(err, io.EOF) {
 			return nil

@@ -34,14 +34,14 @@ func route(r *http.Request, domains []string) (target, error) {
 	}
 	if (t.bucket != "" || t.escapedKey != "") && !validBucketName(t.bucket) {
 		// "//bucket/key" names no bucket, not the bucket list.
-		return target{}, s3err.New("InvalidBucketName", "The specified bucket is not valid.")
+		return target{}, s3err.New(s3err.ErrInvalidBucketName)
 	}
 	if hasDotSegment(t.key) {
-		return target{}, s3err.New("InvalidURI", "Object keys with '.' or '..' path segments are not accepted.")
+		return target{}, s3err.Newf(s3err.ErrInvalidURI, "Object keys with '.' or '..' path segments are not accepted.")
 	}
 	if !utf8.ValidString(t.key) {
 		// The callables would see it with U+FFFD, the backend as sent.
-		return target{}, s3err.New("InvalidURI", "Object keys must be UTF-8.")
+		return target{}, s3err.Newf(s3err.ErrInvalidURI, "Object keys must be UTF-8.")
 	}
 	return t, nil
 }
@@ -65,7 +65,7 @@ func parsePathStyle(escapedPath string) (target, error) {
 	bucketPart, keyPart, _ := strings.Cut(rest, "/")
 	bucket, err := url.PathUnescape(bucketPart)
 	if err != nil {
-		return target{}, s3err.New("InvalidURI", "Couldn't parse the specified URI.")
+		return target{}, s3err.New(s3err.ErrInvalidURI)
 	}
 	return targetOf(bucket, keyPart)
 }
@@ -79,7 +79,7 @@ func targetOf(bucket, rawKey string) (target, error) {
 	}
 	var err error
 	if t.escapedKey, err = sigv4.EncodePath(rawKey); err != nil {
-		return target{}, s3err.New("InvalidURI", "Couldn't parse the specified URI.")
+		return target{}, s3err.New(s3err.ErrInvalidURI)
 	}
 	t.key, _ = url.PathUnescape(t.escapedKey) // canonical encoding always unescapes
 	return t, nil
@@ -113,7 +113,7 @@ func (c copySourceRef) canonical() string {
 // invalidCopySource is S3's refusal of an x-amz-copy-source header, naming
 // the header and the part of it that is wrong.
 func invalidCopySource(message, value string) error {
-	return s3err.New("InvalidArgument", "%s", message).With("ArgumentName", "x-amz-copy-source").With("ArgumentValue", truncate(value))
+	return s3err.Newf(s3err.ErrInvalidArgument, "%s", message).With("ArgumentName", "x-amz-copy-source").With("ArgumentValue", truncate(value))
 }
 
 // copySource parses an x-amz-copy-source header: "bucket/key",
@@ -142,7 +142,7 @@ func copySource(header string) (copySourceRef, error) {
 		q, err := url.ParseQuery(params)
 		versions, has := q["versionId"]
 		if err != nil || len(q) != 1 || !has || len(versions) != 1 || !utf8.ValidString(versions[0]) {
-			return copySourceRef{}, s3err.New("InvalidArgument", "The copy source may carry one versionId and no other parameter.")
+			return copySourceRef{}, s3err.Newf(s3err.ErrInvalidArgument, "The copy source may carry one versionId and no other parameter.")
 		}
 		ref.versionID, ref.hasVersion = versions[0], true
 	}
@@ -150,7 +150,7 @@ func copySource(header string) (copySourceRef, error) {
 		return copySourceRef{}, invalidCopySource("Invalid copy source object key", key)
 	}
 	if !utf8.ValidString(key) {
-		return copySourceRef{}, s3err.New("InvalidArgument", "Copy source keys must be UTF-8.")
+		return copySourceRef{}, s3err.Newf(s3err.ErrInvalidArgument, "Copy source keys must be UTF-8.")
 	}
 	return ref, nil
 }

@@ -2,13 +2,13 @@ package proxy
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/s3err"
+	"github.com/object-storage-proxy/osp/internal/sigv4"
 )
 
 // maxHeaderSection is S3's limit on a request's header fields (names and
@@ -17,12 +17,13 @@ const maxHeaderSection = 8 << 10
 
 // screen refuses, before authentication, a request no S3 server would
 // take: a method S3 does not have, a plain body in HTTP chunked framing,
-// an oversized header section.
-func screen(w http.ResponseWriter, r *http.Request) error {
+// an oversized header section. It returns the request's query, parsed
+// (strictly) once for all that reads it.
+func screen(w http.ResponseWriter, r *http.Request) (sigv4.Query, error) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodOptions:
 	default:
-		return s3err.New("MethodNotAllowed", "The specified method is not allowed against this resource.")
+		return sigv4.Query{}, s3err.New(s3err.ErrMethodNotAllowed)
 	}
 	if len(r.TransferEncoding) > 0 {
 		// Go drops a Content-Length sent beside Transfer-Encoding, so a
@@ -32,8 +33,8 @@ func screen(w http.ResponseWriter, r *http.Request) error {
 		// S3 takes HTTP chunked framing only around aws-chunked, whose own
 		// framing and decoded length say where the object ends (SDKs
 		// stream bodies of unknown length so); anything else it refuses.
-		if !isStreaming(r.Header.Get("X-Amz-Content-Sha256")) {
-			return s3err.New("NotImplemented", "A header you provided implies functionality that is not implemented: Transfer-Encoding.")
+		if !sigv4.PayloadMode(r.Header.Get("X-Amz-Content-Sha256")).Streaming() {
+			return sigv4.Query{}, s3err.Newf(s3err.ErrNotImplemented, "A header you provided implies functionality that is not implemented: Transfer-Encoding.")
 		}
 	}
 	size := 0
@@ -43,18 +44,18 @@ func screen(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if size > maxHeaderSection {
-		return s3err.New("RequestHeaderSectionTooLarge", "Your request header section exceeds the maximum allowed size.").
+		return sigv4.Query{}, s3err.New(s3err.ErrRequestHeaderSectionTooLarge).
 			With("MaxSizeAllowed", strconv.Itoa(maxHeaderSection))
 	}
 	for name := range r.Header {
 		if strings.Contains(name, "_") {
 			// Servers that fold '_' into '-' would read X_Amz_Copy_Source
 			// as a header the client never signed as such.
-			return s3err.New("InvalidArgument", "Header names with '_' are not accepted: %s.", truncate(name))
+			return sigv4.Query{}, s3err.Newf(s3err.ErrInvalidArgument, "Header names with '_' are not accepted: %s.", truncate(name))
 		}
 	}
 	if err := screenCopySource(r.Header["X-Amz-Copy-Source"]); err != nil {
-		return err
+		return sigv4.Query{}, err
 	}
 	return screenQuery(r.URL.RawQuery)
 }
@@ -68,42 +69,34 @@ func screenCopySource(values []string) error {
 	case len(values) == 0:
 		return nil
 	case len(values) > 1:
-		return s3err.New("InvalidArgument", "The x-amz-copy-source header appears more than once.")
+		return s3err.Newf(s3err.ErrInvalidArgument, "The x-amz-copy-source header appears more than once.")
 	case strings.TrimSpace(values[0]) == "":
-		return s3err.New("InvalidArgument", "The x-amz-copy-source header is empty; copy source must mention the source bucket and key: sourcebucket/sourcekey.")
+		return s3err.Newf(s3err.ErrInvalidArgument, "The x-amz-copy-source header is empty; copy source must mention the source bucket and key: sourcebucket/sourcekey.")
 	}
 	_, err := copySource(values[0])
 	return err
 }
 
-// screenQuery refuses a query the proxy and a backend could read
-// differently: one Go's parser refuses (and so would silently skip a
-// parameter that is still forwarded), a parameter not UTF-8 once decoded
-// (the callables would see it changed), or a copy source given as a query
-// parameter (S3 takes x-amz-* headers in the query of presigned URLs; the
-// proxy checks only the header).
-func screenQuery(raw string) error {
-	if raw == "" {
-		return nil
-	}
-	q, err := url.ParseQuery(raw)
+// screenQuery parses the query and refuses one the proxy and a backend
+// could read differently: one the strict parse refuses (a lenient one
+// would silently skip a parameter that is still forwarded), a parameter
+// not UTF-8 once decoded (the callables would see it changed), or a copy
+// source given as a query parameter (S3 takes x-amz-* headers in the query
+// of presigned URLs; the proxy checks only the header).
+func screenQuery(raw string) (sigv4.Query, error) {
+	q, err := sigv4.ParseQuery(raw)
 	if err != nil {
-		return s3err.New("InvalidArgument", "The query string is not valid.")
+		return sigv4.Query{}, s3err.Newf(s3err.ErrInvalidArgument, "The query string is not valid.")
 	}
-	for key, values := range q {
-		if len(key) >= len("x-amz-copy-source") && strings.EqualFold(key[:len("x-amz-copy-source")], "x-amz-copy-source") {
-			return s3err.New("InvalidArgument", "The copy source must be given in the x-amz-copy-source header, not the query.")
+	for _, p := range q.Params {
+		if len(p.Key) >= len("x-amz-copy-source") && strings.EqualFold(p.Key[:len("x-amz-copy-source")], "x-amz-copy-source") {
+			return sigv4.Query{}, s3err.Newf(s3err.ErrInvalidArgument, "The copy source must be given in the x-amz-copy-source header, not the query.")
 		}
-		if !utf8.ValidString(key) {
-			return s3err.New("InvalidArgument", "Query parameters must be UTF-8.")
-		}
-		for _, v := range values {
-			if !utf8.ValidString(v) {
-				return s3err.New("InvalidArgument", "Query parameters must be UTF-8.")
-			}
+		if !utf8.ValidString(p.Key) || !utf8.ValidString(p.Value) {
+			return sigv4.Query{}, s3err.Newf(s3err.ErrInvalidArgument, "Query parameters must be UTF-8.")
 		}
 	}
-	return nil
+	return q, nil
 }
 
 // validBucketName accepts what a bucket can be named under S3's current

@@ -10,11 +10,10 @@ import (
 	"strconv"
 )
 
-// Error is an S3 error: a code clients switch on, an HTTP status, and a
-// message for humans. Messages never carry secrets.
+// Error is an S3 error: a code clients switch on, which decides the HTTP
+// status, and a message for humans. Messages never carry secrets.
 type Error struct {
-	Code    string
-	Status  int
+	Code    Code
 	Message string
 	// Resource names the bucket or object the error is about, when known.
 	Resource string
@@ -30,19 +29,34 @@ func (e *Error) Error() string {
 	if e.cause != nil {
 		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.cause)
 	}
-	return e.Code + ": " + e.Message
+	return e.Code.String() + ": " + e.Message
 }
 
 func (e *Error) Unwrap() error { return e.cause }
 
-// New makes an error with the status that S3 uses for code.
-func New(code, format string, args ...any) *Error {
-	return &Error{Code: code, Status: statusOf(code), Message: fmt.Sprintf(format, args...)}
+// Status is the HTTP status of the error's code.
+func (e *Error) Status() int { return e.Code.Status() }
+
+// New makes an error of code with S3's message for it.
+func New(code Code) *Error {
+	return &Error{Code: code, Message: code.Message()}
+}
+
+// Newf makes an error of code with a message of its own.
+func Newf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // Wrap is New with an underlying cause kept for logs.
-func Wrap(cause error, code, format string, args ...any) *Error {
-	e := New(code, format, args...)
+func Wrap(cause error, code Code) *Error {
+	e := New(code)
+	e.cause = cause
+	return e
+}
+
+// Wrapf is Newf with an underlying cause kept for logs.
+func Wrapf(cause error, code Code, format string, args ...any) *Error {
+	e := Newf(code, format, args...)
 	e.cause = cause
 	return e
 }
@@ -70,7 +84,13 @@ func As(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return Wrap(err, "InternalError", "We encountered an internal error. Please try again.")
+	return Wrap(err, ErrInternalError)
+}
+
+// Is reports whether err is an S3 error of code.
+func Is(err error, code Code) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
 }
 
 // Callable turns the failure of a host callable into the client's error:
@@ -84,49 +104,7 @@ func Callable(err error, format string, args ...any) *Error {
 		c.cause = err
 		return &c
 	}
-	return Wrap(err, "InternalError", format, args...)
-}
-
-// statuses maps every code the proxy emits to its HTTP status.
-var statuses = map[string]int{
-	"AccessDenied":                      http.StatusForbidden,
-	"AuthorizationHeaderMalformed":      http.StatusBadRequest,
-	"AuthorizationQueryParametersError": http.StatusBadRequest,
-	"BadDigest":                         http.StatusBadRequest,
-	"BadGateway":                        http.StatusBadGateway,
-	"EntityTooLarge":                    http.StatusBadRequest,
-	"GatewayTimeout":                    http.StatusGatewayTimeout,
-	"IncompleteBody":                    http.StatusBadRequest,
-	"InternalError":                     http.StatusInternalServerError,
-	"InvalidAccessKeyId":                http.StatusForbidden,
-	"InvalidToken":                      http.StatusBadRequest,
-	"InvalidArgument":                   http.StatusBadRequest,
-	"InvalidBucketName":                 http.StatusBadRequest,
-	"InvalidChunkSizeError":             http.StatusBadRequest,
-	"InvalidDigest":                     http.StatusBadRequest,
-	"InvalidRequest":                    http.StatusBadRequest,
-	"InvalidURI":                        http.StatusBadRequest,
-	"MalformedTrailerError":             http.StatusBadRequest,
-	"MalformedXML":                      http.StatusBadRequest,
-	"MethodNotAllowed":                  http.StatusMethodNotAllowed,
-	"MissingContentLength":              http.StatusLengthRequired,
-	"MissingSecurityHeader":             http.StatusBadRequest,
-	"NoSuchBucket":                      http.StatusNotFound,
-	"NotImplemented":                    http.StatusNotImplemented,
-	"RequestHeaderSectionTooLarge":      http.StatusBadRequest,
-	"RequestTimeTooSkewed":              http.StatusForbidden,
-	"RequestTimeout":                    http.StatusBadRequest,
-	"ServiceUnavailable":                http.StatusServiceUnavailable,
-	"SignatureDoesNotMatch":             http.StatusForbidden,
-	"SlowDown":                          http.StatusServiceUnavailable,
-	"XAmzContentSHA256Mismatch":         http.StatusBadRequest,
-}
-
-func statusOf(code string) int {
-	if s, ok := statuses[code]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
+	return Wrapf(err, ErrInternalError, format, args...)
 }
 
 type xmlError struct {
@@ -150,7 +128,7 @@ func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) {
 	for i, d := range e.Details {
 		details[i] = xmlDetail{XMLName: xml.Name{Local: d.Name}, Value: d.Value}
 	}
-	body, err := xml.Marshal(xmlError{Code: e.Code, Message: e.Message, Details: details, Resource: e.Resource, RequestID: requestID})
+	body, err := xml.Marshal(xmlError{Code: e.Code.String(), Message: e.Message, Details: details, Resource: e.Resource, RequestID: requestID})
 	if err != nil { // cannot happen with string fields; keep the status anyway
 		body = nil
 	}
@@ -158,14 +136,14 @@ func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/xml")
 	h.Set("x-amz-request-id", requestID)
-	if e.Status == http.StatusServiceUnavailable {
+	if e.Status() == http.StatusServiceUnavailable {
 		h.Set("Retry-After", "1") // SlowDown, a callable timeout: soon, not now
 	}
 	if r.Method == http.MethodHead {
-		w.WriteHeader(e.Status)
+		w.WriteHeader(e.Status())
 		return
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(e.Status)
+	w.WriteHeader(e.Status())
 	_, _ = w.Write(body)
 }

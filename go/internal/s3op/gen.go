@@ -27,6 +27,7 @@ import (
 	"go/format"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -296,19 +297,10 @@ func generate(extractPath string) ([]byte, error) {
 	fmt.Fprintf(&b, "var subresources = %s\n\n", goSet(subresources))
 	b.WriteString("// significant are the query keys some operation requires; one given twice makes a request ambiguous.\n")
 	fmt.Fprintf(&b, "var significant = %s\n\n", goSet(significant))
-	var hs []string
-	for h := range distinguishing {
-		hs = append(hs, h)
-	}
 	b.WriteString("// distinguishingHeaders are the headers some operation requires; present in a request, they rule out every operation that does not take them.\n")
-	fmt.Fprintf(&b, "var distinguishingHeaders = %s\n\n", goStrings(canonical(hs)))
+	fmt.Fprintf(&b, "var distinguishingHeaders = %s\n\n", goStrings(canonical(slices.Collect(maps.Keys(distinguishing)))))
 	b.WriteString("// excluded are the model's operations left out of the table, and the name their request gets instead.\nvar excluded = map[string]string{\n")
-	names := make([]string, 0, len(excluded))
-	for n := range excluded {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(excluded)) {
 		fmt.Fprintf(&b, "\t%q: %q, // %s\n", n, excluded[n].namedAs, excluded[n].why)
 	}
 	b.WriteString("}\n")
@@ -324,33 +316,19 @@ func canonical(headers []string) []string {
 	return out
 }
 
-func goStrings(s []string) string {
-	var b strings.Builder
-	b.WriteString("[]string{")
-	for i, v := range s {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%q", v)
-	}
-	b.WriteString("}")
-	return b.String()
+// goStrings is s as a Go []string literal.
+func goStrings(s []string) string { return "[]string{" + joinf("%q", s) + "}" }
+
+// goSet is m's keys, sorted, as a Go map[string]bool literal.
+func goSet(m map[string]bool) string {
+	return "map[string]bool{" + joinf("%q: true", slices.Sorted(maps.Keys(m))) + "}"
 }
 
-func goSet(m map[string]bool) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// joinf formats each item with format and joins them with ", ".
+func joinf(format string, items []string) string {
+	parts := make([]string, len(items))
+	for i, item := range items {
+		parts[i] = fmt.Sprintf(format, item)
 	}
-	slices.Sort(keys)
-	var b strings.Builder
-	b.WriteString("map[string]bool{")
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%q: true", k)
-	}
-	b.WriteString("}")
-	return b.String()
+	return strings.Join(parts, ", ")
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -59,13 +58,12 @@ func newHandler(cfg *config.Config, hooks Hooks, transport http.RoundTripper, to
 
 // outcome names how a callable call ended, for metrics.
 func outcome(err error) string {
-	var e *s3err.Error
 	switch {
 	case err == nil:
 		return "ok"
-	case errors.As(err, &e) && e.Code == "ServiceUnavailable":
+	case s3err.Is(err, s3err.ErrServiceUnavailable):
 		return "timeout"
-	case errors.As(err, &e) && e.Code == "SlowDown":
+	case s3err.Is(err, s3err.ErrSlowDown):
 		return "throttled"
 	default:
 		return "error"

@@ -15,16 +15,10 @@ import (
 // Algorithm is the only signing algorithm the proxy accepts.
 const Algorithm = "AWS4-HMAC-SHA256"
 
-// Payload hash values with a meaning of their own (x-amz-content-sha256).
 const (
-	UnsignedPayload          = "UNSIGNED-PAYLOAD"
-	StreamingPayload         = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
-	StreamingPayloadTrailer  = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
-	StreamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-	EmptySHA256              = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-	amzDateFormat            = "20060102T150405Z"
-	scopeDateFormat          = "20060102"
-	scopeTerminator          = "aws4_request"
+	amzDateFormat   = "20060102T150405Z"
+	scopeDateFormat = "20060102"
+	scopeTerminator = "aws4_request"
 )
 
 // Scope is the credential scope: date/region/service/aws4_request.
@@ -72,11 +66,11 @@ func ParseAuthorization(header string) (Credential, error) {
 	// S3's answers, in its words: InvalidArgument naming the header.
 	alg, rest, ok := strings.Cut(header, " ")
 	if !ok {
-		return c, s3err.New("InvalidArgument", "Authorization header is invalid -- one and only one ' ' (space) required.").
+		return c, s3err.Newf(s3err.ErrInvalidArgument, "Authorization header is invalid -- one and only one ' ' (space) required.").
 			With("ArgumentName", "Authorization").With("ArgumentValue", truncate(header))
 	}
 	if alg != Algorithm {
-		return c, s3err.New("InvalidArgument", "Unsupported Authorization Type").
+		return c, s3err.Newf(s3err.ErrInvalidArgument, "Unsupported Authorization Type").
 			With("ArgumentName", "Authorization").With("ArgumentValue", truncate(alg))
 	}
 	// S3 wants exactly three components; naming the one missing (an
@@ -165,16 +159,16 @@ func IsSigV2Header(header string) bool {
 }
 
 func errSigV2() error {
-	return s3err.New("InvalidRequest", "The authorization mechanism you have provided is not supported. Please use %s.", Algorithm)
+	return s3err.Newf(s3err.ErrInvalidRequest, "The authorization mechanism you have provided is not supported. Please use %s.", Algorithm)
 }
 
 func malformed(format string, args ...any) error {
-	return s3err.New("AuthorizationHeaderMalformed", "The authorization header is malformed; "+format+".", args...)
+	return s3err.Newf(s3err.ErrAuthorizationHeaderMalformed, "The authorization header is malformed; "+format+".", args...)
 }
 
 // malformedText is malformed with a finished sentence of S3's.
 func malformedText(text string) error {
-	return s3err.New("AuthorizationHeaderMalformed", "%s", "The authorization header is malformed; "+text)
+	return s3err.Newf(s3err.ErrAuthorizationHeaderMalformed, "%s", "The authorization header is malformed; "+text)
 }
 
 // truncate keeps client-supplied text in error messages short.

@@ -18,7 +18,7 @@ func BenchmarkVerifyHeaderAuth(b *testing.B) {
 	v := NewVerifier(func() time.Time { return exampleTime })
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.VerifyHeaderAuth(r, a, exampleSecret); err != nil {
+		if _, err := v.VerifyHeaderAuth(r, queryOf(r), a, exampleSecret); err != nil {
 			b.Fatal(err)
 		}
 	}

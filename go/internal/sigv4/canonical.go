@@ -58,37 +58,6 @@ func isUnreserved(c byte) bool {
 		c == '-' || c == '.' || c == '_' || c == '~'
 }
 
-// QueryParam is one decoded query parameter, in request order.
-type QueryParam struct{ Key, Value string }
-
-// ParseQuery splits a raw query into decoded parameters, in order. '+' is
-// a space, as in AWS's own services and SDKs (SDKs send a literal plus as
-// %2B); parameters without '=' are kept with an empty value, as SigV4
-// requires.
-func ParseQuery(rawQuery string) ([]QueryParam, error) {
-	if rawQuery == "" {
-		return nil, nil
-	}
-	parts := strings.Split(rawQuery, "&")
-	params := make([]QueryParam, 0, len(parts))
-	for _, p := range parts {
-		if p == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(p, "=")
-		dk, err := url.QueryUnescape(k)
-		if err != nil {
-			return nil, err
-		}
-		dv, err := url.QueryUnescape(v)
-		if err != nil {
-			return nil, err
-		}
-		params = append(params, QueryParam{dk, dv})
-	}
-	return params, nil
-}
-
 // CanonicalQuery encodes params and sorts them by key, then value. Params
 // for which skip returns true (the presigned signature) are left out.
 func CanonicalQuery(params []QueryParam, skip func(key string) bool) string {

@@ -12,7 +12,6 @@ import (
 // from the seed (the request's own signature), and the trailer's signature
 // ends the chain.
 type ChunkChain struct {
-	key      []byte
 	prefix   string // "\n<amzdate>\n<scope>\n"
 	previous string
 	mac      hash.Hash
@@ -22,7 +21,6 @@ type ChunkChain struct {
 func (v *Verifier) NewChunkChain(secret string, c Credential, seedSignature string) *ChunkChain {
 	key := v.keys.get(secret, c.Scope).key
 	return &ChunkChain{
-		key:      key,
 		prefix:   "\n" + c.AmzDate + "\n" + c.Scope.String() + "\n",
 		previous: seedSignature,
 		mac:      hmac.New(sha256.New, key),

@@ -45,8 +45,8 @@ func IsSigV2Query(q url.Values) bool {
 // PresignAuth is a parsed presigned request.
 type PresignAuth struct {
 	Credential
-	Expires     time.Duration
-	PayloadHash string
+	Expires time.Duration
+	Payload PayloadMode
 }
 
 // ParsePresigned reads the SigV4 query parameters of r.
@@ -98,12 +98,12 @@ func ParsePresigned(r *http.Request, q url.Values) (PresignAuth, error) {
 		// that does not match, not as a malformed query.
 		return a, signatureMismatch()
 	}
-	a.PayloadHash = UnsignedPayload
+	a.Payload = UnsignedPayload
 	if values, ok := q[queryContentSHA256]; ok {
-		if len(values) != 1 || !validPayloadHash(values[0]) {
-			return a, s3err.New("InvalidArgument", "X-Amz-Content-Sha256 must be given once, as UNSIGNED-PAYLOAD or a valid sha256 value.")
+		if len(values) != 1 || !PayloadMode(values[0]).Valid() {
+			return a, s3err.Newf(s3err.ErrInvalidArgument, "X-Amz-Content-Sha256 must be given once, as UNSIGNED-PAYLOAD or a valid sha256 value.")
 		}
-		a.PayloadHash = values[0]
+		a.Payload = PayloadMode(values[0])
 	}
 	return a, nil
 }
@@ -115,12 +115,12 @@ func ParsePresigned(r *http.Request, q url.Values) (PresignAuth, error) {
 func (v *Verifier) AdmitPresigned(r *http.Request, a PresignAuth) error {
 	now := v.now()
 	if now.Before(a.Time.Add(-MaxClockSkew)) {
-		return s3err.New("AccessDenied", "Request is not valid yet.")
+		return s3err.Newf(s3err.ErrAccessDenied, "Request is not valid yet.")
 	}
 	if expires := a.Time.Add(a.Expires); now.After(expires) {
 		// S3 says when it expired and what time it is (the client's
 		// clock may be the problem).
-		return s3err.New("AccessDenied", "Request has expired.").
+		return s3err.Newf(s3err.ErrAccessDenied, "Request has expired.").
 			With("X-Amz-Expires", strconv.FormatInt(int64(a.Expires/time.Second), 10)).
 			With("Expires", expires.UTC().Format(time.RFC3339)).
 			With("ServerTime", now.UTC().Format(time.RFC3339))
@@ -131,13 +131,13 @@ func (v *Verifier) AdmitPresigned(r *http.Request, a PresignAuth) error {
 	return checkSignedHeaders(r, a.SignedHeaders)
 }
 
-// VerifyPresigned checks a presigned request with the client's secret:
-// AdmitPresigned's checks again, then the signature.
-func (v *Verifier) VerifyPresigned(r *http.Request, a PresignAuth, secret string) error {
+// VerifyPresigned checks a presigned request, whose query is q, with the
+// client's secret: AdmitPresigned's checks again, then the signature.
+func (v *Verifier) VerifyPresigned(r *http.Request, q Query, a PresignAuth, secret string) error {
 	if err := v.AdmitPresigned(r, a); err != nil {
 		return err
 	}
-	canonical, err := canonicalRequest(r, a.SignedHeaders, a.PayloadHash, func(key string) bool { return key == querySignature })
+	canonical, err := canonicalRequest(r, q, a.SignedHeaders, a.Payload, func(key string) bool { return key == querySignature })
 	if err != nil {
 		return err
 	}
@@ -150,5 +150,5 @@ func (v *Verifier) VerifyPresigned(r *http.Request, a PresignAuth, secret string
 
 // queryError is S3's refusal of a presigned URL's parameters, in S3's words.
 func queryError(text string) error {
-	return s3err.New("AuthorizationQueryParametersError", "%s", text)
+	return s3err.Newf(s3err.ErrAuthorizationQueryParametersError, "%s", text)
 }

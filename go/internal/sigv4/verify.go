@@ -30,7 +30,7 @@ func NewVerifier(now func() time.Time) *Verifier {
 // HeaderAuth is a parsed header-authenticated request.
 type HeaderAuth struct {
 	Credential
-	PayloadHash string // x-amz-content-sha256 as sent
+	Payload PayloadMode // x-amz-content-sha256 as sent
 }
 
 // ParseHeaderAuth reads the Authorization, x-amz-date and
@@ -46,12 +46,12 @@ func ParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
 	}
 	for _, name := range [...]string{"X-Amz-Date", "X-Amz-Content-Sha256"} {
 		if len(r.Header[name]) > 1 {
-			return a, s3err.New("InvalidArgument", "The %s header appears more than once.", strings.ToLower(name))
+			return a, s3err.Newf(s3err.ErrInvalidArgument, "The %s header appears more than once.", strings.ToLower(name))
 		}
 	}
 	header := r.Header.Get("Authorization")
 	if header == "" {
-		return a, s3err.New("AccessDenied", "Anonymous access is forbidden; sign requests with %s.", Algorithm)
+		return a, s3err.Newf(s3err.ErrAccessDenied, "Anonymous access is forbidden; sign requests with %s.", Algorithm)
 	}
 	cred, err := ParseAuthorization(header)
 	if err != nil {
@@ -60,39 +60,31 @@ func ParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
 	a.Credential = cred
 	a.AmzDate = r.Header.Get("X-Amz-Date")
 	if a.AmzDate == "" {
-		return a, s3err.New("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header.")
+		return a, s3err.Newf(s3err.ErrAccessDenied, "AWS authentication requires a valid Date or x-amz-date header.")
 	}
 	a.Time, err = time.Parse(amzDateFormat, a.AmzDate)
 	if err != nil {
-		return a, s3err.New("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header.")
+		return a, s3err.Newf(s3err.ErrAccessDenied, "AWS authentication requires a valid Date or x-amz-date header.")
 	}
 	if a.Scope.Date != a.AmzDate[:8] {
 		return a, malformed("the Credential date %s is not the date of x-amz-date %s", a.Scope.Date, a.AmzDate)
 	}
-	a.PayloadHash = r.Header.Get("X-Amz-Content-Sha256")
-	if a.PayloadHash == "" {
-		return a, s3err.New("InvalidRequest", "Missing required header for this request: x-amz-content-sha256.")
+	a.Payload = PayloadMode(r.Header.Get("X-Amz-Content-Sha256"))
+	if a.Payload == "" {
+		return a, s3err.Newf(s3err.ErrInvalidRequest, "Missing required header for this request: x-amz-content-sha256.")
 	}
-	if !validPayloadHash(a.PayloadHash) {
-		return a, s3err.New("InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.").
-			With("ArgumentName", "x-amz-content-sha256").With("ArgumentValue", truncate(a.PayloadHash))
+	if !a.Payload.Valid() {
+		return a, s3err.Newf(s3err.ErrInvalidArgument, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.").
+			With("ArgumentName", "x-amz-content-sha256").With("ArgumentValue", truncate(string(a.Payload)))
 	}
 	return a, nil
-}
-
-func validPayloadHash(h string) bool {
-	switch h {
-	case UnsignedPayload, StreamingPayload, StreamingPayloadTrailer, StreamingUnsignedTrailer:
-		return true
-	}
-	return isLowerHex(h, 64)
 }
 
 // CheckTime rejects a request signed too far from now.
 func (v *Verifier) CheckTime(t time.Time) error {
 	skew := v.now().Sub(t)
 	if skew > MaxClockSkew || skew < -MaxClockSkew {
-		return s3err.New("RequestTimeTooSkewed", "The difference between the request time and the current time is too large.")
+		return s3err.New(s3err.ErrRequestTimeTooSkewed)
 	}
 	return nil
 }
@@ -109,15 +101,15 @@ func (v *Verifier) AdmitHeaderAuth(r *http.Request, a HeaderAuth) error {
 	return checkSignedHeaders(r, a.SignedHeaders)
 }
 
-// VerifyHeaderAuth checks a header-authenticated request with the client's
-// secret: AdmitHeaderAuth's checks again, then the signature. It returns
-// the signature, which seeds the chunk signature chain of streaming
-// uploads.
-func (v *Verifier) VerifyHeaderAuth(r *http.Request, a HeaderAuth, secret string) (string, error) {
+// VerifyHeaderAuth checks a header-authenticated request, whose query is
+// q, with the client's secret: AdmitHeaderAuth's checks again, then the
+// signature. It returns the signature, which seeds the chunk signature
+// chain of streaming uploads.
+func (v *Verifier) VerifyHeaderAuth(r *http.Request, q Query, a HeaderAuth, secret string) (string, error) {
 	if err := v.AdmitHeaderAuth(r, a); err != nil {
 		return "", err
 	}
-	canonical, err := canonicalRequest(r, a.SignedHeaders, a.PayloadHash, nil)
+	canonical, err := canonicalRequest(r, q, a.SignedHeaders, a.Payload, nil)
 	if err != nil {
 		return "", err
 	}
@@ -129,7 +121,7 @@ func (v *Verifier) VerifyHeaderAuth(r *http.Request, a HeaderAuth, secret string
 }
 
 func signatureMismatch() error {
-	return s3err.New("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+	return s3err.New(s3err.ErrSignatureDoesNotMatch)
 }
 
 // checkSignedHeaders insists that host and every x-amz-* header the request
@@ -159,14 +151,10 @@ func checkSignedHeaders(r *http.Request, signed []string) error {
 }
 
 // canonicalRequest rebuilds the canonical request the client signed.
-func canonicalRequest(r *http.Request, signedHeaders []string, payloadHash string, skipQuery func(string) bool) (string, error) {
+func canonicalRequest(r *http.Request, q Query, signedHeaders []string, payload PayloadMode, skipQuery func(string) bool) (string, error) {
 	uri, err := EncodePath(r.URL.EscapedPath())
 	if err != nil {
-		return "", s3err.New("InvalidURI", "Couldn't parse the specified URI.")
-	}
-	params, err := ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return "", s3err.New("InvalidArgument", "The query string is not valid percent-encoding.")
+		return "", s3err.New(s3err.ErrInvalidURI)
 	}
 	var headers strings.Builder
 	for _, name := range signedHeaders {
@@ -179,7 +167,7 @@ func canonicalRequest(r *http.Request, signedHeaders []string, payloadHash strin
 		headers.WriteString(value)
 		headers.WriteByte('\n')
 	}
-	return CanonicalRequest(r.Method, uri, CanonicalQuery(params, skipQuery), headers.String(), signedHeaders, payloadHash), nil
+	return CanonicalRequest(r.Method, uri, CanonicalQuery(q.Params, skipQuery), headers.String(), signedHeaders, string(payload)), nil
 }
 
 // distinctLowerNames reports whether names are non-empty, lower case and
@@ -208,6 +196,6 @@ func distinctLowerNames(names []string) bool {
 // sign: the names (lower case) in the HeadersNotSigned element.
 func HeadersNotSigned(names []string) *s3err.Error {
 	slices.Sort(names)
-	return s3err.New("AccessDenied", "There were headers present in the request which were not signed").
+	return s3err.Newf(s3err.ErrAccessDenied, "There were headers present in the request which were not signed").
 		With("HeadersNotSigned", strings.Join(names, ", "))
 }
