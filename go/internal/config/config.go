@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -470,26 +471,21 @@ func (b *Bucket) normalize(name string, haveFetcher bool) []error {
 	if b.Region == "" {
 		b.Region = DefaultRegion
 	}
-	switch b.Scheme {
-	case "":
-		b.Scheme = DefaultScheme
-	case "http", "https":
-	default:
-		bad("scheme %q is not http or https", b.Scheme)
-	}
-	switch b.AddressingStyle {
-	case "":
-		b.AddressingStyle = DefaultAddressingStyle
-	case VirtualStyle, PathStyle:
-	default:
-		bad("addressing_style %q is not virtual or path", b.AddressingStyle)
-	}
-	switch b.UploadFraming {
-	case "":
-		b.UploadFraming = DefaultUploadFraming
-	case FramingAWSChunked, FramingPlain:
-	default:
-		bad("upload_framing %q is not aws-chunked or plain", b.UploadFraming)
+	for _, c := range []struct {
+		name    string
+		value   *string
+		def     string
+		allowed []string
+	}{
+		{"scheme", &b.Scheme, DefaultScheme, []string{"http", "https"}},
+		{"addressing_style", &b.AddressingStyle, DefaultAddressingStyle, []string{VirtualStyle, PathStyle}},
+		{"upload_framing", &b.UploadFraming, DefaultUploadFraming, []string{FramingAWSChunked, FramingPlain}},
+	} {
+		if *c.value == "" {
+			*c.value = c.def
+		} else if !slices.Contains(c.allowed, *c.value) {
+			bad("%s %q is not %s", c.name, *c.value, strings.Join(c.allowed, " or "))
+		}
 	}
 	if (b.AccessKey == "") != (b.SecretKey == "") {
 		bad("access_key and secret_key go together")
