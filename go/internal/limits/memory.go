@@ -38,19 +38,30 @@ func (m *memoryStore) CountUse(_ context.Context, key string, expires time.Time)
 
 func (m *memoryStore) AllowRequest(_ context.Context, key string, limit RequestLimit) (bool, time.Duration, error) {
 	lim := limiterFor(m.requests, key, rate.Limit(limit.PerSecond), limit.Burst)
-	r := lim.Reserve()
-	if !r.OK() {
-		return false, 0, nil
+	now := time.Now()
+	if lim.AllowN(now, 1) {
+		return true, 0, nil
 	}
-	if d := r.Delay(); d > 0 {
-		r.Cancel() // refused: give the token back
-		return false, d, nil
-	}
-	return true, 0, nil
+	// Refused without reserving (a reservation given back under concurrency leaves the bucket
+	// in debt): the wait is the time the missing part of a token takes to come.
+	missing := 1 - lim.TokensAt(now)
+	return false, time.Duration(missing / limit.PerSecond * float64(time.Second)), nil
 }
 
+// WaitBytes is rate.Limiter.WaitN spelled out (reserve, then sleep) for one difference: WaitN
+// refuses at once, with an error of its own, a wait that would pass ctx's deadline, which the
+// Limiter could not tell from a store failure; this waits until ctx actually ends and returns
+// ctx's error.
 func (m *memoryStore) WaitBytes(ctx context.Context, key string, bytesPerSecond int64, burst, n int) error {
-	return limiterFor(m.bandwidth, key, rate.Limit(bytesPerSecond), burst).WaitN(ctx, n)
+	r := limiterFor(m.bandwidth, key, rate.Limit(bytesPerSecond), burst).ReserveN(time.Now(), n)
+	if !r.OK() {
+		return fmt.Errorf("limits: %d bytes exceed the bandwidth burst of %d", n, burst)
+	}
+	if err := sleep(ctx, r.Delay()); err != nil {
+		r.Cancel() // give back the tokens that were not used
+		return err
+	}
+	return nil
 }
 
 // limiterFor returns key's limiter, made or retuned to limit and burst (a reload may change
