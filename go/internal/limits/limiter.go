@@ -108,9 +108,15 @@ func (l *Limiter) String() string { return l.store.String() }
 // Close releases the store.
 func (l *Limiter) Close() error { return l.store.Close() }
 
+// countGrace keeps a use count this long past its URL's expiry. Each proxy tells a URL's expiry
+// by its own clock and Redis drops the count by its own: were one proxy's clock behind Redis',
+// the count would go before that proxy stops accepting the URL, and the URL could be used again
+// in between. Fifteen minutes is SigV4's own allowance for clock skew.
+const countGrace = 15 * time.Minute
+
 // UsePresigned counts a use of the presigned URL whose signature is given and allows it while
-// the count is at most max. The count lives until the URL expires. A URL already past expires
-// has no uses left.
+// the count is at most max. The count lives until the URL expires (and countGrace). A URL
+// already past expires has no uses left.
 func (l *Limiter) UsePresigned(ctx context.Context, signature string, max int, expires time.Time) (Decision, error) {
 	if max < 1 {
 		return Decision{}, fmt.Errorf("limits: presigned max uses %d: must be at least 1", max)
@@ -118,7 +124,7 @@ func (l *Limiter) UsePresigned(ctx context.Context, signature string, max int, e
 	if !time.Now().Before(expires) {
 		return Decision{}, nil
 	}
-	n, err := l.store.CountUse(ctx, l.keys.use(signature), expires)
+	n, err := l.store.CountUse(ctx, l.keys.use(signature), expires.Add(countGrace))
 	if err != nil {
 		return l.fallback(ctx, Uses, err)
 	}
