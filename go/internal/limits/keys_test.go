@@ -56,3 +56,25 @@ func TestRedisKeyLayout(t *testing.T) {
 		t.Errorf("missing keys %v (have %v)", want, keys)
 	}
 }
+
+// redis_rate takes whole events per period; every rate keeps its time between two events.
+func TestGCRALimit(t *testing.T) {
+	for _, tc := range []struct {
+		perSecond float64
+		interval  time.Duration
+	}{
+		{10, 100 * time.Millisecond},
+		{0.5, 2 * time.Second},
+		{2.5, 400 * time.Millisecond},
+		{1 << 40, 0}, // under a nanosecond
+		{1e300, 0},
+	} {
+		l := gcra(tc.perSecond, 1)
+		if l.Rate < 1 || l.Period <= 0 || l.Period/time.Duration(l.Rate) != tc.interval {
+			t.Errorf("gcra(%g) = %+v, want %v between events", tc.perSecond, l, tc.interval)
+		}
+		if tc.perSecond >= 1<<20 && float64(l.Rate) != min(tc.perSecond, 1<<53) {
+			t.Errorf("gcra(%g) = %+v, want the rate kept per second", tc.perSecond, l)
+		}
+	}
+}

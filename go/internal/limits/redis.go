@@ -121,12 +121,14 @@ func (s *redisStore) WaitBytes(ctx context.Context, key string, bytesPerSecond i
 	}
 }
 
-// gcra expresses a rate per second as redis_rate's integer events per period: GCRA only uses
+// gcra expresses a rate per second as redis_rate's integer events per period. GCRA only uses
 // period/rate (the time between two events), so a fractional rate becomes one event per
-// 1/perSecond seconds.
+// 1/perSecond seconds; above a million a second a fraction no longer matters and the rate is
+// rounded instead (one event per under a microsecond would lose more to Duration's rounding).
+// 2^53 keeps the integer exact in Lua's doubles.
 func gcra(perSecond float64, burst int) redis_rate.Limit {
-	if perSecond >= 1 && perSecond == math.Trunc(perSecond) && perSecond <= math.MaxInt32 {
-		return redis_rate.Limit{Rate: int(perSecond), Burst: burst, Period: time.Second}
+	if perSecond == math.Trunc(perSecond) || perSecond >= 1<<20 {
+		return redis_rate.Limit{Rate: int(math.Round(min(perSecond, 1<<53))), Burst: burst, Period: time.Second}
 	}
 	return redis_rate.Limit{Rate: 1, Burst: burst, Period: time.Duration(float64(time.Second) / perSecond)}
 }
