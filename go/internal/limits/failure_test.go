@@ -81,10 +81,12 @@ func TestRedisStoppedFollowsPolicies(t *testing.T) {
 	}
 
 	srv.start()
-	deadline := time.Now().Add(5 * time.Second)
+	restarted := time.Now()
+	deadline := restarted.Add(5 * time.Second)
 	for !defaults.Health(ctx).Reachable && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
+	t.Logf("reachable again %v after redis-server answered", time.Since(restarted))
 	if h := defaults.Health(ctx); !h.Reachable || !h.DownSince.IsZero() || h.Err != nil {
 		t.Fatalf("health after Redis came back: %+v", h)
 	}

@@ -169,7 +169,7 @@ func (l *Limiter) waitBytes(ctx context.Context, key string, bytesPerSecond int6
 		return err
 	}
 	if !d.Allowed {
-		return fmt.Errorf("limits: bandwidth limit %s fails closed: %w", l.store, d.Err)
+		return fmt.Errorf("limits: bandwidth fails closed: %w", d.Err)
 	}
 	return nil
 }

@@ -179,3 +179,23 @@ func TestThrottleOffPassesReaderThrough(t *testing.T) {
 		t.Error("a zero limit wrapped the reader")
 	}
 }
+
+// A body shorter than a batch is charged too, when it ends: the next stream of the key waits
+// for it.
+func TestThrottleChargesShortBodies(t *testing.T) {
+	for name, fleet := range fleets(t, Options{}) {
+		const bps = 8 << 10 // batch and burst: 8 KiB
+		ctx := context.Background()
+		if _, err := io.ReadAll(fleet[0].Throttle(ctx, bytes.NewReader(make([]byte, 4<<10)), "AK/down", bps)); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := io.ReadAll(fleet[len(fleet)-1].Throttle(ctx, bytes.NewReader(make([]byte, 8<<10)), "AK/down", bps)); err != nil {
+			t.Fatal(err)
+		}
+		// 4 KiB of the 8 KiB burst are left: the next 8 KiB wait for 4 KiB more, half a second.
+		if took := time.Since(start); took < 400*time.Millisecond || took > 800*time.Millisecond {
+			t.Errorf("%s: 8 KiB after a 4 KiB body took %v, want about 0.5 s", name, took)
+		}
+	}
+}
