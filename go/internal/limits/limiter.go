@@ -82,7 +82,7 @@ type Limiter struct {
 	store  Store
 	opts   Options
 	keys   keyspace
-	health health
+	health *health // shared by the Limiters WithPolicies makes: one store, one health
 }
 
 // Open builds a Limiter on the store stateURL names: "" or "memory:" for this process's
@@ -99,7 +99,16 @@ func Open(stateURL string, opts Options) (*Limiter, error) {
 // New builds a Limiter on store.
 func New(store Store, opts Options) *Limiter {
 	opts = opts.withDefaults()
-	return &Limiter{store: store, opts: opts, keys: keyspace{prefix: opts.Prefix}}
+	return &Limiter{store: store, opts: opts, keys: keyspace{prefix: opts.Prefix}, health: &health{}}
+}
+
+// WithPolicies returns a Limiter on the same store (the same counts) with other failure
+// policies: a reload may change the policies, and must not forget a spent URL by opening a
+// new store.
+func (l *Limiter) WithPolicies(p Policies) *Limiter {
+	c := *l
+	c.opts.Policies = p
+	return &c
 }
 
 // String names the store, without secrets.

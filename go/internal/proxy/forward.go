@@ -28,14 +28,16 @@ type forward struct {
 	target      target
 	bucket      *config.Bucket
 	creds       creds.Backend
-	payloadHash string        // what the backend is told, and signed
-	presigned   bool          // the client's auth parameters are in the query
-	signed      []string      // the header names the client signed (see forwards)
-	copySource  string        // the copy source as authorized, canonical; "" for none
-	body        *upstreamBody // a decoded aws-chunked body, or nil to pass through
-	bearer      string        // an IAM token for an API-key backend; "" to sign with HMAC
-	denial      *deleteDenial // keys of a DeleteObjects the validator refused, added to the backend's result
-	backendTime time.Duration // until the backend's response headers
+	payloadHash string           // what the backend is told, and signed
+	presigned   bool             // the client's auth parameters are in the query
+	signed      []string         // the header names the client signed (see forwards)
+	copySource  string           // the copy source as authorized, canonical; "" for none
+	body        *upstreamBody    // a decoded aws-chunked body, or nil to pass through
+	bearer      string           // an IAM token for an API-key backend; "" to sign with HMAC
+	denial      *deleteDenial    // keys of a DeleteObjects the validator refused, added to the backend's result
+	backendTime time.Duration    // until the backend's response headers
+	accessKey   string           // the authenticated client key, whose bandwidth limit applies
+	rate        config.RateLimit // its limit (limits.go)
 }
 
 // droppedHeaders never reach a backend, signed or not: the client's own

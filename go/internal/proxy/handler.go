@@ -53,6 +53,8 @@ type Options struct {
 	OnRequest func()
 	// Now is the clock for signature dates (time.Now if nil).
 	Now func() time.Time
+	// Limits, if set, are the presigned-URL and per-key limits (limits.go).
+	Limits *Limits
 }
 
 // Handler is the proxy's http.Handler.
@@ -130,6 +132,10 @@ type authenticated struct {
 	// chunks verifies aws-chunked signatures; nil when the body has none
 	// or signatures are not checked.
 	chunks *sigv4.ChunkChain
+	// A presigned URL's signature and validity, for its limits.
+	signature string
+	expiresIn time.Duration
+	expiresAt time.Time
 }
 
 // prepare runs every check a request must pass before anything of it
@@ -157,6 +163,10 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	}
 	access.Token = auth.token
 	h.logDropped(ctx, x, auth.dropped)
+	rate, err := h.limitRequests(ctx, w, auth.token)
+	if err != nil {
+		return nil, err
+	}
 	if tgt.bucket == "" {
 		if r.Method != http.MethodGet {
 			return nil, s3err.New("MethodNotAllowed", "The specified method is not allowed against this resource.")
@@ -167,6 +177,9 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 		return nil, s3err.New("NoSuchBucket", "The specified bucket does not exist.").WithResource(tgt.bucket)
 	}
 	bucket := entry.Bucket
+	if err := h.checkPresignExpiry(auth, bucket); err != nil {
+		return nil, err
+	}
 	if err := h.opts.Authorizer.Authorize(ctx, access, bucket.TTL()); err != nil {
 		return nil, err
 	}
@@ -174,7 +187,8 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	if err != nil {
 		return nil, err
 	}
-	fw := &forward{target: tgt, bucket: bucket, creds: backend, payloadHash: auth.payloadHash, presigned: auth.presigned, signed: auth.signedHeaders}
+	fw := &forward{target: tgt, bucket: bucket, creds: backend, payloadHash: auth.payloadHash, presigned: auth.presigned, signed: auth.signedHeaders,
+		accessKey: auth.token, rate: rate}
 	// screen let through one non-empty copy source at most, and
 	// checkForwarding one that is signed.
 	if values := r.Header["X-Amz-Copy-Source"]; len(values) == 1 {
@@ -195,11 +209,15 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 		}
 	}
 	if access.Operation == "DeleteObjects" && h.opts.Authorizer.KeyAware() {
+		if err := h.spendPresignedUse(ctx, auth, bucket); err != nil {
+			return nil, err
+		}
 		return h.deleteObjects(ctx, w, r, auth, access, fw)
 	}
 	if err := checkSize(r, access.Operation, auth.payloadHash); err != nil {
 		return nil, err
 	}
+	h.throttleUpload(r, auth.token, rate)
 	check := hashAndFraming
 	switch {
 	case fw.bearer != "":
@@ -212,6 +230,9 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, x *exchange) (
 	}
 	if fw.body != nil {
 		fw.payloadHash = fw.body.payloadHash
+	}
+	if err := h.spendPresignedUse(ctx, auth, bucket); err != nil {
+		return nil, err
 	}
 	return fw, nil
 }
@@ -236,7 +257,8 @@ func (h *Handler) authenticate(r *http.Request, q url.Values) (authenticated, er
 			return authenticated{}, s3err.New("InvalidRequest", "Presigned requests cannot use aws-chunked payloads.")
 		}
 		claimed := authenticated{token: a.AccessKey}
-		auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, presigned: true, signedHeaders: a.SignedHeaders}
+		auth := authenticated{token: a.AccessKey, payloadHash: a.PayloadHash, presigned: true, signedHeaders: a.SignedHeaders,
+			signature: a.Signature, expiresIn: a.Expires, expiresAt: a.Time.Add(a.Expires)}
 		// Everything that needs no secret first, the forwarding rule's
 		// refusals included: a request that cannot be valid never makes
 		// the proxy look a secret up.
