@@ -20,7 +20,7 @@ GO_SOURCES := $(shell find go -name '*.go' -not -name '*_test.go') go/go.mod go/
 # Debian packages the build and tests use (PyPI is not reachable here).
 DEBIAN_PACKAGES := gcc make python3 python3-dev python3-venv python3-pip python3-setuptools \
 	python3-wheel python3-cffi python3-dotenv python3-pytest python3-boto3 curl \
-	awscli s3cmd rclone openssl haproxy
+	awscli s3cmd rclone openssl haproxy redis-server
 
 .PHONY: all lib deps venv js-deps goclients test test-go test-python test-seaweedfs fuzz demo wheel clean bench soak conformance
 

@@ -389,6 +389,7 @@ _LOG_LEVEL_ALIASES = {"warning": "warn"}
 MAX_LIMIT = 1 << 40
 MAX_PRESIGN_EXPIRES = 7 * 24 * 3600  # S3's longest presigned URL
 STATE_DOWN_POLICIES = ("deny", "allow")
+STATE_PASSWORD_ENV = "OSP_STATE_PASSWORD"
 RATE_LIMIT_KEYS = ("requests_per_second", "burst", "upload_bytes_per_second", "download_bytes_per_second")
 _STATE_URL_FORMS = "'', 'memory:', redis://host:port/db or rediss://host:port/db"
 
@@ -417,6 +418,20 @@ def redact_state_url(url: str) -> str:
         return url
     host = parts.netloc.rpartition("@")[2]
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _with_state_password(url: str) -> str:
+    """The state_url libosp gets: with $OSP_STATE_PASSWORD as its password
+    when it has none, read from the environment when the server starts (a
+    Go library sees only the environment of its loading; ./.env is loaded
+    later)."""
+    password = os.environ.get(STATE_PASSWORD_ENV)
+    parts = urllib.parse.urlsplit(url)
+    if not password or not parts.netloc or parts.password is not None:
+        return url
+    user = urllib.parse.quote(parts.username or "", safe="")
+    netloc = f"{user}:{urllib.parse.quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def _show_state_url(url: str) -> str:
@@ -747,6 +762,7 @@ class ProxyServerConfig:
     state_url: str = setting(
         _state_url, """where the limits' counts live: '' (this process) or redis://host:port/db, rediss://...
         for a fleet; the password from the URL or $OSP_STATE_PASSWORD, never shown""", shown=_show_state_url,
+        sent=_with_state_password,
     )
     presign_max_uses: int = setting(
         partial(_int, low=0, high=MAX_LIMIT),
