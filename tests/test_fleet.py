@@ -34,7 +34,7 @@ TIMEOUT = 20
 KEY = "fleet.txt"
 BODY = b"served by a fleet\n"
 RATE = 10.0
-BURST = 5  # enough that a request arriving a little late loses no slot
+BURST = 10  # a second of slack: a hammer thread starved on a loaded machine loses no slot
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def redis() -> Iterator[RedisServer]:
 def fleet(start_proxy: Callable[..., ProxyServer], redis: RedisServer, bucket: str, direct: Any,
           tmp_path: Path) -> Iterator[Tuple[Haproxy, List[ProxyServer]]]:
     """Two proxies on one Redis behind haproxy; CLIENT's presigned URLs may
-    be used once, OTHER makes 10 requests a second (burst 5)."""
+    be used once, OTHER makes 10 requests a second (burst 10)."""
     direct.put_object(Bucket=bucket, Key=KEY, Body=BODY)
     proxies = [start_proxy(bucket, state_url=redis.url, presign_max_uses=1, log_format="json",
                            rate_limits={OTHER_ACCESS_KEY: {"requests_per_second": RATE, "burst": BURST}})
