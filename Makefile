@@ -20,7 +20,7 @@ GO_SOURCES := $(shell find go -name '*.go' -not -name '*_test.go') go/go.mod go/
 # Debian packages the build and tests use (PyPI is not reachable here).
 DEBIAN_PACKAGES := gcc make python3 python3-dev python3-venv python3-pip python3-setuptools \
 	python3-wheel python3-cffi python3-dotenv python3-pytest python3-boto3 curl \
-	awscli s3cmd rclone openssl haproxy
+	awscli s3cmd rclone openssl haproxy redis-server
 
 .PHONY: all lib deps venv js-deps goclients test test-go test-python test-seaweedfs fuzz demo wheel clean bench soak conformance
 
@@ -124,12 +124,15 @@ demo: deps venv $(VERSITYGW)
 
 # The benchmark (not part of `make test`): direct vs nginx proxy_pass vs this
 # proxy on versitygw and a null backend; writes docs/benchmarks.md and .svg.
-# BENCH_ARGS, e.g. "--rounds 1 --scale 0.5" for a quick look.
+# BENCH_ARGS, e.g. "--rounds 1 --scale 0.5" for a quick look. Then the cost
+# of each limit on a 4 KiB GET (bench/limits.py: docs/benchmarks-limits.md).
 BENCH_ARGS ?=
+LIMITS_BENCH_ARGS ?=
 bench: venv $(VERSITYGW)
 	@command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
 	cd bench && $(GO) build -o ../$(BUILD)/bench/ ./cmd/...
 	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+	$(VENV)/bin/python bench/limits.py $(LIMITS_BENCH_ARGS)
 
 # The soak (tests/soak/; not part of `make test`, tests/test_soak.py is its 30 s version):
 # 64 clients for 5 minutes through the proxy, every byte verified; fails on

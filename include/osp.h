@@ -34,7 +34,8 @@ extern "C" {
  * thread, whenever it needs an answer from a host callable:
  *
  *   callable_id  the id the host gave the callable in the server config
- *                ("validator", "bucket_creds_fetcher", "hmac_fetcher")
+ *                ("validator", "bucket_creds_fetcher", "hmac_fetcher",
+ *                "rate_limit_fetcher")
  *   args_json    a JSON object with the call's arguments, for example
  *                {"token": "AKIA...", "bucket": "data"} for a validator or
  *                {"access_key": "AKIA..."} for an hmac_fetcher
@@ -43,8 +44,8 @@ extern "C" {
  *
  * The trampoline returns one of the OSP_CB_* codes:
  *   OSP_CB_OK        the callable answered: out holds the value as text
- *                    (a secret, an API key, a JSON HMAC pair; empty for a
- *                    validator's True)
+ *                    (a secret, an API key, a JSON HMAC pair or rate limit;
+ *                    empty for a validator's True)
  *   OSP_CB_NONE      the callable answered None (or False for a validator)
  *   OSP_CB_ERROR     the callable raised; out holds a short description
  *   OSP_CB_BAD_TYPE  the callable returned a value of the wrong type; out
@@ -78,7 +79,9 @@ void osp_register_callback(osp_callback_fn fn);
  *                           "addressing_style": "virtual"|"path",
  *                           "upload_framing": "aws-chunked"|"plain",
  *                           "access_key": ..., "secret_key": ...,
- *                           "api_key": ..., "ttl": seconds}, ...},
+ *                           "api_key": ..., "ttl": seconds,
+ *                           "presign_max_uses": int|null,
+ *                           "presign_max_expires": seconds|null}, ...},
  *    "http_port": int|null, "https_port": int|null, "bind": str,
  *    "tls_cert_path": str|null, "tls_key_path": str|null,
  *    "verify": true|false|"/path/to/ca-bundle.pem",
@@ -95,7 +98,12 @@ void osp_register_callback(osp_callback_fn fn);
  *    "log_level": "debug"|"info"|"warn"|"error",
  *    "trusted_forwarded_host": bool, "metrics": bool,
  *    "admin_port": int|null, "admin_bind": str,
- *    "max_callable_calls": int, "hmac_fetcher_ttl": seconds}
+ *    "max_callable_calls": int, "hmac_fetcher_ttl": seconds,
+ *    "state_url": str, "presign_max_uses": int, "presign_max_expires": seconds,
+ *    "presign_limits_when_state_down": "deny"|"allow",
+ *    "rate_limits_when_state_down": "allow"|"deny",
+ *    "rate_limit": limit|null, "rate_limits": {access key: limit},
+ *    "rate_limit_fetcher": callable_id|null}
  *
  * Every key is optional but a port; an unknown key, at the top or in a
  * cos_map entry, is refused with a message naming it (a typo must not drop
@@ -117,6 +125,17 @@ void osp_register_callback(osp_callback_fn fn);
  * running at once: a request that needs one more is answered 503 SlowDown
  * without calling the host. A call whose caller timed out (callback_timeout)
  * holds its slot until the trampoline returns.
+ *
+ * The limits (docs/limits.md): state_url is where their counts live ("":
+ * this process; redis://host:port/db or rediss://, shared by a fleet, the
+ * password from the URL or $OSP_STATE_PASSWORD). A limit is an object of
+ * requests_per_second (a number), burst, upload_bytes_per_second and
+ * download_bytes_per_second (integers), each 0 or absent for none;
+ * rate_limit applies to every client key that rate_limits does not name
+ * and rate_limit_fetcher (which answers a limit as JSON, or None) does not
+ * give one. presign_max_uses (0: none) and presign_max_expires (0: 7 days)
+ * of a cos_map entry override the server's. The *_when_state_down keys say
+ * what the limits do while the store does not answer.
  *
  * hmac_fetcher_ttl (seconds; 0: not cached) is how long a
  * secret from hmac_fetcher is kept. osp_server_reload starts with empty

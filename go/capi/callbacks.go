@@ -22,6 +22,7 @@ import (
 
 	"github.com/object-storage-proxy/osp/internal/authz"
 	"github.com/object-storage-proxy/osp/internal/creds"
+	"github.com/object-storage-proxy/osp/internal/proxy"
 	"github.com/object-storage-proxy/osp/internal/s3err"
 	"github.com/object-storage-proxy/osp/internal/s3op"
 )
@@ -130,5 +131,14 @@ func secretFetcherHook(limiter *callLimiter, id *uint64, timeout time.Duration) 
 	}
 	return func(ctx context.Context, accessKey string) (string, bool, error) {
 		return callWithTimeout(limiter, "hmac_fetcher", *id, map[string]string{"access_key": accessKey}, timeout)
+	}
+}
+
+func rateLimitFetcherHook(limiter *callLimiter, id *uint64, timeout time.Duration) proxy.RateLimitFetcher {
+	if id == nil {
+		return nil
+	}
+	return func(ctx context.Context, accessKey string) (string, bool, error) {
+		return callWithTimeout(limiter, "rate_limit_fetcher", *id, map[string]string{"access_key": accessKey}, timeout)
 	}
 }

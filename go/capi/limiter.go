@@ -8,7 +8,7 @@ import (
 )
 
 // callableKinds are the host callables a server calls.
-var callableKinds = []string{"validator", "bucket_creds_fetcher", "hmac_fetcher"}
+var callableKinds = []string{"validator", "bucket_creds_fetcher", "hmac_fetcher", "rate_limit_fetcher"}
 
 // callLimiter bounds the host callable calls of one server that run at
 // once. Each call holds an OS thread (a cgo call) until the callable

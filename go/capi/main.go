@@ -118,12 +118,13 @@ func osp_server_reload(handle C.int64_t, configJSON *C.char) *C.char {
 func hooksOf(cfg *config.Config, limiter *callLimiter) server.Hooks {
 	timeout := cfg.CallbackTimeout()
 	return server.Hooks{
-		Validator:     validatorHook(limiter, cfg.Validator, timeout),
-		BucketFetcher: bucketFetcherHook(limiter, cfg.BucketCredsFetcher, timeout),
-		SecretFetcher: secretFetcherHook(limiter, cfg.HMACFetcher, timeout),
-		CallsInFlight: limiter.inFlight,
-		OnRequest:     countRequest,
-		Logger:        newLogger(cfg.LogFormat, cfg.LogLevel),
+		Validator:        validatorHook(limiter, cfg.Validator, timeout),
+		BucketFetcher:    bucketFetcherHook(limiter, cfg.BucketCredsFetcher, timeout),
+		SecretFetcher:    secretFetcherHook(limiter, cfg.HMACFetcher, timeout),
+		RateLimitFetcher: rateLimitFetcherHook(limiter, cfg.RateLimitFetcher, timeout),
+		CallsInFlight:    limiter.inFlight,
+		OnRequest:        countRequest,
+		Logger:           newLogger(cfg.LogFormat, cfg.LogLevel),
 	}
 }
 

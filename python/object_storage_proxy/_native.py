@@ -45,6 +45,7 @@ CALLABLE_ARGS: Dict[str, Tuple[str, ...]] = {
     "validator": ("token", "bucket"),
     "bucket_creds_fetcher": ("token", "bucket"),
     "hmac_fetcher": ("access_key",),
+    "rate_limit_fetcher": ("access_key",),
 }
 
 _registry: Dict[int, Tuple[str, Callable[..., Any], Tuple[str, ...]]] = {}
@@ -103,6 +104,14 @@ def _answer(kind: str, name: str, result: Any) -> Tuple[int, str]:
             f"bucket_creds_fetcher {name} returned a dict that is not "
             "{'access_key': str, 'secret_key': str} or {'api_key': str}"
         )
+    if kind == "rate_limit_fetcher":
+        # libosp checks the limit's keys and values as strictly as rate_limits'.
+        if isinstance(result, Mapping) and all(isinstance(k, str) for k in result):
+            try:
+                return CB_OK, json.dumps(dict(result), allow_nan=False)
+            except (TypeError, ValueError):
+                pass
+        return CB_BAD_TYPE, f"rate_limit_fetcher {name} returned {type(result).__name__}, expected a dict of numbers or None"
     expected = "str, dict or None" if kind == "bucket_creds_fetcher" else "str or None"
     return CB_BAD_TYPE, f"{kind} {name} returned {type(result).__name__}, expected {expected}"
 

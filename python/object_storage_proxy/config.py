@@ -23,6 +23,7 @@ import ipaddress
 import json
 import os
 import re
+import urllib.parse
 from functools import partial
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -36,6 +37,8 @@ BucketCredsFetcher = Callable[[str, str], Union[str, Mapping[str, str], None]]
 """bucket_creds_fetcher(token, bucket) -> API key, JSON HMAC pair, dict or None."""
 HmacFetcher = Callable[[str], Optional[str]]
 """hmac_fetcher(access_key) -> secret key or None."""
+RateLimitFetcher = Callable[[str], Optional[Mapping[str, Union[int, float]]]]
+"""rate_limit_fetcher(access_key) -> a rate limit dict, or None for the default."""
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -51,6 +54,8 @@ _ENTRY_ALIASES: Dict[str, Tuple[str, ...]] = {
     "scheme": ("scheme",),
     "addressing_style": ("addressing_style",),
     "upload_framing": ("upload_framing",),
+    "presign_max_uses": ("presign_max_uses",),
+    "presign_max_expires": ("presign_max_expires",),
 }
 _ENTRY_SPELLINGS = {alias: key for key, aliases in _ENTRY_ALIASES.items() for alias in aliases}
 
@@ -200,6 +205,10 @@ def _check_cos_entry(bucket: str, entry: Any) -> Tuple[Dict[str, Any], List[Exce
             continue
         if check(key, lambda v, key=key: _text(f"{where}[{key!r}]", v)) and out[key] not in allowed:
             errors.append(ValueError(f"{where}[{key!r}]: must be one of {', '.join(map(repr, allowed))}"))
+    # The presigned URL limits have no default here: without them the server's apply.
+    for key, high in (("presign_max_uses", MAX_LIMIT), ("presign_max_expires", MAX_PRESIGN_EXPIRES)):
+        if key in out:
+            check(key, lambda v, key=key, high=high: _int(f"{where}[{key!r}]", v, 0, high))
     if ("access_key" in out) != ("secret_key" in out):
         errors.append(ValueError(f"{where}: 'access_key' and 'secret_key' must be given together"))
     return out, errors
@@ -374,6 +383,107 @@ MAX_HMAC_FETCHER_TTL = 86400
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warn", "error")
 _LOG_LEVEL_ALIASES = {"warning": "warn"}
+
+
+# Bounds of the limits (libosp checks them too).
+MAX_LIMIT = 1 << 40
+MAX_PRESIGN_EXPIRES = 7 * 24 * 3600  # S3's longest presigned URL
+STATE_DOWN_POLICIES = ("deny", "allow")
+STATE_PASSWORD_ENV = "OSP_STATE_PASSWORD"
+RATE_LIMIT_KEYS = ("requests_per_second", "burst", "upload_bytes_per_second", "download_bytes_per_second")
+_STATE_URL_FORMS = "'', 'memory:', redis://host:port/db or rediss://host:port/db"
+
+
+def _state_url(field: str, value: Any) -> str:
+    """Where the limits' counts live. Messages never quote the URL: it may
+    hold a password."""
+    if not isinstance(value, str):
+        raise TypeError(f"{field}: expected str, got {type(value).__name__}")
+    if value in ("", "memory:"):
+        return value
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        raise ValueError(f"{field}: not a valid URL (want {_STATE_URL_FORMS})") from None
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ValueError(f"{field}: want {_STATE_URL_FORMS} (the URL is not shown: it may hold a password)")
+    return value
+
+
+def redact_state_url(url: str) -> str:
+    """A state_url without its user and password."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _with_state_password(url: str) -> str:
+    """The state_url libosp gets: with $OSP_STATE_PASSWORD as its password
+    when it has none, read from the environment when the server starts (a
+    Go library sees only the environment of its loading; ./.env is loaded
+    later)."""
+    password = os.environ.get(STATE_PASSWORD_ENV)
+    parts = urllib.parse.urlsplit(url)
+    if not password or not parts.netloc or parts.password is not None:
+        return url
+    user = urllib.parse.quote(parts.username or "", safe="")
+    netloc = f"{user}:{urllib.parse.quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _show_state_url(url: str) -> str:
+    return repr(redact_state_url(url))
+
+
+def _policy(field: str, value: Any, *, allowed: Tuple[str, ...]) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{field}: expected str, got {type(value).__name__}")
+    if value not in allowed:
+        raise ValueError(f"{field}: {value!r} is not one of {', '.join(map(repr, allowed))}")
+    return value
+
+
+def rate_limit_value(where: str, value: Any) -> Dict[str, Union[int, float]]:
+    """One rate limit: a dict of RATE_LIMIT_KEYS, each a number >= 0 (0 or
+    absent: no limit of that kind); burst needs requests_per_second."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{where}: expected a dict of {', '.join(RATE_LIMIT_KEYS)}, got {type(value).__name__}")
+    out: Dict[str, Union[int, float]] = {}
+    for key, number in value.items():
+        if key not in RATE_LIMIT_KEYS:
+            hint = difflib.get_close_matches(str(key), RATE_LIMIT_KEYS, n=1)
+            raise ValueError(f"{where}: unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+        if key == "requests_per_second":
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                raise TypeError(f"{where}[{key!r}]: expected a number, got {type(number).__name__}")
+            if not 0 <= number <= MAX_LIMIT:
+                raise ValueError(f"{where}[{key!r}]: {number} is out of range (0-{MAX_LIMIT})")
+            out[key] = number
+        else:
+            out[key] = _int(f"{where}[{key!r}]", number, 0, MAX_LIMIT)
+    if out.get("burst") and not out.get("requests_per_second"):
+        raise ValueError(f"{where}: 'burst' is given without 'requests_per_second'")
+    return out
+
+
+def _rate_limit(field: str, value: Any) -> Optional[Dict[str, Union[int, float]]]:
+    return None if value is None else rate_limit_value(field, value)
+
+
+def _rate_limits(field: str, value: Any) -> Dict[str, Dict[str, Union[int, float]]]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{field}: expected a dict of access key -> rate limit, got {type(value).__name__}")
+    out = {}
+    for access_key, limit in value.items():
+        if not isinstance(access_key, str) or not access_key:
+            raise TypeError(f"{field}: access keys must be non-empty str, got {access_key!r}")
+        out[access_key] = rate_limit_value(f"{field}[{access_key!r}]", limit)
+    return out
 
 
 def _choice(field: str, value: Any, *, env: str, allowed: Tuple[str, ...]) -> str:
@@ -648,6 +758,39 @@ class ProxyServerConfig:
     hmac_fetcher_ttl: int = setting(
         partial(_int, low=0, high=MAX_HMAC_FETCHER_TTL),
         "seconds a secret from hmac_fetcher is kept (0: not cached); a reload forgets them all",
+    )
+    state_url: str = setting(
+        _state_url, """where the limits' counts live: '' (this process) or redis://host:port/db, rediss://...
+        for a fleet; the password from the URL or $OSP_STATE_PASSWORD, never shown""", shown=_show_state_url,
+        sent=_with_state_password,
+    )
+    presign_max_uses: int = setting(
+        partial(_int, low=0, high=MAX_LIMIT),
+        "times a presigned URL may be used (0: no limit); a bucket's own presign_max_uses wins",
+    )
+    presign_max_expires: int = setting(
+        partial(_int, low=0, high=MAX_PRESIGN_EXPIRES),
+        "seconds of X-Amz-Expires a presigned URL may have at most (0: S3's 7 days); a bucket's own wins",
+    )
+    presign_limits_when_state_down: str = setting(
+        partial(_policy, allowed=STATE_DOWN_POLICIES),
+        "'deny' (503) or 'allow' use-limited presigned URLs while the state store does not answer",
+    )
+    rate_limits_when_state_down: str = setting(
+        partial(_policy, allowed=STATE_DOWN_POLICIES),
+        "'allow' (not limited) or 'deny' (503) requests of rate-limited keys while the state store does not answer",
+    )
+    rate_limit: Optional[Dict[str, Union[int, float]]] = setting(
+        _rate_limit, """every client key's limit unless rate_limits or rate_limit_fetcher gives its own:
+        {requests_per_second, burst, upload_bytes_per_second, download_bytes_per_second} (0 or absent: none)""",
+        default=None,
+    )
+    rate_limits: Dict[str, Dict[str, Union[int, float]]] = setting(
+        _rate_limits, "client access key -> its own rate limit (a dict like rate_limit's)", default=None,
+    )
+    rate_limit_fetcher: Optional[RateLimitFetcher] = setting(
+        _callable, "rate_limit_fetcher(access_key) -> a rate limit dict, or None: the limit of a key not in rate_limits",
+        default=None, table="callables", shown=_show_callable,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

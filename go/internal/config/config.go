@@ -52,6 +52,10 @@ type Bucket struct {
 	APIKey          string `json:"api_key"`
 	TTLSeconds      *int   `json:"ttl"`
 	UploadFraming   string `json:"upload_framing"`
+	// PresignMaxUses and PresignMaxExpires override the server's for this
+	// bucket (nil: the server's); see Config.
+	PresignMaxUses    *int `json:"presign_max_uses"`
+	PresignMaxExpires *int `json:"presign_max_expires"`
 }
 
 // TTL is how long answers about this bucket may be cached.
@@ -138,6 +142,25 @@ type Config struct {
 	ClientHeaderTimeoutSeconds float64 `json:"client_header_timeout"`
 	ClientIdleTimeoutSeconds   float64 `json:"client_idle_timeout"`
 	BackendTimeoutSeconds      float64 `json:"backend_timeout"`
+	// The limits (docs/limits.md). StateURL says where their counts live:
+	// "" in this process, redis:// or rediss:// in Redis, shared by a
+	// fleet. Its password never appears in a message (RedactedStateURL).
+	StateURL string `json:"state_url"`
+	// PresignMaxUses serves a presigned URL at most this many times (0: no
+	// limit); PresignMaxExpires refuses a presigned URL whose X-Amz-Expires
+	// is longer (seconds; 0: S3's 7 days). A bucket may override both.
+	PresignMaxUses    int `json:"presign_max_uses"`
+	PresignMaxExpires int `json:"presign_max_expires"`
+	// What the presigned use limits and the rate limits (requests and
+	// bandwidth) do while the state store does not answer: "deny" or
+	// "allow".
+	PresignLimitsWhenStateDown string `json:"presign_limits_when_state_down"`
+	RateLimitsWhenStateDown    string `json:"rate_limits_when_state_down"`
+	// RateLimit is every client key's limit unless RateLimits or the
+	// rate_limit_fetcher callable gives the key its own (nil: none).
+	RateLimit        *RateLimit           `json:"rate_limit"`
+	RateLimits       map[string]RateLimit `json:"rate_limits"`
+	RateLimitFetcher *uint64              `json:"rate_limit_fetcher"`
 }
 
 // CheckUnverifiedBind refuses skip_signature_validation on a listener that
@@ -448,6 +471,7 @@ func (c *Config) normalize() error {
 		}
 		errs = append(errs, b.normalize(name, c.BucketCredsFetcher != nil)...)
 	}
+	errs = append(errs, c.normalizeLimits()...)
 	for ak, sk := range c.HMACKeystore {
 		if ak == "" || sk == "" {
 			errs = append(errs, errors.New("config: hmac_keystore has an empty access key or secret"))
@@ -498,6 +522,9 @@ func (b *Bucket) normalize(name string, haveFetcher bool) []error {
 		b.TTLSeconds = &ttl
 	} else if *b.TTLSeconds < 0 {
 		bad("ttl %d is negative", *b.TTLSeconds)
+	}
+	if err := checkPresignLimits(b.PresignMaxUses, b.PresignMaxExpires); err != nil {
+		bad("%v", err)
 	}
 	return errs
 }

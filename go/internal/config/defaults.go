@@ -24,6 +24,11 @@ const (
 	DefaultAdminBind           = "127.0.0.1"
 	DefaultMaxCallableCalls    = 32
 	DefaultHMACFetcherTTL      = 300 * time.Second
+	// A use limit is a security promise (a 1-use link must not become a
+	// 2-use link while Redis is away); rates protect capacity, and denying
+	// every request while Redis is away would make its outage the proxy's.
+	DefaultPresignLimitsWhenStateDown = StateDownDeny
+	DefaultRateLimitsWhenStateDown    = StateDownAllow
 
 	// A cos_map entry's.
 	DefaultRegion          = "us-east-1"
@@ -55,6 +60,8 @@ func Defaults() Config {
 		AdminBind:                  DefaultAdminBind,
 		MaxCallableCalls:           DefaultMaxCallableCalls,
 		HMACFetcherTTLSeconds:      &hmacFetcherTTL,
+		PresignLimitsWhenStateDown: DefaultPresignLimitsWhenStateDown,
+		RateLimitsWhenStateDown:    DefaultRateLimitsWhenStateDown,
 	}
 }
 

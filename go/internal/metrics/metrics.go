@@ -25,6 +25,9 @@ type Metrics struct {
 	callableCalls   *prometheus.CounterVec
 	callableSeconds *prometheus.HistogramVec
 	iamFetches      *prometheus.CounterVec
+	throttled       *prometheus.CounterVec
+	limitFallbacks  *prometheus.CounterVec
+	presignRefused  *prometheus.CounterVec
 }
 
 // New creates the metrics of one server.
@@ -41,9 +44,13 @@ func New() *Metrics {
 		callableCalls:   counter("osp_callable_calls_total", "Calls of Python callables by callable and outcome (ok, error, timeout, throttled: refused at max_callable_calls).", "callable", "outcome"),
 		callableSeconds: histogram("osp_callable_duration_seconds", "Time Python callables took.", 0.0001, "callable"),
 		iamFetches:      counter("osp_iam_token_fetches_total", "IBM Cloud IAM token requests by outcome (ok, error).", "outcome"),
+		throttled:       counter("osp_throttled_requests_total", "Requests refused with SlowDown by a request rate limit, by access key (only keys named in rate_limits; every other key is _other).", "access_key"),
+		limitFallbacks:  counter("osp_limit_fallbacks_total", "Limit decisions a failure policy made because the state store did not answer, by limit and policy.", "limit", "policy"),
+		presignRefused:  counter("osp_presigned_refused_total", "Presigned requests refused by a presigned URL limit, by reason (uses_spent, expires_too_long).", "reason"),
 	}
 	m.registry.MustRegister(m.requests, m.requestSeconds, m.backendSeconds, m.requestBytes, m.responseBytes,
 		m.authFailures, m.cacheRequests, m.callableCalls, m.callableSeconds, m.iamFetches,
+		m.throttled, m.limitFallbacks, m.presignRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -114,4 +121,44 @@ func (m *Metrics) IAMFetch(err error) {
 		outcome = "error"
 	}
 	m.iamFetches.WithLabelValues(outcome).Inc()
+}
+
+// Throttled records a request refused by a request rate limit; label is an
+// access key named in the configuration or "_other", never a key a client
+// chose.
+func (m *Metrics) Throttled(label string) { m.throttled.WithLabelValues(label).Inc() }
+
+// LimitFallback records a decision a failure policy made for limit.
+func (m *Metrics) LimitFallback(limit, policy string) {
+	m.limitFallbacks.WithLabelValues(limit, policy).Inc()
+}
+
+// PresignRefused records a presigned request a presigned URL limit refused.
+func (m *Metrics) PresignRefused(reason string) { m.presignRefused.WithLabelValues(reason).Inc() }
+
+// StateStore exports the limits' state store as the gauge
+// osp_limit_state_up{store}: 1 while it answers, 0 while it does not. Call
+// it once, before serving; up is read at each scrape.
+func (m *Metrics) StateStore(up func() (store string, reachable bool)) {
+	m.registry.MustRegister(stateStoreCollector{up: up, desc: prometheus.NewDesc(
+		"osp_limit_state_up", "Whether the limits' state store (memory or Redis) answered its last ping (1) or not (0).",
+		[]string{"store"}, nil)})
+}
+
+// stateStoreCollector is a gauge whose label (the store, which a reload may
+// change) is read with its value.
+type stateStoreCollector struct {
+	up   func() (string, bool)
+	desc *prometheus.Desc
+}
+
+func (c stateStoreCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c stateStoreCollector) Collect(ch chan<- prometheus.Metric) {
+	store, reachable := c.up()
+	value := 0.0
+	if reachable {
+		value = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, value, store)
 }

@@ -37,6 +37,8 @@ type forward struct {
 	bearer      string            // an IAM token for an API-key backend; "" to sign with HMAC
 	denial      *deleteDenial     // keys of a DeleteObjects the validator refused, added to the backend's result
 	backendTime time.Duration     // until the backend's response headers
+	accessKey   string            // the authenticated client key, whose bandwidth limit applies
+	rate        config.RateLimit  // its limit (limits.go)
 }
 
 // droppedHeaders never reach a backend, signed or not: the client's own

@@ -52,6 +52,8 @@ type Options struct {
 	OnRequest func()
 	// Now is the clock for signature dates (time.Now if nil).
 	Now func() time.Time
+	// Limits, if set, are the presigned-URL and per-key limits (limits.go).
+	Limits *Limits
 }
 
 // Handler is the proxy's http.Handler.
@@ -130,6 +132,10 @@ type authenticated struct {
 	// chunks verifies aws-chunked signatures; nil when the body has none
 	// or signatures are not checked.
 	chunks *sigv4.ChunkChain
+	// A presigned URL's signature and validity, for its limits.
+	signature string
+	expiresIn time.Duration
+	expiresAt time.Time
 }
 
 // prepare runs every check a request must pass before anything of it
@@ -156,6 +162,10 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 	}
 	access.Token = auth.token
 	h.logDropped(ctx, x, auth.dropped)
+	rate, err := h.limitRequests(ctx, w, auth.token)
+	if err != nil {
+		return nil, err
+	}
 	if tgt.bucket == "" {
 		if r.Method != http.MethodGet {
 			return nil, s3err.New(s3err.ErrMethodNotAllowed)
@@ -166,6 +176,9 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 		return nil, s3err.New(s3err.ErrNoSuchBucket).WithResource(tgt.bucket)
 	}
 	bucket := entry.Bucket
+	if err := h.checkPresignExpiry(auth, bucket); err != nil {
+		return nil, err
+	}
 	if err := h.opts.Authorizer.Authorize(ctx, access, bucket.TTL()); err != nil {
 		return nil, err
 	}
@@ -173,7 +186,8 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 	if err != nil {
 		return nil, err
 	}
-	fw := &forward{target: tgt, bucket: bucket, creds: backend, query: q, payload: auth.payload, presigned: auth.presigned, signed: auth.signedHeaders}
+	fw := &forward{target: tgt, bucket: bucket, creds: backend, query: q, payload: auth.payload, presigned: auth.presigned, signed: auth.signedHeaders,
+		accessKey: auth.token, rate: rate}
 	// screen let through one non-empty copy source at most, and
 	// checkForwarding one that is signed.
 	if values := r.Header["X-Amz-Copy-Source"]; len(values) == 1 {
@@ -194,11 +208,15 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 		}
 	}
 	if access.Operation == "DeleteObjects" && h.opts.Authorizer.KeyAware() {
+		if err := h.spendPresignedUse(ctx, auth, bucket); err != nil {
+			return nil, err
+		}
 		return h.deleteObjects(ctx, w, r, auth, access, fw)
 	}
 	if err := checkSize(r, access.Operation, auth.payload); err != nil {
 		return nil, err
 	}
+	h.throttleUpload(r, auth.token, rate)
 	check := hashAndFraming
 	switch {
 	case fw.bearer != "":
@@ -211,6 +229,9 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 	}
 	if fw.body != nil {
 		fw.payload = fw.body.payload
+	}
+	if err := h.spendPresignedUse(ctx, auth, bucket); err != nil {
+		return nil, err
 	}
 	return fw, nil
 }
@@ -298,7 +319,8 @@ func (h *Handler) parseAuth(r *http.Request, q sigv4.Query) (clientAuth, error) 
 		return clientAuth{}, s3err.Newf(s3err.ErrInvalidRequest, "Presigned requests cannot use aws-chunked payloads.")
 	}
 	return clientAuth{
-		auth:          authenticated{token: a.AccessKey, payload: a.Payload, presigned: true, signedHeaders: a.SignedHeaders},
+		auth: authenticated{token: a.AccessKey, payload: a.Payload, presigned: true, signedHeaders: a.SignedHeaders,
+			signature: a.Signature, expiresIn: a.Expires, expiresAt: a.Time.Add(a.Expires)},
 		credential:    a.Credential,
 		securityToken: q.Values.Get("X-Amz-Security-Token"),
 		admit:         func() error { return h.verifier.AdmitPresigned(r, a) },

@@ -38,12 +38,12 @@ func (h *Handler) relay(w *responseWriter, r *http.Request, x *exchange, fw *for
 		return
 	}
 	copyResponseHeader(w.Header(), resp.Header)
-	var body io.Reader = resp.Body
+	body := h.throttleDownload(r, fw, resp.Body)
 	flush := resp.ContentLength < 0
 	if x.operation == "CompleteMultipartUpload" && resp.StatusCode == http.StatusOK {
 		// The backend's own URL out, the client's in (see location.go):
 		// the length changes.
-		body, flush = newLocationRewriter(resp.Body, clientLocation(r)), true
+		body, flush = newLocationRewriter(body, clientLocation(r)), true
 		w.Header().Del("Content-Length")
 	}
 	w.WriteHeader(resp.StatusCode)

@@ -136,8 +136,10 @@ func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/xml")
 	h.Set("x-amz-request-id", requestID)
-	if e.Status() == http.StatusServiceUnavailable {
-		h.Set("Retry-After", "1") // SlowDown, a callable timeout: soon, not now
+	if e.Status() == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		// SlowDown, a callable timeout: soon, not now (a rate limit says
+		// when, and has set it already).
+		h.Set("Retry-After", "1")
 	}
 	if r.Method == http.MethodHead {
 		w.WriteHeader(e.Status())

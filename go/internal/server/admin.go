@@ -82,7 +82,7 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "stopping", http.StatusServiceUnavailable)
 			return
 		}
-		_, _ = w.Write([]byte("ready\n"))
+		_, _ = w.Write([]byte("ready\n" + s.state.readiness()))
 	case metricsPath:
 		s.mu.Lock()
 		enabled := s.cfg.MetricsEnabled()

@@ -10,6 +10,7 @@ import (
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/creds"
 	"github.com/object-storage-proxy/osp/internal/iam"
+	"github.com/object-storage-proxy/osp/internal/limits"
 	"github.com/object-storage-proxy/osp/internal/metrics"
 	"github.com/object-storage-proxy/osp/internal/proxy"
 	"github.com/object-storage-proxy/osp/internal/s3err"
@@ -22,6 +23,8 @@ type Hooks struct {
 	Validator     authz.Validator
 	BucketFetcher creds.BucketFetcher
 	SecretFetcher creds.SecretFetcher
+	// RateLimitFetcher gives a client key its rate limit.
+	RateLimitFetcher proxy.RateLimitFetcher
 	// CallsInFlight reports the calls of a callable kind running now; it
 	// is read by the metrics of the server's whole life, so Start takes it
 	// and reloads keep the first one.
@@ -32,7 +35,7 @@ type Hooks struct {
 
 // newHandler builds the proxy handler of one configuration, with every
 // callable and cache instrumented.
-func newHandler(cfg *config.Config, hooks Hooks, transport http.RoundTripper, tokens *iam.Tokens, m *metrics.Metrics, log *slog.Logger) *proxy.Handler {
+func newHandler(cfg *config.Config, hooks Hooks, transport http.RoundTripper, tokens *iam.Tokens, limiter *limits.Limiter, m *metrics.Metrics, log *slog.Logger) *proxy.Handler {
 	secrets := creds.NewClientSecretsTTL(cfg.HMACKeystore, timedSecretFetcher(hooks.SecretFetcher, m), cfg.CacheSize, cfg.HMACFetcherTTL())
 	secrets.Observe(func(hit bool) { m.CacheLookup("client_secrets", hit) })
 	backends := creds.NewBackendCreds(timedBucketFetcher(hooks.BucketFetcher, m), cfg.BucketCredsFetcherIdentity, cfg.CacheSize)
@@ -53,6 +56,7 @@ func newHandler(cfg *config.Config, hooks Hooks, transport http.RoundTripper, to
 		Metrics:                 m,
 		Logger:                  log,
 		OnRequest:               hooks.OnRequest,
+		Limits:                  proxy.NewLimits(limiter, cfg, timedRateLimitFetcher(hooks.RateLimitFetcher, m), m),
 	})
 }
 
@@ -103,5 +107,17 @@ func timedSecretFetcher(f creds.SecretFetcher, m *metrics.Metrics) creds.SecretF
 		secret, found, err := f(ctx, accessKey)
 		m.Callable("hmac_fetcher", outcome(err), time.Since(start))
 		return secret, found, err
+	}
+}
+
+func timedRateLimitFetcher(f proxy.RateLimitFetcher, m *metrics.Metrics) proxy.RateLimitFetcher {
+	if f == nil {
+		return nil
+	}
+	return func(ctx context.Context, accessKey string) (string, bool, error) {
+		start := time.Now()
+		answer, found, err := f(ctx, accessKey)
+		m.Callable("rate_limit_fetcher", outcome(err), time.Since(start))
+		return answer, found, err
 	}
 }

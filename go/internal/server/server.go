@@ -36,6 +36,7 @@ type Server struct {
 	adminPort   int
 	log         *slog.Logger
 	metrics     *metrics.Metrics
+	state       *stateStore // the limits' counts, kept across reloads
 
 	mu      sync.Mutex // guards cfg, tokens and handler swaps (reload)
 	cfg     *config.Config
@@ -60,10 +61,12 @@ func Start(cfg *config.Config, hooks Hooks) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{log: log, metrics: metrics.New(), tokens: map[string]*iam.Tokens{}}
+	s.state = newStateStore(log, s.metrics)
 	if hooks.CallsInFlight != nil {
-		s.metrics.CallsInFlight(hooks.CallsInFlight, "validator", "bucket_creds_fetcher", "hmac_fetcher")
+		s.metrics.CallsInFlight(hooks.CallsInFlight, "validator", "bucket_creds_fetcher", "hmac_fetcher", "rate_limit_fetcher")
 	}
 	if err := s.install(cfg, hooks); err != nil {
+		s.state.close()
 		return nil, err
 	}
 	if cfg.Verify.Skip {
@@ -153,7 +156,11 @@ func (s *Server) install(cfg *config.Config, hooks Hooks) error {
 	if err != nil {
 		return err
 	}
-	s.handler.Store(newHandler(cfg, hooks, transport, tokens, s.metrics, s.log))
+	limiter, err := s.state.limiterFor(cfg)
+	if err != nil {
+		return err
+	}
+	s.handler.Store(newHandler(cfg, hooks, transport, tokens, limiter, s.metrics, s.log))
 	s.cfg = cfg
 	if s.transport != nil {
 		s.transport.Close() // requests still running on it finish normally
@@ -270,6 +277,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.transport.Close()
 		}
 		s.mu.Unlock()
+		s.state.close()
 		close(done)
 	}()
 	select {

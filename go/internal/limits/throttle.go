@@ -1,0 +1,62 @@
+package limits
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// maxBatch is the most bytes taken from a bandwidth budget at once: on Redis one round trip per
+// 64 KiB rather than per Read, while the stream runs ahead of its budget by one batch at most.
+const maxBatch = 64 << 10
+
+// throttledReader charges what it reads to a bandwidth budget. It reads first and pays after,
+// in batches: a Read returns at once while the unpaid bytes are under a batch, and the Read
+// that completes a batch (or meets the end) waits for its tokens before handing its bytes on.
+// So every byte is charged exactly once, a 4 KiB body costs one take, and nothing is buffered
+// beyond the caller's own slice.
+type throttledReader struct {
+	ctx            context.Context
+	r              io.Reader
+	l              *Limiter
+	key            string
+	bytesPerSecond int64
+	batch          int // also the burst: a batch must fit in the bucket
+	unpaid         int
+}
+
+func newThrottledReader(ctx context.Context, r io.Reader, l *Limiter, key string, bytesPerSecond int64) *throttledReader {
+	// A batch no bigger than a second's worth keeps a slow limit smooth.
+	batch := int(min(bytesPerSecond, maxBatch))
+	return &throttledReader{ctx: ctx, r: r, l: l, key: key, bytesPerSecond: bytesPerSecond, batch: batch}
+}
+
+func (t *throttledReader) Read(p []byte) (int, error) {
+	if len(p) > t.batch-t.unpaid {
+		p = p[:t.batch-t.unpaid]
+	}
+	n, err := t.r.Read(p)
+	t.unpaid += n
+	if t.unpaid == t.batch || (err != nil && t.unpaid > 0) {
+		if payErr := t.l.waitBytes(t.ctx, t.key, t.bytesPerSecond, t.batch, t.unpaid); payErr != nil {
+			return 0, payErr
+		}
+		t.unpaid = 0
+	}
+	return n, err
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
