@@ -46,6 +46,8 @@ func (h *health) up() {
 	}
 }
 
+func (h *health) isDown() bool { return h.downSince.Load() != 0 }
+
 func (h *health) down() {
 	h.downSince.CompareAndSwap(0, time.Now().UnixNano())
 }

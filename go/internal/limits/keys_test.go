@@ -38,14 +38,20 @@ func TestRedisKeyLayout(t *testing.T) {
 	if _, err := l.Allow(ctx, "AK", RequestLimit{PerSecond: 1, Burst: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.ReadAll(l.Throttle(ctx, strings.NewReader("body"), "AK/down", 1000)); err != nil {
+	// A whole batch (a second's worth), so that it is paid rather than owed.
+	if _, err := io.ReadAll(l.Throttle(ctx, strings.NewReader(strings.Repeat("b", 1000)), "AK/down", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	// The rate and a use in one script: the same keys as Allow's and UsePresigned's.
+	sig2 := signature()
+	if _, _, err := l.AllowUse(ctx, "AK", RequestLimit{PerSecond: 1, Burst: 2}, sig2, 1, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := srv.client().Keys(ctx, "*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"p1:use:" + sig: true, "rate:p1:req:AK": true, "rate:p1:bw:AK/down": true}
+	want := map[string]bool{"p1:use:" + sig: true, "p1:use:" + sig2: true, "rate:p1:req:AK": true, "rate:p1:bw:AK/down": true}
 	for _, k := range keys {
 		if !want[k] {
 			t.Errorf("unexpected key %q", k)

@@ -83,6 +83,7 @@ type Limiter struct {
 	opts   Options
 	keys   keyspace
 	health *health // shared by the Limiters WithPolicies makes: one store, one health
+	owed   *owed   // short bodies' unpaid bytes, on a shared store only; shared like health
 }
 
 // Open builds a Limiter on the store stateURL names: "" or "memory:" for this process's
@@ -99,7 +100,12 @@ func Open(stateURL string, opts Options) (*Limiter, error) {
 // New builds a Limiter on store.
 func New(store Store, opts Options) *Limiter {
 	opts = opts.withDefaults()
-	return &Limiter{store: store, opts: opts, keys: keyspace{prefix: opts.Prefix}, health: &health{}}
+	l := &Limiter{store: store, opts: opts, keys: keyspace{prefix: opts.Prefix}, health: &health{}}
+	if store.Shared() {
+		// In process a charge costs less than keeping a debt would; on Redis it is a round trip.
+		l.owed = newOwed(opts.MemoryEntries)
+	}
+	return l
 }
 
 // WithPolicies returns a Limiter on the same store (the same counts) with other failure
@@ -154,6 +160,38 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit RequestLimit) (De
 	return Decision{Allowed: allowed, RetryAfter: retryAfter}, nil
 }
 
+// AllowUse is Allow and then, only when the request is allowed, UsePresigned: for a presigned
+// request under a rate limit and a use limit. On a store that can do both in one step (Redis:
+// one script, one round trip) it does, atomically, so a throttled attempt spends no use there
+// either. rate is Allow's decision and use UsePresigned's, zero when the request was not allowed.
+func (l *Limiter) AllowUse(ctx context.Context, key string, limit RequestLimit, signature string, max int, expires time.Time) (rate, use Decision, err error) {
+	if err := limit.validate(); err != nil {
+		return rate, use, err
+	}
+	both, ok := l.store.(rateUseCounter)
+	if !ok || max < 1 || !time.Now().Before(expires) {
+		if rate, err = l.Allow(ctx, key, limit); err != nil || !rate.Allowed {
+			return rate, use, err
+		}
+		use, err = l.UsePresigned(ctx, signature, max, expires)
+		return rate, use, err
+	}
+	res, storeErr := both.AllowRequestCountUse(ctx, l.keys.requests(key), limit, l.keys.use(signature), expires.Add(countGrace))
+	if storeErr != nil {
+		// Neither was answered: the rate's policy decides first, as if asked alone.
+		if rate, err = l.fallback(ctx, Requests, storeErr); err != nil || !rate.Allowed {
+			return rate, use, err
+		}
+		use, err = l.fallback(ctx, Uses, storeErr)
+		return rate, use, err
+	}
+	l.health.up()
+	if !res.allowed {
+		return Decision{RetryAfter: res.retryAfter}, use, nil
+	}
+	return Decision{Allowed: true}, Decision{Allowed: res.uses <= int64(max), Uses: res.uses}, nil
+}
+
 // Throttle returns r slowed to bytesPerSecond, shared by every stream with the same key (use
 // one key per direction, e.g. the access key plus "/up" or "/down"). Both directions of a
 // proxied request are readers (the client's body, the backend's answer), so a reader is all the
@@ -179,6 +217,23 @@ func (l *Limiter) waitBytes(ctx context.Context, key string, bytesPerSecond int6
 	}
 	if !d.Allowed {
 		return fmt.Errorf("limits: bandwidth fails closed: %w", d.Err)
+	}
+	return nil
+}
+
+// payShort pays for a whole body shorter than a batch. On a shared store the bytes are owed
+// (owed.go) and paid, a batch at a time, by the body that brings the key's debt to a batch; while
+// the store is known to be down they are paid at once, so that the bandwidth policy decides
+// every transfer as it would without a debt.
+func (l *Limiter) payShort(ctx context.Context, key string, bytesPerSecond int64, batch, n int) error {
+	due := n
+	if l.owed != nil && !l.health.isDown() {
+		due = l.owed.add(key, n, batch)
+	}
+	for ; due > 0; due -= batch {
+		if err := l.waitBytes(ctx, key, bytesPerSecond, batch, min(due, batch)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

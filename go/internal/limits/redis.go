@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -20,6 +21,8 @@ import (
 type redisStore struct {
 	client  *redis.Client
 	rates   *redis_rate.Limiter
+	gcra    gcraScript
+	rateUse *redis.Script // redis_rate's GCRA, then a use count (allowRequestCountUse)
 	timeout time.Duration
 	name    string // scheme, host and database: never the password
 }
@@ -56,8 +59,13 @@ func openRedis(stateURL string, opts Options) (*redisStore, error) {
 	ro.ContextTimeoutEnabled = true
 	ro.DialerRetries = 1 // a refused dial is an answer: let the policy decide, not a retry loop
 	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	gcra, err := catchGCRA()
+	if err != nil {
+		return nil, err
+	}
 	client := redis.NewClient(ro)
-	return &redisStore{client: client, rates: redis_rate.NewLimiter(client), timeout: opts.Timeout, name: name}, nil
+	return &redisStore{client: client, rates: redis_rate.NewLimiter(client), gcra: gcra, rateUse: allowRequestCountUse(gcra),
+		timeout: opts.Timeout, name: name}, nil
 }
 
 // countUse counts one use of a presigned URL. INCR and PEXPIREAT run in one script, so they
@@ -67,13 +75,34 @@ func openRedis(stateURL string, opts Options) (*redisStore, error) {
 // one URL carries the same expiry anyway.
 //
 // KEYS[1] is the counter, ARGV[1] the URL's expiry in Unix milliseconds.
-var countUse = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then
-  redis.call('PEXPIREAT', KEYS[1], ARGV[1])
-end
-return n
-`)
+var countUse = redis.NewScript(countUseLua("KEYS[1]", "ARGV[1]") + "return n\n")
+
+// countUseLua counts a use of the counter key, expiring at expires, into the local n.
+func countUseLua(key, expires string) string {
+	return "local n = redis.call('INCR', " + key + ")\n" +
+		"if n == 1 then\n" +
+		"  redis.call('PEXPIREAT', " + key + ", " + expires + ")\n" +
+		"end\n"
+}
+
+// allowRequestCountUse takes a request with redis_rate's GCRA and, only when it is allowed,
+// counts a use: one round trip for a presigned request with a rate and a use limit, and, being
+// one script, atomic, so a throttled attempt spends no use and the count stays exact across
+// proxies. The GCRA runs as a Lua function so that its returns end it, not the script.
+//
+// KEYS[1] and ARGV[1..4] are the GCRA's (gcraScript), KEYS[2] the use counter and ARGV[5] its
+// expiry in Unix milliseconds. The answer is {0, retry_after seconds} when throttled, else
+// {1, the use count}. The two keys must live on one Redis (no cluster: openRedis makes a
+// single-node client).
+func allowRequestCountUse(gcra gcraScript) *redis.Script {
+	return redis.NewScript("local function gcra()\n" + gcra.src + "\nend\n" +
+		"local rate = gcra()\n" +
+		"if rate[1] == 0 then\n" +
+		"  return {0, rate[3]}\n" +
+		"end\n" +
+		countUseLua("KEYS[2]", "ARGV[5]") +
+		"return {1, n}\n")
+}
 
 func (s *redisStore) CountUse(ctx context.Context, key string, expires time.Time) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -98,6 +127,31 @@ func (s *redisStore) AllowRequest(ctx context.Context, key string, limit Request
 		return true, 0, nil
 	}
 	return false, res.RetryAfter, nil
+}
+
+// AllowRequestCountUse is AllowRequest and, when the request is allowed, CountUse, in one round
+// trip (allowRequestCountUse).
+func (s *redisStore) AllowRequestCountUse(ctx context.Context, key string, limit RequestLimit, useKey string, expires time.Time) (rateUse, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	args := append(s.gcra.args(gcra(limit.PerSecond, limit.Burst), 1), expires.UnixMilli())
+	v, err := s.rateUse.Run(ctx, s.client, []string{s.gcra.keyPrefix + key, useKey}, args...).Slice()
+	if err == nil && len(v) != 2 {
+		err = fmt.Errorf("unexpected answer %v", v)
+	}
+	if err != nil {
+		return rateUse{}, fmt.Errorf("limits: request rate and presigned use on %s: %w", s.name, err)
+	}
+	if allowed, _ := v[0].(int64); allowed == 1 {
+		uses, _ := v[1].(int64)
+		return rateUse{allowed: true, uses: uses}, nil
+	}
+	retry, _ := v[1].(string)
+	seconds, err := strconv.ParseFloat(retry, 64)
+	if err != nil {
+		return rateUse{}, fmt.Errorf("limits: request rate on %s: retry after %q: %w", s.name, retry, err)
+	}
+	return rateUse{retryAfter: time.Duration(seconds * float64(time.Second))}, nil
 }
 
 // WaitBytes takes n byte tokens in one round trip when they are there. When they are not,

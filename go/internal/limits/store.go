@@ -26,6 +26,20 @@ type Store interface {
 	Close() error
 }
 
+// rateUseCounter is a Store that can take a request and count a presigned use in one step.
+type rateUseCounter interface {
+	// AllowRequestCountUse is AllowRequest and, only when the request is allowed, CountUse
+	// of useKey, as one atomic step.
+	AllowRequestCountUse(ctx context.Context, key string, limit RequestLimit, useKey string, expires time.Time) (rateUse, error)
+}
+
+// rateUse is AllowRequestCountUse's answer.
+type rateUse struct {
+	allowed    bool
+	retryAfter time.Duration // when refused
+	uses       int64         // when allowed: the use count including this one
+}
+
 // ErrFull is the in-memory store's answer when every slot holds a count that has not expired:
 // forgetting one would let its URL be used again, so the use is refused instead.
 var ErrFull = errors.New("limits: in-memory store is full of unexpired presigned-URL counts")

@@ -11,10 +11,11 @@ import (
 const maxBatch = 64 << 10
 
 // throttledReader charges what it reads to a bandwidth budget. It reads first and pays after,
-// in batches: a Read returns at once while the unpaid bytes are under a batch, and the Read
-// that completes a batch (or meets the end) waits for its tokens before handing its bytes on.
-// So every byte is charged exactly once, a 4 KiB body costs one take, and nothing is buffered
-// beyond the caller's own slice.
+// in batches: a Read returns at once while the unpaid bytes are under a batch, and the Read that
+// completes a batch (or meets the end) waits for its tokens before handing its bytes on. So
+// every byte is charged exactly once and nothing is buffered beyond the caller's own slice. A
+// body that ends before its first batch is paid through Limiter.payShort: at once in process,
+// owed on a shared store until the key's debt makes a batch.
 type throttledReader struct {
 	ctx            context.Context
 	r              io.Reader
@@ -23,6 +24,7 @@ type throttledReader struct {
 	bytesPerSecond int64
 	batch          int // also the burst: a batch must fit in the bucket
 	unpaid         int
+	paidBatch      bool // a full batch was paid: the body is not short
 }
 
 func newThrottledReader(ctx context.Context, r io.Reader, l *Limiter, key string, bytesPerSecond int64) *throttledReader {
@@ -37,10 +39,20 @@ func (t *throttledReader) Read(p []byte) (int, error) {
 	}
 	n, err := t.r.Read(p)
 	t.unpaid += n
-	if t.unpaid == t.batch || (err != nil && t.unpaid > 0) {
-		if payErr := t.l.waitBytes(t.ctx, t.key, t.bytesPerSecond, t.batch, t.unpaid); payErr != nil {
-			return 0, payErr
-		}
+	var payErr error
+	switch {
+	case t.unpaid == t.batch:
+		payErr = t.l.waitBytes(t.ctx, t.key, t.bytesPerSecond, t.batch, t.unpaid)
+		t.paidBatch = true
+	case err != nil && t.unpaid > 0 && !t.paidBatch:
+		payErr = t.l.payShort(t.ctx, t.key, t.bytesPerSecond, t.batch, t.unpaid)
+	case err != nil && t.unpaid > 0:
+		payErr = t.l.waitBytes(t.ctx, t.key, t.bytesPerSecond, t.batch, t.unpaid)
+	}
+	if payErr != nil {
+		return 0, payErr
+	}
+	if t.unpaid == t.batch || err != nil {
 		t.unpaid = 0
 	}
 	return n, err
