@@ -162,10 +162,15 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 	}
 	access.Token = auth.token
 	h.logDropped(ctx, x, auth.dropped)
-	rate, err := h.limitRequests(ctx, w, auth.token)
+	var servedBucket *config.Bucket
+	if served {
+		servedBucket = entry.Bucket
+	}
+	rate, err := h.limitRequests(ctx, w, auth, servedBucket)
 	if err != nil {
 		return nil, err
 	}
+	defer h.settleRate(ctx, auth.token, rate)
 	if tgt.bucket == "" {
 		if r.Method != http.MethodGet {
 			return nil, s3err.New(s3err.ErrMethodNotAllowed)
@@ -187,7 +192,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 		return nil, err
 	}
 	fw := &forward{target: tgt, bucket: bucket, creds: backend, query: q, payload: auth.payload, presigned: auth.presigned, signed: auth.signedHeaders,
-		accessKey: auth.token, rate: rate}
+		accessKey: auth.token, rate: rate.limit}
 	// screen let through one non-empty copy source at most, and
 	// checkForwarding one that is signed.
 	if values := r.Header["X-Amz-Copy-Source"]; len(values) == 1 {
@@ -208,7 +213,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 		}
 	}
 	if access.Operation == "DeleteObjects" && h.opts.Authorizer.KeyAware() {
-		if err := h.spendPresignedUse(ctx, auth, bucket); err != nil {
+		if err := h.spendPresignedUse(ctx, w, auth, bucket, rate); err != nil {
 			return nil, err
 		}
 		return h.deleteObjects(ctx, w, r, auth, access, fw)
@@ -216,7 +221,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 	if err := checkSize(r, access.Operation, auth.payload); err != nil {
 		return nil, err
 	}
-	h.throttleUpload(r, auth.token, rate)
+	h.throttleUpload(r, auth.token, rate.limit)
 	check := hashAndFraming
 	switch {
 	case fw.bearer != "":
@@ -230,7 +235,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 	if fw.body != nil {
 		fw.payload = fw.body.payload
 	}
-	if err := h.spendPresignedUse(ctx, auth, bucket); err != nil {
+	if err := h.spendPresignedUse(ctx, w, auth, bucket, rate); err != nil {
 		return nil, err
 	}
 	return fw, nil

@@ -114,38 +114,82 @@ func (l *Limits) fellBack(kind limits.Kind, d limits.Decision) {
 	}
 }
 
+// keyRate is a request's place under its key's rate limit.
+type keyRate struct {
+	limit config.RateLimit
+	// withUse: the request is still to be taken from the key's budget,
+	// together with its presigned use (spendPresignedUse).
+	withUse bool
+}
+
 // limitRequests takes one request from the authenticated key's budget. It
 // runs after authentication, so that no one spends another key's budget
 // with requests they could not sign, and before the validator, so that a
-// throttled key costs no callable call. It returns the key's limit, whose
-// bandwidth applies once the request is forwarded.
-func (h *Handler) limitRequests(ctx context.Context, w http.ResponseWriter, accessKey string) (config.RateLimit, error) {
+// throttled key costs no callable call. A presigned request whose bucket
+// limits its uses is the exception: its request is taken with its use,
+// after the validator (one round trip on Redis instead of two), and
+// settleRate takes it if the request is refused before. It returns the
+// key's limit, whose bandwidth applies once the request is forwarded.
+// bucket is nil when the request names no served bucket.
+func (h *Handler) limitRequests(ctx context.Context, w http.ResponseWriter, auth authenticated, bucket *config.Bucket) (*keyRate, error) {
 	l := h.opts.Limits
 	if l == nil {
-		return config.RateLimit{}, nil
+		return &keyRate{}, nil
 	}
-	rate, err := l.rateOf(ctx, accessKey)
-	if err != nil || rate.RequestsPerSecond == 0 {
-		return rate, err
+	limit, err := l.rateOf(ctx, auth.token)
+	kr := &keyRate{limit: limit}
+	if err != nil || limit.RequestsPerSecond == 0 {
+		return kr, err
 	}
-	d, err := l.limiter.Allow(ctx, accessKey, limits.RequestLimit{PerSecond: rate.RequestsPerSecond, Burst: rate.Burst})
+	if auth.presigned && bucket != nil {
+		if maxUses, _ := l.cfg.PresignLimits(bucket); maxUses > 0 {
+			kr.withUse = true
+			return kr, nil
+		}
+	}
+	d, err := l.limiter.Allow(ctx, auth.token, requestLimit(limit))
 	if err != nil {
-		return rate, err
+		return kr, err
 	}
+	return kr, l.answerRate(w, auth.token, limit, d)
+}
+
+func requestLimit(limit config.RateLimit) limits.RequestLimit {
+	return limits.RequestLimit{PerSecond: limit.RequestsPerSecond, Burst: limit.Burst}
+}
+
+// answerRate turns the rate's decision into the request's answer: nil to
+// go on, else why not.
+func (l *Limits) answerRate(w http.ResponseWriter, accessKey string, limit config.RateLimit, d limits.Decision) error {
 	l.fellBack(limits.Requests, d)
 	switch {
 	case d.Allowed:
-		return rate, nil
+		return nil
 	case d.Fallback != 0:
-		return rate, s3err.Wrapf(d.Err, s3err.ErrServiceUnavailable, "The request rate cannot be checked now; please try again.")
+		return s3err.Wrapf(d.Err, s3err.ErrServiceUnavailable, "The request rate cannot be checked now; please try again.")
 	}
 	if l.metrics != nil {
 		l.metrics.Throttled(l.label(accessKey))
 	}
 	// Whole seconds, rounded up: a client that waits that long is served.
 	w.Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(d.RetryAfter.Seconds())))))
-	return rate, s3err.Wrap(fmt.Errorf("request rate limit of %g/s (burst %d) reached", rate.RequestsPerSecond, rate.Burst),
+	return s3err.Wrap(fmt.Errorf("request rate limit of %g/s (burst %d) reached", limit.RequestsPerSecond, limit.Burst),
 		s3err.ErrSlowDown)
+}
+
+// settleRate takes from the key's budget a request whose rate was left to
+// be taken with its use (limitRequests) but that was refused before its
+// use was counted, so that refused requests spend the budget as they do
+// when the rate is taken first. The refusal stands whatever the rate says.
+func (h *Handler) settleRate(ctx context.Context, accessKey string, kr *keyRate) {
+	if !kr.withUse {
+		return
+	}
+	kr.withUse = false
+	l := h.opts.Limits
+	if d, err := l.limiter.Allow(ctx, accessKey, requestLimit(kr.limit)); err == nil {
+		l.fellBack(limits.Requests, d)
+	}
 }
 
 // checkPresignExpiry refuses a presigned URL valid for longer than its
@@ -167,11 +211,13 @@ func (h *Handler) checkPresignExpiry(auth authenticated, bucket *config.Bucket) 
 }
 
 // spendPresignedUse counts a use of a presigned URL whose bucket limits
-// them. It runs when the request is about to be forwarded, every other
-// check passed, so a refused attempt spends nothing. The URL is known by
-// its signature: what was verified, so re-encoding, reordering or adding
-// query parameters gives either the same URL or one whose signature fails.
-func (h *Handler) spendPresignedUse(ctx context.Context, auth authenticated, bucket *config.Bucket) error {
+// them, and takes the request from its key's budget if limitRequests left
+// that to it. It runs when the request is about to be forwarded, every
+// other check passed, so a refused attempt spends nothing; a throttled one
+// spends no use either. The URL is known by its signature: what was
+// verified, so re-encoding, reordering or adding query parameters gives
+// either the same URL or one whose signature fails.
+func (h *Handler) spendPresignedUse(ctx context.Context, w http.ResponseWriter, auth authenticated, bucket *config.Bucket, kr *keyRate) error {
 	l := h.opts.Limits
 	if l == nil || !auth.presigned {
 		return nil
@@ -180,9 +226,22 @@ func (h *Handler) spendPresignedUse(ctx context.Context, auth authenticated, buc
 	if maxUses == 0 {
 		return nil
 	}
-	d, err := l.limiter.UsePresigned(ctx, auth.signature, maxUses, auth.expiresAt)
-	if err != nil {
-		return err
+	var d limits.Decision
+	if kr.withUse {
+		kr.withUse = false
+		rate, use, err := l.limiter.AllowUse(ctx, auth.token, requestLimit(kr.limit), auth.signature, maxUses, auth.expiresAt)
+		if err != nil {
+			return err
+		}
+		if err := l.answerRate(w, auth.token, kr.limit, rate); err != nil {
+			return err
+		}
+		d = use
+	} else {
+		var err error
+		if d, err = l.limiter.UsePresigned(ctx, auth.signature, maxUses, auth.expiresAt); err != nil {
+			return err
+		}
 	}
 	l.fellBack(limits.Uses, d)
 	switch {
