@@ -9,7 +9,7 @@ import (
 )
 
 // The benchmarks measure each limit's cost per request: a presigned use, a request under a
-// generous rate, a 4 KiB body through a generous bandwidth limit. Run with
+// generous rate, both at once, a 4 KiB body through a generous bandwidth limit. Run with
 // go test -run '^$' -bench . -benchmem ./internal/limits/
 func benchStores(b *testing.B) map[string]*Limiter {
 	srv := startRedis(b)
@@ -44,6 +44,25 @@ func BenchmarkAllow(b *testing.B) {
 			for b.Loop() {
 				if d, err := l.Allow(ctx, "AKIAIOSFODNN7EXAMPLE", limit); err != nil || !d.Allowed {
 					b.Fatal(d, err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkAllowUse(b *testing.B) {
+	sigs := make([]string, 4096)
+	for i := range sigs {
+		sigs[i] = signature()
+	}
+	limit, expires := RequestLimit{PerSecond: 1e9, Burst: 1e9}, time.Now().Add(time.Hour)
+	for name, l := range benchStores(b) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			for i := 0; b.Loop(); i++ {
+				if rate, use, err := l.AllowUse(ctx, "AKIAIOSFODNN7EXAMPLE", limit, sigs[i%len(sigs)], 1<<30, expires); err != nil || !rate.Allowed || !use.Allowed {
+					b.Fatal(rate, use, err)
 				}
 			}
 		})
