@@ -6,7 +6,7 @@ import "sync"
 // it yet: the bytes of bodies that ended before a full batch. Charging each such body on Redis
 // would cost a round trip per small request; owing them makes one round trip per batch of them.
 // A key's debt stays under one batch (the body that brings it to a batch pays that batch), so a
-// key runs ahead of its budget by one batch per process beyond today's one batch per open
+// key runs ahead of its budget by less than one batch per process, beyond the one batch per open
 // stream. Debts live in one table of at most max keys; when it is full, a new key's body is
 // paid at once, as if nothing were owed.
 type owed struct {
