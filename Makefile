@@ -123,7 +123,8 @@ demo: deps venv $(VERSITYGW)
 	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python examples/demo.py
 
 # The benchmark (not part of `make test`): direct vs nginx proxy_pass vs this
-# proxy on versitygw and a null backend; writes docs/benchmarks.md and .svg.
+# proxy vs a verifying peer (versitygw s3) on versitygw and a null backend;
+# writes docs/benchmarks.md and .svg.
 # BENCH_ARGS, e.g. "--rounds 1 --scale 0.5" for a quick look. Then the cost
 # of each limit on a 4 KiB GET (bench/limits.py: docs/benchmarks-limits.md).
 BENCH_ARGS ?=

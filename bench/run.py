@@ -6,7 +6,10 @@ Starts, all on 127.0.0.1: versitygw (--keep-alive, posix backend in a temp
 dir) and a null backend (bench/cmd/nullbackend, answers from memory), and in
 front of each an nginx `proxy_pass` (keepalive upstream, no buffering; the
 Debian package run as a subprocess with a generated config) and this proxy
-(in its own Python process, so /proc/PID is its own). The Go load generator
+(in its own Python process, so /proc/PID is its own), and a verifying peer:
+versitygw in its S3-gateway mode (`versitygw s3 --endpoint BACKEND`), which
+verifies the client's signature with its root key (one of the bench client
+keys) and re-signs to the backend, as this proxy does. The Go load generator
 (bench/cmd/load) signs every request with SigV4 and reports JSON. Every
 scenario runs the contenders alternating A B C A B C for ROUNDS rounds; the
 medians go to docs/benchmarks.md and docs/benchmarks.svg, the raw runs to
@@ -55,7 +58,19 @@ NULL_KEYS = {f"null-client-{i}": f"null-secret-{i}" for i in range(4)}  # the nu
 # Client keys proxy+py has in its keystore but no scenario uses: one per
 # round of the cold burst (up to 20), so every burst starts with empty caches.
 COLD_KEYS = {f"bench-cold-{i}": f"bench-cold-secret-{i}" for i in range(20)}
-CONTENDERS = ("direct", "nginx", "proxy")
+PEER = "peer"  # versitygw s3: the verifying, re-signing proxy users would compare with
+CONTENDERS = ("direct", "nginx", "proxy", PEER)
+# versitygw has one account here (no IAM service), its root: the peer's clients sign with this key.
+PEER_KEYS = dict(list(CLIENT_KEYS.items())[:1])
+VERSITYGW = os.environ.get("OSP_VERSITYGW", str(ROOT / "build" / "bin" / "versitygw"))
+# --disable-data-integrity-check: without it the peer's SDK computes a checksum of
+# every PutObject body, which it cannot do on a streamed (unseekable) body over
+# plain HTTP, and every PUT answers 500 InternalError ("compute input header
+# checksum failed, unseekable stream is not supported without TLS and trailing
+# checksum"). With it, signed PUTs go through (sent on as UNSIGNED-PAYLOAD after
+# the peer checks the client's payload hash); aws-chunked trailer PUTs still fail
+# that way, as the client's checksum header asks the SDK for one.
+PEER_ARGS = ("--keep-alive", "--quiet", "s3", "--use-path-style", "--disable-data-integrity-check")
 PY = "proxy+py"
 MiB, GiB = 1 << 20, 1 << 30
 
@@ -273,8 +288,33 @@ def calls_since(admin_port: int, before: Dict[str, float]) -> Dict[str, int]:
     return {k: int(after.get(k, 0) - before.get(k, 0)) for k in ("validator", "bucket_creds_fetcher")}
 
 
+def start_peer(backend_port: int, port: int, log: Path) -> subprocess.Popen:
+    """versitygw as an S3 gateway on ``port`` in front of the backend; its
+    output (request errors included) goes to ``log``."""
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}  # its SDK refuses to start with it set
+    env.update(ROOT_ACCESS_KEY=next(iter(PEER_KEYS)), ROOT_SECRET_KEY=next(iter(PEER_KEYS.values())),
+               VGW_S3_ACCESS_KEY=BACKEND_KEY, VGW_S3_SECRET_KEY=BACKEND_SECRET,
+               VGW_S3_ENDPOINT=f"http://127.0.0.1:{backend_port}")
+    with log.open("w") as out:
+        peer = subprocess.Popen([VERSITYGW, "--port", f"127.0.0.1:{port}", *PEER_ARGS], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    wait_port(port, peer, PEER)
+    return peer
+
+
+def last_peer_error(log: Path) -> str:
+    """The last error versitygw logged (its 500s say why only there), without colour codes."""
+    import re
+
+    try:
+        lines = [l for l in log.read_text(errors="replace").splitlines() if "ERROR" in l]
+    except OSError:
+        return ""
+    return re.sub(r"\x1b\[[0-9;]*m", "", lines[-1]).strip() if lines else ""
+
+
 class Stack:
-    """One backend with an nginx and a proxy in front of it."""
+    """One backend with an nginx, a proxy and a verifying peer in front of it."""
 
     def __init__(self, backend: str, tmp: Path) -> None:
         self.backend, self.procs = backend, []
@@ -313,8 +353,13 @@ class Stack:
         self.procs.append(proxy)
         wait_port(self.proxy_port, proxy, "proxy")
         self.proxy_pid = proxy.pid
-        self.ports = {"direct": self.backend_port, "nginx": self.nginx_port, "proxy": self.proxy_port}
-        self.proc_pids = {"proxy": [proxy.pid]}
+        # the verifying peer
+        peer_port, self.peer_log = free_port(), tmp / f"peer-{backend}.log"
+        peer = start_peer(self.backend_port, peer_port, self.peer_log)
+        self.procs.append(peer)
+        self.ports = {"direct": self.backend_port, "nginx": self.nginx_port, "proxy": self.proxy_port,
+                      PEER: peer_port}
+        self.proc_pids = {"proxy": [proxy.pid], PEER: [peer.pid]}
         if backend == "null":
             # proxy+py: the same proxy, but the bucket has no credentials of its
             # own; the fetcher answers them and the validator allows. A ttl of
@@ -350,6 +395,8 @@ class Stack:
         return self.ports[contender]
 
     def creds(self, contender: str) -> Dict[str, str]:
+        if contender == PEER:
+            return PEER_KEYS
         return CLIENT_KEYS if contender.startswith("proxy") else self.direct_creds
 
     def pids(self, contender: str) -> List[int]:
@@ -380,6 +427,8 @@ def run_one(stack: Stack, contender: str, s: Scenario) -> dict:
     r["rss_mib"] = sampler.finish() if sampler else None
     if calls0 is not None:
         r["py_calls"] = calls_since(stack.py_admin_port, calls0)
+    if contender == PEER and r["errors"]:
+        r["first_error"] = f"{r.get('first_error', '')}; versitygw: {last_peer_error(stack.peer_log)}"
     return r
 
 
@@ -460,6 +509,28 @@ def ratio(a: Optional[float], b: Optional[float]) -> str:
     return f"{a / b:.2f}x" if a and b else "-"
 
 
+def failed(m: dict) -> str:
+    """"error" when a contender's median run answered nothing but errors, else ""."""
+    return "error" if m["errors"] and not m["requests"] else ""
+
+
+def errors_section(raw: dict) -> List[str]:
+    """The first error of every scenario and contender that had any (the peer's with versitygw's own message)."""
+    rows = []
+    for backend, scenarios in raw.items():
+        for name, runs in scenarios.items():
+            for c, rs in runs.items():
+                bad = [r for r in rs if r["errors"]]
+                if bad:
+                    rows.append(f"| {backend} | {name} | {c} | {sum(r['errors'] for r in bad)} of "
+                                f"{sum(r['errors'] + r['requests'] for r in rs)} | "
+                                f"`{bad[0].get('first_error', '?').replace('|', '/')}` |")
+    if not rows:
+        return []
+    return ["## Errors", "", "Requests that failed in the measured rounds, and the first error of each.", "",
+            "| backend | scenario | contender | failed | first error |", "|---|---|---|---:|---|"] + rows + [""]
+
+
 def is_bulk(name: str) -> bool:
     """Whether a scenario's throughput is MB/s (1 MiB and up) rather than req/s."""
     return "MiB" in name or "GiB" in name
@@ -499,6 +570,15 @@ def write_markdown(path: Path, res: dict) -> None:
               "- **proxy**: object-storage-proxy (`start_server` in its own Python process, `log_level=\"warn\"` "
               "so no access log line per request, as nginx), `hmac_keystore` with 4 client keys used in turn; "
               "it verifies every client signature and re-signs every request to the backend.",
+              f"- **{PEER}** (verifying peer): versitygw ({'/'.join(Path(VERSITYGW).parts[-2:])}) in its S3-gateway "
+              f"mode, `versitygw --keep-alive --quiet s3 --endpoint BACKEND --use-path-style "
+              "--disable-data-integrity-check`, its root key one of the bench client keys (it has a single "
+              "account, so its clients sign with that one key), the backend's key to re-sign; like the proxy "
+              "it verifies every client signature and re-signs every request (with aws-sdk-go-v2), but it "
+              "sends PUT bodies on as `UNSIGNED-PAYLOAD` and asks the backend for the bucket's versioning "
+              "before each PutObject. `--disable-data-integrity-check` because without it every PUT answers "
+              "500 (its SDK cannot checksum a streamed body over plain HTTP); trailer PUTs fail even with it "
+              "(see Errors). CPU and RSS are its process's.",
               f"- **{PY}** (null backend, {', '.join(PY_SCENARIOS)} only): the same proxy with a Python "
               "`validator(token, bucket)` and `bucket_creds_fetcher(token, bucket)` (the cos_map entry has no keys; "
               "the fetcher answers the backend's HMAC pair as JSON), each sleeping 50 ms per call as a remote "
@@ -525,19 +605,34 @@ def write_markdown(path: Path, res: dict) -> None:
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, by_contender in med[backend].items():
             for c, m in by_contender.items():
+                if failed(m):
+                    lines.append(f"| {name} | {c} | error | error | - | - | - | - | {int(m['errors'])} | - | "
+                                 f"{fmt(m['rss_mib'])} |")
+                    continue
                 lines.append(f"| {name} | {c} | {fmt(m['rps'])} | {fmt(m['mbps'])} | {fmt(m['p50_ms'], 2)} | "
                              f"{fmt(m['p90_ms'], 2)} | {fmt(m['p99_ms'], 2)} | {fmt(m['p999_ms'], 2)} | "
                              f"{int(m['errors'])} | {fmt(m['cpu_us_per_req'])} | {fmt(m['rss_mib'])} |")
-        lines += ["", f"Ratios ({backend}; throughput = req/s, MB/s from 1 MiB up; p99 added = over direct):", "",
-                  "| scenario | proxy/direct | nginx/direct | proxy/nginx | p99 added proxy ms | p99 added nginx ms |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += ["", f"Ratios ({backend}; throughput = req/s, MB/s from 1 MiB up; p99 added = over direct; "
+                  "CPU = CPU us/req over nginx's):", "",
+                  f"| scenario | proxy/direct | nginx/direct | {PEER}/direct | proxy/nginx | {PEER}/nginx | "
+                  f"CPU proxy/nginx | CPU {PEER}/nginx | p99 added proxy ms | p99 added nginx ms | "
+                  f"p99 added {PEER} ms |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, by_contender in med[backend].items():
-            d, n, p = (by_contender[c] for c in CONTENDERS)
-            td, tn, tp = throughput(d, name), throughput(n, name), throughput(p, name)
-            lines.append(f"| {name} | {ratio(tp, td)} | {ratio(tn, td)} | {ratio(tp, tn)} | "
-                         f"{p['p99_ms'] - d['p99_ms']:+.2f} | {n['p99_ms'] - d['p99_ms']:+.2f} |")
+            d, n, p, v = (by_contender[c] for c in CONTENDERS)
+            td, tn, tp, tv = (throughput(m, name) for m in (d, n, p, v))
+            lines.append(f"| {name} | {ratio(tp, td)} | {ratio(tn, td)} | {failed(v) or ratio(tv, td)} | "
+                         f"{ratio(tp, tn)} | {failed(v) or ratio(tv, tn)} | "
+                         f"{ratio(p['cpu_us_per_req'], n['cpu_us_per_req'])} | "
+                         f"{failed(v) or ratio(v['cpu_us_per_req'], n['cpu_us_per_req'])} | "
+                         f"{p['p99_ms'] - d['p99_ms']:+.2f} | {n['p99_ms'] - d['p99_ms']:+.2f} | "
+                         f"{failed(v) or format(v['p99_ms'] - d['p99_ms'], '+.2f')} |")
         lines.append("")
+    lines += errors_section(raw)
     lines += python_section(med, raw, cold) + go_section(gob)
+    lines += ["## Targets of issue 14", "",
+              "The lean request path and event loop (issue 14) start from this; ratios are of medians in this run.",
+              ""] + targets_issue14(med) + [""]
     lines += ["## Targets of issue 6", ""] + targets(med, raw, cold, gob) + ["", "![chart](benchmarks.svg)", ""]
     path.write_text("\n".join(lines))
 
@@ -607,6 +702,80 @@ def go_metric(gob: Optional[dict], name: str, unit: str) -> Optional[float]:
     return None
 
 
+def report_target(out: List[str], label: str, ok: Optional[bool], detail: str = "") -> None:
+    if ok is None:
+        out.append(f"- {label}: not measured in this run")
+    else:
+        out.append(f"- {label}: {'met' if ok else 'NOT met'} ({detail})")
+
+
+def targets_issue14(med: dict) -> List[str]:
+    out: List[str] = []
+
+    def get(backend: str, name: str, contender: str) -> Optional[dict]:
+        return med.get(backend, {}).get(name, {}).get(contender)
+
+    def cpu(m: dict) -> str:
+        return fmt(m["cpu_us_per_req"])
+
+    def peer(backend: str, name: str, base: dict) -> str:
+        v = get(backend, name, PEER)
+        if not v:
+            return ""
+        if failed(v):
+            return f"; {PEER}: error"
+        return (f"; {PEER} {throughput(v, name) / throughput(base, name):.2f}x at {cpu(v)} us CPU/req"
+                if throughput(v, name) else "")
+
+    p, n = get("null", "GET 4 KiB x32", "proxy"), get("null", "GET 4 KiB x32", "nginx")
+    label = "4 KiB GET x32, null backend: proxy >= 0.85x nginx req/s and CPU/req <= 1.25x nginx's"
+    if p and n and p["cpu_us_per_req"] and n["cpu_us_per_req"]:
+        r, c = p["rps"] / n["rps"], p["cpu_us_per_req"] / n["cpu_us_per_req"]
+        report_target(out, label, r >= 0.85 and c <= 1.25,
+                      f"{r:.2f}x nginx; CPU {cpu(p)} vs {cpu(n)} us/req = {c:.2f}x" + peer("null", "GET 4 KiB x32", n))
+        report_target(out, "moonshot: the same >= 1.0x nginx", r >= 1.0, f"{r:.2f}x")
+    else:
+        report_target(out, label, None)
+    p, n = get("null", "GET 4 KiB x4", "proxy"), get("null", "GET 4 KiB x4", "nginx")
+    label = "4 KiB GET x4, null backend: proxy >= 0.95x nginx req/s"
+    if p and n:
+        r = p["rps"] / n["rps"]
+        report_target(out, label, r >= 0.95, f"{r:.2f}x nginx; CPU {cpu(p)} vs {cpu(n)} us/req"
+                      + peer("null", "GET 4 KiB x4", n))
+    else:
+        report_target(out, label, None)
+    for name in ("GET 4 KiB x32", "GET 4 KiB x4"):
+        p, d, n = (get("versitygw", name, c) for c in ("proxy", "direct", "nginx"))
+        label = f"{name[:9]} to versitygw ({name[10:]}): proxy >= 0.8x direct req/s"
+        if p and d and n:
+            r = p["rps"] / d["rps"]
+            report_target(out, label, r >= 0.8, f"{r:.2f}x direct; nginx {n['rps'] / d['rps']:.2f}x"
+                          + peer("versitygw", name, d))
+        else:
+            report_target(out, label, None)
+    for backend in ("versitygw", "null"):
+        p, n = get(backend, "PUT 4 KiB x16", "proxy"), get(backend, "PUT 4 KiB x16", "nginx")
+        label = f"4 KiB PUT x16 ({backend}): proxy >= 0.9x nginx req/s"
+        if p and n:
+            r = p["rps"] / n["rps"]
+            report_target(out, label, r >= 0.9, f"{r:.2f}x nginx; CPU {cpu(p)} vs {cpu(n)} us/req"
+                          + peer(backend, "PUT 4 KiB x16", n))
+        else:
+            report_target(out, label, None)
+    for backend in ("null", "versitygw"):
+        for name in BULK:
+            p, d, n = (get(backend, name, c) for c in ("proxy", "direct", "nginx"))
+            label = f"{name} ({backend}): proxy >= 0.85x direct MB/s and above nginx"
+            if p and d and n:
+                r = p["mbps"] / d["mbps"]
+                report_target(out, label, r >= 0.85 and p["mbps"] > n["mbps"],
+                              f"{r:.2f}x direct; nginx {n['mbps'] / d['mbps']:.2f}x" + peer(backend, name, d))
+            else:
+                report_target(out, label, None)
+    out.append("- Python callables (warm and cold): no regression; see the Python checks of issue 6 below.")
+    return out
+
+
 def targets(med: dict, raw: dict, cold: List[dict], gob: Optional[dict]) -> List[str]:
     out: List[str] = []
 
@@ -614,10 +783,7 @@ def targets(med: dict, raw: dict, cold: List[dict], gob: Optional[dict]) -> List
         return med.get(backend, {}).get(name, {}).get(contender)
 
     def report(label: str, ok: Optional[bool], detail: str = "") -> None:
-        if ok is None:
-            out.append(f"- {label}: not measured in this run")
-        else:
-            out.append(f"- {label}: {'met' if ok else 'NOT met'} ({detail})")
+        report_target(out, label, ok, detail)
 
     a, b = get("null", "GET 4 KiB x32", "proxy"), get("null", "GET 4 KiB x32", "nginx")
     label = "4 KiB GET x32, null backend, proxy >= nginx req/s and CPU/req <= nginx"
@@ -684,7 +850,7 @@ def targets(med: dict, raw: dict, cold: List[dict], gob: Optional[dict]) -> List
     return out
 
 
-COLORS = {"direct": "#888888", "nginx": "#2b8a3e", "proxy": "#1c5fd4", PY: "#9c36b5"}
+COLORS = {"direct": "#888888", "nginx": "#2b8a3e", "proxy": "#1c5fd4", PY: "#9c36b5", PEER: "#e8590c"}
 
 
 def write_svg(path: Path, med: dict) -> None:

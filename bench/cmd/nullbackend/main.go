@@ -4,6 +4,8 @@
 //
 //	GET  /bucket/size-N          -> N bytes (any key: 4 KiB unless it is size-N)
 //	GET  /bucket?list-type=2     -> a ListBucketResult of 1000 keys
+//	GET  /bucket?versioning      -> versioning never enabled (the verifying
+//	                                peer, versitygw s3, asks before each PUT)
 //	HEAD /bucket/...             -> the headers of the GET
 //	PUT  /bucket/...             -> drains the body, 200 with an ETag
 //
@@ -23,6 +25,8 @@ import (
 	"strings"
 	"sync"
 )
+
+const versioningXML = `<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>`
 
 var (
 	blob    = make([]byte, 1<<20)
@@ -55,6 +59,14 @@ func handle(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	case http.MethodGet, http.MethodHead:
 		path := strings.TrimPrefix(r.URL.Path, "/")
+		if !strings.Contains(path, "/") && r.URL.Query().Has("versioning") {
+			h.Set("Content-Type", "application/xml")
+			h.Set("Content-Length", strconv.Itoa(len(versioningXML)))
+			if r.Method == http.MethodGet {
+				io.WriteString(w, versioningXML)
+			}
+			return
+		}
 		if !strings.Contains(path, "/") || strings.HasSuffix(path, "/") { // bucket level: a listing
 			h.Set("Content-Type", "application/xml")
 			h.Set("Content-Length", strconv.Itoa(len(listXML)))
