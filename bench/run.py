@@ -226,6 +226,29 @@ def reset_hwm(pids: List[int]) -> None:
             pass
 
 
+class LoadAverage:
+    """The machine's 1-minute load average over the run, sampled every 15 s:
+    anything else running on the cores shows here (the contenders alternate,
+    so their ratios stay comparable, but absolute figures drop)."""
+
+    def __init__(self) -> None:
+        self.samples: List[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while True:
+            self.samples.append(float(Path("/proc/loadavg").read_text().split()[0]))
+            if self.stop.wait(15):
+                return
+
+    def finish(self) -> dict:
+        self.stop.set()
+        self.thread.join()
+        return {"median": statistics.median(self.samples), "max": max(self.samples)}
+
+
 class Sampler:
     """Peak summed RSS of some processes: VmHWM (reset per run) and VmRSS every 20 ms."""
 
@@ -558,7 +581,12 @@ def write_markdown(path: Path, res: dict) -> None:
              f"Run {res['started']}, {res['rounds']} rounds per scenario, contenders alternating A B C A B C, "
              f"medians shown; whole run {res['total_s'] / 60:.1f} min (Go micro-benchmarks included).{partial} "
              "All traffic on 127.0.0.1; the load generator (`bench/cmd/load`, Go, fresh SigV4 signature per "
-             "request) runs on the same 2 cores as the server under test.", "", "## Machine", ""] + machine()
+             "request) runs on the same 2 cores as the server under test."]
+    if res.get("loadavg"):
+        lines[-1] += (f" 1-minute load average during the run (every 15 s): median {res['loadavg']['median']:.1f}, "
+                      f"max {res['loadavg']['max']:.1f} on {os.cpu_count()} cores (the benchmark itself keeps both busy; "
+                      "higher figures mean other work shared them: ratios stay comparable, absolute figures drop).")
+    lines += ["", "## Machine", ""] + machine()
     lines += ["", "## Contenders", "",
               "- **direct**: the load generator to the backend. Against versitygw it signs with the backend's "
               "root key (versitygw has one account here); against the null backend with 4 keys (unchecked).",
@@ -930,6 +958,7 @@ def main() -> None:
                  if not args.only or any(w in s.name for w in args.only.split(","))]
     out = Path(args.out) if args.out else (None if args.only else ROOT / "docs")
     started, t0 = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), time.monotonic()
+    loadavg = LoadAverage()
     gob = go_benchmarks() if args.go_bench else None
     raw: Dict[str, Dict[str, Dict[str, List[dict]]]] = {}
     med: Dict[str, Dict[str, Dict[str, dict]]] = {}
@@ -966,7 +995,7 @@ def main() -> None:
             finally:
                 stack.close()
     res = {"raw": raw, "median": med, "cold": cold, "go": gob, "rounds": args.rounds, "started": started,
-           "total_s": time.monotonic() - t0, "only": args.only}
+           "total_s": time.monotonic() - t0, "only": args.only, "loadavg": loadavg.finish()}
     BIN.mkdir(parents=True, exist_ok=True)
     (BIN / "results.json").write_text(json.dumps(res, indent=1))
     if out:
