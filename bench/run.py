@@ -599,8 +599,8 @@ def write_markdown(path: Path, res: dict) -> None:
               "- **proxy**: object-storage-proxy (`start_server` in its own Python process, `log_level=\"warn\"` "
               "so no access log line per request, as nginx), `hmac_keystore` with 4 client keys used in turn; "
               "it verifies every client signature and re-signs every request to the backend.",
-              f"- **{PEER}** (verifying peer): versitygw ({'/'.join(Path(VERSITYGW).parts[-2:])}) in its S3-gateway "
-              f"mode, `versitygw --keep-alive --quiet s3 --endpoint BACKEND --use-path-style "
+              f"- **{PEER}** (verifying peer): versitygw (the backend's build) in its S3-gateway "
+              "mode, `versitygw --keep-alive --quiet s3 --endpoint BACKEND --use-path-style "
               "--disable-data-integrity-check`, its root key one of the bench client keys (it has a single "
               "account, so its clients sign with that one key), the backend's key to re-sign; like the proxy "
               "it verifies every client signature and re-signs every request (with aws-sdk-go-v2), but it "
@@ -609,7 +609,7 @@ def write_markdown(path: Path, res: dict) -> None:
               "500 (its SDK cannot checksum a streamed body over plain HTTP); trailer PUTs fail even with it "
               "(see Errors). It checks the client's `x-amz-content-sha256` only as the body ends: checked by "
               "hand here, a PUT whose body did not match the hash it signed was answered 500 but the object was "
-              "stored on the backend, which this proxy never lets happen. CPU and RSS are its process's.",
+              "stored on the backend, which the proxy's promise rules out (docs/security.md). CPU and RSS are its process's.",
               f"- **{PY}** (null backend, {', '.join(PY_SCENARIOS)} only): the same proxy with a Python "
               "`validator(token, bucket)` and `bucket_creds_fetcher(token, bucket)` (the cos_map entry has no keys; "
               "the fetcher answers the backend's HMAC pair as JSON), each sleeping 50 ms per call as a remote "
