@@ -166,11 +166,11 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 	if served {
 		servedBucket = entry.Bucket
 	}
-	rate, err := h.limitRequests(ctx, w, auth, servedBucket)
-	if err != nil {
+	var rate keyRate
+	if err := h.limitRequests(ctx, w, auth, servedBucket, &rate); err != nil {
 		return nil, err
 	}
-	defer h.settleRate(ctx, auth.token, rate)
+	defer h.settleRate(ctx, auth.token, &rate)
 	if tgt.bucket == "" {
 		if r.Method != http.MethodGet {
 			return nil, s3err.New(s3err.ErrMethodNotAllowed)
@@ -213,7 +213,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 		}
 	}
 	if access.Operation == "DeleteObjects" && h.opts.Authorizer.KeyAware() {
-		if err := h.spendPresignedUse(ctx, w, auth, bucket, rate); err != nil {
+		if err := h.spendPresignedUse(ctx, w, auth, bucket, &rate); err != nil {
 			return nil, err
 		}
 		return h.deleteObjects(ctx, w, r, auth, access, fw)
@@ -235,7 +235,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 	if fw.body != nil {
 		fw.payload = fw.body.payload
 	}
-	if err := h.spendPresignedUse(ctx, w, auth, bucket, rate); err != nil {
+	if err := h.spendPresignedUse(ctx, w, auth, bucket, &rate); err != nil {
 		return nil, err
 	}
 	return fw, nil
@@ -261,7 +261,7 @@ func (h *Handler) authenticate(r *http.Request, q sigv4.Query) (authenticated, e
 	if h.opts.SkipSignatureValidation {
 		return auth, nil
 	}
-	if err := c.admit(); err != nil {
+	if err := h.admit(r, &c); err != nil {
 		return claimed, err
 	}
 	if err := h.checkToken(c.securityToken, auth.token); err != nil {
@@ -271,7 +271,7 @@ func (h *Handler) authenticate(r *http.Request, q sigv4.Query) (authenticated, e
 	if err != nil {
 		return claimed, err
 	}
-	seed, err := c.verify(secret)
+	seed, err := h.verify(r, q, &c, secret)
 	if err != nil {
 		return claimed, err
 	}
@@ -282,16 +282,31 @@ func (h *Handler) authenticate(r *http.Request, q sigv4.Query) (authenticated, e
 }
 
 // clientAuth is a client's authentication as parsed, by header or
-// presigned query: what it claims, and the two steps that prove it.
+// presigned query: what it claims, and what proves it. (Kept as values,
+// without closures, so that parsing allocates nothing on the hot path.)
 type clientAuth struct {
 	auth          authenticated // what the client claims, if proven
 	credential    sigv4.Credential
 	securityToken string // X-Amz-Security-Token, where the scheme carries it
-	// admit runs the checks that need no secret; verify checks the
-	// signature with the client's secret and returns it (the seed of a
-	// chunk signature chain).
-	admit  func() error
-	verify func(secret string) (string, error)
+	header        sigv4.HeaderAuth
+	presign       sigv4.PresignAuth // when auth.presigned
+}
+
+// admit runs the checks of c that need no secret.
+func (h *Handler) admit(r *http.Request, c *clientAuth) error {
+	if c.auth.presigned {
+		return h.verifier.AdmitPresigned(r, c.presign)
+	}
+	return h.verifier.AdmitHeaderAuth(r, c.header)
+}
+
+// verify checks c's signature with the client's secret and returns the
+// signature (the seed of a chunk signature chain).
+func (h *Handler) verify(r *http.Request, q sigv4.Query, c *clientAuth, secret string) (string, error) {
+	if c.auth.presigned {
+		return c.presign.Signature, h.verifier.VerifyPresigned(r, q, c.presign, secret)
+	}
+	return h.verifier.VerifyHeaderAuth(r, q, c.header, secret)
 }
 
 // parseAuth reads the client's authentication, refusing the schemes the
@@ -309,8 +324,7 @@ func (h *Handler) parseAuth(r *http.Request, q sigv4.Query) (clientAuth, error) 
 			auth:          authenticated{token: a.AccessKey, payload: a.Payload, signedHeaders: a.SignedHeaders},
 			credential:    a.Credential,
 			securityToken: r.Header.Get("X-Amz-Security-Token"),
-			admit:         func() error { return h.verifier.AdmitHeaderAuth(r, a) },
-			verify:        func(secret string) (string, error) { return h.verifier.VerifyHeaderAuth(r, q, a, secret) },
+			header:        a,
 		}, nil
 	}
 	if r.Header.Get("Authorization") != "" {
@@ -328,8 +342,7 @@ func (h *Handler) parseAuth(r *http.Request, q sigv4.Query) (clientAuth, error) 
 			signature: a.Signature, expiresIn: a.Expires, expiresAt: a.Time.Add(a.Expires)},
 		credential:    a.Credential,
 		securityToken: q.Values.Get("X-Amz-Security-Token"),
-		admit:         func() error { return h.verifier.AdmitPresigned(r, a) },
-		verify:        func(secret string) (string, error) { return a.Signature, h.verifier.VerifyPresigned(r, q, a, secret) },
+		presign:       a,
 	}, nil
 }
 

@@ -128,30 +128,30 @@ type keyRate struct {
 // throttled key costs no callable call. A presigned request whose bucket
 // limits its uses is the exception: its request is taken with its use,
 // after the validator (one round trip on Redis instead of two), and
-// settleRate takes it if the request is refused before. It returns the
-// key's limit, whose bandwidth applies once the request is forwarded.
+// settleRate takes it if the request is refused before. It records in kr
+// the key's limit, whose bandwidth applies once the request is forwarded.
 // bucket is nil when the request names no served bucket.
-func (h *Handler) limitRequests(ctx context.Context, w http.ResponseWriter, auth authenticated, bucket *config.Bucket) (*keyRate, error) {
+func (h *Handler) limitRequests(ctx context.Context, w http.ResponseWriter, auth authenticated, bucket *config.Bucket, kr *keyRate) error {
 	l := h.opts.Limits
 	if l == nil {
-		return &keyRate{}, nil
+		return nil
 	}
 	limit, err := l.rateOf(ctx, auth.token)
-	kr := &keyRate{limit: limit}
+	kr.limit = limit
 	if err != nil || limit.RequestsPerSecond == 0 {
-		return kr, err
+		return err
 	}
 	if auth.presigned && bucket != nil {
 		if maxUses, _ := l.cfg.PresignLimits(bucket); maxUses > 0 {
 			kr.withUse = true
-			return kr, nil
+			return nil
 		}
 	}
 	d, err := l.limiter.Allow(ctx, auth.token, requestLimit(limit))
 	if err != nil {
-		return kr, err
+		return err
 	}
-	return kr, l.answerRate(w, auth.token, limit, d)
+	return l.answerRate(w, auth.token, limit, d)
 }
 
 func requestLimit(limit config.RateLimit) limits.RequestLimit {
