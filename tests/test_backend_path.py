@@ -230,6 +230,29 @@ def test_bearer_backend_refusal_is_the_proxys_access_denied(bearer_proxy: Callab
     assert not object_exists(direct, bucket, "second")
 
 
+def test_token_refused_by_the_backend_is_fetched_anew(bearer_proxy: Callable[..., Any], iam: IamServer,
+                                                     front: BearerFront, direct: Any, bucket: str) -> None:
+    """IAM revoked the proxy's token before its stated expiry: the request
+    the backend refused gets AccessDenied (its body cannot be sent twice),
+    and the next request goes with a new token instead of failing until
+    the old one would have expired. A second refusal at once (a fresh token
+    refused: the key lacks a right) does not make another IAM call."""
+    proxy = bearer_proxy({bucket: KEY_A})
+    assert raw_signed(proxy, "PUT", f"/{bucket}/first", b"ok").status_code == 200
+    calls = len(iam.calls)
+    iam.expire_all()
+    assert_proxy_access_denied(raw_signed(proxy, "PUT", f"/{bucket}/refused", b"refused"), bucket)
+    r = raw_signed(proxy, "PUT", f"/{bucket}/after", b"stored with a new token")
+    assert r.status_code == 200, r.content[:300]
+    assert stored_body(direct, bucket, "after") == b"stored with a new token"
+    assert len(iam.calls) == calls + 1, iam.calls[calls:]
+    iam.expire_all()
+    for key in ("again-1", "again-2"):
+        assert_proxy_access_denied(raw_signed(proxy, "PUT", f"/{bucket}/{key}", b"refused"), bucket)
+    assert len(iam.calls) == calls + 1, "a refusal within the interval fetched another token"
+    assert not object_exists(direct, bucket, "refused") and not object_exists(direct, bucket, "again-1")
+
+
 # A scripted backend: each key is answered with a fixed status and body.
 
 SIGNATURE_ERROR = (

@@ -117,3 +117,35 @@ func TestFailures(t *testing.T) {
 		t.Fatalf("no recovery: %v", err)
 	}
 }
+
+// A token a backend refuses before its expiry (IAM revoked or expired it)
+// is fetched anew by the next request, at most once per
+// refusedTokenInterval per key: a fresh token refused again means the key
+// lacks a right, and every denied request must not become an IAM call.
+func TestRefusedTokenIsFetchedAnewAtMostOncePerInterval(t *testing.T) {
+	f := &fakeIAM{lifeSec: 3600}
+	tokens := newTokens(t, f)
+	now := time.Now()
+	tokens.now = func() time.Time { return now }
+	ctx := context.Background()
+	first, _ := tokens.Token(ctx, "good-key")
+	tokens.Refused("good-key", "some-other-token") // not the cached one: nothing happens
+	if got, _ := tokens.Token(ctx, "good-key"); got != first || f.calls.Load() != 1 {
+		t.Fatalf("a refusal of another token dropped the cached one: %q, %d calls", got, f.calls.Load())
+	}
+	tokens.Refused("good-key", first)
+	second, err := tokens.Token(ctx, "good-key")
+	if err != nil || second == first || f.calls.Load() != 2 {
+		t.Fatalf("the refused token was kept: %q, %v, %d calls", second, err, f.calls.Load())
+	}
+	now = now.Add(refusedTokenInterval - time.Second)
+	tokens.Refused("good-key", second)
+	if got, _ := tokens.Token(ctx, "good-key"); got != second || f.calls.Load() != 2 {
+		t.Fatalf("a second refusal within the interval fetched again: %q, %d calls", got, f.calls.Load())
+	}
+	now = now.Add(2 * time.Second)
+	tokens.Refused("good-key", second)
+	if got, _ := tokens.Token(ctx, "good-key"); got == second || f.calls.Load() != 3 {
+		t.Fatalf("a refusal after the interval kept the token: %q, %d calls", got, f.calls.Load())
+	}
+}

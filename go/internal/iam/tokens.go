@@ -41,6 +41,10 @@ type Tokens struct {
 	onLookup func(hit bool)
 	onFetch  func(err error)
 
+	// dropped is when a backend's refusal last made an API key's token be
+	// fetched anew (see Refused).
+	dropped *lru.Cache[string, time.Time]
+
 	mu         sync.Mutex
 	refreshing map[string]bool
 	background sync.WaitGroup
@@ -53,8 +57,12 @@ func NewTokens(fetch Fetcher, size int, log *slog.Logger) *Tokens {
 	if err != nil { // only for a size <= 0, excluded above
 		panic(err)
 	}
+	dropped, err := lru.New[string, time.Time](max(size, 1))
+	if err != nil {
+		panic(err)
+	}
 	return &Tokens{
-		fetch: fetch, cache: cache, now: time.Now, log: log, budget: retryBudget,
+		fetch: fetch, cache: cache, dropped: dropped, now: time.Now, log: log, budget: retryBudget,
 		refreshing: map[string]bool{}, stopped: make(chan struct{}),
 	}
 }
@@ -89,6 +97,32 @@ func (t *Tokens) Token(ctx context.Context, apiKey string) (string, error) {
 	case <-ctx.Done():
 		return "", fmt.Errorf("iam: waiting for a token: %w", ctx.Err())
 	}
+}
+
+// refusedTokenInterval bounds how often a backend's refusal makes an API
+// key's token be fetched anew: a refusal of a fresh token says the key
+// lacks a right, not that the token went stale, and must not turn every
+// denied request into a call to IAM.
+const refusedTokenInterval = 30 * time.Second
+
+// Refused tells the cache that a backend refused accessToken, the token of
+// apiKey (401 or 403): IAM may have revoked or expired it before its
+// stated expiry. The token is dropped, so the next request fetches a new
+// one, unless it was replaced already or apiKey's token was dropped less
+// than refusedTokenInterval ago.
+func (t *Tokens) Refused(apiKey, accessToken string) {
+	tok, ok := t.cache.Peek(apiKey)
+	if !ok || tok.AccessToken != accessToken {
+		return
+	}
+	now := t.now()
+	if last, ok := t.dropped.Get(apiKey); ok && now.Sub(last) < refusedTokenInterval {
+		return
+	}
+	t.dropped.Add(apiKey, now)
+	t.cache.Remove(apiKey)
+	t.log.Info("a backend refused an IAM token before its expiry; the next request fetches a new one",
+		"expires", tok.Expires.UTC().Format(time.RFC3339))
 }
 
 // refreshAt is when a background refresh starts: a fifth of the lifetime

@@ -24,6 +24,7 @@ func (h *Handler) relay(w *responseWriter, r *http.Request, x *exchange, fw *for
 		return
 	}
 	defer resp.Body.Close()
+	h.noteRefusedToken(fw, resp.StatusCode)
 	if mayHideBackendError(r, resp) {
 		if refusal := judgeBackendError(resp); refusal != nil {
 			h.refuseForBackend(w, r, x, fw, refusal)
@@ -55,6 +56,16 @@ func (h *Handler) relay(w *responseWriter, r *http.Request, x *exchange, fw *for
 		// left to tell the client that the body is incomplete.
 		x.cause = fmt.Sprintf("response body cut off: %v", err)
 		panic(http.ErrAbortHandler)
+	}
+}
+
+// noteRefusedToken tells the token cache that a bearer backend refused
+// the request's IAM token (401, or 403: IBM COS answers an expired or
+// revoked token with either), so that it is fetched anew rather than used
+// until its stated expiry; the cache bounds how often (iam.Tokens.Refused).
+func (h *Handler) noteRefusedToken(fw *forward, status int) {
+	if fw.bearer != "" && h.opts.Tokens != nil && (status == http.StatusUnauthorized || status == http.StatusForbidden) {
+		h.opts.Tokens.Refused(fw.creds.APIKey, fw.bearer)
 	}
 }
 
