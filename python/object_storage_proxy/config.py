@@ -740,7 +740,7 @@ class ProxyServerConfig:
         f"'debug', 'info', 'warn' or 'error' (None: $OSP_LOG_LEVEL, else {LIBOSP_DEFAULTS['config']['log_level']!r})", default=None,
     )
     trusted_forwarded_host: bool = setting(
-        _bool, "X-Forwarded-Host is the host the client signed (only behind a load balancer that sets it)",
+        _bool, "X-Forwarded-Host is the host the client signed, X-Forwarded-Proto its scheme (only behind a load balancer that sets them)",
     )
     metrics: bool = setting(_bool, "the admin listener serves /metrics (Prometheus)")
     allow_unverified_on_network: bool = setting(

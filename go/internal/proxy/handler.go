@@ -92,11 +92,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = body
 		x.body = body
 	}
+	x.scheme = "http"
+	if r.TLS != nil {
+		x.scheme = "https"
+	}
 	if h.opts.TrustForwardedHost {
 		if fwdHost := r.Header.Get("X-Forwarded-Host"); fwdHost != "" {
 			// The load balancer says which Host the client signed.
 			r = r.WithContext(r.Context())
 			r.Host = strings.TrimSpace(strings.Split(fwdHost, ",")[0])
+		}
+		// And which scheme it used: a balancer that ends TLS talks
+		// plain HTTP to the proxy.
+		switch proto := strings.ToLower(strings.TrimSpace(strings.Split(r.Header.Get("X-Forwarded-Proto"), ",")[0])); proto {
+		case "http", "https":
+			x.scheme = proto
 		}
 	}
 	rw := &responseWriter{ResponseWriter: w, requestID: x.id}

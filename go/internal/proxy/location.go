@@ -23,12 +23,9 @@ const (
 	maxLocation = 16 << 10
 )
 
-// clientLocation is the URL a client addressed an object at, XML-escaped.
-func clientLocation(r *http.Request) []byte {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
+// clientLocation is the URL a client addressed an object at, with the
+// scheme it used, XML-escaped.
+func clientLocation(r *http.Request, scheme string) []byte {
 	var b bytes.Buffer
 	_ = xml.EscapeText(&b, []byte(scheme+"://"+r.Host+r.URL.EscapedPath()))
 	return b.Bytes()

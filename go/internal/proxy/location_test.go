@@ -49,7 +49,7 @@ func TestLocationRewriter(t *testing.T) {
 
 func TestClientLocation(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "http://proxy.example:9000/b/a%20b&c?uploadId=1", nil)
-	if got := string(clientLocation(r)); got != "http://proxy.example:9000/b/a%20b&amp;c" {
+	if got := string(clientLocation(r, "http")); got != "http://proxy.example:9000/b/a%20b&amp;c" {
 		t.Fatalf("got %q", got)
 	}
 }

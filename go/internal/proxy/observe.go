@@ -25,6 +25,9 @@ type exchange struct {
 	body      *clientBody // the request body, if it has one
 	code      s3err.Code  // the S3 error the proxy answered with, if any
 	cause     string      // why, for the log; never a secret
+	// scheme is the one the client used: its connection's, or a trusted
+	// load balancer's X-Forwarded-Proto (for URLs the proxy writes back).
+	scheme string
 }
 
 // bucketLabel keeps metrics cardinality bounded: only cos_map keys become

@@ -44,7 +44,7 @@ func (h *Handler) relay(w *responseWriter, r *http.Request, x *exchange, fw *for
 	if x.operation == "CompleteMultipartUpload" && resp.StatusCode == http.StatusOK {
 		// The backend's own URL out, the client's in (see location.go):
 		// the length changes.
-		body, flush = newLocationRewriter(body, clientLocation(r)), true
+		body, flush = newLocationRewriter(body, clientLocation(r, x.scheme)), true
 		w.Header().Del("Content-Length")
 	}
 	w.WriteHeader(resp.StatusCode)
