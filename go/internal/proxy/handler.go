@@ -340,7 +340,7 @@ func (h *Handler) parseAuth(r *http.Request, q sigv4.Query) (clientAuth, error) 
 	if r.Header.Get("Authorization") != "" {
 		return clientAuth{}, s3err.Newf(s3err.ErrInvalidArgument, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.")
 	}
-	a, err := sigv4.ParsePresigned(r, q.Values)
+	a, err := sigv4.ParsePresigned(q.Values)
 	if err != nil {
 		return clientAuth{}, err
 	}

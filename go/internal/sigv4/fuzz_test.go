@@ -42,7 +42,7 @@ func FuzzPresignedQuery(f *testing.F) {
 		if err != nil {
 			return
 		}
-		a, err := ParsePresigned(r, q.Values)
+		a, err := ParsePresigned(q.Values)
 		if err != nil {
 			return
 		}

@@ -49,8 +49,8 @@ type PresignAuth struct {
 	Payload PayloadMode
 }
 
-// ParsePresigned reads the SigV4 query parameters of r.
-func ParsePresigned(r *http.Request, q url.Values) (PresignAuth, error) {
+// ParsePresigned reads the SigV4 query parameters q of a presigned request.
+func ParsePresigned(q url.Values) (PresignAuth, error) {
 	var a PresignAuth
 	// Each parameter given once (a second copy would be a second reading),
 	// then each checked, in S3's order and words.
