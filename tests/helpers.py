@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -70,6 +72,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def debian_binary(name: str) -> str:
+    """The path of a server program from the Debian package ``name``
+    (haproxy, redis-server): the system's directories first, then $PATH. A
+    missing one is a failure (``make deps`` installs it), never a skip."""
+    for directory in ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"):
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} is not installed: `make deps` installs the Debian package {name}")
+    return found
 
 
 def make_client(endpoint_url: str, access_key: str, secret_key: str) -> Any:

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -29,6 +27,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 import requests
+
+from helpers import debian_binary, free_port
 
 HEALTHZ = "/healthz"
 READYZ = "/readyz"
@@ -230,27 +230,6 @@ class Stderr:
 # haproxy
 
 
-HAPROXY_CANDIDATES = ("/usr/sbin/haproxy", "/usr/bin/haproxy", "/usr/local/sbin/haproxy")
-
-
-def haproxy_binary() -> str:
-    """haproxy's path; a missing haproxy is a failure (``make deps``
-    installs the Debian package), not a skip."""
-    for candidate in HAPROXY_CANDIDATES:
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    found = shutil.which("haproxy")
-    if found is None:
-        raise RuntimeError("haproxy is not installed: `make deps` installs the Debian package haproxy")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Haproxy:
     """haproxy in front of proxies on 127.0.0.1, round robin, HTTP mode,
     run in the foreground (-db) from a generated haproxy.cfg."""
@@ -300,7 +279,7 @@ class Haproxy:
             return ""
 
     def start(self) -> "Haproxy":
-        binary = haproxy_binary()
+        binary = debian_binary("haproxy")
         self.port = free_port()
         self.config_path.write_text(self.config_text())
         check = subprocess.run([binary, "-c", "-f", str(self.config_path)], capture_output=True, timeout=30)

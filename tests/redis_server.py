@@ -15,20 +15,7 @@ import tempfile
 import time
 from typing import Iterator, Optional
 
-from helpers import free_port, stop_process
-
-REDIS_CANDIDATES = ("/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server")
-
-
-def redis_binary() -> str:
-    for candidate in REDIS_CANDIDATES:
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    found = shutil.which("redis-server")
-    if found is None:
-        raise RuntimeError("redis-server is not installed: `make deps` installs the Debian package redis-server")
-    return found
-
+from helpers import debian_binary, free_port, stop_process
 
 class RedisServer:
     """One redis-server process; ``stop`` and ``start`` keep its port and
@@ -47,7 +34,7 @@ class RedisServer:
 
     def start(self) -> "RedisServer":
         args = [
-            redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.directory,
+            debian_binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.directory,
             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
             "--maxmemory-policy", "noeviction", "--protected-mode", "no",
             *(["--requirepass", self.password] if self.password else []),

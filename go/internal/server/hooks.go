@@ -36,9 +36,9 @@ type Hooks struct {
 // newHandler builds the proxy handler of one configuration, with every
 // callable and cache instrumented.
 func newHandler(cfg *config.Config, hooks Hooks, transport http.RoundTripper, tokens *iam.Tokens, limiter *limits.Limiter, m *metrics.Metrics, log *slog.Logger) *proxy.Handler {
-	secrets := creds.NewClientSecretsTTL(cfg.HMACKeystore, timedSecretFetcher(hooks.SecretFetcher, m), cfg.CacheSize, cfg.HMACFetcherTTL())
+	secrets := creds.NewClientSecretsTTL(cfg.HMACKeystore, timedFetcher("hmac_fetcher", hooks.SecretFetcher, m), cfg.CacheSize, cfg.HMACFetcherTTL())
 	secrets.Observe(func(hit bool) { m.CacheLookup("client_secrets", hit) })
-	backends := creds.NewBackendCreds(timedBucketFetcher(hooks.BucketFetcher, m), cfg.BucketCredsFetcherIdentity, cfg.CacheSize)
+	backends := creds.NewBackendCreds(timedFetcher("bucket_creds_fetcher", hooks.BucketFetcher, m), cfg.BucketCredsFetcherIdentity, cfg.CacheSize)
 	backends.Observe(func(hit bool) { m.CacheLookup("bucket_creds", hit) })
 	authorizer := authz.New(timedValidator(hooks.Validator, m), cfg.ValidatorIdentity, cfg.CacheSize)
 	authorizer.Observe(func(hit bool) { m.CacheLookup("validator", hit) })
@@ -56,7 +56,7 @@ func newHandler(cfg *config.Config, hooks Hooks, transport http.RoundTripper, to
 		Metrics:                 m,
 		Logger:                  log,
 		OnRequest:               hooks.OnRequest,
-		Limits:                  proxy.NewLimits(limiter, cfg, timedRateLimitFetcher(hooks.RateLimitFetcher, m), m),
+		Limits:                  proxy.NewLimits(limiter, cfg, timedFetcher("rate_limit_fetcher", hooks.RateLimitFetcher, m), m),
 	})
 }
 
@@ -86,38 +86,17 @@ func timedValidator(f authz.Validator, m *metrics.Metrics) authz.Validator {
 	}
 }
 
-func timedBucketFetcher(f creds.BucketFetcher, m *metrics.Metrics) creds.BucketFetcher {
+// timedFetcher times each call of a fetcher callable (bucket_creds_fetcher,
+// hmac_fetcher, rate_limit_fetcher: each answers text, found or not) under
+// kind in the callable metrics.
+func timedFetcher[A any, F ~func(context.Context, A) (string, bool, error)](kind string, f F, m *metrics.Metrics) F {
 	if f == nil {
 		return nil
 	}
-	return func(ctx context.Context, a s3op.Access) (string, bool, error) {
+	return func(ctx context.Context, arg A) (string, bool, error) {
 		start := time.Now()
-		answer, found, err := f(ctx, a)
-		m.Callable("bucket_creds_fetcher", outcome(err), time.Since(start))
-		return answer, found, err
-	}
-}
-
-func timedSecretFetcher(f creds.SecretFetcher, m *metrics.Metrics) creds.SecretFetcher {
-	if f == nil {
-		return nil
-	}
-	return func(ctx context.Context, accessKey string) (string, bool, error) {
-		start := time.Now()
-		secret, found, err := f(ctx, accessKey)
-		m.Callable("hmac_fetcher", outcome(err), time.Since(start))
-		return secret, found, err
-	}
-}
-
-func timedRateLimitFetcher(f proxy.RateLimitFetcher, m *metrics.Metrics) proxy.RateLimitFetcher {
-	if f == nil {
-		return nil
-	}
-	return func(ctx context.Context, accessKey string) (string, bool, error) {
-		start := time.Now()
-		answer, found, err := f(ctx, accessKey)
-		m.Callable("rate_limit_fetcher", outcome(err), time.Since(start))
+		answer, found, err := f(ctx, arg)
+		m.Callable(kind, outcome(err), time.Since(start))
 		return answer, found, err
 	}
 }
