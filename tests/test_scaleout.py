@@ -187,18 +187,22 @@ def test_location_has_the_balancers_scheme_when_trusted(start_proxy: Callable[..
     """A balancer that ends TLS talks plain HTTP to the proxy and says
     X-Forwarded-Proto: https. CompleteMultipartUpload's Location then
     names the URL the client used, https, when the proxy trusts the
-    balancer, and the connection's own scheme when it does not."""
+    balancer (the first value, any case), and the connection's own scheme
+    when it does not or the value is no scheme of HTTP."""
     trusting, untrusting = start_proxy(bucket, trusted_forwarded_host=True), start_proxy(bucket)
+    cases = ((trusting, "https", "https"), (untrusting, "https", "http"), (trusting, "HTTPS , http", "https"),
+             (trusting, "javascript", "http"), (trusting, "", "http"))
+    for i, (server, proto, scheme) in enumerate(cases):
 
-    def as_if_behind_tls(request: Any, **_: Any) -> None:
-        request.headers["X-Forwarded-Proto"] = "https"
+        def as_if_behind_tls(request: Any, proto: str = proto, **_: Any) -> None:
+            request.headers["X-Forwarded-Proto"] = proto
 
-    for server, scheme in ((trusting, "https"), (untrusting, "http")):
         s3 = make_client(server.endpoint_url, CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
         s3.meta.events.register("before-send.s3.*", as_if_behind_tls)
-        upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
-        part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=1, Body=b"x" * 10)
-        done = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload,
+        key = f"mp{i}"
+        upload = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        part = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"x" * 10)
+        done = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
                                             MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]})
         host = server.endpoint_url.split("://", 1)[1].rstrip("/")
-        assert done["Location"] == f"{scheme}://{host}/{bucket}/mp", done["Location"]
+        assert done["Location"] == f"{scheme}://{host}/{bucket}/{key}", (proto, done["Location"])
