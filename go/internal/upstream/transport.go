@@ -249,7 +249,7 @@ func (t *Transport) sendWithBody(c *conn, req *http.Request) (*http.Response, <-
 }
 
 func (t *Transport) write(c *conn, req *http.Request) error {
-	if err := req.Write(c.bw); err != nil {
+	if err := writeRequest(c.bw, req); err != nil {
 		return fmt.Errorf("send request to %s: %w", c.key, err)
 	}
 	if err := c.bw.Flush(); err != nil {
