@@ -5,8 +5,9 @@
 // net/http's Transport hands every request to the two goroutines it runs
 // per connection (one writes, one reads) and back again. For the small
 // requests that dominate S3 traffic those hand-offs were a quarter of the
-// proxy's CPU (BenchmarkLoopbackGET4KiB in internal/proxy). The HTTP/1.1
-// framing is still net/http's: Request.Write and http.ReadResponse.
+// proxy's CPU (BenchmarkLoopbackGET4KiB in internal/proxy). Requests are
+// written (request_writer.go) and response heads read
+// (response_reader.go) as net/http does, without its generic machinery.
 package upstream
 
 import (
@@ -128,13 +129,14 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 	var (
 		resp    *http.Response
+		f       frame
 		err     error
 		written <-chan error
 	)
 	if !hasBody(req) {
-		resp, err = t.sendHead(c, req)
+		resp, f, err = t.sendHead(c, req)
 	} else {
-		resp, written, err = t.sendWithBody(c, req)
+		resp, f, written, err = t.sendWithBody(c, req)
 	}
 	if err != nil {
 		stop()
@@ -148,9 +150,8 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 		}
 		return nil, ctx.Err()
 	}
-	b := &body{rc: resp.Body, t: t, c: c, stop: stop, written: written, reusable: !resp.Close && !req.Close,
-		length: resp.ContentLength}
-	if resp.Body == http.NoBody {
+	b := &body{frame: f, t: t, c: c, stop: stop, written: written, reusable: !resp.Close && !req.Close}
+	if f.kind == noBody {
 		b.finish(true) // HEAD, 204, 304: done already
 		return resp, nil
 	}
@@ -182,18 +183,18 @@ func Idempotent(method string) bool {
 }
 
 // sendHead sends a request without a body and reads the response head.
-func (t *Transport) sendHead(c *conn, req *http.Request) (*http.Response, error) {
+func (t *Transport) sendHead(c *conn, req *http.Request) (*http.Response, frame, error) {
 	if err := t.write(c, req); err != nil {
-		return nil, err
+		return nil, frame{}, err
 	}
 	if t.opts.ResponseHeaderTimeout > 0 {
 		_ = c.SetReadDeadline(time.Now().Add(t.opts.ResponseHeaderTimeout))
 	}
-	resp, err := readResponse(c, req)
+	resp, f, err := readResponse(c, req)
 	if t.opts.ResponseHeaderTimeout > 0 {
 		_ = c.SetReadDeadline(time.Time{})
 	}
-	return resp, err
+	return resp, f, err
 }
 
 // sendWithBody writes the request on another goroutine while it reads the
@@ -202,7 +203,7 @@ func (t *Transport) sendHead(c *conn, req *http.Request) (*http.Response, error)
 // answer, not the failed write, is what the client must get. written
 // delivers the outcome of the write; the connection is reusable only if it
 // succeeded.
-func (t *Transport) sendWithBody(c *conn, req *http.Request) (*http.Response, <-chan error, error) {
+func (t *Transport) sendWithBody(c *conn, req *http.Request) (*http.Response, frame, <-chan error, error) {
 	var (
 		mu       sync.Mutex
 		answered bool
@@ -231,7 +232,7 @@ func (t *Transport) sendWithBody(c *conn, req *http.Request) (*http.Response, <-
 		mu.Unlock()
 		written <- err
 	}()
-	resp, err := readResponse(c, req)
+	resp, f, err := readResponse(c, req)
 	mu.Lock()
 	answered = true
 	if t.opts.ResponseHeaderTimeout > 0 {
@@ -241,11 +242,11 @@ func (t *Transport) sendWithBody(c *conn, req *http.Request) (*http.Response, <-
 	if err != nil {
 		_ = c.Close() // unblocks the write
 		if werr := <-written; werr != nil {
-			return nil, nil, werr // the cause: the client's body failed, or the backend went away
+			return nil, frame{}, nil, werr // the cause: the client's body failed, or the backend went away
 		}
-		return nil, nil, err
+		return nil, frame{}, nil, err
 	}
-	return resp, written, nil
+	return resp, f, written, nil
 }
 
 func (t *Transport) write(c *conn, req *http.Request) error {
@@ -259,14 +260,14 @@ func (t *Transport) write(c *conn, req *http.Request) error {
 }
 
 // readResponse reads a response head, skipping 1xx interim responses.
-func readResponse(c *conn, req *http.Request) (*http.Response, error) {
+func readResponse(c *conn, req *http.Request) (*http.Response, frame, error) {
 	for {
-		resp, err := http.ReadResponse(c.br, req)
+		resp, f, err := readResponseHead(c.br, req)
 		if err != nil {
-			return nil, fmt.Errorf("read response from %s: %w", c.key, err)
+			return nil, frame{}, fmt.Errorf("read response from %s: %w", c.key, err)
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			return resp, nil
+			return resp, f, nil
 		}
 	}
 }
@@ -280,113 +281,6 @@ const earlyAnswerGrace = 2 * time.Second
 func connectionLost(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
-// body is a response body that returns its connection to the pool once
-// read to its end, and closes it otherwise.
-type body struct {
-	rc       io.ReadCloser
-	t        *Transport
-	c        *conn
-	stop     func() bool  // stops the cancellation hook; false once it fired
-	written  <-chan error // the request's write, for requests with a body
-	reusable bool
-	length   int64 // Content-Length, or -1 (chunked, or until close)
-	read     int64 // bytes read so far
-	done     bool
-	err      error // what ended the body: io.EOF when complete
-}
-
-func (b *body) Read(p []byte) (int, error) {
-	if b.done {
-		return 0, b.err
-	}
-	n, err := b.rc.Read(p)
-	b.read += int64(n)
-	if err != nil {
-		b.err = err
-		b.finish(errors.Is(err, io.EOF))
-	}
-	return n, err
-}
-
-// WriteTo sends the rest of the body to w. A body of known length on a
-// plain TCP connection goes by w's ReadFrom from the socket itself, after
-// what the response head's read buffered: for a client on plain TCP too,
-// net/http's server then splices it (splice(2)), so large objects never
-// pass through user space.
-func (b *body) WriteTo(w io.Writer) (int64, error) {
-	rf, canReadFrom := w.(io.ReaderFrom)
-	tcp, isTCP := b.c.Conn.(*net.TCPConn)
-	if b.done || !canReadFrom || !isTCP || b.length < 0 {
-		return io.Copy(w, readerOnly{b})
-	}
-	remaining := b.length - b.read
-	var n int64
-	if buffered := min(int64(b.c.br.Buffered()), remaining); buffered > 0 {
-		p, _ := b.c.br.Peek(int(buffered)) // cannot fail: the bytes are buffered
-		m, err := w.Write(p)
-		_, _ = b.c.br.Discard(m)
-		n, remaining = n+int64(m), remaining-int64(m)
-		if err != nil {
-			return n, b.end(err)
-		}
-	}
-	if remaining > 0 {
-		m, err := rf.ReadFrom(&io.LimitedReader{R: tcp, N: remaining})
-		n, remaining = n+m, remaining-m
-		if err == nil && remaining > 0 {
-			err = io.ErrUnexpectedEOF // the backend closed early
-		}
-		if err != nil {
-			return n, b.end(err)
-		}
-	}
-	b.read += n
-	b.end(io.EOF)
-	return n, nil
-}
-
-// end finishes the body with err (io.EOF: complete) and returns the error
-// a caller should see.
-func (b *body) end(err error) error {
-	b.err = err
-	b.finish(errors.Is(err, io.EOF))
-	if errors.Is(err, io.EOF) {
-		return nil
-	}
-	return err
-}
-
-// readerOnly hides a body's WriteTo from io.Copy.
-type readerOnly struct{ io.Reader }
-
-// Close before the end drops the connection: what is left of the body
-// would have to be read before the next response.
-func (b *body) Close() error {
-	if !b.done {
-		b.err = errors.New("upstream: read on closed response body")
-		b.finish(false)
-	}
-	return nil
-}
-
-func (b *body) finish(complete bool) {
-	b.done = true
-	reuse := b.stop() && complete && b.reusable
-	if b.written != nil {
-		select {
-		case err := <-b.written:
-			reuse = reuse && err == nil
-		default:
-			// The backend answered without reading the whole body: the
-			// rest of it must not be sent, nor the connection reused.
-			reuse = false
-			_ = b.c.Close() // unblocks the write
-			<-b.written
-		}
-	}
-	b.t.release(b.c, reuse)
 }
 
 // get returns an idle connection to key that is still open, or dials one.

@@ -1,0 +1,111 @@
+package upstream
+
+import (
+	"errors"
+	"io"
+	"net"
+)
+
+// body is a response body that returns its connection to the pool once
+// read to its end, and closes it otherwise.
+type body struct {
+	frame    // the body's bytes on the connection
+	t        *Transport
+	c        *conn
+	stop     func() bool  // stops the cancellation hook; false once it fired
+	written  <-chan error // the request's write, for requests with a body
+	reusable bool
+	done     bool
+	err      error // what ended the body: io.EOF when complete
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, b.err
+	}
+	n, err := b.frame.Read(p)
+	if err != nil {
+		b.err = err
+		b.finish(errors.Is(err, io.EOF))
+	}
+	return n, err
+}
+
+// WriteTo sends the rest of the body to w. A body of known length on a
+// plain TCP connection goes by w's ReadFrom from the socket itself, after
+// what the response head's read buffered: for a client on plain TCP too,
+// net/http's server then splices it (splice(2)), so large objects never
+// pass through user space.
+func (b *body) WriteTo(w io.Writer) (int64, error) {
+	rf, canReadFrom := w.(io.ReaderFrom)
+	tcp, isTCP := b.c.Conn.(*net.TCPConn)
+	if b.done || !canReadFrom || !isTCP || !b.knownLength() {
+		return io.Copy(w, readerOnly{b})
+	}
+	remaining := b.length - b.read
+	var n int64
+	if buffered := min(int64(b.c.br.Buffered()), remaining); buffered > 0 {
+		p, _ := b.c.br.Peek(int(buffered)) // cannot fail: the bytes are buffered
+		m, err := w.Write(p)
+		_, _ = b.c.br.Discard(m)
+		n, remaining = n+int64(m), remaining-int64(m)
+		if err != nil {
+			return n, b.end(err)
+		}
+	}
+	if remaining > 0 {
+		m, err := rf.ReadFrom(&io.LimitedReader{R: tcp, N: remaining})
+		n, remaining = n+m, remaining-m
+		if err == nil && remaining > 0 {
+			err = io.ErrUnexpectedEOF // the backend closed early
+		}
+		if err != nil {
+			return n, b.end(err)
+		}
+	}
+	b.read += n
+	b.end(io.EOF)
+	return n, nil
+}
+
+// end finishes the body with err (io.EOF: complete) and returns the error
+// a caller should see.
+func (b *body) end(err error) error {
+	b.err = err
+	b.finish(errors.Is(err, io.EOF))
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+// readerOnly hides a body's WriteTo from io.Copy.
+type readerOnly struct{ io.Reader }
+
+// Close before the end drops the connection: what is left of the body
+// would have to be read before the next response.
+func (b *body) Close() error {
+	if !b.done {
+		b.err = errors.New("upstream: read on closed response body")
+		b.finish(false)
+	}
+	return nil
+}
+
+func (b *body) finish(complete bool) {
+	b.done = true
+	reuse := b.stop() && complete && b.reusable
+	if b.written != nil {
+		select {
+		case err := <-b.written:
+			reuse = reuse && err == nil
+		default:
+			// The backend answered without reading the whole body: the
+			// rest of it must not be sent, nor the connection reused.
+			reuse = false
+			_ = b.c.Close() // unblocks the write
+			<-b.written
+		}
+	}
+	b.t.release(b.c, reuse)
+}
