@@ -57,7 +57,7 @@ type Transport struct {
 	dialer net.Dialer
 
 	mu      sync.Mutex
-	idle    map[string][]*conn // by scheme and address, most recent last
+	idle    map[poolKey][]*conn // most recent last
 	closed  bool
 	janitor *time.Timer // prunes idle connections while there are any
 }
@@ -70,19 +70,20 @@ func New(opts Options) *Transport {
 	return &Transport{
 		opts:   opts,
 		dialer: net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second},
-		idle:   map[string][]*conn{},
+		idle:   map[poolKey][]*conn{},
 	}
 }
 
 // conn is one connection to a backend.
 type conn struct {
 	net.Conn
-	key       string          // pool key
+	key       poolKey
 	raw       syscall.RawConn // the TCP socket, for the liveness check
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	sock      *socketWriter // under bw: remembers a failed write
 	idleSince time.Time
+	abort     func() // unblocks the pending read and write: the request's context ended
 }
 
 // writeFailed reports that a write to the backend's socket failed (the
@@ -96,9 +97,9 @@ func (c *conn) writeFailed() bool { return c.sock.err != nil }
 // reused) or closed.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	key, addr := poolKey(req.URL)
+	key := poolKey{req.URL.Scheme, req.URL.Host}
 	for attempt := 0; ; attempt++ {
-		c, reused, err := t.get(ctx, key, addr, req.URL, !replayable(req))
+		c, reused, err := t.get(ctx, key, req.URL, !replayable(req))
 		if err != nil {
 			return nil, err
 		}
@@ -125,8 +126,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // hands c back to the pool when read to its end.
 func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*http.Response, error) {
 	// Cancelling the request (the client went away) unblocks whatever
-	// read or write is pending on the connection.
-	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	// read or write is pending on the connection. A context that cannot
+	// be cancelled needs no hook.
+	stop := neverFired
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, c.abort)
+	}
 	var (
 		resp    *http.Response
 		f       frame
@@ -158,6 +163,9 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 	resp.Body = b
 	return resp, nil
 }
+
+// neverFired is the hook's stop for a context that cannot end.
+func neverFired() bool { return true }
 
 func hasBody(req *http.Request) bool { return req.Body != nil && req.Body != http.NoBody }
 
@@ -284,7 +292,7 @@ func connectionLost(err error) bool {
 }
 
 // get returns an idle connection to key that is still open, or dials one.
-func (t *Transport) get(ctx context.Context, key, addr string, u *url.URL, checkOpen bool) (*conn, bool, error) {
+func (t *Transport) get(ctx context.Context, key poolKey, u *url.URL, checkOpen bool) (*conn, bool, error) {
 	now := time.Now()
 	for {
 		t.mu.Lock()
@@ -301,7 +309,7 @@ func (t *Transport) get(ctx context.Context, key, addr string, u *url.URL, check
 		}
 		_ = c.Close()
 	}
-	c, err := t.dial(ctx, key, addr, u)
+	c, err := t.dial(ctx, key, u)
 	return c, false, err
 }
 
@@ -370,7 +378,7 @@ func (t *Transport) prune() {
 func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
-	t.idle = map[string][]*conn{}
+	t.idle = map[poolKey][]*conn{}
 	t.mu.Unlock()
 	for _, stack := range idle {
 		for _, c := range stack {
@@ -390,7 +398,8 @@ func (t *Transport) Close() {
 
 // dial opens a connection to u's host (or its connect_to address), with
 // TLS for https.
-func (t *Transport) dial(ctx context.Context, key, addr string, u *url.URL) (*conn, error) {
+func (t *Transport) dial(ctx context.Context, key poolKey, u *url.URL) (*conn, error) {
+	addr := key.addr()
 	nc, err := t.dialer.DialContext(ctx, "tcp", redirect(addr, t.opts.ConnectTo))
 	if err != nil {
 		return nil, err // a *net.OpError with Op "dial": the backend is unreachable
@@ -420,14 +429,16 @@ func (t *Transport) dial(ctx context.Context, key, addr string, u *url.URL) (*co
 		nc = tc
 	}
 	sock := &socketWriter{Conn: nc}
-	return &conn{
+	c := &conn{
 		Conn: nc,
 		key:  key,
 		raw:  raw,
 		br:   bufio.NewReaderSize(nc, readBufferSize),
 		bw:   bufio.NewWriterSize(sock, writeBufferSize),
 		sock: sock,
-	}, nil
+	}
+	c.abort = func() { _ = c.SetDeadline(time.Unix(1, 0)) } // made once, not per request
+	return c, nil
 }
 
 // socketWriter writes to a backend connection and remembers the first
@@ -458,16 +469,22 @@ func (w *socketWriter) ReadFrom(r io.Reader) (int64, error) {
 	return io.CopyBuffer(struct{ io.Writer }{w}, r, *bp)
 }
 
-// poolKey is the pool a URL's connections belong to, and the "host:port"
-// to dial.
-func poolKey(u *url.URL) (key, addr string) {
-	addr = u.Host
-	if u.Port() == "" {
-		port := "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-		addr = net.JoinHostPort(u.Hostname(), port)
+// poolKey is the pool a URL's connections belong to: its scheme and host
+// as written (a comparable pair: no string is built per request).
+type poolKey struct{ scheme, host string }
+
+// addr is the "host:port" to dial: the host, with the scheme's port if it
+// names none.
+func (k poolKey) addr() string {
+	u := url.URL{Host: k.host}
+	if u.Port() != "" {
+		return k.host
 	}
-	return u.Scheme + "://" + addr, addr
+	port := "80"
+	if k.scheme == "https" {
+		port = "443"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
+
+func (k poolKey) String() string { return k.scheme + "://" + k.addr() }

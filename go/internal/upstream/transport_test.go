@@ -597,8 +597,7 @@ func TestWriteToAResetConnectionIsABackendWriteFailure(t *testing.T) {
 	defer tr.Close()
 	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/", afterReader{gone, strings.NewReader("refused")})
 	req.ContentLength = 7
-	key, dialAddr := poolKey(req.URL)
-	c, err := tr.dial(context.Background(), key, dialAddr, req.URL)
+	c, err := tr.dial(context.Background(), poolKey{req.URL.Scheme, req.URL.Host}, req.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
