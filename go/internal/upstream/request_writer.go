@@ -43,10 +43,10 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 	w.WriteString("\r\n")
 	userAgent := defaultUserAgent
 	if _, ok := req.Header["User-Agent"]; ok {
-		userAgent = cleanValue(req.Header.Get("User-Agent"))
+		userAgent = req.Header.Get("User-Agent")
 	}
-	if userAgent != "" {
-		writeField(w, "User-Agent", userAgent)
+	if userAgent != "" { // before cleaning: a blank one is sent empty
+		writeField(w, "User-Agent", cleanValue(userAgent))
 	}
 	switch {
 	case length < 0:

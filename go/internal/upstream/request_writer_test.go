@@ -87,6 +87,11 @@ func writerCases() []requestCase {
 			req.Header["Host"] = []string{"other"}
 			return req
 		}},
+		{"blank User-Agent", func() *http.Request {
+			req := newRequest("GET", "http://h/", nil, 0)
+			req.Header["User-Agent"] = []string{" "}
+			return req
+		}},
 		{"empty User-Agent", func() *http.Request {
 			req := newRequest("GET", "http://h/", nil, 0)
 			req.Header["User-Agent"] = []string{""}
