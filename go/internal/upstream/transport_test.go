@@ -624,3 +624,92 @@ func (a afterReader) Read(p []byte) (int, error) {
 	time.Sleep(20 * time.Millisecond)
 	return a.r.Read(p[:1])
 }
+
+// A chunked answer (with a trailer) and one whose head is larger than the
+// read buffer (read by http.ReadResponse) leave the connection reusable.
+func TestChunkedAndLargeHeadsReuse(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/large" {
+			w.Header().Set("X-Large", strings.Repeat("v", readBufferSize+1000))
+			io.WriteString(w, "large head")
+			return
+		}
+		w.Header().Set("Trailer", "X-Sum")
+		for _, piece := range []string{"chunked ", "in ", "pieces"} {
+			io.WriteString(w, piece)
+			w.(http.Flusher).Flush()
+		}
+		w.Header().Set("X-Sum", "1")
+	})
+	tr := New(Options{})
+	defer tr.Close()
+	for i := 0; i < 2; i++ {
+		resp, b := get(t, tr, srv.URL+"/chunked")
+		if b != "chunked in pieces" || resp.ContentLength != -1 || resp.Trailer.Get("X-Sum") != "1" {
+			t.Fatalf("body %q, length %d, trailer %v", b, resp.ContentLength, resp.Trailer)
+		}
+		resp, b = get(t, tr, srv.URL+"/large")
+		if b != "large head" || len(resp.Header.Get("X-Large")) != readBufferSize+1000 {
+			t.Fatalf("body %q, header of %d bytes", b, len(resp.Header.Get("X-Large")))
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
+	}
+}
+
+// BenchmarkRoundTrip4KiB: a GET of 4 KiB from a backend that costs next to
+// nothing, on loopback: the transport's own cost per request.
+func BenchmarkRoundTrip4KiB(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	answer := []byte("HTTP/1.1 200 OK\r\nContent-Length: 4096\r\nContent-Type: application/octet-stream\r\n" +
+		"ETag: \"0123456789abcdef\"\r\nLast-Modified: Sun, 06 Dec 2026 12:00:00 GMT\r\nx-amz-request-id: 0123456789\r\n\r\n" +
+		strings.Repeat("x", 4096))
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					if _, err := c.Write(answer); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	tr := New(Options{})
+	defer tr.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ln.Addr().String()+"/b/k", nil)
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=x")
+	req.Header.Set("X-Amz-Date", "20260101T000000Z")
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	var out sink
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out.Reset()
+		if _, err := io.Copy(&out, resp.Body); err != nil || out.Len() != 4096 {
+			b.Fatalf("%d bytes, %v", out.Len(), err)
+		}
+		resp.Body.Close()
+	}
+}
