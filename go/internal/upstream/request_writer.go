@@ -97,10 +97,12 @@ func writeField(w *bufio.Writer, name, value string) {
 // returned as they are.
 func cleanValue(v string) string {
 	if strings.ContainsAny(v, "\r\n") {
-		v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+		v = newlinesToSpaces.Replace(v)
 	}
 	return strings.Trim(v, " \t")
 }
+
+var newlinesToSpaces = strings.NewReplacer("\r", " ", "\n", " ")
 
 // plainHost is the Host req.Write sends, when it needs none of the
 // rewriting req.Write does (punycode, dropping an invalid one, removing an

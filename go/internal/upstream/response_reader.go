@@ -13,6 +13,8 @@ import (
 
 // readResponseHead reads one response head from br into the
 // *http.Response http.ReadResponse returns, and how its body is framed.
+// Unless the frame says there is no body, the caller reads it through the
+// frame and sets resp.Body.
 //
 // A plain head, whole in br's buffer, is parsed here, in one string: its
 // values and most names are views of that string, where http.ReadResponse
