@@ -103,9 +103,12 @@ func (c *conn) readRequest(served int) (*http.Request, error) {
 		return nil, errServerClosing // Shutdown closed it meanwhile
 	}
 	c.readDeadline(c.srv.ReadHeaderTimeout)
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	if req, n, ok := parseHead(buffered, c.br); ok {
+		return c.accept(req, buffered[:n], n)
+	}
 	// ReadRequest drops the Host lines, which a server must count: record
 	// the head as it is read.
-	buffered, _ := c.br.Peek(c.br.Buffered())
 	c.src.startRecording(buffered)
 	req, err := http.ReadRequest(c.br)
 	head := c.src.stopRecording()
@@ -115,11 +118,18 @@ func (c *conn) readRequest(served int) (*http.Request, error) {
 		}
 		return nil, err
 	}
-	c.src.limit(math.MaxInt64)
-	_ = c.rwc.SetReadDeadline(time.Time{}) // the body's reads are the handler's to bound
+	return c.accept(req, head, 0)
+}
+
+// accept checks a request whose head was read, and consumes the n bytes
+// of it still buffered.
+func (c *conn) accept(req *http.Request, head []byte, n int) (*http.Request, error) {
 	if err := checkRequest(req, head); err != nil {
 		return nil, err
 	}
+	_, _ = c.br.Discard(n) // buffered: cannot fail
+	c.src.limit(math.MaxInt64)
+	_ = c.rwc.SetReadDeadline(time.Time{}) // the body's reads are the handler's to bound
 	req.RemoteAddr = c.remote
 	return req, nil
 }
