@@ -43,7 +43,21 @@ type conn struct {
 	// still sending: it is half-closed and drained before the close, or
 	// the kernel's reset could destroy the answer before the client reads it.
 	refused bool
-	scratch [64]byte // formats a status line, a date or a chunk size
+	scratch [64]byte // formats a status line or a chunk size
+	// dateText is the Date field's value of the second dateSecond, for
+	// the answers of that second.
+	dateText   []byte
+	dateSecond int64
+	dateBuf    [len(http.TimeFormat)]byte
+}
+
+// date returns the Date field's value for now, formatted once a second.
+func (c *conn) date(now time.Time) []byte {
+	if s := now.Unix(); s != c.dateSecond || c.dateText == nil {
+		c.dateSecond = s
+		c.dateText = now.UTC().AppendFormat(c.dateBuf[:0], http.TimeFormat)
+	}
+	return c.dateText
 }
 
 func newConn(s *Server, rwc net.Conn) *conn {

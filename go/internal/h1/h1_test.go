@@ -692,3 +692,32 @@ func TestResponseControllerReadDeadline(t *testing.T) {
 	}
 	c.expectClosed()
 }
+
+// Every answer has one Date field: the server's, current, unless the
+// handler set its own.
+func TestDate(t *testing.T) {
+	addr := start(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/own" {
+			w.Header().Set("Date", "Fri, 24 May 2013 00:00:00 GMT")
+		}
+		echoPath(w, r)
+	})
+	c := dial(t, addr)
+	for _, tc := range []struct{ path, want string }{{"/", ""}, {"/own", "Fri, 24 May 2013 00:00:00 GMT"}, {"/", ""}} {
+		c.send(get(tc.path))
+		resp := c.expect("GET", 200, tc.path)
+		dates := resp.Header.Values("Date")
+		if len(dates) != 1 {
+			t.Fatalf("%s: Date fields %q, want one", tc.path, dates)
+		}
+		if tc.want != "" {
+			if dates[0] != tc.want {
+				t.Errorf("%s: Date %q, want the handler's %q", tc.path, dates[0], tc.want)
+			}
+			continue
+		}
+		if d, err := http.ParseTime(dates[0]); err != nil || time.Since(d).Abs() > 2*time.Second {
+			t.Errorf("%s: Date %q (%v), want now", tc.path, dates[0], err)
+		}
+	}
+}
