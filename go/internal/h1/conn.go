@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +43,7 @@ type conn struct {
 	// the kernel's reset could destroy the answer before the client reads it.
 	refused bool
 	scratch [64]byte // formats a status line or a chunk size
+	watch   closeWatch
 	// dateText is the Date field's value of the second dateSecond, for
 	// the answers of that second.
 	dateText   []byte
@@ -280,87 +280,22 @@ func (c *conn) handle(req *http.Request) bool {
 	defer cancel()
 	req = req.WithContext(ctx)
 	w := &response{c: c, req: req, header: http.Header{}, length: -1}
-	var watch *closeWatch
+	watching := false
 	if req.Body == http.NoBody {
 		if c.br.Buffered() == 0 { // else a pipelined request is already here
-			watch = c.watchAfter(watchDelay, cancel)
+			c.watch.start(c, watchDelay, cancel)
+			watching = true
 		}
 	} else {
 		w.body = &requestBody{ReadCloser: req.Body, w: w, expect: req.ProtoAtLeast(1, 1) && req.Header.Get("Expect") != ""}
 		req.Body = w.body
 	}
 	c.srv.Handler.ServeHTTP(w, req)
-	if watch != nil && !watch.stop() {
+	if watching && !c.watch.stop() {
 		return false // the client went away
 	}
 	return w.finish() && !c.srv.closing.Load()
 }
-
-// watchDelay is how long a request without a body runs before its
-// connection is watched for the client going away (which cancels the
-// request's context). Watching costs a read and its teardown; a request
-// answered sooner does without.
-const watchDelay = time.Second
-
-// closeWatch reads from a connection while its handler runs, to see the
-// client go away. The handler of a request without a body never reads the
-// connection, and the next request's reads wait until the watch stops.
-type closeWatch struct {
-	c       *conn
-	timer   *time.Timer
-	mu      sync.Mutex
-	stopped bool
-	done    chan struct{} // non-nil once watching; closed when it ends
-	gone    bool          // the client closed or reset the connection
-}
-
-func (c *conn) watchAfter(d time.Duration, cancel context.CancelFunc) *closeWatch {
-	w := &closeWatch{c: c}
-	w.timer = time.AfterFunc(d, func() { w.run(cancel) })
-	return w
-}
-
-func (w *closeWatch) run(cancel context.CancelFunc) {
-	w.mu.Lock()
-	if w.stopped {
-		w.mu.Unlock()
-		return
-	}
-	w.done = make(chan struct{})
-	w.mu.Unlock()
-	defer close(w.done)
-	var b [1]byte
-	n, err := w.c.rwc.Read(b[:])
-	if n == 1 {
-		w.c.src.unread(b[0]) // a pipelined request's first byte
-		return
-	}
-	w.mu.Lock()
-	aborted := w.stopped
-	w.mu.Unlock()
-	if err != nil && !aborted {
-		w.gone = true
-		cancel()
-	}
-}
-
-// stop ends the watch and reports whether the connection is still usable.
-func (w *closeWatch) stop() bool {
-	w.timer.Stop()
-	w.mu.Lock()
-	w.stopped = true
-	done := w.done
-	w.mu.Unlock()
-	if done == nil {
-		return true
-	}
-	_ = w.c.rwc.SetReadDeadline(aLongTimeAgo) // wakes the watch's read
-	<-done
-	_ = w.c.rwc.SetReadDeadline(time.Time{})
-	return !w.gone
-}
-
-var aLongTimeAgo = time.Unix(1, 0)
 
 // connReader is the connection as the read buffer sees it: it bounds a
 // request head, and gives back a byte the close watch read.

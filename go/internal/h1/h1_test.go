@@ -721,3 +721,46 @@ func TestDate(t *testing.T) {
 		}
 	}
 }
+
+// A connection reuses its watch from request to request: a request
+// answered before the watch began, one watched while a pipelined request
+// arrived, and then one whose client goes away, which is cancelled.
+func TestClientGoneAfterWatchedRequests(t *testing.T) {
+	cancelled := make(chan time.Duration, 1)
+	addr := start(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow":
+			time.Sleep(watchDelay + 300*time.Millisecond)
+		case "/wait":
+			begin := time.Now()
+			if end := waitCtx(r, 5*time.Second); !end.IsZero() {
+				cancelled <- end.Sub(begin)
+			}
+			close(cancelled)
+			return
+		}
+		echoPath(w, r)
+	})
+	c := dial(t, addr)
+	c.send(get("/fast"))
+	c.expect("GET", 200, "/fast")
+	c.send(get("/slow"))
+	time.Sleep(watchDelay + 100*time.Millisecond) // the watch is reading
+	c.send(get("/next"))
+	c.expect("GET", 200, "/slow")
+	c.expect("GET", 200, "/next")
+	c.send(get("/wait"))
+	time.Sleep(50 * time.Millisecond)
+	c.conn.Close()
+	select {
+	case took, ok := <-cancelled:
+		if !ok {
+			t.Fatal("request context not cancelled after the client went away")
+		}
+		if took > watchDelay+time.Second {
+			t.Fatalf("request context cancelled %v after the request began, want within %v", took, watchDelay+time.Second)
+		}
+	case <-time.After(6 * time.Second):
+		t.Fatal("handler did not return")
+	}
+}
