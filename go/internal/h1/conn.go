@@ -118,8 +118,8 @@ func (c *conn) readRequest(served int) (*http.Request, error) {
 	}
 	c.readDeadline(c.srv.ReadHeaderTimeout)
 	buffered, _ := c.br.Peek(c.br.Buffered())
-	if req, n, ok := parseHead(buffered, c.br); ok {
-		return c.accept(req, buffered[:n], n)
+	if req, hosts, n, ok := parseHead(buffered, c.br); ok {
+		return c.accept(req, hosts, n)
 	}
 	// ReadRequest drops the Host lines, which a server must count: record
 	// the head as it is read.
@@ -132,13 +132,13 @@ func (c *conn) readRequest(served int) (*http.Request, error) {
 		}
 		return nil, err
 	}
-	return c.accept(req, head, 0)
+	return c.accept(req, hostLines(head), 0)
 }
 
-// accept checks a request whose head was read, and consumes the n bytes
-// of it still buffered.
-func (c *conn) accept(req *http.Request, head []byte, n int) (*http.Request, error) {
-	if err := checkRequest(req, head); err != nil {
+// accept checks a request whose head was read, with the values of its Host
+// lines, and consumes the n bytes of the head still buffered.
+func (c *conn) accept(req *http.Request, hosts []string, n int) (*http.Request, error) {
+	if err := checkRequest(req, hosts); err != nil {
 		return nil, err
 	}
 	_, _ = c.br.Discard(n) // buffered: cannot fail
@@ -167,19 +167,18 @@ func (r *refusal) Error() string { return fmt.Sprintf("%d %s", r.status, r.text)
 
 var errHeadTooLarge = &refusal{http.StatusRequestHeaderFieldsTooLarge, "431 Request Header Fields Too Large"}
 
-// checkRequest refuses what net/http's server refuses after parsing; head
-// holds the request's head as it came.
-func checkRequest(req *http.Request, head []byte) error {
+// checkRequest refuses what net/http's server refuses after parsing; hosts
+// are the values of the request's Host lines, which http.ReadRequest drops.
+func checkRequest(req *http.Request, hosts []string) error {
 	if req.ProtoMajor != 1 {
 		return &refusal{http.StatusHTTPVersionNotSupported, "505 HTTP Version Not Supported: unsupported protocol version"}
 	}
-	hosts, host := hostLines(head)
 	switch {
-	case req.ProtoAtLeast(1, 1) && hosts == 0 && req.Method != http.MethodConnect:
+	case req.ProtoAtLeast(1, 1) && len(hosts) == 0 && req.Method != http.MethodConnect:
 		return badRequest("missing required Host header")
-	case hosts > 1:
+	case len(hosts) > 1:
 		return badRequest("too many Host headers")
-	case hosts == 1 && !httpguts.ValidHostHeader(host):
+	case len(hosts) == 1 && !httpguts.ValidHostHeader(hosts[0]):
 		return badRequest("malformed Host header")
 	case req.URL.Host == "" && !httpguts.ValidHostHeader(req.Host):
 		// A Host line continued on the next (obs-fold): the parser joined
@@ -202,9 +201,8 @@ func checkRequest(req *http.Request, head []byte) error {
 	return nil
 }
 
-// hostLines counts the Host field lines of a request head and returns the
-// first one's value.
-func hostLines(head []byte) (n int, first string) {
+// hostLines returns the values of the Host field lines of a request head.
+func hostLines(head []byte) (values []string) {
 	_, head, _ = bytes.Cut(head, []byte("\n")) // the request line
 	for len(head) > 0 {
 		var line []byte
@@ -214,12 +212,10 @@ func hostLines(head []byte) (n int, first string) {
 			break // the end of the head
 		}
 		if name, value, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(name), "Host") {
-			if n++; n == 1 {
-				first = string(bytes.Trim(value, " \t"))
-			}
+			values = append(values, string(bytes.Trim(value, " \t")))
 		}
 	}
-	return n, first
+	return values
 }
 
 func badRequest(why string) *refusal {

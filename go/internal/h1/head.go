@@ -22,18 +22,20 @@ import (
 //
 // The request's strings (method, target, names and values) are substrings
 // of one copy of the head: the handler may keep any of them. A body of
-// declared length is read from body, which must follow buf's head.
-func parseHead(buf []byte, body io.Reader) (req *http.Request, n int, ok bool) {
+// declared length is read from body, which must follow buf's head. hosts
+// are the values of the Host lines, which the request's header leaves out
+// as http.ReadRequest's does; n is the head's length.
+func parseHead(buf []byte, body io.Reader) (req *http.Request, hosts []string, n int, ok bool) {
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 {
-		return nil, 0, false // not all here yet
+		return nil, nil, 0, false // not all here yet
 	}
 	n = end + len("\r\n\r\n")
 	head := string(buf[:n])
 	line, rest, _ := strings.Cut(head, "\r\n")
 	req, ok = parseRequestLine(line)
 	if !ok {
-		return nil, 0, false
+		return nil, nil, 0, false
 	}
 	// Every field line ends in CRLF: the head holds as many as it has
 	// LFs, less the request line's and the empty line's.
@@ -47,7 +49,7 @@ func parseHead(buf []byte, body io.Reader) (req *http.Request, n int, ok bool) {
 		}
 		name, value, ok := parseFieldLine(line)
 		if !ok {
-			return nil, 0, false
+			return nil, nil, 0, false
 		}
 		if vv := header[name]; vv != nil {
 			header[name] = append(vv, value)
@@ -58,10 +60,11 @@ func parseHead(buf []byte, body io.Reader) (req *http.Request, n int, ok bool) {
 		}
 	}
 	req.Header = header
+	hosts = header["Host"]
 	if !frame(req, body) {
-		return nil, 0, false
+		return nil, nil, 0, false
 	}
-	return req, n, true
+	return req, hosts, n, true
 }
 
 // parseRequestLine parses the first line of a head, as net/http does,
