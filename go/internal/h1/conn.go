@@ -79,7 +79,10 @@ func (c *conn) serve() {
 		}
 	}()
 	for served := 0; ; served++ {
-		req, err := c.readRequest(served)
+		// The request as parsed, which the handler gets a copy of with its
+		// context: it can live on this stack (see handle).
+		var parsed http.Request
+		req, err := c.readRequest(served, &parsed)
 		if err != nil {
 			c.refuse(err)
 			return
@@ -97,7 +100,7 @@ var errServerClosing = errors.New("h1: server closing")
 // within ReadHeaderTimeout of the connection's start, a later one within
 // IdleTimeout of the previous answer, and every head within
 // ReadHeaderTimeout of its first byte.
-func (c *conn) readRequest(served int) (*http.Request, error) {
+func (c *conn) readRequest(served int, parsed *http.Request) (*http.Request, error) {
 	wait := c.srv.ReadHeaderTimeout
 	if served > 0 && c.srv.IdleTimeout > 0 {
 		wait = c.srv.IdleTimeout
@@ -118,8 +121,8 @@ func (c *conn) readRequest(served int) (*http.Request, error) {
 	}
 	c.readDeadline(c.srv.ReadHeaderTimeout)
 	buffered, _ := c.br.Peek(c.br.Buffered())
-	if req, hosts, n, ok := parseHead(buffered, c.br); ok {
-		return c.accept(req, hosts, n)
+	if hosts, n, ok := parseHead(buffered, c.br, parsed); ok {
+		return c.accept(parsed, hosts, n)
 	}
 	// ReadRequest drops the Host lines, which a server must count: record
 	// the head as it is read.
@@ -271,10 +274,12 @@ func (c *conn) close() {
 
 // handle runs the handler on req and reports whether the connection can
 // carry another request.
-func (c *conn) handle(req *http.Request) bool {
+func (c *conn) handle(parsed *http.Request) bool {
 	ctx, cancel := context.WithCancel(c.srv.ctx)
 	defer cancel()
-	req = req.WithContext(ctx)
+	// Only this copy is kept by anyone (a new variable, not parsed
+	// reassigned, so that parsed itself does not escape to the heap).
+	req := parsed.WithContext(ctx)
 	w := &response{c: c, req: req, header: http.Header{}, length: -1}
 	watching := false
 	if req.Body == http.NoBody {

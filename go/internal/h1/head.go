@@ -12,8 +12,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// parseHead reads the request head at the start of buf as http.ReadRequest
-// would, when it has the common shape: whole in buf, CRLF line ends, an
+// parseHead reads the request head at the start of buf into req as
+// http.ReadRequest would, when it has the common shape: whole in buf, CRLF line ends, an
 // HTTP/1.0 or 1.1 request line, field names that are tokens, no folded
 // lines, no Transfer-Encoding, at most one Content-Length and one Host.
 // Anything else, ok false, is left to http.ReadRequest, so that what is
@@ -25,17 +25,16 @@ import (
 // declared length is read from body, which must follow buf's head. hosts
 // are the values of the Host lines, which the request's header leaves out
 // as http.ReadRequest's does; n is the head's length.
-func parseHead(buf []byte, body io.Reader) (req *http.Request, hosts []string, n int, ok bool) {
+func parseHead(buf []byte, body io.Reader, req *http.Request) (hosts []string, n int, ok bool) {
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 {
-		return nil, nil, 0, false // not all here yet
+		return nil, 0, false // not all here yet
 	}
 	n = end + len("\r\n\r\n")
 	head := string(buf[:n])
 	line, rest, _ := strings.Cut(head, "\r\n")
-	req, ok = parseRequestLine(line)
-	if !ok {
-		return nil, nil, 0, false
+	if !parseRequestLine(line, req) {
+		return nil, 0, false
 	}
 	// Every field line ends in CRLF: the head holds as many as it has
 	// LFs, less the request line's and the empty line's.
@@ -49,7 +48,7 @@ func parseHead(buf []byte, body io.Reader) (req *http.Request, hosts []string, n
 		}
 		name, value, ok := parseFieldLine(line)
 		if !ok {
-			return nil, nil, 0, false
+			return nil, 0, false
 		}
 		if vv := header[name]; vv != nil {
 			header[name] = append(vv, value)
@@ -62,36 +61,36 @@ func parseHead(buf []byte, body io.Reader) (req *http.Request, hosts []string, n
 	req.Header = header
 	hosts = header["Host"]
 	if !frame(req, body) {
-		return nil, nil, 0, false
+		return nil, 0, false
 	}
-	return req, hosts, n, true
+	return hosts, n, true
 }
 
 // parseRequestLine parses the first line of a head, as net/http does,
-// into a request for the URL it targets.
-func parseRequestLine(line string) (*http.Request, bool) {
+// into req: method, target and its URL, protocol.
+func parseRequestLine(line string, req *http.Request) bool {
 	method, rest, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest, " ")
 	if !ok1 || !ok2 || strings.IndexByte(line, '\n') >= 0 || !httpguts.ValidHeaderFieldName(method) {
-		return nil, false
+		return false
 	}
-	req := &http.Request{Method: method, RequestURI: target, Proto: proto, ProtoMajor: 1}
 	switch proto {
 	case "HTTP/1.1":
 		req.ProtoMinor = 1
 	case "HTTP/1.0":
+		req.ProtoMinor = 0
 	default:
-		return nil, false
+		return false
 	}
 	if method == http.MethodConnect { // its target may be an authority, which net/http parses apart
-		return nil, false
+		return false
 	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
-		return nil, false
+		return false
 	}
-	req.URL = u
-	return req, true
+	req.Method, req.RequestURI, req.Proto, req.ProtoMajor, req.URL = method, target, proto, 1, u
+	return true
 }
 
 // parseFieldLine splits a field line into its canonical name and its value

@@ -48,7 +48,8 @@ func FuzzParseHead(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, input []byte) {
 		src := bytes.NewReader(input)
-		got, hosts, n, ok := parseHead(input, src)
+		got := new(http.Request)
+		hosts, n, ok := parseHead(input, src, got)
 		if !ok {
 			return // left to http.ReadRequest
 		}
@@ -118,7 +119,7 @@ func TestParseHeadTakesCommonRequests(t *testing.T) {
 		"PUT /bucket/key HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello",
 		"HEAD /bucket HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
 	} {
-		if _, _, n, ok := parseHead([]byte(raw), strings.NewReader("")); !ok || n != strings.Index(raw, "\r\n\r\n")+4 {
+		if _, n, ok := parseHead([]byte(raw), strings.NewReader(""), new(http.Request)); !ok || n != strings.Index(raw, "\r\n\r\n")+4 {
 			t.Errorf("parseHead(%q) = %d, %v; want the head taken", raw, n, ok)
 		}
 	}
