@@ -36,7 +36,7 @@ func newServer(h http.HandlerFunc) *Server {
 
 // serve runs srv on a fresh loopback listener, wrapped by wrap if not nil,
 // and returns the address and what Serve returns.
-func serve(t *testing.T, srv *Server, wrap func(net.Listener) net.Listener) (string, <-chan error) {
+func serve(t testing.TB, srv *Server, wrap func(net.Listener) net.Listener) (string, <-chan error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
