@@ -263,6 +263,7 @@ const (
 // drains what the client still sends, for a while.
 func (c *conn) close() {
 	c.state.Store(stateClosed)
+	c.watch.close()
 	if tcp, ok := c.rwc.(*net.TCPConn); ok && c.refused {
 		_ = tcp.CloseWrite()
 		_ = tcp.SetReadDeadline(time.Now().Add(lingerTimeout))
@@ -284,7 +285,7 @@ func (c *conn) handle(parsed *http.Request) bool {
 	watching := false
 	if req.Body == http.NoBody {
 		if c.br.Buffered() == 0 { // else a pipelined request is already here
-			c.watch.start(c, watchDelay, cancel)
+			c.watch.start(c, cancel)
 			watching = true
 		}
 	} else {

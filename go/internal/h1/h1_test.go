@@ -723,8 +723,10 @@ func TestDate(t *testing.T) {
 }
 
 // A connection reuses its watch from request to request: a request
-// answered before the watch began, one watched while a pipelined request
-// arrived, and then one whose client goes away, which is cancelled.
+// answered before the watch began; one begun after the timer was set, and
+// watched from its own start on, while a pipelined request arrived; the
+// timer firing between requests; one watched until it returned; and then
+// one whose client goes away, which is cancelled.
 func TestClientGoneAfterWatchedRequests(t *testing.T) {
 	cancelled := make(chan time.Duration, 1)
 	addr := start(t, func(w http.ResponseWriter, r *http.Request) {
@@ -739,16 +741,27 @@ func TestClientGoneAfterWatchedRequests(t *testing.T) {
 			close(cancelled)
 			return
 		}
+		if r.Context().Err() != nil {
+			t.Errorf("%s: context ended before the handler returned: %v", r.URL.Path, r.Context().Err())
+		}
 		echoPath(w, r)
 	})
 	c := dial(t, addr)
 	c.send(get("/fast"))
 	c.expect("GET", 200, "/fast")
+	time.Sleep(300 * time.Millisecond)
+	begin := time.Now()
 	c.send(get("/slow"))
 	time.Sleep(watchDelay + 100*time.Millisecond) // the watch is reading
 	c.send(get("/next"))
-	c.expect("GET", 200, "/slow")
+	resp, _ := c.response("GET")
+	if took := time.Since(begin); resp.StatusCode != 200 || took < watchDelay+300*time.Millisecond {
+		t.Fatalf("/slow: %s after %v", resp.Status, took)
+	}
 	c.expect("GET", 200, "/next")
+	time.Sleep(watchDelay + 200*time.Millisecond) // the timer fires between requests
+	c.send(get("/slow"))
+	c.expect("GET", 200, "/slow")
 	c.send(get("/wait"))
 	time.Sleep(50 * time.Millisecond)
 	c.conn.Close()

@@ -16,78 +16,108 @@ const watchDelay = time.Second
 // client go away. The handler of a request without a body never reads the
 // connection, and the next request's reads wait until the watch stops.
 //
-// A connection has one, and one timer, reused by each of its requests in
-// turn: start and stop are called on the connection's goroutine, one
-// request after the other, and stop waits until a run the timer began has
-// ended, so that no run of one request can see the next one's fields.
+// A connection has one, reused by each of its requests in turn, with one
+// timer that is not set and stopped per request: setting a timer earlier
+// than the others wakes the network poller, which costs more than the
+// rest of a small request's timers. The timer is set when a request
+// starts and it is not already set; when it fires, a request that has not
+// yet run watchDelay sets it again for the rest. So a connection busy
+// with short requests sees about one timer a second, and an idle one
+// none after its last request.
+//
+// Every field is guarded by mu. start and stop are called on the
+// connection's goroutine, one request after the other; stop waits for a
+// run that is reading, so no run acts on a later request than its own.
 type closeWatch struct {
-	c      *conn
-	timer  *time.Timer // made by the first start; runs run
-	cancel context.CancelFunc
-	runs   sync.WaitGroup // the timer's run to come for this request, if any
+	c     *conn
+	timer *time.Timer // made by the first start; calls run
 
-	mu       sync.Mutex
-	stopped  bool // the request is done; a run starting now does nothing
-	watching bool // a run is reading the connection
-	gone     bool // the client closed or reset the connection
+	mu      sync.Mutex
+	set     bool // the timer is set
+	active  bool // a request is running: between start and stop
+	began   time.Time
+	cancel  context.CancelFunc // the running request's
+	reading bool               // a run reads the connection
+	read    sync.WaitGroup     // the run that reads, if any
+	gone    bool               // the client closed or reset the connection
 }
 
-// start watches c for the client going away once d has passed; cancel
-// cancels the request's context.
-func (w *closeWatch) start(c *conn, d time.Duration, cancel context.CancelFunc) {
+// start watches c for the client going away once the request it begins
+// has run for watchDelay; cancel cancels the request's context.
+func (w *closeWatch) start(c *conn, cancel context.CancelFunc) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.c, w.cancel = c, cancel
-	w.stopped, w.watching, w.gone = false, false, false
-	w.runs.Add(1)
+	w.active, w.began, w.gone = true, time.Now(), false
+	if w.set {
+		return
+	}
+	w.set = true
 	if w.timer == nil {
-		w.timer = time.AfterFunc(d, w.run)
+		w.timer = time.AfterFunc(watchDelay, w.run)
 	} else {
-		w.timer.Reset(d)
+		w.timer.Reset(watchDelay)
 	}
 }
 
 func (w *closeWatch) run() {
-	defer w.runs.Done()
 	w.mu.Lock()
-	if w.stopped {
+	if !w.active {
+		w.set = false // no request to watch; the next sets the timer
 		w.mu.Unlock()
 		return
 	}
-	w.watching = true
-	w.mu.Unlock()
-	var b [1]byte
-	n, err := w.c.rwc.Read(b[:])
-	if n == 1 {
-		w.c.src.unread(b[0]) // a pipelined request's first byte
+	if rest := watchDelay - time.Since(w.began); rest > 0 {
+		w.timer.Reset(rest) // a request begun since the timer was set
+		w.mu.Unlock()
 		return
 	}
-	w.mu.Lock()
-	aborted := w.stopped
+	w.set = false
+	w.reading = true
+	w.read.Add(1)
+	c, cancel := w.c, w.cancel
 	w.mu.Unlock()
-	if err != nil && !aborted {
+	defer w.read.Done()
+
+	var b [1]byte
+	n, err := c.rwc.Read(b[:])
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reading = false
+	switch {
+	case n == 1:
+		c.src.unread(b[0]) // a pipelined request's first byte
+	case err != nil && w.active: // not stop waking the read
 		w.gone = true
-		w.cancel()
+		cancel()
 	}
 }
 
-// stop ends the watch and reports whether the connection is still usable.
+// stop ends the watch of the running request and reports whether the
+// connection is still usable.
 func (w *closeWatch) stop() bool {
-	if w.timer.Stop() {
-		w.runs.Done() // run will not be called
-		return true
-	}
-	// run has begun, or is about to.
 	w.mu.Lock()
-	w.stopped = true
-	watching := w.watching
+	w.active = false
+	reading := w.reading
 	w.mu.Unlock()
-	if watching {
+	if reading {
 		_ = w.c.rwc.SetReadDeadline(aLongTimeAgo) // wakes the watch's read
-	}
-	w.runs.Wait()
-	if watching {
+		w.read.Wait()
 		_ = w.c.rwc.SetReadDeadline(time.Time{})
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return !w.gone
+}
+
+// close stops the timer of a connection that ends.
+func (w *closeWatch) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.active = false
+	if w.timer != nil {
+		w.timer.Stop()
+	}
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
