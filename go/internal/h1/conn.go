@@ -119,11 +119,11 @@ func (c *conn) readRequest(served int, parsed *http.Request) (*http.Request, err
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
 		return nil, errServerClosing // Shutdown closed it meanwhile
 	}
-	c.readDeadline(c.srv.ReadHeaderTimeout)
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	if hosts, n, ok := parseHead(buffered, c.br, parsed); ok {
-		return c.accept(parsed, hosts, n)
+		return c.accept(parsed, hosts, n) // read no byte more: no deadline to set
 	}
+	c.readDeadline(c.srv.ReadHeaderTimeout)
 	// ReadRequest drops the Host lines, which a server must count: record
 	// the head as it is read.
 	c.src.startRecording(buffered)
