@@ -13,9 +13,10 @@ import (
 )
 
 // parseHead reads the request head at the start of buf into req as
-// http.ReadRequest would, when it has the common shape: whole in buf, CRLF line ends, an
-// HTTP/1.0 or 1.1 request line, field names that are tokens, no folded
-// lines, no Transfer-Encoding, at most one Content-Length and one Host.
+// http.ReadRequest would, when it has the common shape: whole in buf, CRLF
+// line ends, an HTTP/1.0 or 1.1 request line, field names that are tokens,
+// no folded lines, no Transfer-Encoding, at most one Content-Length and
+// one Host.
 // Anything else, ok false, is left to http.ReadRequest, so that what is
 // refused, and in which words, stays net/http's; FuzzParseHead holds the
 // two to the same result.
