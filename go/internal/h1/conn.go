@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,7 +42,22 @@ type conn struct {
 	// still sending: it is half-closed and drained before the close, or
 	// the kernel's reset could destroy the answer before the client reads it.
 	refused bool
-	scratch [64]byte // formats a status line, a date or a chunk size
+	scratch [64]byte // formats a status line or a chunk size
+	watch   closeWatch
+	// dateText is the Date field's value of the second dateSecond, for
+	// the answers of that second.
+	dateText   []byte
+	dateSecond int64
+	dateBuf    [len(http.TimeFormat)]byte
+}
+
+// date returns the Date field's value for now, formatted once a second.
+func (c *conn) date(now time.Time) []byte {
+	if s := now.Unix(); s != c.dateSecond || c.dateText == nil {
+		c.dateSecond = s
+		c.dateText = now.UTC().AppendFormat(c.dateBuf[:0], http.TimeFormat)
+	}
+	return c.dateText
 }
 
 func newConn(s *Server, rwc net.Conn) *conn {
@@ -65,7 +79,10 @@ func (c *conn) serve() {
 		}
 	}()
 	for served := 0; ; served++ {
-		req, err := c.readRequest(served)
+		// The request as parsed, which the handler gets a copy of with its
+		// context: it can live on this stack (see handle).
+		var parsed http.Request
+		req, err := c.readRequest(served, &parsed)
 		if err != nil {
 			c.refuse(err)
 			return
@@ -83,7 +100,7 @@ var errServerClosing = errors.New("h1: server closing")
 // within ReadHeaderTimeout of the connection's start, a later one within
 // IdleTimeout of the previous answer, and every head within
 // ReadHeaderTimeout of its first byte.
-func (c *conn) readRequest(served int) (*http.Request, error) {
+func (c *conn) readRequest(served int, parsed *http.Request) (*http.Request, error) {
 	wait := c.srv.ReadHeaderTimeout
 	if served > 0 && c.srv.IdleTimeout > 0 {
 		wait = c.srv.IdleTimeout
@@ -102,10 +119,13 @@ func (c *conn) readRequest(served int) (*http.Request, error) {
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
 		return nil, errServerClosing // Shutdown closed it meanwhile
 	}
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	if hosts, n, ok := parseHead(buffered, c.br, parsed); ok {
+		return c.accept(parsed, hosts, n) // read no byte more: no deadline to set
+	}
 	c.readDeadline(c.srv.ReadHeaderTimeout)
 	// ReadRequest drops the Host lines, which a server must count: record
 	// the head as it is read.
-	buffered, _ := c.br.Peek(c.br.Buffered())
 	c.src.startRecording(buffered)
 	req, err := http.ReadRequest(c.br)
 	head := c.src.stopRecording()
@@ -115,11 +135,18 @@ func (c *conn) readRequest(served int) (*http.Request, error) {
 		}
 		return nil, err
 	}
-	c.src.limit(math.MaxInt64)
-	_ = c.rwc.SetReadDeadline(time.Time{}) // the body's reads are the handler's to bound
-	if err := checkRequest(req, head); err != nil {
+	return c.accept(req, hostLines(head), 0)
+}
+
+// accept checks a request whose head was read, with the values of its Host
+// lines, and consumes the n bytes of the head still buffered.
+func (c *conn) accept(req *http.Request, hosts []string, n int) (*http.Request, error) {
+	if err := checkRequest(req, hosts); err != nil {
 		return nil, err
 	}
+	_, _ = c.br.Discard(n) // buffered: cannot fail
+	c.src.limit(math.MaxInt64)
+	_ = c.rwc.SetReadDeadline(time.Time{}) // the body's reads are the handler's to bound
 	req.RemoteAddr = c.remote
 	return req, nil
 }
@@ -143,19 +170,18 @@ func (r *refusal) Error() string { return fmt.Sprintf("%d %s", r.status, r.text)
 
 var errHeadTooLarge = &refusal{http.StatusRequestHeaderFieldsTooLarge, "431 Request Header Fields Too Large"}
 
-// checkRequest refuses what net/http's server refuses after parsing; head
-// holds the request's head as it came.
-func checkRequest(req *http.Request, head []byte) error {
+// checkRequest refuses what net/http's server refuses after parsing; hosts
+// are the values of the request's Host lines, which http.ReadRequest drops.
+func checkRequest(req *http.Request, hosts []string) error {
 	if req.ProtoMajor != 1 {
 		return &refusal{http.StatusHTTPVersionNotSupported, "505 HTTP Version Not Supported: unsupported protocol version"}
 	}
-	hosts, host := hostLines(head)
 	switch {
-	case req.ProtoAtLeast(1, 1) && hosts == 0 && req.Method != http.MethodConnect:
+	case req.ProtoAtLeast(1, 1) && len(hosts) == 0 && req.Method != http.MethodConnect:
 		return badRequest("missing required Host header")
-	case hosts > 1:
+	case len(hosts) > 1:
 		return badRequest("too many Host headers")
-	case hosts == 1 && !httpguts.ValidHostHeader(host):
+	case len(hosts) == 1 && !httpguts.ValidHostHeader(hosts[0]):
 		return badRequest("malformed Host header")
 	case req.URL.Host == "" && !httpguts.ValidHostHeader(req.Host):
 		// A Host line continued on the next (obs-fold): the parser joined
@@ -178,9 +204,8 @@ func checkRequest(req *http.Request, head []byte) error {
 	return nil
 }
 
-// hostLines counts the Host field lines of a request head and returns the
-// first one's value.
-func hostLines(head []byte) (n int, first string) {
+// hostLines returns the values of the Host field lines of a request head.
+func hostLines(head []byte) (values []string) {
 	_, head, _ = bytes.Cut(head, []byte("\n")) // the request line
 	for len(head) > 0 {
 		var line []byte
@@ -190,12 +215,10 @@ func hostLines(head []byte) (n int, first string) {
 			break // the end of the head
 		}
 		if name, value, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(name), "Host") {
-			if n++; n == 1 {
-				first = string(bytes.Trim(value, " \t"))
-			}
+			values = append(values, string(bytes.Trim(value, " \t")))
 		}
 	}
-	return n, first
+	return values
 }
 
 func badRequest(why string) *refusal {
@@ -240,6 +263,7 @@ const (
 // drains what the client still sends, for a while.
 func (c *conn) close() {
 	c.state.Store(stateClosed)
+	c.watch.close()
 	if tcp, ok := c.rwc.(*net.TCPConn); ok && c.refused {
 		_ = tcp.CloseWrite()
 		_ = tcp.SetReadDeadline(time.Now().Add(lingerTimeout))
@@ -251,92 +275,29 @@ func (c *conn) close() {
 
 // handle runs the handler on req and reports whether the connection can
 // carry another request.
-func (c *conn) handle(req *http.Request) bool {
+func (c *conn) handle(parsed *http.Request) bool {
 	ctx, cancel := context.WithCancel(c.srv.ctx)
 	defer cancel()
-	req = req.WithContext(ctx)
+	// Only this copy is kept by anyone (a new variable, not parsed
+	// reassigned, so that parsed itself does not escape to the heap).
+	req := parsed.WithContext(ctx)
 	w := &response{c: c, req: req, header: http.Header{}, length: -1}
-	var watch *closeWatch
+	watching := false
 	if req.Body == http.NoBody {
 		if c.br.Buffered() == 0 { // else a pipelined request is already here
-			watch = c.watchAfter(watchDelay, cancel)
+			c.watch.start(c, cancel)
+			watching = true
 		}
 	} else {
 		w.body = &requestBody{ReadCloser: req.Body, w: w, expect: req.ProtoAtLeast(1, 1) && req.Header.Get("Expect") != ""}
 		req.Body = w.body
 	}
 	c.srv.Handler.ServeHTTP(w, req)
-	if watch != nil && !watch.stop() {
+	if watching && !c.watch.stop() {
 		return false // the client went away
 	}
 	return w.finish() && !c.srv.closing.Load()
 }
-
-// watchDelay is how long a request without a body runs before its
-// connection is watched for the client going away (which cancels the
-// request's context). Watching costs a read and its teardown; a request
-// answered sooner does without.
-const watchDelay = time.Second
-
-// closeWatch reads from a connection while its handler runs, to see the
-// client go away. The handler of a request without a body never reads the
-// connection, and the next request's reads wait until the watch stops.
-type closeWatch struct {
-	c       *conn
-	timer   *time.Timer
-	mu      sync.Mutex
-	stopped bool
-	done    chan struct{} // non-nil once watching; closed when it ends
-	gone    bool          // the client closed or reset the connection
-}
-
-func (c *conn) watchAfter(d time.Duration, cancel context.CancelFunc) *closeWatch {
-	w := &closeWatch{c: c}
-	w.timer = time.AfterFunc(d, func() { w.run(cancel) })
-	return w
-}
-
-func (w *closeWatch) run(cancel context.CancelFunc) {
-	w.mu.Lock()
-	if w.stopped {
-		w.mu.Unlock()
-		return
-	}
-	w.done = make(chan struct{})
-	w.mu.Unlock()
-	defer close(w.done)
-	var b [1]byte
-	n, err := w.c.rwc.Read(b[:])
-	if n == 1 {
-		w.c.src.unread(b[0]) // a pipelined request's first byte
-		return
-	}
-	w.mu.Lock()
-	aborted := w.stopped
-	w.mu.Unlock()
-	if err != nil && !aborted {
-		w.gone = true
-		cancel()
-	}
-}
-
-// stop ends the watch and reports whether the connection is still usable.
-func (w *closeWatch) stop() bool {
-	w.timer.Stop()
-	w.mu.Lock()
-	w.stopped = true
-	done := w.done
-	w.mu.Unlock()
-	if done == nil {
-		return true
-	}
-	_ = w.c.rwc.SetReadDeadline(aLongTimeAgo) // wakes the watch's read
-	<-done
-	_ = w.c.rwc.SetReadDeadline(time.Time{})
-	return !w.gone
-}
-
-var aLongTimeAgo = time.Unix(1, 0)
 
 // connReader is the connection as the read buffer sees it: it bounds a
 // request head, and gives back a byte the close watch read.

@@ -36,7 +36,7 @@ func newServer(h http.HandlerFunc) *Server {
 
 // serve runs srv on a fresh loopback listener, wrapped by wrap if not nil,
 // and returns the address and what Serve returns.
-func serve(t *testing.T, srv *Server, wrap func(net.Listener) net.Listener) (string, <-chan error) {
+func serve(t testing.TB, srv *Server, wrap func(net.Listener) net.Listener) (string, <-chan error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -691,4 +691,89 @@ func TestResponseControllerReadDeadline(t *testing.T) {
 		t.Fatalf("body read: %v, want os.ErrDeadlineExceeded", err)
 	}
 	c.expectClosed()
+}
+
+// Every answer has one Date field: the server's, current, unless the
+// handler set its own.
+func TestDate(t *testing.T) {
+	addr := start(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/own" {
+			w.Header().Set("Date", "Fri, 24 May 2013 00:00:00 GMT")
+		}
+		echoPath(w, r)
+	})
+	c := dial(t, addr)
+	for _, tc := range []struct{ path, want string }{{"/", ""}, {"/own", "Fri, 24 May 2013 00:00:00 GMT"}, {"/", ""}} {
+		c.send(get(tc.path))
+		resp := c.expect("GET", 200, tc.path)
+		dates := resp.Header.Values("Date")
+		if len(dates) != 1 {
+			t.Fatalf("%s: Date fields %q, want one", tc.path, dates)
+		}
+		if tc.want != "" {
+			if dates[0] != tc.want {
+				t.Errorf("%s: Date %q, want the handler's %q", tc.path, dates[0], tc.want)
+			}
+			continue
+		}
+		if d, err := http.ParseTime(dates[0]); err != nil || time.Since(d).Abs() > 2*time.Second {
+			t.Errorf("%s: Date %q (%v), want now", tc.path, dates[0], err)
+		}
+	}
+}
+
+// A connection reuses its watch from request to request: a request
+// answered before the watch began; one begun after the timer was set, and
+// watched from its own start on, while a pipelined request arrived; the
+// timer firing between requests; one watched until it returned; and then
+// one whose client goes away, which is cancelled.
+func TestClientGoneAfterWatchedRequests(t *testing.T) {
+	cancelled := make(chan time.Duration, 1)
+	addr := start(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow":
+			time.Sleep(watchDelay + 300*time.Millisecond)
+		case "/wait":
+			begin := time.Now()
+			if end := waitCtx(r, 5*time.Second); !end.IsZero() {
+				cancelled <- end.Sub(begin)
+			}
+			close(cancelled)
+			return
+		}
+		if r.Context().Err() != nil {
+			t.Errorf("%s: context ended before the handler returned: %v", r.URL.Path, r.Context().Err())
+		}
+		echoPath(w, r)
+	})
+	c := dial(t, addr)
+	c.send(get("/fast"))
+	c.expect("GET", 200, "/fast")
+	time.Sleep(300 * time.Millisecond)
+	begin := time.Now()
+	c.send(get("/slow"))
+	time.Sleep(watchDelay + 100*time.Millisecond) // the watch is reading
+	c.send(get("/next"))
+	resp, _ := c.response("GET")
+	if took := time.Since(begin); resp.StatusCode != 200 || took < watchDelay+300*time.Millisecond {
+		t.Fatalf("/slow: %s after %v", resp.Status, took)
+	}
+	c.expect("GET", 200, "/next")
+	time.Sleep(watchDelay + 200*time.Millisecond) // the timer fires between requests
+	c.send(get("/slow"))
+	c.expect("GET", 200, "/slow")
+	c.send(get("/wait"))
+	time.Sleep(50 * time.Millisecond)
+	c.conn.Close()
+	select {
+	case took, ok := <-cancelled:
+		if !ok {
+			t.Fatal("request context not cancelled after the client went away")
+		}
+		if took > watchDelay+time.Second {
+			t.Fatalf("request context cancelled %v after the request began, want within %v", took, watchDelay+time.Second)
+		}
+	case <-time.After(6 * time.Second):
+		t.Fatal("handler did not return")
+	}
 }

@@ -209,13 +209,17 @@ func (w *response) sendHeader(final bool) {
 	} else if !w.req.ProtoAtLeast(1, 1) {
 		h["Connection"] = []string{"keep-alive"}
 	}
-	if _, ok := h["Date"]; !ok {
-		h["Date"] = []string{string(time.Now().UTC().AppendFormat(w.c.scratch[:0], http.TimeFormat))}
-	}
 	w.bw = writers.Get().(*bufio.Writer)
 	w.bw.Reset(w.c.rwc)
 	w.bw.Write(statusLine(w.c.scratch[:0], w.status))
 	_ = h.Write(w.bw)
+	if _, ok := h["Date"]; !ok {
+		// Written, not added to the handler's header, as net/http does:
+		// no string or slice per answer.
+		w.bw.WriteString("Date: ")
+		w.bw.Write(w.c.date(time.Now()))
+		w.bw.WriteString("\r\n")
+	}
 	w.bw.WriteString("\r\n")
 }
 

@@ -10,7 +10,10 @@
 // sendfile through TCPConn.ReadFrom), and a request is watched for its
 // client going away only once it has run for a second.
 //
-// Requests are parsed by net/http's own ReadRequest and checked as its
+// A request head of the common shape is parsed here, into the request
+// net/http's ReadRequest would return for it (head.go; FuzzParseHead holds
+// the two to that), without its generic line reader and per-line strings;
+// any other head is left to ReadRequest. Requests are checked as net/http's
 // server checks them (Host, header names and values, protocol version,
 // Expect), and what cannot be framed is refused with net/http's plain-text
 // answers, so clients see the same behaviour. TLS listeners (HTTP/2 by

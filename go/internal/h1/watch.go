@@ -1,0 +1,123 @@
+package h1
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// watchDelay is how long a request without a body runs before its
+// connection is watched for the client going away (which cancels the
+// request's context). Watching costs a read and its teardown; a request
+// answered sooner does without.
+const watchDelay = time.Second
+
+// closeWatch reads from a connection while its handler runs, to see the
+// client go away. The handler of a request without a body never reads the
+// connection, and the next request's reads wait until the watch stops.
+//
+// A connection has one, reused by each of its requests in turn, with one
+// timer that is not set and stopped per request: setting a timer earlier
+// than the others wakes the network poller, which costs more than the
+// rest of a small request's timers. The timer is set when a request
+// starts and it is not already set; when it fires, a request that has not
+// yet run watchDelay sets it again for the rest. So a connection busy
+// with short requests sees about one timer a second, and an idle one
+// none after its last request.
+//
+// Every field is guarded by mu. start and stop are called on the
+// connection's goroutine, one request after the other; stop waits for a
+// run that is reading, so no run acts on a later request than its own.
+type closeWatch struct {
+	c     *conn
+	timer *time.Timer // made by the first start; calls run
+
+	mu      sync.Mutex
+	set     bool // the timer is set
+	active  bool // a request is running: between start and stop
+	began   time.Time
+	cancel  context.CancelFunc // the running request's
+	reading bool               // a run reads the connection
+	read    sync.WaitGroup     // the run that reads, if any
+	gone    bool               // the client closed or reset the connection
+}
+
+// start watches c for the client going away once the request it begins
+// has run for watchDelay; cancel cancels the request's context.
+func (w *closeWatch) start(c *conn, cancel context.CancelFunc) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.c, w.cancel = c, cancel
+	w.active, w.began, w.gone = true, time.Now(), false
+	if w.set {
+		return
+	}
+	w.set = true
+	if w.timer == nil {
+		w.timer = time.AfterFunc(watchDelay, w.run)
+	} else {
+		w.timer.Reset(watchDelay)
+	}
+}
+
+func (w *closeWatch) run() {
+	w.mu.Lock()
+	if !w.active {
+		w.set = false // no request to watch; the next sets the timer
+		w.mu.Unlock()
+		return
+	}
+	if rest := watchDelay - time.Since(w.began); rest > 0 {
+		w.timer.Reset(rest) // a request begun since the timer was set
+		w.mu.Unlock()
+		return
+	}
+	w.set = false
+	w.reading = true
+	w.read.Add(1)
+	c, cancel := w.c, w.cancel
+	w.mu.Unlock()
+	defer w.read.Done()
+
+	var b [1]byte
+	n, err := c.rwc.Read(b[:])
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reading = false
+	switch {
+	case n == 1:
+		c.src.unread(b[0]) // a pipelined request's first byte
+	case err != nil && w.active: // not stop waking the read
+		w.gone = true
+		cancel()
+	}
+}
+
+// stop ends the watch of the running request and reports whether the
+// connection is still usable.
+func (w *closeWatch) stop() bool {
+	w.mu.Lock()
+	w.active = false
+	reading := w.reading
+	w.mu.Unlock()
+	if reading {
+		_ = w.c.rwc.SetReadDeadline(aLongTimeAgo) // wakes the watch's read
+		w.read.Wait()
+		_ = w.c.rwc.SetReadDeadline(time.Time{})
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return !w.gone
+}
+
+// close stops the timer of a connection that ends.
+func (w *closeWatch) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.active = false
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
