@@ -83,11 +83,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.OnRequest != nil {
 		h.opts.OnRequest()
 	}
-	var body *clientBody
-	if r.Body != nil && r.Body != http.NoBody {
-		// On a copy of the request: the server inspects its own Request's
-		// Body to know whether a 100-continue body was left unread.
+	hasBody := r.Body != nil && r.Body != http.NoBody
+	var fwdHost string
+	if h.opts.TrustForwardedHost {
+		fwdHost = r.Header.Get("X-Forwarded-Host")
+	}
+	if hasBody || fwdHost != "" {
+		// On a copy of the request, as its Body and Host change: the
+		// server inspects its own Request's Body to know whether a
+		// 100-continue body was left unread.
 		r = r.WithContext(r.Context())
+	}
+	var body *clientBody
+	if hasBody {
 		body = &clientBody{ReadCloser: r.Body, timeout: h.opts.ClientBodyTimeout, conn: http.NewResponseController(w)}
 		r.Body = body
 		x.body = body
@@ -97,19 +105,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.scheme = "https"
 	}
 	if h.opts.TrustForwardedHost {
-		if fwdHost := r.Header.Get("X-Forwarded-Host"); fwdHost != "" {
+		if fwdHost != "" {
 			// The load balancer says which Host the client signed.
-			r = r.WithContext(r.Context())
-			r.Host = strings.TrimSpace(strings.Split(fwdHost, ",")[0])
+			r.Host = strings.TrimSpace(firstListItem(fwdHost))
 		}
 		// And which scheme it used: a balancer that ends TLS talks
 		// plain HTTP to the proxy.
-		switch proto := strings.ToLower(strings.TrimSpace(strings.Split(r.Header.Get("X-Forwarded-Proto"), ",")[0])); proto {
+		switch proto := strings.ToLower(strings.TrimSpace(firstListItem(r.Header.Get("X-Forwarded-Proto")))); proto {
 		case "http", "https":
 			x.scheme = proto
 		}
 	}
-	rw := &responseWriter{ResponseWriter: w, requestID: x.id}
+	rw := &responseWriter{ResponseWriter: w, requestID: [1]string{x.id}}
 	defer h.record(r, x, rw, body)
 	q, err := screen(rw, r)
 	if err != nil {
@@ -126,6 +133,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.forward = fw
 	h.relay(rw, r, x, fw)
+}
+
+// firstListItem is the first item of a comma-separated header value.
+func firstListItem(value string) string {
+	first, _, _ := strings.Cut(value, ",")
+	return first
 }
 
 // authenticated is what authentication established about a request.

@@ -47,7 +47,7 @@ func bucketLabel(bucket string, entry config.Entry, served bool) string {
 // proxy's request id (the backend's moves to x-osp-backend-request-id).
 type responseWriter struct {
 	http.ResponseWriter
-	requestID   string
+	requestID   [1]string // the header's value, set without allocating
 	status      int
 	bytes       int64
 	wroteHeader bool
@@ -56,11 +56,13 @@ type responseWriter struct {
 func (w *responseWriter) WriteHeader(code int) {
 	if !w.wroteHeader && code >= 200 {
 		w.wroteHeader, w.status = true, code
+		// The names in canonical form: Header.Get and Set would
+		// canonicalize them anew, an allocation each.
 		h := w.Header()
-		if backendID := h.Get("x-amz-request-id"); backendID != "" && backendID != w.requestID {
-			h.Set("x-osp-backend-request-id", backendID)
+		if backendID := h.Get("X-Amz-Request-Id"); backendID != "" && backendID != w.requestID[0] {
+			h.Set("X-Osp-Backend-Request-Id", backendID)
 		}
-		h.Set("x-amz-request-id", w.requestID)
+		h["X-Amz-Request-Id"] = w.requestID[:]
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
