@@ -3,7 +3,7 @@ package sigv4
 import (
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -15,13 +15,19 @@ func EncodePath(escapedPath string) (string, error) {
 	if escapedPath == "" {
 		return "/", nil
 	}
-	segments := strings.Split(escapedPath, "/")
+	if unreservedOr(escapedPath, '/') {
+		// Nothing to decode, nothing to encode: the path is its own
+		// canonical form (as most paths are), and costs no copy.
+		return escapedPath, nil
+	}
 	var b strings.Builder
 	b.Grow(len(escapedPath) + 16)
-	for i, seg := range segments {
-		if i > 0 {
+	first := true
+	for seg := range strings.SplitSeq(escapedPath, "/") {
+		if !first {
 			b.WriteByte('/')
 		}
+		first = false
 		dec, err := url.PathUnescape(seg)
 		if err != nil {
 			return "", err
@@ -34,9 +40,35 @@ func EncodePath(escapedPath string) (string, error) {
 // Encode applies the SigV4 URI encoding to one component: unreserved
 // characters stay, every other byte becomes %XX with upper-case hex.
 func Encode(s string) string {
+	if unreservedOr(s, 0) {
+		return s // encodes to itself: no copy
+	}
 	var b strings.Builder
+	b.Grow(len(s) + 2*(len(s)-countUnreserved(s)))
 	writeEncoded(&b, s)
 	return b.String()
+}
+
+// unreservedOr reports whether every byte of s is unreserved or is also
+// ('/' for a path, whose separators stay; 0 for no other byte): then
+// SigV4 encoding leaves s as it is.
+func unreservedOr(s string, also byte) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isUnreserved(c) && (c != also || also == 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func countUnreserved(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if isUnreserved(s[i]) {
+			n++
+		}
+	}
+	return n
 }
 
 func writeEncoded(b *strings.Builder, s string) {
@@ -68,11 +100,12 @@ func CanonicalQuery(params []QueryParam, skip func(key string) bool) string {
 		}
 		enc = append(enc, QueryParam{Encode(p.Key), Encode(p.Value)})
 	}
-	sort.Slice(enc, func(i, j int) bool {
-		if enc[i].Key != enc[j].Key {
-			return enc[i].Key < enc[j].Key
+	// slices.SortFunc, unlike sort.Slice, boxes nothing.
+	slices.SortFunc(enc, func(a, b QueryParam) int {
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
 		}
-		return enc[i].Value < enc[j].Value
+		return strings.Compare(a.Value, b.Value)
 	})
 	var b strings.Builder
 	for i, p := range enc {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/object-storage-proxy/osp/internal/s3err"
 )
@@ -140,14 +141,55 @@ func checkSignedHeaders(r *http.Request, signed []string) error {
 			continue
 		}
 		// A signed-header list is short: a linear search beats a map.
-		if lower := strings.ToLower(name); !slices.Contains(signed, lower) {
-			unsigned = append(unsigned, lower)
+		if !containsLowerOf(signed, name) {
+			unsigned = append(unsigned, strings.ToLower(name))
 		}
 	}
 	if len(unsigned) > 0 {
 		return HeadersNotSigned(unsigned)
 	}
 	return nil
+}
+
+// containsLowerOf reports whether list holds strings.ToLower(name).
+func containsLowerOf(list []string, name string) bool {
+	for _, s := range list {
+		if isLowerOf(s, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// isLowerOf reports whether lower == strings.ToLower(name), without
+// lower-casing name into a new string when name is ASCII (as every header
+// name Go's servers accept is).
+func isLowerOf(lower, name string) bool {
+	if len(lower) != len(name) {
+		return !isASCII(name) && lower == strings.ToLower(name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= utf8.RuneSelf {
+			return lower == strings.ToLower(name)
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // canonicalRequest rebuilds the canonical request the client signed.
