@@ -142,7 +142,7 @@ func HeaderValue(r *http.Request, name string) (string, bool) {
 	}
 	// Header.Values returns the map's own slice: canonicalise into a new
 	// string, so the request forwarded keeps the values as they were signed.
-	values := r.Header.Values(name)
+	values := headerValues(r.Header, name)
 	if len(values) == 0 {
 		return "", false
 	}
@@ -159,28 +159,38 @@ func HeaderValue(r *http.Request, name string) (string, bool) {
 	return b.String(), true
 }
 
+// headerValues is h.Values(name) for a signed (lower-case) header name,
+// found without the allocation of its canonical form when the name is made
+// of lower-case letters, digits and '-' (every real one is): its canonical
+// form is then simply each word capitalized, built on the stack; the map
+// lookup m[string(bytes)] copies nothing.
+func headerValues(h http.Header, name string) []string {
+	var key [64]byte
+	if len(name) > len(key) {
+		return h.Values(name)
+	}
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z':
+			if upper {
+				c -= 'a' - 'A'
+			}
+		case '0' <= c && c <= '9', c == '-':
+		default:
+			return h.Values(name) // Go's own rules for any other name
+		}
+		key[i] = c
+		upper = c == '-'
+	}
+	return h[string(key[:len(name)])]
+}
+
 func collapseSpaces(v string) string {
 	v = strings.TrimSpace(v)
 	if !strings.Contains(v, "  ") {
 		return v
 	}
 	return strings.Join(strings.Fields(v), " ")
-}
-
-// CanonicalRequest builds the SigV4 canonical request text.
-func CanonicalRequest(method, canonicalURI, canonicalQuery, canonicalHeaders string, signedHeaders []string, payloadHash string) string {
-	var b strings.Builder
-	b.Grow(len(method) + len(canonicalURI) + len(canonicalQuery) + len(canonicalHeaders) + 160)
-	b.WriteString(method)
-	b.WriteByte('\n')
-	b.WriteString(canonicalURI)
-	b.WriteByte('\n')
-	b.WriteString(canonicalQuery)
-	b.WriteByte('\n')
-	b.WriteString(canonicalHeaders)
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(signedHeaders, ";"))
-	b.WriteByte('\n')
-	b.WriteString(payloadHash)
-	return b.String()
 }

@@ -2,6 +2,7 @@ package sigv4
 
 import (
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"reflect"
 	"slices"
@@ -130,7 +131,7 @@ func isUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= '
 // FuzzAllocationFreeShortcuts checks the shortcuts that spare the request
 // path allocations against the standard library code they replace:
 // splitExactly against strings.Split, isLowerOf against strings.ToLower,
-// and Encode and EncodePath against encoding every byte.
+// headerValues against http.Header.Values, and Encode and EncodePath against encoding every byte.
 func FuzzAllocationFreeShortcuts(f *testing.F) {
 	f.Add("AK/20130524/us-east-1/s3/aws4_request", "X-Amz-Date")
 	f.Add("a,b,c", "x-amz-meta-\u212a")
@@ -151,6 +152,12 @@ func FuzzAllocationFreeShortcuts(f *testing.F) {
 		for _, lower := range []string{s, strings.ToLower(name), strings.ToLower(s)} {
 			if got, want := isLowerOf(lower, name), lower == strings.ToLower(name); got != want {
 				t.Fatalf("isLowerOf(%q, %q) = %v, want %v", lower, name, got, want)
+			}
+		}
+		h := http.Header{textproto.CanonicalMIMEHeaderKey(name): {"by name"}, textproto.CanonicalMIMEHeaderKey(s): {"by s"}}
+		for _, key := range []string{name, s, strings.ToLower(name)} {
+			if got, want := headerValues(h, key), h.Values(key); !slices.Equal(got, want) {
+				t.Fatalf("headerValues(%q) = %q, Header.Values %q", key, got, want)
 			}
 		}
 		var b strings.Builder
