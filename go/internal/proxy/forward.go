@@ -98,10 +98,11 @@ var listHeaders = map[string]bool{
 var connectionOptions = []string{"close", "keep-alive", "upgrade", "te"}
 
 // setURL points b's URL where a request for fw's bucket, key and query
-// goes, and returns the Host it names.
-func (b *backendRequest) setURL(fw *forward) (host string) {
+// goes on endpoint (fw.bucket's host[:port]), and returns the Host it
+// names.
+func (b *backendRequest) setURL(fw *forward, endpoint string) (host string) {
 	bucket := fw.bucket
-	host = bucket.Endpoint()
+	host = endpoint
 	var escapedPath string
 	switch {
 	case bucket.AddressingStyle == config.VirtualStyle:

@@ -302,6 +302,6 @@ func forwardedHeader(in http.Header, signed []string) http.Header {
 // backendURL is the URL setURL sets for fw, and the Host it names.
 func backendURL(fw *forward) (*url.URL, string) {
 	b := &backendRequest{header: http.Header{}}
-	host := b.setURL(fw)
+	host := b.setURL(fw, fw.bucket.Endpoint())
 	return &b.url, host
 }

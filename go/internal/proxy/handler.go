@@ -64,6 +64,9 @@ type Handler struct {
 	signers  signers
 	log      *slog.Logger
 	started  time.Time // reported as the creation date of every bucket
+	// endpoints are the host[:port] of each cos_map entry, joined once
+	// rather than per request.
+	endpoints map[*config.Bucket]string
 }
 
 // New builds a Handler.
@@ -74,7 +77,22 @@ func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Handler{opts: opts, buckets: config.NewResolver(opts.Buckets), verifier: sigv4.NewVerifier(opts.Now), signers: newSigners(), log: opts.Logger, started: opts.Now()}
+	endpoints := make(map[*config.Bucket]string, len(opts.Buckets))
+	for _, b := range opts.Buckets {
+		if b != nil {
+			endpoints[b] = b.Endpoint()
+		}
+	}
+	return &Handler{opts: opts, buckets: config.NewResolver(opts.Buckets), verifier: sigv4.NewVerifier(opts.Now), signers: newSigners(), log: opts.Logger, started: opts.Now(),
+		endpoints: endpoints}
+}
+
+// endpoint is b.Endpoint(), joined when the Handler was built.
+func (h *Handler) endpoint(b *config.Bucket) string {
+	if e, ok := h.endpoints[b]; ok {
+		return e
+	}
+	return b.Endpoint()
 }
 
 // ServeHTTP handles one client request.
