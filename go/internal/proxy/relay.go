@@ -93,10 +93,10 @@ func retryOn5xx(r *http.Request, fw *forward) bool {
 }
 
 // roundTrip sends the request to the backend, retrying one that
-// retryOn5xx allows when the backend answered with 500 or 503. The
-// request it sent goes back to the pool once the response's body is
-// closed (sent.release).
-func (h *Handler) roundTrip(r *http.Request, fw *forward) (resp *http.Response, sent *backendRequest, err error) {
+// retryOn5xx allows when the backend answered with 500 or 503. With the
+// response it returns the backendRequest the request was built on, for
+// the caller to release once the response's body is closed.
+func (h *Handler) roundTrip(r *http.Request, fw *forward) (*http.Response, *backendRequest, error) {
 	retryable := retryOn5xx(r, fw)
 	for attempt := 0; ; attempt++ {
 		b := newBackendRequest()
