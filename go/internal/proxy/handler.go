@@ -114,7 +114,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var body *clientBody
 	if hasBody {
-		body = &clientBody{ReadCloser: r.Body, timeout: h.opts.ClientBodyTimeout, conn: http.NewResponseController(w)}
+		body = &clientBody{ReadCloser: r.Body, timeout: h.opts.ClientBodyTimeout, w: w}
 		r.Body = body
 		x.body = body
 	}

@@ -116,7 +116,7 @@ type clientBody struct {
 	io.ReadCloser
 	n       int64
 	timeout time.Duration
-	conn    *http.ResponseController
+	w       http.ResponseWriter // whose connection's read deadline the timeout sets
 
 	mu  sync.Mutex
 	err error
@@ -124,7 +124,7 @@ type clientBody struct {
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	if b.timeout > 0 {
-		_ = b.conn.SetReadDeadline(time.Now().Add(b.timeout)) // unsupported (HTTP/2 on old Go): no limit
+		_ = b.conn().SetReadDeadline(time.Now().Add(b.timeout)) // unsupported (HTTP/2 on old Go): no limit
 	}
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
@@ -133,13 +133,18 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		if b.timeout > 0 {
 			// The server's own watch for a closed connection reads on
 			// while the backend works: it must not time out.
-			_ = b.conn.SetReadDeadline(time.Time{})
+			_ = b.conn().SetReadDeadline(time.Time{})
 		}
 	case err != nil:
 		err = b.failed(err)
 	}
 	return n, err
 }
+
+// conn controls the connection the body arrives on. Made at each use, it
+// stays on the stack; kept in b, it would be one more allocation per
+// request with a body.
+func (b *clientBody) conn() *http.ResponseController { return http.NewResponseController(b.w) }
 
 // failed turns a read error into the client's S3 error and records it.
 func (b *clientBody) failed(err error) error {
