@@ -134,7 +134,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			x.scheme = proto
 		}
 	}
-	rw := &responseWriter{ResponseWriter: w, requestID: [1]string{x.id}}
+	x.writer = responseWriter{ResponseWriter: w, requestID: [1]string{x.id}}
+	rw := &x.writer
 	defer h.record(r, x, rw, body)
 	q, err := screen(rw, r)
 	if err != nil {
@@ -232,7 +233,8 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 	if err != nil {
 		return nil, err
 	}
-	fw := &forward{target: tgt, bucket: bucket, creds: backend, query: q, payload: auth.payload, presigned: auth.presigned, signed: auth.signedHeaders,
+	fw := &x.forwardRoom
+	*fw = forward{target: tgt, bucket: bucket, creds: backend, query: q, payload: auth.payload, presigned: auth.presigned, signed: auth.signedHeaders,
 		accessKey: auth.token, rate: rate.limit}
 	// screen let through one non-empty copy source at most, and
 	// checkForwarding one that is signed.
