@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -203,19 +204,25 @@ func (h *Handler) record(r *http.Request, x *exchange, w *responseWriter, body *
 	if !h.log.Enabled(r.Context(), slog.LevelInfo) {
 		return // the attributes cost allocations; build them only for a line
 	}
-	attrs := []any{
-		"request_id", x.id, "method", r.Method, "bucket", x.bucket, "operation", x.operation,
-		"access_key", x.accessKey, "status", status, "bytes_in", in, "bytes_out", w.bytes,
-		"duration_ms", float64(took.Microseconds()) / 1000, "backend_ms", float64(backend.Microseconds()) / 1000,
-		"remote", r.RemoteAddr,
+	// As Attrs, not key-value pairs: no value is boxed into an interface.
+	attrs := [...]slog.Attr{
+		slog.String("request_id", x.id), slog.String("method", r.Method), slog.String("bucket", x.bucket),
+		slog.String("operation", x.operation), slog.String("access_key", x.accessKey), slog.Int("status", status),
+		slog.Int64("bytes_in", in), slog.Int64("bytes_out", w.bytes),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000), slog.Float64("backend_ms", float64(backend.Microseconds())/1000),
+		slog.String("remote", r.RemoteAddr),
+		{}, {}, // room for the two below
 	}
+	n := len(attrs) - 2
 	if x.code != 0 {
-		attrs = append(attrs, "error_code", x.code.String())
+		attrs[n] = slog.String("error_code", x.code.String())
+		n++
 	}
 	if x.cause != "" {
-		attrs = append(attrs, "error", x.cause)
+		attrs[n] = slog.String("error", x.cause)
+		n++
 	}
-	h.log.Info("request", attrs...)
+	h.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs[:n]...)
 }
 
 // authFailureCodes are the refusals counted as authentication or
