@@ -60,19 +60,31 @@ func loopbackProxy(b *testing.B, backend net.Listener) string {
 // body checked against its hash on the way to a backend that reads it
 // and answers 200.
 func BenchmarkLoopbackPUT4KiB(b *testing.B) {
-	addr := loopbackProxy(b, rawUploadBackend(b))
+	addr := loopbackProxy(b, rawServer(b, []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")))
 	runRaw(b, addr, rawRequest(b, "PUT", "http://"+addr+"/data/object-4k", bytes.Repeat([]byte("x"), 4096), true), 0)
 }
 
-// rawUploadBackend reads each request with its Content-Length body and
-// answers 200 with no body, at next to no cost of its own.
-func rawUploadBackend(b *testing.B) net.Listener {
+func BenchmarkLoopbackDirect4KiB(b *testing.B) {
+	backend := rawBackend(b, 4096)
+	runRawClients(b, backend.Addr().String(), "/data/object-4k", false, 4096)
+}
+
+// rawBackend answers every request on its connections with the same
+// pre-built 200 response of size bytes.
+func rawBackend(b *testing.B, size int) net.Listener {
+	return rawServer(b, []byte(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: application/octet-stream\r\n\r\n%s",
+		size, strings.Repeat("x", size))))
+}
+
+// rawServer reads each request on its connections, its Content-Length
+// body included, and answers with response: a backend that costs next to
+// nothing.
+func rawServer(b *testing.B, response []byte) net.Listener {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ln.Close() })
-	response := []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 	go func() {
 		for {
 			conn, err := ln.Accept()
@@ -114,57 +126,6 @@ func contentLength(br *bufio.Reader) (int, error) {
 		}
 		if name, value, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(name), "Content-Length") {
 			length, _ = strconv.Atoi(string(bytes.TrimSpace(value)))
-		}
-	}
-}
-
-func BenchmarkLoopbackDirect4KiB(b *testing.B) {
-	backend := rawBackend(b, 4096)
-	runRawClients(b, backend.Addr().String(), "/data/object-4k", false, 4096)
-}
-
-// rawBackend answers every request on its connections with the same
-// pre-built 200 response of size bytes.
-func rawBackend(b *testing.B, size int) net.Listener {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	response := []byte(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: application/octet-stream\r\n\r\n%s",
-		size, strings.Repeat("x", size)))
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				br := bufio.NewReader(conn)
-				for {
-					if err := skipHeader(br); err != nil {
-						return
-					}
-					if _, err := conn.Write(response); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln
-}
-
-// skipHeader reads one request head (the benchmark's requests have no body).
-func skipHeader(br *bufio.Reader) error {
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return err
-		}
-		if len(line) <= 2 {
-			return nil
 		}
 	}
 }
