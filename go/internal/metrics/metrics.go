@@ -28,6 +28,9 @@ type Metrics struct {
 	throttled       *prometheus.CounterVec
 	limitFallbacks  *prometheus.CounterVec
 	presignRefused  *prometheus.CounterVec
+	// statusLabels are the status label values of every HTTP status,
+	// made once: strconv.Itoa would allocate one per request.
+	statusLabels [600]string
 }
 
 // New creates the metrics of one server.
@@ -47,6 +50,9 @@ func New() *Metrics {
 		throttled:       counter("osp_throttled_requests_total", "Requests refused with SlowDown by a request rate limit, by access key (only keys named in rate_limits; every other key is _other).", "access_key"),
 		limitFallbacks:  counter("osp_limit_fallbacks_total", "Limit decisions a failure policy made because the state store did not answer, by limit and policy.", "limit", "policy"),
 		presignRefused:  counter("osp_presigned_refused_total", "Presigned requests refused by a presigned URL limit, by reason (uses_spent, expires_too_long).", "reason"),
+	}
+	for status := range m.statusLabels {
+		m.statusLabels[status] = strconv.Itoa(status)
 	}
 	m.registry.MustRegister(m.requests, m.requestSeconds, m.backendSeconds, m.requestBytes, m.responseBytes,
 		m.authFailures, m.cacheRequests, m.callableCalls, m.callableSeconds, m.iamFetches,
@@ -72,10 +78,18 @@ func (m *Metrics) Handler() http.Handler {
 
 // Request records one finished client request.
 func (m *Metrics) Request(bucket, operation string, status int, in, out int64, took time.Duration) {
-	m.requests.WithLabelValues(bucket, operation, strconv.Itoa(status)).Inc()
+	m.requests.WithLabelValues(bucket, operation, m.statusLabel(status)).Inc()
 	m.requestSeconds.WithLabelValues(operation).Observe(took.Seconds())
 	m.requestBytes.WithLabelValues(bucket).Add(float64(in))
 	m.responseBytes.WithLabelValues(bucket).Add(float64(out))
+}
+
+// statusLabel is status as a label value.
+func (m *Metrics) statusLabel(status int) string {
+	if status >= 0 && status < len(m.statusLabels) {
+		return m.statusLabels[status]
+	}
+	return strconv.Itoa(status)
 }
 
 // Backend records the time a backend took to answer.

@@ -97,35 +97,37 @@ var listHeaders = map[string]bool{
 // connectionOptions are the Connection tokens that name no header.
 var connectionOptions = []string{"close", "keep-alive", "upgrade", "te"}
 
-// backendURL is where a request for fw's bucket, key and query goes, and
-// the Host it names.
-func backendURL(fw *forward) (*url.URL, string) {
-	b := fw.bucket
-	host := b.Endpoint()
+// setURL points b's URL where a request for fw's bucket, key and query
+// goes on endpoint (fw.bucket's host[:port]), and returns the Host it
+// names.
+func (b *backendRequest) setURL(fw *forward, endpoint string) (host string) {
+	bucket := fw.bucket
+	host = endpoint
 	var escapedPath string
-	if b.AddressingStyle == config.VirtualStyle {
+	switch {
+	case bucket.AddressingStyle == config.VirtualStyle:
 		host = fw.target.bucket + "." + host
 		escapedPath = "/" + fw.target.escapedKey
-	} else {
+	case fw.target.escapedKey != "":
+		escapedPath = "/" + sigv4.Encode(fw.target.bucket) + "/" + fw.target.escapedKey
+	default:
 		escapedPath = "/" + sigv4.Encode(fw.target.bucket)
-		if fw.target.escapedKey != "" {
-			escapedPath += "/" + fw.target.escapedKey
-		}
 	}
 	// escapedPath is canonical SigV4 encoding, so it always unescapes.
 	path, _ := url.PathUnescape(escapedPath)
-	return &url.URL{
-		Scheme:   b.Scheme,
+	b.url = url.URL{
+		Scheme:   bucket.Scheme,
 		Host:     host,
 		Path:     path,
 		RawPath:  escapedPath,
 		RawQuery: canonicalQueryOrder(fw.query.Params, fw.presigned),
-	}, host
+	}
+	return host
 }
 
 // The forwarding rule decides, in this one place, which of a client's
 // headers reach the backend (forwards is the rule, checkForwarding the
-// refusals, forwardedHeader the copy). A request header is passed on only
+// refusals, forwardHeaders the copy). A request header is passed on only
 // if
 //
 //	(a) the client signed it (its name is in signed: the Authorization
@@ -194,11 +196,12 @@ func checkForwarding(in http.Header, signed []string) (dropped []string, err err
 	return dropped, nil
 }
 
-// forwardedHeader copies the headers of a request checkForwarding accepted
-// that the backend gets, x-amz-meta-* names in lower case as S3 clients
-// write them.
-func forwardedHeader(in http.Header, signed []string) http.Header {
-	out := make(http.Header, len(in)+2)
+// forwardHeaders copies to b's header map the headers of a request
+// checkForwarding accepted that the backend gets, x-amz-meta-* names in
+// lower case as S3 clients write them. The values are in's own slices:
+// nothing changes them.
+func (b *backendRequest) forwardHeaders(in http.Header, signed []string) {
+	out := b.header
 	for name, values := range in {
 		if !forwards(name, signed) {
 			continue
@@ -212,9 +215,8 @@ func forwardedHeader(in http.Header, signed []string) http.Header {
 		out[name] = values
 	}
 	if _, ok := out["User-Agent"]; !ok {
-		out["User-Agent"] = []string{""} // not Go's own: the transport then sends none
+		out["User-Agent"] = b.userAgent[:] // "", not Go's own: the transport then sends none
 	}
-	return out
 }
 
 // joinList joins a list header's lines as SigV4 canonicalizes them: each

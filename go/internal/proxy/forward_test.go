@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -289,4 +290,18 @@ func FuzzForwardedHeader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// forwardedHeader is the header map forwardHeaders fills for in.
+func forwardedHeader(in http.Header, signed []string) http.Header {
+	b := &backendRequest{header: http.Header{}}
+	b.forwardHeaders(in, signed)
+	return b.header
+}
+
+// backendURL is the URL setURL sets for fw, and the Host it names.
+func backendURL(fw *forward) (*url.URL, string) {
+	b := &backendRequest{header: http.Header{}}
+	host := b.setURL(fw, fw.bucket.Endpoint())
+	return &b.url, host
 }

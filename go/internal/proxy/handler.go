@@ -64,6 +64,9 @@ type Handler struct {
 	signers  signers
 	log      *slog.Logger
 	started  time.Time // reported as the creation date of every bucket
+	// endpoints are the host[:port] of each cos_map entry, joined once
+	// rather than per request.
+	endpoints map[*config.Bucket]string
 }
 
 // New builds a Handler.
@@ -74,7 +77,22 @@ func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Handler{opts: opts, buckets: config.NewResolver(opts.Buckets), verifier: sigv4.NewVerifier(opts.Now), signers: newSigners(), log: opts.Logger, started: opts.Now()}
+	endpoints := make(map[*config.Bucket]string, len(opts.Buckets))
+	for _, b := range opts.Buckets {
+		if b != nil {
+			endpoints[b] = b.Endpoint()
+		}
+	}
+	return &Handler{opts: opts, buckets: config.NewResolver(opts.Buckets), verifier: sigv4.NewVerifier(opts.Now), signers: newSigners(), log: opts.Logger, started: opts.Now(),
+		endpoints: endpoints}
+}
+
+// endpoint is b.Endpoint(), joined when the Handler was built.
+func (h *Handler) endpoint(b *config.Bucket) string {
+	if e, ok := h.endpoints[b]; ok {
+		return e
+	}
+	return b.Endpoint()
 }
 
 // ServeHTTP handles one client request.
@@ -83,12 +101,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.OnRequest != nil {
 		h.opts.OnRequest()
 	}
-	var body *clientBody
-	if r.Body != nil && r.Body != http.NoBody {
-		// On a copy of the request: the server inspects its own Request's
-		// Body to know whether a 100-continue body was left unread.
+	hasBody := r.Body != nil && r.Body != http.NoBody
+	var fwdHost string
+	if h.opts.TrustForwardedHost {
+		fwdHost = r.Header.Get("X-Forwarded-Host")
+	}
+	if hasBody || fwdHost != "" {
+		// On a copy of the request, as its Body and Host change: the
+		// server inspects its own Request's Body to know whether a
+		// 100-continue body was left unread.
 		r = r.WithContext(r.Context())
-		body = &clientBody{ReadCloser: r.Body, timeout: h.opts.ClientBodyTimeout, conn: http.NewResponseController(w)}
+	}
+	var body *clientBody
+	if hasBody {
+		body = &clientBody{ReadCloser: r.Body, timeout: h.opts.ClientBodyTimeout, w: w}
 		r.Body = body
 		x.body = body
 	}
@@ -97,19 +123,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.scheme = "https"
 	}
 	if h.opts.TrustForwardedHost {
-		if fwdHost := r.Header.Get("X-Forwarded-Host"); fwdHost != "" {
+		if fwdHost != "" {
 			// The load balancer says which Host the client signed.
-			r = r.WithContext(r.Context())
-			r.Host = strings.TrimSpace(strings.Split(fwdHost, ",")[0])
+			r.Host = strings.TrimSpace(firstListItem(fwdHost))
 		}
 		// And which scheme it used: a balancer that ends TLS talks
 		// plain HTTP to the proxy.
-		switch proto := strings.ToLower(strings.TrimSpace(strings.Split(r.Header.Get("X-Forwarded-Proto"), ",")[0])); proto {
+		switch proto := strings.ToLower(strings.TrimSpace(firstListItem(r.Header.Get("X-Forwarded-Proto")))); proto {
 		case "http", "https":
 			x.scheme = proto
 		}
 	}
-	rw := &responseWriter{ResponseWriter: w, requestID: x.id}
+	x.writer = responseWriter{ResponseWriter: w, requestID: [1]string{x.id}}
+	rw := &x.writer
 	defer h.record(r, x, rw, body)
 	q, err := screen(rw, r)
 	if err != nil {
@@ -126,6 +152,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.forward = fw
 	h.relay(rw, r, x, fw)
+}
+
+// firstListItem is the first item of a comma-separated header value.
+func firstListItem(value string) string {
+	first, _, _ := strings.Cut(value, ",")
+	return first
 }
 
 // authenticated is what authentication established about a request.
@@ -201,7 +233,8 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 	if err != nil {
 		return nil, err
 	}
-	fw := &forward{target: tgt, bucket: bucket, creds: backend, query: q, payload: auth.payload, presigned: auth.presigned, signed: auth.signedHeaders,
+	fw := &x.forwardRoom
+	*fw = forward{target: tgt, bucket: bucket, creds: backend, query: q, payload: auth.payload, presigned: auth.presigned, signed: auth.signedHeaders,
 		accessKey: auth.token, rate: rate.limit}
 	// screen let through one non-empty copy source at most, and
 	// checkForwarding one that is signed.

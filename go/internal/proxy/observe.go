@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -28,6 +29,10 @@ type exchange struct {
 	// scheme is the one the client used: its connection's, or a trusted
 	// load balancer's X-Forwarded-Proto (for URLs the proxy writes back).
 	scheme string
+	// The response writer and the forward of the request live here, so
+	// that one allocation holds the request's own state.
+	writer      responseWriter
+	forwardRoom forward
 }
 
 // bucketLabel keeps metrics cardinality bounded: only cos_map keys become
@@ -47,7 +52,7 @@ func bucketLabel(bucket string, entry config.Entry, served bool) string {
 // proxy's request id (the backend's moves to x-osp-backend-request-id).
 type responseWriter struct {
 	http.ResponseWriter
-	requestID   string
+	requestID   [1]string // the header's value, set without allocating
 	status      int
 	bytes       int64
 	wroteHeader bool
@@ -56,11 +61,13 @@ type responseWriter struct {
 func (w *responseWriter) WriteHeader(code int) {
 	if !w.wroteHeader && code >= 200 {
 		w.wroteHeader, w.status = true, code
+		// The names in canonical form: Header.Get and Set would
+		// canonicalize them anew, an allocation each.
 		h := w.Header()
-		if backendID := h.Get("x-amz-request-id"); backendID != "" && backendID != w.requestID {
-			h.Set("x-osp-backend-request-id", backendID)
+		if backendID := h.Get("X-Amz-Request-Id"); backendID != "" && backendID != w.requestID[0] {
+			h.Set("X-Osp-Backend-Request-Id", backendID)
 		}
-		h.Set("x-amz-request-id", w.requestID)
+		h["X-Amz-Request-Id"] = w.requestID[:]
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -114,7 +121,7 @@ type clientBody struct {
 	io.ReadCloser
 	n       int64
 	timeout time.Duration
-	conn    *http.ResponseController
+	w       http.ResponseWriter // whose connection's read deadline the timeout sets
 
 	mu  sync.Mutex
 	err error
@@ -122,7 +129,7 @@ type clientBody struct {
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	if b.timeout > 0 {
-		_ = b.conn.SetReadDeadline(time.Now().Add(b.timeout)) // unsupported (HTTP/2 on old Go): no limit
+		_ = b.conn().SetReadDeadline(time.Now().Add(b.timeout)) // unsupported (HTTP/2 on old Go): no limit
 	}
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
@@ -131,13 +138,18 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		if b.timeout > 0 {
 			// The server's own watch for a closed connection reads on
 			// while the backend works: it must not time out.
-			_ = b.conn.SetReadDeadline(time.Time{})
+			_ = b.conn().SetReadDeadline(time.Time{})
 		}
 	case err != nil:
 		err = b.failed(err)
 	}
 	return n, err
 }
+
+// conn controls the connection the body arrives on. Made at each use, it
+// stays on the stack; kept in b, it would be one more allocation per
+// request with a body.
+func (b *clientBody) conn() *http.ResponseController { return http.NewResponseController(b.w) }
 
 // failed turns a read error into the client's S3 error and records it.
 func (b *clientBody) failed(err error) error {
@@ -192,19 +204,25 @@ func (h *Handler) record(r *http.Request, x *exchange, w *responseWriter, body *
 	if !h.log.Enabled(r.Context(), slog.LevelInfo) {
 		return // the attributes cost allocations; build them only for a line
 	}
-	attrs := []any{
-		"request_id", x.id, "method", r.Method, "bucket", x.bucket, "operation", x.operation,
-		"access_key", x.accessKey, "status", status, "bytes_in", in, "bytes_out", w.bytes,
-		"duration_ms", float64(took.Microseconds()) / 1000, "backend_ms", float64(backend.Microseconds()) / 1000,
-		"remote", r.RemoteAddr,
+	// As Attrs, not key-value pairs: no value is boxed into an interface.
+	attrs := [...]slog.Attr{
+		slog.String("request_id", x.id), slog.String("method", r.Method), slog.String("bucket", x.bucket),
+		slog.String("operation", x.operation), slog.String("access_key", x.accessKey), slog.Int("status", status),
+		slog.Int64("bytes_in", in), slog.Int64("bytes_out", w.bytes),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000), slog.Float64("backend_ms", float64(backend.Microseconds())/1000),
+		slog.String("remote", r.RemoteAddr),
+		{}, {}, // room for the two below
 	}
+	n := len(attrs) - 2
 	if x.code != 0 {
-		attrs = append(attrs, "error_code", x.code.String())
+		attrs[n] = slog.String("error_code", x.code.String())
+		n++
 	}
 	if x.cause != "" {
-		attrs = append(attrs, "error", x.cause)
+		attrs[n] = slog.String("error", x.cause)
+		n++
 	}
-	h.log.Info("request", attrs...)
+	h.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs[:n]...)
 }
 
 // authFailureCodes are the refusals counted as authentication or

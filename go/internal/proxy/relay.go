@@ -18,11 +18,12 @@ import (
 // per-request timer: for small objects the proxy's cost is mostly these
 // copies.
 func (h *Handler) relay(w *responseWriter, r *http.Request, x *exchange, fw *forward) {
-	resp, err := h.roundTrip(r, fw)
+	resp, sent, err := h.roundTrip(r, fw)
 	if err != nil {
 		h.backendError(w, r, x, fw, err)
 		return
 	}
+	defer sent.release() // deferred first, so it runs once the body is closed
 	defer resp.Body.Close()
 	h.noteRefusedToken(fw, resp.StatusCode)
 	if mayHideBackendError(r, resp) {
@@ -92,43 +93,46 @@ func retryOn5xx(r *http.Request, fw *forward) bool {
 }
 
 // roundTrip sends the request to the backend, retrying one that
-// retryOn5xx allows when the backend answered with 500 or 503.
-func (h *Handler) roundTrip(r *http.Request, fw *forward) (*http.Response, error) {
+// retryOn5xx allows when the backend answered with 500 or 503. With the
+// response it returns the backendRequest the request was built on, for
+// the caller to release once the response's body is closed.
+func (h *Handler) roundTrip(r *http.Request, fw *forward) (*http.Response, *backendRequest, error) {
 	retryable := retryOn5xx(r, fw)
 	for attempt := 0; ; attempt++ {
-		out, err := h.outgoing(r, fw)
+		b := newBackendRequest()
+		out, err := h.outgoing(r, fw, b)
 		if err != nil {
-			return nil, err
+			b.release() // not sent: nothing holds it
+			return nil, nil, err
 		}
 		start := time.Now()
 		resp, err := h.opts.Transport.RoundTrip(out)
 		fw.backendTime += time.Since(start)
-		if err != nil || !retryable || attempt == maxRetries ||
+		if err != nil {
+			// b stays out of the pool: the transport may still hold it.
+			return nil, nil, err
+		}
+		if !retryable || attempt == maxRetries ||
 			(resp.StatusCode != http.StatusInternalServerError && resp.StatusCode != http.StatusServiceUnavailable) {
-			return resp, err
+			return resp, b, nil
 		}
 		discard(resp.Body)
+		b.release()
 		select {
 		case <-r.Context().Done():
-			return nil, r.Context().Err()
+			return nil, nil, r.Context().Err()
 		case <-time.After(retryBackoff << attempt):
 		}
 	}
 }
 
-// outgoing builds the backend's request: its URL, the client's headers
-// that pass, the body as planned, and the backend's authentication.
-func (h *Handler) outgoing(r *http.Request, fw *forward) (*http.Request, error) {
-	u, host := backendURL(fw)
-	out := (&http.Request{
-		Method:     r.Method,
-		URL:        u,
-		Host:       host,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     forwardedHeader(r.Header, fw.signed),
-	}).WithContext(r.Context())
+// outgoing builds, on b, the backend's request: its URL, the client's
+// headers that pass, the body as planned, and the backend's
+// authentication.
+func (h *Handler) outgoing(r *http.Request, fw *forward, b *backendRequest) (*http.Request, error) {
+	host := b.setURL(fw, h.endpoint(fw.bucket))
+	b.forwardHeaders(r.Header, fw.signed)
+	out := b.request(r, host)
 	if fw.copySource != "" {
 		out.Header["X-Amz-Copy-Source"] = []string{fw.copySource}
 	}
@@ -138,7 +142,10 @@ func (h *Handler) outgoing(r *http.Request, fw *forward) (*http.Request, error) 
 	case r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody:
 		out.Body, out.ContentLength = r.Body, r.ContentLength
 	}
-	out.Header.Set("X-Amz-Content-Sha256", string(fw.payload))
+	b.setPayloadHash(string(fw.payload))
+	if fw.bearer == "" {
+		b.reserveSignature()
+	}
 	if err := h.signers.authorize(out, fw, h.opts.Now()); err != nil {
 		return nil, err
 	}

@@ -75,8 +75,8 @@ func ParseAuthorization(header string) (Credential, error) {
 	}
 	// S3 wants exactly three components; naming the one missing (an
 	// unknown name in its place) tells a client what to fix.
-	parts := strings.Split(rest, ",")
-	if len(parts) != 3 {
+	var parts [3]string
+	if !splitExactly(parts[:], rest, ",") {
 		return c, malformedText("the authorization header requires three components: Credential, SignedHeaders, and Signature.")
 	}
 	var haveCred, haveHeaders, haveSig, sigGiven bool
@@ -131,8 +131,8 @@ type accessKeyScope struct {
 // caller puts after its own prefix: the header's or the query's), checked
 // in S3's order: the parts, the service, the terminator, the date.
 func parseCredential(v string) (out accessKeyScope, problem string) {
-	parts := strings.Split(v, "/")
-	if len(parts) != 5 || parts[0] == "" {
+	var parts [5]string
+	if !splitExactly(parts[:], v, "/") || parts[0] == "" {
 		return out, `the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".`
 	}
 	if parts[3] != "s3" {
@@ -150,6 +150,19 @@ func parseCredential(v string) (out accessKeyScope, problem string) {
 	out.AccessKey = parts[0]
 	out.Scope = Scope{Date: parts[1], Region: parts[2], Service: parts[3]}
 	return out, ""
+}
+
+// splitExactly splits s around sep into parts, as strings.Split would
+// without allocating, if s has exactly len(parts) of them.
+func splitExactly(parts []string, s, sep string) bool {
+	if strings.Count(s, sep) != len(parts)-1 {
+		return false
+	}
+	for i := range parts[:len(parts)-1] {
+		parts[i], s, _ = strings.Cut(s, sep)
+	}
+	parts[len(parts)-1] = s
+	return true
 }
 
 // IsSigV2Header reports whether an Authorization header uses Signature

@@ -3,7 +3,7 @@ package sigv4
 import (
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -15,13 +15,19 @@ func EncodePath(escapedPath string) (string, error) {
 	if escapedPath == "" {
 		return "/", nil
 	}
-	segments := strings.Split(escapedPath, "/")
+	if unreservedOr(escapedPath, '/') {
+		// Nothing to decode, nothing to encode: the path is its own
+		// canonical form (as most paths are), and costs no copy.
+		return escapedPath, nil
+	}
 	var b strings.Builder
 	b.Grow(len(escapedPath) + 16)
-	for i, seg := range segments {
-		if i > 0 {
+	first := true
+	for seg := range strings.SplitSeq(escapedPath, "/") {
+		if !first {
 			b.WriteByte('/')
 		}
+		first = false
 		dec, err := url.PathUnescape(seg)
 		if err != nil {
 			return "", err
@@ -34,9 +40,35 @@ func EncodePath(escapedPath string) (string, error) {
 // Encode applies the SigV4 URI encoding to one component: unreserved
 // characters stay, every other byte becomes %XX with upper-case hex.
 func Encode(s string) string {
+	if unreservedOr(s, 0) {
+		return s // encodes to itself: no copy
+	}
 	var b strings.Builder
+	b.Grow(len(s) + 2*(len(s)-countUnreserved(s)))
 	writeEncoded(&b, s)
 	return b.String()
+}
+
+// unreservedOr reports whether every byte of s is unreserved or is also
+// ('/' for a path, whose separators stay; 0 for no other byte): then
+// SigV4 encoding leaves s as it is.
+func unreservedOr(s string, also byte) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isUnreserved(c) && (c != also || also == 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func countUnreserved(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if isUnreserved(s[i]) {
+			n++
+		}
+	}
+	return n
 }
 
 func writeEncoded(b *strings.Builder, s string) {
@@ -68,11 +100,12 @@ func CanonicalQuery(params []QueryParam, skip func(key string) bool) string {
 		}
 		enc = append(enc, QueryParam{Encode(p.Key), Encode(p.Value)})
 	}
-	sort.Slice(enc, func(i, j int) bool {
-		if enc[i].Key != enc[j].Key {
-			return enc[i].Key < enc[j].Key
+	// slices.SortFunc, unlike sort.Slice, boxes nothing.
+	slices.SortFunc(enc, func(a, b QueryParam) int {
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
 		}
-		return enc[i].Value < enc[j].Value
+		return strings.Compare(a.Value, b.Value)
 	})
 	var b strings.Builder
 	for i, p := range enc {
@@ -109,7 +142,7 @@ func HeaderValue(r *http.Request, name string) (string, bool) {
 	}
 	// Header.Values returns the map's own slice: canonicalise into a new
 	// string, so the request forwarded keeps the values as they were signed.
-	values := r.Header.Values(name)
+	values := headerValues(r.Header, name)
 	if len(values) == 0 {
 		return "", false
 	}
@@ -126,28 +159,38 @@ func HeaderValue(r *http.Request, name string) (string, bool) {
 	return b.String(), true
 }
 
+// headerValues is h.Values(name) for a signed (lower-case) header name,
+// found without the allocation of its canonical form when the name is made
+// of lower-case letters, digits and '-' (every real one is): its canonical
+// form is then simply each word capitalized, built on the stack; the map
+// lookup m[string(bytes)] copies nothing.
+func headerValues(h http.Header, name string) []string {
+	var key [64]byte
+	if len(name) > len(key) {
+		return h.Values(name)
+	}
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z':
+			if upper {
+				c -= 'a' - 'A'
+			}
+		case '0' <= c && c <= '9', c == '-':
+		default:
+			return h.Values(name) // Go's own rules for any other name
+		}
+		key[i] = c
+		upper = c == '-'
+	}
+	return h[string(key[:len(name)])]
+}
+
 func collapseSpaces(v string) string {
 	v = strings.TrimSpace(v)
 	if !strings.Contains(v, "  ") {
 		return v
 	}
 	return strings.Join(strings.Fields(v), " ")
-}
-
-// CanonicalRequest builds the SigV4 canonical request text.
-func CanonicalRequest(method, canonicalURI, canonicalQuery, canonicalHeaders string, signedHeaders []string, payloadHash string) string {
-	var b strings.Builder
-	b.Grow(len(method) + len(canonicalURI) + len(canonicalQuery) + len(canonicalHeaders) + 160)
-	b.WriteString(method)
-	b.WriteByte('\n')
-	b.WriteString(canonicalURI)
-	b.WriteByte('\n')
-	b.WriteString(canonicalQuery)
-	b.WriteByte('\n')
-	b.WriteString(canonicalHeaders)
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(signedHeaders, ";"))
-	b.WriteByte('\n')
-	b.WriteString(payloadHash)
-	return b.String()
 }

@@ -2,8 +2,10 @@ package sigv4
 
 import (
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,3 +127,67 @@ func FuzzCanonicalURI(f *testing.F) {
 }
 
 func isUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }
+
+// FuzzAllocationFreeShortcuts checks the shortcuts that spare the request
+// path allocations against the standard library code they replace:
+// splitExactly against strings.Split, isLowerOf against strings.ToLower,
+// headerValues against http.Header.Values, and Encode and EncodePath against encoding every byte.
+func FuzzAllocationFreeShortcuts(f *testing.F) {
+	f.Add("AK/20130524/us-east-1/s3/aws4_request", "X-Amz-Date")
+	f.Add("a,b,c", "x-amz-meta-\u212a")
+	f.Add("/bucket/a%2Fb/c d+e", "X-AMZ-\u0130")
+	f.Add("", "")
+	f.Fuzz(func(t *testing.T, s, name string) {
+		for _, sep := range []string{",", "/"} {
+			std := strings.Split(s, sep)
+			var three [3]string
+			var five [5]string
+			if ok := splitExactly(three[:], s, sep); ok != (len(std) == 3) || ok && !slices.Equal(three[:], std) {
+				t.Fatalf("splitExactly(%q, %q) into 3 = %v %q, strings.Split %q", s, sep, ok, three, std)
+			}
+			if ok := splitExactly(five[:], s, sep); ok != (len(std) == 5) || ok && !slices.Equal(five[:], std) {
+				t.Fatalf("splitExactly(%q, %q) into 5 = %v %q, strings.Split %q", s, sep, ok, five, std)
+			}
+		}
+		for _, lower := range []string{s, strings.ToLower(name), strings.ToLower(s)} {
+			if got, want := isLowerOf(lower, name), lower == strings.ToLower(name); got != want {
+				t.Fatalf("isLowerOf(%q, %q) = %v, want %v", lower, name, got, want)
+			}
+		}
+		h := http.Header{textproto.CanonicalMIMEHeaderKey(name): {"by name"}, textproto.CanonicalMIMEHeaderKey(s): {"by s"}}
+		for _, key := range []string{name, s, strings.ToLower(name)} {
+			if got, want := headerValues(h, key), h.Values(key); !slices.Equal(got, want) {
+				t.Fatalf("headerValues(%q) = %q, Header.Values %q", key, got, want)
+			}
+		}
+		var b strings.Builder
+		writeEncoded(&b, s)
+		if got := Encode(s); got != b.String() {
+			t.Fatalf("Encode(%q) = %q, want %q", s, got, b.String())
+		}
+		got, err := EncodePath(s)
+		want, wantErr := encodePathEverySegment(s)
+		if got != want || (err == nil) != (wantErr == nil) {
+			t.Fatalf("EncodePath(%q) = %q (%v), want %q (%v)", s, got, err, want, wantErr)
+		}
+	})
+}
+
+// encodePathEverySegment is EncodePath without its shortcut.
+func encodePathEverySegment(escapedPath string) (string, error) {
+	if escapedPath == "" {
+		return "/", nil
+	}
+	var b strings.Builder
+	for i, seg := range strings.Split(escapedPath, "/") {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		dec, err := url.PathUnescape(seg)
+		if err != nil {
+			return "", err
+		}
+		writeEncoded(&b, dec)
+	}
+	return b.String(), nil
+}

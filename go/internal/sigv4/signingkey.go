@@ -65,7 +65,10 @@ func newSigningKey(key []byte) *signingKey {
 func (k *signingKey) signature(amzDate string, scope Scope, canonical string) (hexSig [2 * sha256.Size]byte) {
 	s := k.macs.Get().(*macState)
 	defer k.macs.Put(s)
-	digest := sha256.Sum256([]byte(canonical))
+	// Hashed from the pooled buffer: []byte(canonical) would be a copy
+	// on the heap.
+	s.buf = append(s.buf[:0], canonical...)
+	digest := sha256.Sum256(s.buf)
 	b := append(s.buf[:0], Algorithm+"\n"...)
 	b = append(b, amzDate...)
 	b = append(b, '\n')

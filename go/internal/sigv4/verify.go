@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/object-storage-proxy/osp/internal/s3err"
 )
@@ -140,8 +141,8 @@ func checkSignedHeaders(r *http.Request, signed []string) error {
 			continue
 		}
 		// A signed-header list is short: a linear search beats a map.
-		if lower := strings.ToLower(name); !slices.Contains(signed, lower) {
-			unsigned = append(unsigned, lower)
+		if !containsLowerOf(signed, name) {
+			unsigned = append(unsigned, strings.ToLower(name))
 		}
 	}
 	if len(unsigned) > 0 {
@@ -150,24 +151,94 @@ func checkSignedHeaders(r *http.Request, signed []string) error {
 	return nil
 }
 
-// canonicalRequest rebuilds the canonical request the client signed.
+// containsLowerOf reports whether list holds strings.ToLower(name).
+func containsLowerOf(list []string, name string) bool {
+	for _, s := range list {
+		if isLowerOf(s, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// isLowerOf reports whether lower == strings.ToLower(name), without
+// lower-casing name into a new string when name is ASCII (as every header
+// name Go's servers accept is).
+func isLowerOf(lower, name string) bool {
+	if len(lower) != len(name) {
+		return !isASCII(name) && lower == strings.ToLower(name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= utf8.RuneSelf {
+			return lower == strings.ToLower(name)
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalRequest rebuilds the canonical request the client signed:
+//
+//	method, canonical URI, canonical query, one "name:value" line per
+//	signed header then an empty line, the signed names joined with ';',
+//	and the payload hash, each on its own line.
+//
+// The signed headers' values are read first, so that the text is sized
+// once: one allocation, however many headers.
 func canonicalRequest(r *http.Request, q Query, signedHeaders []string, payload PayloadMode, skipQuery func(string) bool) (string, error) {
 	uri, err := EncodePath(r.URL.EscapedPath())
 	if err != nil {
 		return "", s3err.New(s3err.ErrInvalidURI)
 	}
-	var headers strings.Builder
+	query := CanonicalQuery(q.Params, skipQuery)
+	var room [16]string
+	values := room[:0]
+	size := len(r.Method) + len(uri) + len(query) + len(payload) + len("\n\n\n\n\n")
 	for _, name := range signedHeaders {
 		value, ok := HeaderValue(r, name)
 		if !ok {
 			return "", malformed("the signed header %q is not in the request", truncate(name))
 		}
-		headers.WriteString(name)
-		headers.WriteByte(':')
-		headers.WriteString(value)
-		headers.WriteByte('\n')
+		values = append(values, value)
+		size += len(name) + len(":") + len(value) + len("\n") + len(name) + len(";")
 	}
-	return CanonicalRequest(r.Method, uri, CanonicalQuery(q.Params, skipQuery), headers.String(), signedHeaders, string(payload)), nil
+	var b strings.Builder
+	b.Grow(size)
+	for _, part := range [...]string{r.Method, uri, query} {
+		b.WriteString(part)
+		b.WriteByte('\n')
+	}
+	for i, name := range signedHeaders {
+		b.WriteString(name)
+		b.WriteByte(':')
+		b.WriteString(values[i])
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	for i, name := range signedHeaders {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString(name)
+	}
+	b.WriteByte('\n')
+	b.WriteString(string(payload))
+	return b.String(), nil
 }
 
 // distinctLowerNames reports whether names are non-empty, lower case and
