@@ -98,12 +98,22 @@ func (c *conn) writeFailed() bool { return c.sock.err != nil }
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	key := poolKey{req.URL.Scheme, req.URL.Host}
+	// A small body is read whole first, and sent with the head.
+	read, isSmall, err := readSmallBody(req)
+	if err != nil {
+		return nil, fmt.Errorf("send request to %s: %w", key, err)
+	}
+	var small *smallBody
+	if isSmall {
+		small = &read
+		defer read.release() // sent (or not at all) once RoundTrip returns
+	}
 	for attempt := 0; ; attempt++ {
 		c, reused, err := t.get(ctx, key, req.URL, !replayable(req))
 		if err != nil {
 			return nil, err
 		}
-		resp, err := t.exchange(ctx, c, req)
+		resp, err := t.exchange(ctx, c, req, small)
 		if err == nil {
 			return resp, nil
 		}
@@ -122,9 +132,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// exchange writes req on c and reads the response head. The response body
-// hands c back to the pool when read to its end.
-func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*http.Response, error) {
+// exchange writes req on c, with its body read ahead if small is not nil,
+// and reads the response head. The response body hands c back to the pool
+// when read to its end.
+func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, small *smallBody) (*http.Response, error) {
 	// Cancelling the request (the client went away) unblocks whatever
 	// read or write is pending on the connection. A context that cannot
 	// be cancelled needs no hook.
@@ -137,10 +148,14 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 		f       frame
 		err     error
 		written <-chan error
+		sent    = true // the whole request went out
 	)
-	if !hasBody(req) {
+	switch {
+	case !hasBody(req):
 		resp, f, err = t.sendHead(c, req)
-	} else {
+	case small != nil:
+		resp, f, sent, err = t.sendSmall(c, req, small)
+	default:
 		resp, f, written, err = t.sendWithBody(c, req)
 	}
 	if err != nil {
@@ -155,7 +170,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 		}
 		return nil, ctx.Err()
 	}
-	b := &body{frame: f, t: t, c: c, stop: stop, written: written, reusable: !resp.Close && !req.Close}
+	b := &body{frame: f, t: t, c: c, stop: stop, written: written, reusable: sent && !resp.Close && !req.Close}
 	if f.kind == noBody {
 		b.finish(true) // HEAD, 204, 304: done already
 		return resp, nil
