@@ -37,13 +37,19 @@ func recordingServer(t *testing.T) (url string, conns func() int64, seen func() 
 	}
 }
 
-// Small bodies (up to the bound and one byte past it, which streams) reach
-// the backend whole, and their connection is reused.
+// Small bodies reach the backend whole, and their connection is reused;
+// one byte past the bound, a body streams. (Its connection may or may not
+// be reused: the answer can be read before the writing goroutine reports.)
 func TestSmallUploadsGoWholeAndReuse(t *testing.T) {
 	url, conns, _ := recordingServer(t)
 	tr := New(Options{})
 	defer tr.Close()
-	for _, size := range []int{1, 4096, maxSmallBody, maxSmallBody + 1, 4096} {
+	for i, size := range []int{1, 4096, maxSmallBody, 4096, maxSmallBody + 1} {
+		if i == 4 {
+			if n := conns(); n != 1 {
+				t.Fatalf("%d connections, want 1", n)
+			}
+		}
 		payload := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
 		req, _ := http.NewRequest(http.MethodPut, url+"/b/k", bytes.NewReader(payload))
 		resp, err := tr.RoundTrip(req)
@@ -54,9 +60,6 @@ func TestSmallUploadsGoWholeAndReuse(t *testing.T) {
 		if err != nil || !bytes.Equal(echoed, payload) {
 			t.Fatalf("%d bytes: the backend got %d bytes (%v)", size, len(echoed), err)
 		}
-	}
-	if n := conns(); n != 1 {
-		t.Fatalf("%d connections, want 1", n)
 	}
 }
 
