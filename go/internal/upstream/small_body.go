@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net/http"
@@ -89,6 +90,16 @@ func (b *smallBody) read(body io.ReadCloser) (err error) {
 	return nil
 }
 
+// write writes req's head and the body read ahead, as writeRequest writes
+// them.
+func (b *smallBody) write(w *bufio.Writer, req *http.Request) error {
+	if err := b.head.write(w, req); err != nil {
+		return err
+	}
+	_, err := w.Write(b.bytes)
+	return err
+}
+
 // release returns the buffer to the pool; b is not used afterwards.
 func (b *smallBody) release() {
 	smallBodies.Put(b.buf)
@@ -103,8 +114,7 @@ func (b *smallBody) release() {
 // closed. As in sendWithBody, an answer it sent first may still be on its
 // way, and is what the caller gets.
 func (t *Transport) sendSmall(c *conn, req *http.Request, b *smallBody) (resp *http.Response, f frame, sent bool, err error) {
-	_ = b.head.write(c.bw, req) // the writer's error is sticky: Flush reports it
-	_, _ = c.bw.Write(b.bytes)
+	_ = b.write(c.bw, req) // the writer's error is sticky: Flush reports it
 	werr := c.bw.Flush()
 	switch {
 	case werr != nil:

@@ -259,3 +259,17 @@ func TestReadSmallBodyAllocations(t *testing.T) {
 		t.Fatalf("%v allocations", allocs)
 	}
 }
+
+// writeSmall writes req as RoundTrip sends it: a small body read ahead,
+// then head and body; any other request by writeRequest.
+func writeSmall(w *bufio.Writer, req *http.Request) error {
+	small, ok, err := readSmallBody(req)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return writeRequest(w, req)
+	}
+	defer small.release()
+	return small.write(w, req)
+}

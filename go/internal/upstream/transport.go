@@ -8,6 +8,9 @@
 // proxy's CPU (BenchmarkLoopbackGET4KiB in internal/proxy). Requests are
 // written (request_writer.go) and response heads read
 // (response_reader.go) as net/http does, without its generic machinery.
+// Only a large upload, or one of unknown length, is written by a goroutine
+// of its own while its answer is read (sendWithBody); a small one is read
+// whole first and sent with its head (small_body.go).
 package upstream
 
 import (
@@ -221,7 +224,8 @@ func (t *Transport) sendHead(c *conn, req *http.Request) (*http.Response, frame,
 }
 
 // sendWithBody writes the request on another goroutine while it reads the
-// response head: a backend may answer before it has read the whole body
+// response head (a body of unknown length or above maxSmallBody; smaller
+// ones go by sendSmall): a backend may answer before it has read the whole body
 // (S3 refuses a bad request at once) and close the connection, and that
 // answer, not the failed write, is what the client must get. written
 // delivers the outcome of the write; the connection is reusable only if it
