@@ -123,13 +123,7 @@ func TestEarlyAnswerToASmallUpload(t *testing.T) {
 	defer tr.Close()
 	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/", strings.NewReader(strings.Repeat("x", 4096)))
 	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatalf("the backend's early answer was lost: %v", err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 403 || string(b) != "denied" {
-		t.Fatalf("%d %q", resp.StatusCode, b)
-	}
+	wantDenied(t, resp, err)
 }
 
 // The backend answered and reset the connection before the small request
@@ -163,13 +157,7 @@ func TestSmallUploadToAResetConnectionKeepsTheAnswer(t *testing.T) {
 	if !c.writeFailed() {
 		t.Fatal("the write to a reset connection succeeded")
 	}
-	if err != nil {
-		t.Fatalf("the backend's answer was lost: %v", err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 403 || string(b) != "denied" {
-		t.Fatalf("%d %q", resp.StatusCode, b)
-	}
+	wantDenied(t, resp, err)
 	if n := len(tr.idle[poolKey{req.URL.Scheme, req.URL.Host}]); n != 0 {
 		t.Fatal("a connection whose write failed went back to the pool")
 	}

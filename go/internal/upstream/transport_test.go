@@ -344,6 +344,13 @@ func TestEarlyAnswerToAnUpload(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/", body)
 	req.ContentLength = 8<<20 + 1
 	resp, err := tr.RoundTrip(req)
+	wantDenied(t, resp, err)
+}
+
+// wantDenied checks that the backend's early answer, a 403 "denied", is
+// what RoundTrip returned.
+func wantDenied(t *testing.T, resp *http.Response, err error) {
+	t.Helper()
 	if err != nil {
 		t.Fatalf("the backend's early answer was lost: %v", err)
 	}
