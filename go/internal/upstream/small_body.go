@@ -15,15 +15,16 @@ import (
 //
 // The bound is what makes sending them on the caller's goroutine safe: a
 // backend may answer early without reading the body, and the caller only
-// reads that answer once its write returns. A head and 16 KiB of body fit
-// in the connection's socket buffers on any default Linux setting (a
-// 16 KiB send buffer, tcp_wmem, plus the backend's receive window, 64 KiB
-// on loopback and some 14 KiB on a new connection at the least), so the
-// write returns whether or not the backend reads. It holds the 4 KiB
+// reads that answer once its write returns. The write returns when the
+// request is in the socket buffers (this side's send buffer, the
+// backend's receive buffer), whether or not the backend reads: a head and
+// 16 KiB fit there with room to spare on default settings (on Linux a
+// 16 KiB send buffer and a receive window of some 64 KiB on a new
+// connection), where 64 KiB and a head would not. 16 KiB holds the 4 KiB
 // objects that dominate small uploads (and the proxy's framing of them),
 // with room for small XML bodies (CompleteMultipartUpload, tagging);
-// larger bodies stream as before, and a pooled buffer per request in
-// flight stays small.
+// larger bodies stream as before, and the pooled buffer of each request
+// in flight stays small.
 const maxSmallBody = 16 << 10
 
 var smallBodies = sync.Pool{New: func() any { b := make([]byte, maxSmallBody); return &b }}

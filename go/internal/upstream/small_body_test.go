@@ -163,6 +163,42 @@ func TestSmallUploadToAResetConnectionKeepsTheAnswer(t *testing.T) {
 	}
 }
 
+// A backend that answers at once and never reads, nor closes: a request
+// with a body at the bound still goes out whole into the socket buffers,
+// and the answer is read (the write does not wait for the backend).
+func TestSmallUploadToABackendThatNeverReads(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	addr := oneConnection(t, func(c net.Conn) {
+		defer c.Close()
+		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\nConnection: close\r\n\r\ndenied")
+		<-release
+	})
+	tr := New(Options{})
+	defer tr.Close()
+	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/b/k", strings.NewReader(strings.Repeat("x", maxSmallBody)))
+	req.Header.Set("X-Amz-Meta-Large", strings.Repeat("m", 8<<10))
+	result := make(chan error, 1)
+	go func() {
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 403 || string(b) != "denied" {
+				err = errors.New(resp.Status + " " + string(b))
+			}
+		}
+		result <- err
+	}()
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Fatalf("want the 403 denied: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the write waits for a backend that never reads")
+	}
+}
+
 // silentBackend reads requests (with their bodies) and never answers.
 func silentBackend(t *testing.T) string {
 	t.Helper()
