@@ -82,8 +82,10 @@ func (h requestHead) write(w *bufio.Writer, req *http.Request) error {
 		w.WriteString("Transfer-Encoding: chunked\r\n")
 	case h.length > 0 || sendsZeroLength(method):
 		w.WriteString("Content-Length: ")
-		var digits [20]byte
-		w.Write(strconv.AppendInt(digits[:0], h.length, 10))
+		// Digits appended to the writer's free space: an array of
+		// their own would escape (to the socket's Write) and cost an
+		// allocation per request.
+		w.Write(strconv.AppendInt(w.AvailableBuffer(), h.length, 10))
 		w.WriteString("\r\n")
 	}
 	for name, values := range req.Header {
@@ -277,8 +279,7 @@ func (cw chunkWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil // a chunk of size 0 would end the body
 	}
-	var size [20]byte
-	cw.w.Write(strconv.AppendInt(size[:0], int64(len(p)), 16))
+	cw.w.Write(strconv.AppendInt(cw.w.AvailableBuffer(), int64(len(p)), 16))
 	cw.w.WriteString("\r\n")
 	cw.w.Write(p)
 	cw.w.WriteString("\r\n")

@@ -284,6 +284,25 @@ func TestReadSmallBodyAllocations(t *testing.T) {
 	}
 }
 
+// A small request goes out without an allocation of its own: its
+// Content-Length digits too.
+func TestSmallRequestWriteAllocations(t *testing.T) {
+	payload := strings.NewReader(strings.Repeat("x", 4096))
+	req, _ := http.NewRequest(http.MethodPut, "http://backend/b/k", io.NopCloser(payload))
+	req.ContentLength = 4096
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	bw := bufio.NewWriter(io.Discard)
+	allocs := testing.AllocsPerRun(100, func() {
+		payload.Seek(0, io.SeekStart)
+		if err := writeSmall(bw, req); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("%v allocations", allocs)
+	}
+}
+
 // writeSmall writes req as RoundTrip sends it: a small body read ahead,
 // then head and body; any other request by writeRequest.
 func writeSmall(w *bufio.Writer, req *http.Request) error {

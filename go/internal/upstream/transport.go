@@ -86,7 +86,9 @@ type conn struct {
 	bw        *bufio.Writer
 	sock      *socketWriter // under bw: remembers a failed write
 	idleSince time.Time
-	abort     func() // unblocks the pending read and write: the request's context ended
+	abort     func()                // unblocks the pending read and write: the request's context ended
+	peekOnce  func(fd uintptr) bool // c.peek
+	peeked    bool                  // the last liveness check found the connection open
 }
 
 // writeFailed reports that a write to the backend's socket failed (the
@@ -335,14 +337,20 @@ func (t *Transport) get(ctx context.Context, key poolKey, u *url.URL, checkOpen 
 // open checks, without blocking, that the backend has not closed an idle
 // connection (or sent something unasked on it): one recv with MSG_PEEK.
 func (c *conn) open() bool {
-	open := false
+	c.peeked = false
+	err := c.raw.Read(c.peekOnce)
+	return err == nil && c.peeked
+}
+
+// peek is the liveness check's recv: c.peeked reports that nothing, not
+// even an end, was there to read. It is handed to the socket as
+// c.peekOnce, a method value made once per connection (made per check, it
+// and a closure's variables would cost allocations per request).
+func (c *conn) peek(fd uintptr) bool {
 	var b [1]byte
-	err := c.raw.Read(func(fd uintptr) bool {
-		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		open = errors.Is(rerr, syscall.EAGAIN)
-		return true // never wait
-	})
-	return err == nil && open
+	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	c.peeked = errors.Is(err, syscall.EAGAIN)
+	return true // never wait
 }
 
 // release returns c to the pool, or closes it.
@@ -457,6 +465,7 @@ func (t *Transport) dial(ctx context.Context, key poolKey, u *url.URL) (*conn, e
 		sock: sock,
 	}
 	c.abort = func() { _ = c.SetDeadline(time.Unix(1, 0)) } // made once, not per request
+	c.peekOnce = c.peek
 	return c, nil
 }
 

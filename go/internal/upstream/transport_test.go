@@ -720,3 +720,25 @@ func BenchmarkRoundTrip4KiB(b *testing.B) {
 		resp.Body.Close()
 	}
 }
+
+// The liveness check of a pooled connection, made before every request
+// with a body, allocates nothing.
+func TestLivenessCheckAllocations(t *testing.T) {
+	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {})
+	tr := New(Options{})
+	defer tr.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	c, err := tr.dial(context.Background(), poolKey{req.URL.Scheme, req.URL.Host}, req.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	allocs := testing.AllocsPerRun(100, func() {
+		if !c.open() {
+			t.Fatal("an open connection failed the liveness check")
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("%v allocations", allocs)
+	}
+}
