@@ -13,7 +13,7 @@ type body struct {
 	t        *Transport
 	c        *conn
 	stop     func() bool  // stops the cancellation hook; false once it fired
-	written  <-chan error // the request's write, for requests with a body
+	written  <-chan error // the request's write, for bodies streamed by sendWithBody
 	reusable bool
 	done     bool
 	err      error // what ended the body: io.EOF when complete

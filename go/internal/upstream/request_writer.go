@@ -21,25 +21,54 @@ import (
 // (see plainHost, requestURI, bodyLength) goes by req.Write, which then
 // also returns its own errors for a malformed one.
 func writeRequest(w *bufio.Writer, req *http.Request) error {
+	head, ok := plainHead(req)
+	if !ok {
+		return req.Write(w)
+	}
+	if err := head.write(w, req); err != nil {
+		return err
+	}
+	if req.Body == nil {
+		return nil
+	}
+	return writeBody(w, req.Body, head.length)
+}
+
+// requestHead is what writeRequest takes of a request it writes itself.
+type requestHead struct {
+	host, path string
+	query      *string // nil: no "?"
+	length     int64   // the body's framing: -1 chunked
+}
+
+// plainHead returns req's head, or false for a request writeRequest
+// leaves to req.Write.
+func plainHead(req *http.Request) (requestHead, bool) {
 	host, hostOK := plainHost(req)
 	path, query, uriOK := requestURI(req)
 	length, lengthOK := bodyLength(req)
 	if !hostOK || !uriOK || !lengthOK || len(req.TransferEncoding) > 0 || req.Trailer != nil || req.Close {
-		return req.Write(w)
+		return requestHead{}, false
 	}
+	return requestHead{host: host, path: path, query: query, length: length}, true
+}
+
+// write writes the request line and header fields of req, up to the
+// blank line that ends them.
+func (h requestHead) write(w *bufio.Writer, req *http.Request) error {
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
 	w.WriteString(method)
 	w.WriteByte(' ')
-	w.WriteString(path)
-	if query != nil {
+	w.WriteString(h.path)
+	if h.query != nil {
 		w.WriteByte('?')
-		w.WriteString(*query)
+		w.WriteString(*h.query)
 	}
 	w.WriteString(" HTTP/1.1\r\nHost: ")
-	w.WriteString(host)
+	w.WriteString(h.host)
 	w.WriteString("\r\n")
 	userAgent := defaultUserAgent
 	if _, ok := req.Header["User-Agent"]; ok {
@@ -49,12 +78,14 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 		writeField(w, "User-Agent", cleanValue(userAgent))
 	}
 	switch {
-	case length < 0:
+	case h.length < 0:
 		w.WriteString("Transfer-Encoding: chunked\r\n")
-	case length > 0 || sendsZeroLength(method):
+	case h.length > 0 || sendsZeroLength(method):
 		w.WriteString("Content-Length: ")
-		var digits [20]byte
-		w.Write(strconv.AppendInt(digits[:0], length, 10))
+		// Digits appended to the writer's free space: an array of
+		// their own would escape (to the socket's Write) and cost an
+		// allocation per request.
+		w.Write(strconv.AppendInt(w.AvailableBuffer(), h.length, 10))
 		w.WriteString("\r\n")
 	}
 	for name, values := range req.Header {
@@ -65,13 +96,8 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 			writeField(w, name, cleanValue(v))
 		}
 	}
-	if _, err := w.WriteString("\r\n"); err != nil {
-		return err
-	}
-	if req.Body == nil {
-		return nil
-	}
-	return writeBody(w, req.Body, length)
+	_, err := w.WriteString("\r\n")
+	return err
 }
 
 // defaultUserAgent is req.Write's User-Agent for a request without one.
@@ -253,8 +279,7 @@ func (cw chunkWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil // a chunk of size 0 would end the body
 	}
-	var size [20]byte
-	cw.w.Write(strconv.AppendInt(size[:0], int64(len(p)), 16))
+	cw.w.Write(strconv.AppendInt(cw.w.AvailableBuffer(), int64(len(p)), 16))
 	cw.w.WriteString("\r\n")
 	cw.w.Write(p)
 	cw.w.WriteString("\r\n")

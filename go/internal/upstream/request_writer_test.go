@@ -154,6 +154,9 @@ func TestWriteRequestAsRequestWrite(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("writeRequest sent\n%+v\nreq.Write\n%+v", got, want)
 			}
+			if small := writeAndRead(t, writeSmall, c.make()); !reflect.DeepEqual(small, want) {
+				t.Fatalf("with its body read ahead, writeRequest sent\n%+v\nreq.Write\n%+v", small, want)
+			}
 			if got.ParseErr != "" || got.Rest != "" {
 				t.Fatalf("a server reads the request as %+v", got)
 			}
@@ -171,7 +174,8 @@ func TestWriteRequestAllocations(t *testing.T) {
 }
 
 // FuzzWriteRequest: for any request, writeRequest and req.Write send the
-// same request, or both fail.
+// same request, or both fail; and so does RoundTrip's way with a small
+// body (read ahead, then sent with the head).
 func FuzzWriteRequest(f *testing.F) {
 	f.Add("GET", "h:9000", "/b/a key", "/b/a%20key", "x=1", "X-Amz-Date", "20260101T000000Z", "", int8(0))
 	f.Add("PUT", "bucket.h", "/k", "", "", "User-Agent", " ua ", "body", int8(4))
@@ -190,6 +194,9 @@ func FuzzWriteRequest(f *testing.F) {
 		got := writeAndRead(t, writeRequest, make())
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("writeRequest sent\n%+v\nreq.Write\n%+v", got, want)
+		}
+		if small := writeAndRead(t, writeSmall, make()); !reflect.DeepEqual(small, want) {
+			t.Fatalf("with its body read ahead, writeRequest sent\n%+v\nreq.Write\n%+v", small, want)
 		}
 	})
 }

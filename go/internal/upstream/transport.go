@@ -8,6 +8,9 @@
 // proxy's CPU (BenchmarkLoopbackGET4KiB in internal/proxy). Requests are
 // written (request_writer.go) and response heads read
 // (response_reader.go) as net/http does, without its generic machinery.
+// Only a large upload, or one of unknown length, is written by a goroutine
+// of its own while its answer is read (sendWithBody); a small one is read
+// whole first and sent with its head (small_body.go).
 package upstream
 
 import (
@@ -83,7 +86,9 @@ type conn struct {
 	bw        *bufio.Writer
 	sock      *socketWriter // under bw: remembers a failed write
 	idleSince time.Time
-	abort     func() // unblocks the pending read and write: the request's context ended
+	abort     func()                // unblocks the pending read and write: the request's context ended
+	peekOnce  func(fd uintptr) bool // c.peek
+	peeked    bool                  // the last liveness check found the connection open
 }
 
 // writeFailed reports that a write to the backend's socket failed (the
@@ -98,12 +103,22 @@ func (c *conn) writeFailed() bool { return c.sock.err != nil }
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	key := poolKey{req.URL.Scheme, req.URL.Host}
+	// A small body is read whole first, and sent with the head.
+	read, isSmall, err := readSmallBody(req)
+	if err != nil {
+		return nil, fmt.Errorf("send request to %s: %w", key, err)
+	}
+	var small *smallBody
+	if isSmall {
+		small = &read
+		defer read.release() // sent (or not at all) once RoundTrip returns
+	}
 	for attempt := 0; ; attempt++ {
 		c, reused, err := t.get(ctx, key, req.URL, !replayable(req))
 		if err != nil {
 			return nil, err
 		}
-		resp, err := t.exchange(ctx, c, req)
+		resp, err := t.exchange(ctx, c, req, small)
 		if err == nil {
 			return resp, nil
 		}
@@ -122,9 +137,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// exchange writes req on c and reads the response head. The response body
-// hands c back to the pool when read to its end.
-func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*http.Response, error) {
+// exchange writes req on c, with its body read ahead if small is not nil,
+// and reads the response head. The response body hands c back to the pool
+// when read to its end.
+func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, small *smallBody) (*http.Response, error) {
 	// Cancelling the request (the client went away) unblocks whatever
 	// read or write is pending on the connection. A context that cannot
 	// be cancelled needs no hook.
@@ -137,10 +153,14 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 		f       frame
 		err     error
 		written <-chan error
+		sent    = true // the whole request went out
 	)
-	if !hasBody(req) {
+	switch {
+	case !hasBody(req):
 		resp, f, err = t.sendHead(c, req)
-	} else {
+	case small != nil:
+		resp, f, sent, err = t.sendSmall(c, req, small)
+	default:
 		resp, f, written, err = t.sendWithBody(c, req)
 	}
 	if err != nil {
@@ -155,7 +175,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 		}
 		return nil, ctx.Err()
 	}
-	b := &body{frame: f, t: t, c: c, stop: stop, written: written, reusable: !resp.Close && !req.Close}
+	b := &body{frame: f, t: t, c: c, stop: stop, written: written, reusable: sent && !resp.Close && !req.Close}
 	if f.kind == noBody {
 		b.finish(true) // HEAD, 204, 304: done already
 		return resp, nil
@@ -206,7 +226,8 @@ func (t *Transport) sendHead(c *conn, req *http.Request) (*http.Response, frame,
 }
 
 // sendWithBody writes the request on another goroutine while it reads the
-// response head: a backend may answer before it has read the whole body
+// response head (a body of unknown length or above maxSmallBody; smaller
+// ones go by sendSmall): a backend may answer before it has read the whole body
 // (S3 refuses a bad request at once) and close the connection, and that
 // answer, not the failed write, is what the client must get. written
 // delivers the outcome of the write; the connection is reusable only if it
@@ -316,14 +337,20 @@ func (t *Transport) get(ctx context.Context, key poolKey, u *url.URL, checkOpen 
 // open checks, without blocking, that the backend has not closed an idle
 // connection (or sent something unasked on it): one recv with MSG_PEEK.
 func (c *conn) open() bool {
-	open := false
+	c.peeked = false
+	err := c.raw.Read(c.peekOnce)
+	return err == nil && c.peeked
+}
+
+// peek is the liveness check's recv: c.peeked reports that nothing, not
+// even an end, was there to read. It is handed to the socket as
+// c.peekOnce, a method value made once per connection (made per check, it
+// and a closure's variables would cost allocations per request).
+func (c *conn) peek(fd uintptr) bool {
 	var b [1]byte
-	err := c.raw.Read(func(fd uintptr) bool {
-		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		open = errors.Is(rerr, syscall.EAGAIN)
-		return true // never wait
-	})
-	return err == nil && open
+	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	c.peeked = errors.Is(err, syscall.EAGAIN)
+	return true // never wait
 }
 
 // release returns c to the pool, or closes it.
@@ -438,6 +465,7 @@ func (t *Transport) dial(ctx context.Context, key poolKey, u *url.URL) (*conn, e
 		sock: sock,
 	}
 	c.abort = func() { _ = c.SetDeadline(time.Unix(1, 0)) } // made once, not per request
+	c.peekOnce = c.peek
 	return c, nil
 }
 

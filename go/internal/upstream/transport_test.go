@@ -344,6 +344,13 @@ func TestEarlyAnswerToAnUpload(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/", body)
 	req.ContentLength = 8<<20 + 1
 	resp, err := tr.RoundTrip(req)
+	wantDenied(t, resp, err)
+}
+
+// wantDenied checks that the backend's early answer, a 403 "denied", is
+// what RoundTrip returned.
+func wantDenied(t *testing.T, resp *http.Response, err error) {
+	t.Helper()
 	if err != nil {
 		t.Fatalf("the backend's early answer was lost: %v", err)
 	}
@@ -711,5 +718,27 @@ func BenchmarkRoundTrip4KiB(b *testing.B) {
 			b.Fatalf("%d bytes, %v", out.Len(), err)
 		}
 		resp.Body.Close()
+	}
+}
+
+// The liveness check of a pooled connection, made before every request
+// with a body, allocates nothing.
+func TestLivenessCheckAllocations(t *testing.T) {
+	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {})
+	tr := New(Options{})
+	defer tr.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	c, err := tr.dial(context.Background(), poolKey{req.URL.Scheme, req.URL.Host}, req.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	allocs := testing.AllocsPerRun(100, func() {
+		if !c.open() {
+			t.Fatal("an open connection failed the liveness check")
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("%v allocations", allocs)
 	}
 }
