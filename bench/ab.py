@@ -1,0 +1,89 @@
+"""Two builds of the proxy against each other: the A/B of a change on the request path.
+
+    build/venv/bin/python bench/ab.py --base OLD/build/venv/bin/python [--new build/venv/bin/python]
+
+OLD is a checkout of the revision to compare with, after `make venv` there
+(`git worktree add /tmp/osp-base REV && make -C /tmp/osp-base venv`). Both
+proxies run, each in its own Python process with its own libosp.so, in front
+of one null backend (bench/cmd/nullbackend), configured as `make bench`
+configures its proxy; the Go load generator drives them in turn, base then
+new, for ROUNDS rounds of each scenario. Reported: medians of req/s and of
+the proxy process's CPU per request, and new/base ratios. Alternating in the
+same run is what makes the ratio hold on a shared machine, where absolute
+figures move by 10% from one run to the next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import run as bench
+
+SCENARIOS: Tuple[Tuple[str, str, str, int, int], ...] = (
+    # name, op, key, size, connections
+    ("GET 4 KiB x32", "get", "size-4096", 4096, 32),
+    ("GET 4 KiB x4", "get", "size-4096", 4096, 4),
+    ("PUT 4 KiB x16", "put", "put-4k", 4096, 16),
+)
+
+
+def start_proxy(python: str, backend_port: int) -> Tuple[int, subprocess.Popen]:
+    cos_map = {"bench": {"host": "127.0.0.1", "port": backend_port, "scheme": "http", "addressing_style": "path",
+                         "access_key": bench.BACKEND_KEY, "secret_key": bench.BACKEND_SECRET}}
+    port = bench.free_port()
+    proc = subprocess.Popen([python, "-c", bench.PROXY, json.dumps(cos_map), str(port), json.dumps(bench.CLIENT_KEYS)])
+    bench.wait_port(port, proc, python)
+    return port, proc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", required=True, help="the Python of the base build's venv")
+    parser.add_argument("--new", default=sys.executable, help="the Python of the new build's venv (default: this one)")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    args = parser.parse_args()
+    subprocess.run(["go", "build", "-o", str(bench.BIN) + "/", "./cmd/..."], cwd=Path(__file__).parent, check=True)
+    backend_port = bench.free_port()
+    backend = subprocess.Popen([str(bench.BIN / "nullbackend"), "-addr", f"127.0.0.1:{backend_port}"],
+                               stdout=subprocess.DEVNULL)
+    procs: List[subprocess.Popen] = [backend]
+    try:
+        bench.wait_port(backend_port, backend, "nullbackend")
+        builds: Dict[str, Tuple[int, subprocess.Popen]] = {}
+        for name, python in (("base", args.base), ("new", args.new)):
+            builds[name] = start_proxy(python, backend_port)
+            procs.append(builds[name][1])
+        print("| scenario | base req/s | new req/s | new/base | base CPU us/req | new CPU us/req | new/base |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name, op, key, size, conns in SCENARIOS:
+            runs: Dict[str, List[Tuple[float, float]]] = {b: [] for b in builds}
+            for port, _ in builds.values():  # warm: connections, caches
+                bench.load(port, op, key, size, conns, 1, bench.CLIENT_KEYS)
+            for _ in range(args.rounds):
+                for build, (port, proc) in builds.items():
+                    before = bench.cpu_seconds([proc.pid])
+                    out = bench.load(port, op, key, size, conns, args.seconds, bench.CLIENT_KEYS)
+                    if out["errors"]:
+                        raise SystemExit(f"{build}: {out['errors']} errors in {name}")
+                    cpu = (bench.cpu_seconds([proc.pid]) - before) * 1e6 / out["requests"]
+                    runs[build].append((out["rps"], cpu))
+            rps = {b: statistics.median(r for r, _ in v) for b, v in runs.items()}
+            cpu = {b: statistics.median(c for _, c in v) for b, v in runs.items()}
+            print(f"| {name} | {rps['base']:,.0f} | {rps['new']:,.0f} | {rps['new'] / rps['base']:.2f}x"
+                  f" | {cpu['base']:.1f} | {cpu['new']:.1f} | {cpu['new'] / cpu['base']:.2f}x |", flush=True)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
+
+
+if __name__ == "__main__":
+    main()
