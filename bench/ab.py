@@ -7,10 +7,12 @@ OLD is a checkout of the revision to compare with, after `make venv` there
 proxies run, each in its own Python process with its own libosp.so, in front
 of one null backend (bench/cmd/nullbackend), configured as `make bench`
 configures its proxy; the Go load generator drives them in turn, base then
-new, for ROUNDS rounds of each scenario. Reported: medians of req/s and of
-the proxy process's CPU per request, and new/base ratios. Alternating in the
-same run is what makes the ratio hold on a shared machine, where absolute
-figures move by 10% from one run to the next.
+new, for ROUNDS rounds of each scenario (make bench's GETs and PUTs on the
+null backend, chosen by --only: "64 MiB,1 GiB" for the bulk ones). Reported:
+medians of req/s (MB/s for bulk) and of the proxy process's CPU per request,
+and new/base ratios. Alternating in the same run is what makes the ratio
+hold on a shared machine, where absolute figures move by 10% from one run to
+the next.
 """
 
 from __future__ import annotations
@@ -25,12 +27,8 @@ from typing import Dict, List, Tuple
 
 import run as bench
 
-SCENARIOS: Tuple[Tuple[str, str, str, int, int], ...] = (
-    # name, op, key, size, connections
-    ("GET 4 KiB x32", "get", "size-4096", 4096, 32),
-    ("GET 4 KiB x4", "get", "size-4096", 4096, 4),
-    ("PUT 4 KiB x16", "put", "put-4k", 4096, 16),
-)
+# make bench's scenarios on the null backend; these unless --only says otherwise.
+DEFAULT_ONLY = "GET 4 KiB x32,GET 4 KiB x4,PUT 4 KiB x16"
 
 
 def start_proxy(python: str, backend_port: int) -> Tuple[int, subprocess.Popen]:
@@ -47,8 +45,12 @@ def main() -> None:
     parser.add_argument("--base", required=True, help="the Python of the base build's venv")
     parser.add_argument("--new", default=sys.executable, help="the Python of the new build's venv (default: this one)")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--seconds", type=float, default=4.0, help="per run of a timed scenario")
+    parser.add_argument("--only", default=DEFAULT_ONLY,
+                        help=f"comma-separated substrings of make bench's scenario names (default {DEFAULT_ONLY!r})")
     args = parser.parse_args()
+    wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+    scenarios = [s for s in bench.SCENARIOS if s.op in ("get", "put") and any(w in s.name for w in wanted)]
     subprocess.run(["go", "build", "-o", str(bench.BIN) + "/", "./cmd/..."], cwd=Path(__file__).parent, check=True)
     backend_port = bench.free_port()
     backend = subprocess.Popen([str(bench.BIN / "nullbackend"), "-addr", f"127.0.0.1:{backend_port}"],
@@ -60,24 +62,26 @@ def main() -> None:
         for name, python in (("base", args.base), ("new", args.new)):
             builds[name] = start_proxy(python, backend_port)
             procs.append(builds[name][1])
-        print("| scenario | base req/s | new req/s | new/base | base CPU us/req | new CPU us/req | new/base |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        for name, op, key, size, conns in SCENARIOS:
+        print("| scenario | unit | base | new | new/base | base CPU us/req | new CPU us/req | new/base |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        for s in scenarios:
             runs: Dict[str, List[Tuple[float, float]]] = {b: [] for b in builds}
-            for port, _ in builds.values():  # warm: connections, caches
-                bench.load(port, op, key, size, conns, 1, bench.CLIENT_KEYS)
+            if not s.count:
+                for port, _ in builds.values():  # warm: connections, caches
+                    bench.load_scenario(port, s, bench.CLIENT_KEYS, seconds=1)
             for _ in range(args.rounds):
                 for build, (port, proc) in builds.items():
                     before = bench.cpu_seconds([proc.pid])
-                    out = bench.load(port, op, key, size, conns, args.seconds, bench.CLIENT_KEYS)
+                    out = bench.load_scenario(port, s, bench.CLIENT_KEYS, seconds=None if s.count else args.seconds)
                     if out["errors"]:
-                        raise SystemExit(f"{build}: {out['errors']} errors in {name}")
+                        raise SystemExit(f"{build}: {out['errors']} errors in {s.name}")
                     cpu = (bench.cpu_seconds([proc.pid]) - before) * 1e6 / out["requests"]
-                    runs[build].append((out["rps"], cpu))
-            rps = {b: statistics.median(r for r, _ in v) for b, v in runs.items()}
+                    runs[build].append((bench.throughput(out, s.name), cpu))
+            speed = {b: statistics.median(r for r, _ in v) for b, v in runs.items()}
             cpu = {b: statistics.median(c for _, c in v) for b, v in runs.items()}
-            print(f"| {name} | {rps['base']:,.0f} | {rps['new']:,.0f} | {rps['new'] / rps['base']:.2f}x"
-                  f" | {cpu['base']:.1f} | {cpu['new']:.1f} | {cpu['new'] / cpu['base']:.2f}x |", flush=True)
+            unit = "MB/s" if bench.is_bulk(s.name) else "req/s"
+            print(f"| {s.name} | {unit} | {speed['base']:,.0f} | {speed['new']:,.0f} | {speed['new'] / speed['base']:.2f}x"
+                  f" | {cpu['base']:,.1f} | {cpu['new']:,.1f} | {cpu['new'] / cpu['base']:.2f}x |", flush=True)
     finally:
         for p in procs:
             p.terminate()
