@@ -112,28 +112,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// 100-continue body was left unread.
 		r = r.WithContext(r.Context())
 	}
+	if fwdHost != "" {
+		// The load balancer says which Host the client signed.
+		r.Host = strings.TrimSpace(firstListItem(fwdHost))
+	}
 	var body *clientBody
 	if hasBody {
 		body = &clientBody{ReadCloser: r.Body, timeout: h.opts.ClientBodyTimeout, w: w}
 		r.Body = body
 		x.body = body
 	}
-	x.scheme = "http"
-	if r.TLS != nil {
-		x.scheme = "https"
-	}
-	if h.opts.TrustForwardedHost {
-		if fwdHost != "" {
-			// The load balancer says which Host the client signed.
-			r.Host = strings.TrimSpace(firstListItem(fwdHost))
-		}
-		// And which scheme it used: a balancer that ends TLS talks
-		// plain HTTP to the proxy.
-		switch proto := strings.ToLower(strings.TrimSpace(firstListItem(r.Header.Get("X-Forwarded-Proto")))); proto {
-		case "http", "https":
-			x.scheme = proto
-		}
-	}
+	x.scheme = h.clientScheme(r)
 	x.writer = responseWriter{ResponseWriter: w, requestID: [1]string{x.id}}
 	rw := &x.writer
 	defer h.record(r, x, rw, body)
@@ -152,6 +141,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.forward = fw
 	h.relay(rw, r, x, fw)
+}
+
+// clientScheme is the scheme the client used: its connection's, or,
+// behind a trusted balancer that ends TLS and talks plain HTTP to the
+// proxy, the one X-Forwarded-Proto names.
+func (h *Handler) clientScheme(r *http.Request) string {
+	if h.opts.TrustForwardedHost {
+		switch proto := strings.ToLower(strings.TrimSpace(firstListItem(r.Header.Get("X-Forwarded-Proto")))); proto {
+		case "http", "https":
+			return proto
+		}
+	}
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 // firstListItem is the first item of a comma-separated header value.
