@@ -48,9 +48,7 @@ def test_client_reset_mid_upload_stores_nothing(start_proxy: Callable[..., Any],
     time.sleep(0.3)
     assert sockets_to(backend.port) > to_backend, "the upload was not on its way to versitygw"
     rst_close(sock)
-    eventually(lambda: _assert(sockets_to(backend.port) <= to_backend,
-                               f"{sockets_to(backend.port)} connections to versitygw, {to_backend} before"),
-               timeout=LEAK_WAIT)
+    _wait_backend_sockets_back(backend, to_backend)
     leaks.check()
 
     assert stored_body(direct, bucket, "obj") == b"the older version"
@@ -81,9 +79,7 @@ def test_client_disconnect_mid_download_of_64mib(start_proxy: Callable[..., Any]
         received += len(chunk)
     assert sockets_to(backend.port) > to_backend, "no connection to versitygw during the download?"
     rst_close(sock)
-    eventually(lambda: _assert(sockets_to(backend.port) <= to_backend,
-                               f"{sockets_to(backend.port)} connections to versitygw, {to_backend} before"),
-               timeout=LEAK_WAIT)
+    _wait_backend_sockets_back(backend, to_backend)
     leaks.check()
     assert ok(call(proxy, "GET", f"/{bucket}/small")).content == b"small"
 
@@ -148,6 +144,14 @@ def test_stalled_body_is_cut_off(start_proxy: Callable[..., Any], backend: Any, 
         assert b"<Code>RequestTimeout</Code>" in answer, answer[:500]
     leaks.check()
     assert not object_exists(direct, bucket, "stalled")
+
+
+def _wait_backend_sockets_back(backend: Any, to_backend: int) -> None:
+    """Waits until the proxy holds no more versitygw connections than
+    to_backend (the count before the client went away)."""
+    eventually(lambda: _assert(sockets_to(backend.port) <= to_backend,
+                               f"{sockets_to(backend.port)} connections to versitygw, {to_backend} before"),
+               timeout=LEAK_WAIT)
 
 
 def _assert(condition: bool, message: str) -> None:
