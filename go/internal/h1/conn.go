@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/object-storage-proxy/osp/internal/sockio"
 )
 
 // Connection states, for Shutdown: an idle connection waits for a
@@ -61,11 +63,11 @@ func (c *conn) date(now time.Time) []byte {
 }
 
 func newConn(s *Server, rwc net.Conn) *conn {
-	c := &conn{srv: s, rwc: rwc}
+	c := &conn{srv: s, rwc: sockio.Wrap(rwc)}
 	if addr := rwc.RemoteAddr(); addr != nil { // nil on some Unix sockets
 		c.remote = addr.String()
 	}
-	c.src.conn = rwc
+	c.src.conn = c.rwc
 	c.br = bufio.NewReaderSize(&c.src, readBufferSize)
 	c.state.Store(stateIdle)
 	return c
@@ -264,7 +266,7 @@ const (
 func (c *conn) close() {
 	c.state.Store(stateClosed)
 	c.watch.close()
-	if tcp, ok := c.rwc.(*net.TCPConn); ok && c.refused {
+	if tcp, ok := sockio.TCP(c.rwc); ok && c.refused {
 		_ = tcp.CloseWrite()
 		_ = tcp.SetReadDeadline(time.Now().Add(lingerTimeout))
 		_, _ = io.Copy(io.Discard, tcp)

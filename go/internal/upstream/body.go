@@ -3,7 +3,8 @@ package upstream
 import (
 	"errors"
 	"io"
-	"net"
+
+	"github.com/object-storage-proxy/osp/internal/sockio"
 )
 
 // body is a response body that returns its connection to the pool once
@@ -38,7 +39,7 @@ func (b *body) Read(p []byte) (int, error) {
 // pass through user space.
 func (b *body) WriteTo(w io.Writer) (int64, error) {
 	rf, canReadFrom := w.(io.ReaderFrom)
-	tcp, isTCP := b.c.Conn.(*net.TCPConn)
+	tcp, isTCP := sockio.TCP(b.c.Conn)
 	if b.done || !canReadFrom || !isTCP || !b.knownLength() {
 		return io.Copy(w, readerOnly{b})
 	}

@@ -26,6 +26,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/object-storage-proxy/osp/internal/sockio"
 )
 
 const (
@@ -441,6 +443,7 @@ func (t *Transport) dial(ctx context.Context, key poolKey, u *url.URL) (*conn, e
 		_ = nc.Close()
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
+	nc = sockio.Wrap(nc) // under TLS too: its records go by the same writes
 	if u.Scheme == "https" {
 		cfg := t.opts.TLS.Clone()
 		cfg.ServerName = u.Hostname()
