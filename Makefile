@@ -125,13 +125,15 @@ demo: deps venv $(VERSITYGW)
 
 # The benchmark (not part of `make test`): direct vs nginx proxy_pass vs this
 # proxy vs a verifying peer (versitygw s3) on versitygw and a null backend;
-# writes docs/benchmarks.md and .svg.
+# writes docs/benchmarks.md and .svg, with a profile of a small request
+# (bench/profile.py: where the proxy's CPU goes next to nginx's; needs perf).
 # BENCH_ARGS, e.g. "--rounds 1 --scale 0.5" for a quick look. Then the cost
 # of each limit on a 4 KiB GET (bench/limits.py: docs/benchmarks-limits.md).
 BENCH_ARGS ?=
 LIMITS_BENCH_ARGS ?=
 bench: venv $(VERSITYGW)
 	@command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
+	@command -v perf >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf) || true
 	cd bench && $(GO) build -o ../$(BUILD)/bench/ ./cmd/...
 	OSP_VERSITYGW=$(abspath $(VERSITYGW)) $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 	$(VENV)/bin/python bench/limits.py $(LIMITS_BENCH_ARGS)

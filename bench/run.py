@@ -664,6 +664,13 @@ def write_markdown(path: Path, res: dict) -> None:
     lines += ["## Targets of issue 14", "",
               "The lean request path and event loop (issue 14) start from this; ratios are of medians in this run.",
               ""] + targets_issue14(med) + [""]
+    if res.get("profile"):
+        lines += ["## Where the time goes", "",
+                  "`bench/profile.py` in this run: nginx and the proxy in turn in front of the null backend, "
+                  "one run each under `perf record -g` (sampling costs a few percent: its figures are for the "
+                  "shares, the tables above for the speed). User time is charged to the innermost frame of our "
+                  "code, to the SDK's signer, or to the Go runtime's malloc, GC and scheduler.", "",
+                  res["profile"].strip(), ""]
     lines += ["## Targets of issue 6", ""] + targets(med, raw, cold, gob) + ["", "![chart](benchmarks.svg)", ""]
     path.write_text("\n".join(lines))
 
@@ -929,6 +936,18 @@ def write_svg(path: Path, med: dict) -> None:
     path.write_text("\n".join(o) + "\n")
 
 
+def profile() -> str:
+    """bench/profile.py's report (markdown), or "" without perf or if it fails: it explains, it is not measured."""
+    if not shutil.which("perf"):
+        print("perf not found: no profile section", file=sys.stderr)
+        return ""
+    out = subprocess.run([sys.executable, str(Path(__file__).parent / "profile.py")], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"bench/profile.py failed: {out.stderr[-2000:]}", file=sys.stderr)
+        return ""
+    return out.stdout
+
+
 def write_report(out: Path, res: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_markdown(out / "benchmarks.md", res)
@@ -994,8 +1013,9 @@ def main() -> None:
                     cold = cold_bursts(stack, args.rounds)
             finally:
                 stack.close()
+    prof = profile() if not args.only else ""
     res = {"raw": raw, "median": med, "cold": cold, "go": gob, "rounds": args.rounds, "started": started,
-           "total_s": time.monotonic() - t0, "only": args.only, "loadavg": loadavg.finish()}
+           "total_s": time.monotonic() - t0, "only": args.only, "loadavg": loadavg.finish(), "profile": prof}
     BIN.mkdir(parents=True, exist_ok=True)
     (BIN / "results.json").write_text(json.dumps(res, indent=1))
     if out:
