@@ -6,6 +6,7 @@ package sigv4
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,16 +81,18 @@ func ParseAuthorization(header string) (Credential, error) {
 		return c, malformedText("the authorization header requires three components: Credential, SignedHeaders, and Signature.")
 	}
 	var haveCred, haveHeaders, haveSig, sigGiven bool
-	seen := map[string]bool{}
-	for _, part := range parts {
+	var names [len(parts)]string
+	for i, part := range parts {
 		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
 			return c, malformed("the authorization component %q is malformed", truncate(part))
 		}
-		if seen[name] { // which one would count? S3 refuses too
+		// Which one would count? S3 refuses too. (Three names: looking
+		// through those before is all the search there is.)
+		if slices.Contains(names[:i], name) {
 			return c, malformed("the authorization component %q appears more than once", truncate(name))
 		}
-		seen[name] = true
+		names[i] = name
 		switch name {
 		case "Credential":
 			cred, problem := parseCredential(value)
@@ -141,7 +144,7 @@ func parseCredential(v string) (out accessKeyScope, problem string) {
 	if parts[4] != scopeTerminator {
 		return out, fmt.Sprintf(`incorrect terminal %q. This endpoint uses "aws4_request".`, truncate(parts[4]))
 	}
-	if _, err := time.Parse(scopeDateFormat, parts[1]); err != nil {
+	if _, _, _, ok := parseScopeDate(parts[1]); !ok {
 		return out, fmt.Sprintf(`incorrect date format %q. This date in the credential must be in the format "yyyyMMdd".`, truncate(parts[1]))
 	}
 	if parts[2] == "" {

@@ -39,18 +39,20 @@ type HeaderAuth struct {
 // signature.
 func ParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
 	var a HeaderAuth
-	// S3 joins repeated headers with ','; none of these may be repeated,
-	// and taking one copy while signing over both reads the request two
-	// ways.
-	if len(r.Header["Authorization"]) > 1 {
+	// Read from the map once, by their canonical names (as Header.Get
+	// would find them). S3 joins repeated headers with ','; none of these
+	// may be repeated, and taking one copy while signing over both reads
+	// the request two ways.
+	authorization, date, payload := r.Header["Authorization"], r.Header["X-Amz-Date"], r.Header["X-Amz-Content-Sha256"]
+	switch {
+	case len(authorization) > 1:
 		return a, malformed("the Authorization header appears more than once")
+	case len(date) > 1:
+		return a, s3err.Newf(s3err.ErrInvalidArgument, "The x-amz-date header appears more than once.")
+	case len(payload) > 1:
+		return a, s3err.Newf(s3err.ErrInvalidArgument, "The x-amz-content-sha256 header appears more than once.")
 	}
-	for _, name := range [...]string{"X-Amz-Date", "X-Amz-Content-Sha256"} {
-		if len(r.Header[name]) > 1 {
-			return a, s3err.Newf(s3err.ErrInvalidArgument, "The %s header appears more than once.", strings.ToLower(name))
-		}
-	}
-	header := r.Header.Get("Authorization")
+	header := firstValue(authorization)
 	if header == "" {
 		return a, s3err.Newf(s3err.ErrAccessDenied, "Anonymous access is forbidden; sign requests with %s.", Algorithm)
 	}
@@ -59,18 +61,15 @@ func ParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
 		return a, err
 	}
 	a.Credential = cred
-	a.AmzDate = r.Header.Get("X-Amz-Date")
-	if a.AmzDate == "" {
-		return a, s3err.Newf(s3err.ErrAccessDenied, "AWS authentication requires a valid Date or x-amz-date header.")
-	}
-	a.Time, err = time.Parse(amzDateFormat, a.AmzDate)
-	if err != nil {
+	a.AmzDate = firstValue(date)
+	var ok bool
+	if a.Time, ok = parseAmzDate(a.AmzDate); !ok {
 		return a, s3err.Newf(s3err.ErrAccessDenied, "AWS authentication requires a valid Date or x-amz-date header.")
 	}
 	if a.Scope.Date != a.AmzDate[:8] {
 		return a, malformed("the Credential date %s is not the date of x-amz-date %s", a.Scope.Date, a.AmzDate)
 	}
-	a.Payload = PayloadMode(r.Header.Get("X-Amz-Content-Sha256"))
+	a.Payload = PayloadMode(firstValue(payload))
 	if a.Payload == "" {
 		return a, s3err.Newf(s3err.ErrInvalidRequest, "Missing required header for this request: x-amz-content-sha256.")
 	}
@@ -79,6 +78,15 @@ func ParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
 			With("ArgumentName", "x-amz-content-sha256").With("ArgumentValue", truncate(string(a.Payload)))
 	}
 	return a, nil
+}
+
+// firstValue is the first of a header's values, "" for none: what
+// Header.Get returns.
+func firstValue(values []string) string {
+	if len(values) == 0 {
+		return ""
+	}
+	return values[0]
 }
 
 // CheckTime rejects a request signed too far from now.
