@@ -343,9 +343,9 @@ type clientAuth struct {
 // admit runs the checks of c that need no secret.
 func (h *Handler) admit(r *http.Request, c *clientAuth) error {
 	if c.auth.presigned {
-		return h.verifier.AdmitPresigned(r, c.presign)
+		return h.verifier.AdmitPresigned(r, &c.presign)
 	}
-	return h.verifier.AdmitHeaderAuth(r, c.header)
+	return h.verifier.AdmitHeaderAuth(r, &c.header)
 }
 
 // verify checks c's signature with the client's secret and returns the

@@ -46,7 +46,7 @@ func BenchmarkHeaderAuthPath(b *testing.B) {
 	for b.Loop() {
 		a, err := ParseHeaderAuth(r)
 		if err == nil {
-			err = v.AdmitHeaderAuth(r, a)
+			err = v.AdmitHeaderAuth(r, &a)
 		}
 		if err == nil {
 			_, err = v.VerifyHeaderAuth(r, q, a, exampleSecret)

@@ -32,6 +32,9 @@ func NewVerifier(now func() time.Time) *Verifier {
 type HeaderAuth struct {
 	Credential
 	Payload PayloadMode // x-amz-content-sha256 as sent
+	// admittedFor is the request whose signed headers AdmitHeaderAuth
+	// found in order, which VerifyHeaderAuth then need not check again.
+	admittedFor *http.Request
 }
 
 // ParseHeaderAuth reads the Authorization, x-amz-date and
@@ -102,21 +105,33 @@ func (v *Verifier) CheckTime(t time.Time) error {
 // need no secret: the clock and the signed-header list (ParseHeaderAuth
 // checked the form). It runs before the client's secret is looked up, so a
 // request that cannot be valid never costs a lookup (a call into the host,
-// for an hmac_fetcher).
-func (v *Verifier) AdmitHeaderAuth(r *http.Request, a HeaderAuth) error {
+// for an hmac_fetcher). It marks a as admitted for r, so that
+// VerifyHeaderAuth does not walk r's headers again: they must not change
+// in between (the proxy never changes a client's request).
+func (v *Verifier) AdmitHeaderAuth(r *http.Request, a *HeaderAuth) error {
 	if err := v.CheckTime(a.Time); err != nil {
 		return err
 	}
-	return checkSignedHeaders(r, a.SignedHeaders)
+	if err := checkSignedHeaders(r, a.SignedHeaders); err != nil {
+		return err
+	}
+	a.admittedFor = r
+	return nil
 }
 
 // VerifyHeaderAuth checks a header-authenticated request, whose query is
-// q, with the client's secret: AdmitHeaderAuth's checks again, then the
+// q, with the client's secret: AdmitHeaderAuth's checks again (the clock
+// only, if a was admitted for r: the secret's lookup took time), then the
 // signature. It returns the signature, which seeds the chunk signature
 // chain of streaming uploads.
 func (v *Verifier) VerifyHeaderAuth(r *http.Request, q Query, a HeaderAuth, secret string) (string, error) {
-	if err := v.AdmitHeaderAuth(r, a); err != nil {
+	if err := v.CheckTime(a.Time); err != nil {
 		return "", err
+	}
+	if a.admittedFor != r {
+		if err := checkSignedHeaders(r, a.SignedHeaders); err != nil {
+			return "", err
+		}
 	}
 	canonical, err := canonicalRequest(r, q, a.SignedHeaders, a.Payload, nil)
 	if err != nil {
@@ -159,28 +174,26 @@ func checkSignedHeaders(r *http.Request, signed []string) error {
 	return nil
 }
 
-// containsLowerOf reports whether list holds strings.ToLower(name).
+// containsLowerOf reports whether list holds strings.ToLower(name),
+// without lower-casing name into a new string when name is ASCII (as
+// every header name Go's servers accept is).
 func containsLowerOf(list []string, name string) bool {
+	if !isASCII(name) {
+		return slices.Contains(list, strings.ToLower(name))
+	}
 	for _, s := range list {
-		if isLowerOf(s, name) {
+		if len(s) == len(name) && isLowerOfASCII(s, name) {
 			return true
 		}
 	}
 	return false
 }
 
-// isLowerOf reports whether lower == strings.ToLower(name), without
-// lower-casing name into a new string when name is ASCII (as every header
-// name Go's servers accept is).
-func isLowerOf(lower, name string) bool {
-	if len(lower) != len(name) {
-		return !isASCII(name) && lower == strings.ToLower(name)
-	}
+// isLowerOfASCII reports whether lower is name, an ASCII string of the
+// same length, in lower case.
+func isLowerOfASCII(lower, name string) bool {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if c >= utf8.RuneSelf {
-			return lower == strings.ToLower(name)
-		}
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
