@@ -137,8 +137,9 @@ func FuzzCanonicalURI(f *testing.F) {
 			}
 		}
 		q, err := ParseQuery(rawQuery)
-		if std, stdErr := url.ParseQuery(rawQuery); (err == nil) != (stdErr == nil) || (err == nil && !reflect.DeepEqual(q.Values, std)) {
-			// The proxy's one parse takes what Go's takes, read alike.
+		if std, stdErr := url.ParseQuery(rawQuery); (err == nil) != (stdErr == nil) || (err == nil && len(q.Values)+len(std) > 0 && !reflect.DeepEqual(q.Values, std)) {
+			// The proxy's one parse takes what Go's takes, read alike
+			// (no parameters: a nil map, where Go's is empty).
 			t.Fatalf("query %q: parsed %v (%v), Go's url.ParseQuery %v (%v)", rawQuery, q.Values, err, std, stdErr)
 		}
 		if err != nil {

@@ -167,11 +167,10 @@ func (v *Verifier) VerifyPresigned(r *http.Request, q Query, a PresignAuth, secr
 			return err
 		}
 	}
-	canonical, err := canonicalRequest(r, q, a.SignedHeaders, a.Payload, func(key string) bool { return key == querySignature })
+	want, err := v.keys.get(secret, a.Scope).signature(r, q, &a.Credential, a.Payload, func(key string) bool { return key == querySignature })
 	if err != nil {
 		return err
 	}
-	want := v.keys.get(secret, a.Scope).signature(a.AmzDate, a.Scope, canonical)
 	if !hmac.Equal(want[:], []byte(a.Signature)) {
 		return signatureMismatch()
 	}

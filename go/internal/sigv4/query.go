@@ -15,7 +15,8 @@ type Query struct {
 	// backend is sent, re-encoded.
 	Params []QueryParam
 	// Values are the same parameters by name, for routing and
-	// authorization. Shared: read, never change.
+	// authorization; nil when there are none (most requests: no map to
+	// make). Shared: read, never change.
 	Values url.Values
 }
 
@@ -29,7 +30,7 @@ var errSemicolon = errors.New("invalid semicolon separator in query")
 // requires. It refuses what url.ParseQuery refuses: a bad percent escape,
 // and a ';', which some servers take as a separator.
 func ParseQuery(rawQuery string) (Query, error) {
-	q := Query{Values: url.Values{}}
+	var q Query
 	if rawQuery == "" {
 		return q, nil
 	}
@@ -52,6 +53,9 @@ func ParseQuery(rawQuery string) (Query, error) {
 			return Query{}, err
 		}
 		q.Params = append(q.Params, QueryParam{key, value})
+		if q.Values == nil {
+			q.Values = url.Values{}
+		}
 		q.Values[key] = append(q.Values[key], value)
 	}
 	return q, nil

@@ -133,11 +133,10 @@ func (v *Verifier) VerifyHeaderAuth(r *http.Request, q Query, a HeaderAuth, secr
 			return "", err
 		}
 	}
-	canonical, err := canonicalRequest(r, q, a.SignedHeaders, a.Payload, nil)
+	want, err := v.keys.get(secret, a.Scope).signature(r, q, &a.Credential, a.Payload, nil)
 	if err != nil {
 		return "", err
 	}
-	want := v.keys.get(secret, a.Scope).signature(a.AmzDate, a.Scope, canonical)
 	if !hmac.Equal(want[:], []byte(a.Signature)) {
 		return "", signatureMismatch()
 	}
@@ -213,53 +212,43 @@ func isASCII(s string) bool {
 	return true
 }
 
-// canonicalRequest rebuilds the canonical request the client signed:
+// appendCanonicalRequest appends to b the canonical request the client
+// signed:
 //
 //	method, canonical URI, canonical query, one "name:value" line per
 //	signed header then an empty line, the signed names joined with ';',
 //	and the payload hash, each on its own line.
 //
-// The signed headers' values are read first, so that the text is sized
-// once: one allocation, however many headers.
-func canonicalRequest(r *http.Request, q Query, signedHeaders []string, payload PayloadMode, skipQuery func(string) bool) (string, error) {
+// Built in the signing key's pooled buffer (signature), it costs no
+// allocation however many headers.
+func appendCanonicalRequest(b []byte, r *http.Request, q Query, signedHeaders []string, payload PayloadMode, skipQuery func(string) bool) ([]byte, error) {
 	uri, err := EncodePath(r.URL.EscapedPath())
 	if err != nil {
-		return "", s3err.New(s3err.ErrInvalidURI)
+		return b, s3err.New(s3err.ErrInvalidURI)
 	}
-	query := CanonicalQuery(q.Params, skipQuery)
-	var room [16]string
-	values := room[:0]
-	size := len(r.Method) + len(uri) + len(query) + len(payload) + len("\n\n\n\n\n")
+	for _, part := range [...]string{r.Method, uri, CanonicalQuery(q.Params, skipQuery)} {
+		b = append(b, part...)
+		b = append(b, '\n')
+	}
 	for _, name := range signedHeaders {
 		value, ok := HeaderValue(r, name)
 		if !ok {
-			return "", malformed("the signed header %q is not in the request", truncate(name))
+			return b, malformed("the signed header %q is not in the request", truncate(name))
 		}
-		values = append(values, value)
-		size += len(name) + len(":") + len(value) + len("\n") + len(name) + len(";")
+		b = append(b, name...)
+		b = append(b, ':')
+		b = append(b, value...)
+		b = append(b, '\n')
 	}
-	var b strings.Builder
-	b.Grow(size)
-	for _, part := range [...]string{r.Method, uri, query} {
-		b.WriteString(part)
-		b.WriteByte('\n')
-	}
-	for i, name := range signedHeaders {
-		b.WriteString(name)
-		b.WriteByte(':')
-		b.WriteString(values[i])
-		b.WriteByte('\n')
-	}
-	b.WriteByte('\n')
+	b = append(b, '\n')
 	for i, name := range signedHeaders {
 		if i > 0 {
-			b.WriteByte(';')
+			b = append(b, ';')
 		}
-		b.WriteString(name)
+		b = append(b, name...)
 	}
-	b.WriteByte('\n')
-	b.WriteString(string(payload))
-	return b.String(), nil
+	b = append(b, '\n')
+	return append(b, payload...), nil
 }
 
 // distinctLowerNames reports whether names are non-empty, lower case and
