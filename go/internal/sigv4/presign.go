@@ -75,8 +75,8 @@ func ParsePresigned(q url.Values) (PresignAuth, error) {
 	}
 	a.AccessKey, a.Scope = cred.AccessKey, cred.Scope
 	a.AmzDate = q.Get(queryDate)
-	var err error
-	if a.Time, err = time.Parse(amzDateFormat, a.AmzDate); err != nil {
+	var ok bool
+	if a.Time, ok = parseAmzDate(a.AmzDate); !ok {
 		return a, queryError(`X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd'T'HHmmss'Z'"`)
 	}
 	if a.Scope.Date != a.AmzDate[:8] {

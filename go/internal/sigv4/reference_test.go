@@ -3,6 +3,8 @@ package sigv4
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,7 +13,7 @@ import (
 
 // The header-auth parsers as they were before they were made
 // allocation-free: the references of the differential fuzz targets
-// (FuzzParseAuthorization, FuzzParseHeaderAuth), which insist that the
+// (FuzzParseAuthorization, FuzzParseHeaderAuth, FuzzPresignedQuery), which insist that the
 // rewrite takes the same decisions, in the same words.
 
 func referenceParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
@@ -134,4 +136,62 @@ func referenceParseCredential(v string) (out accessKeyScope, problem string) {
 	out.AccessKey = parts[0]
 	out.Scope = Scope{Date: parts[1], Region: parts[2], Service: parts[3]}
 	return out, ""
+}
+
+func referenceParsePresigned(q url.Values) (PresignAuth, error) {
+	var a PresignAuth
+	// Each parameter given once (a second copy would be a second reading),
+	// then each checked, in S3's order and words.
+	for _, p := range []string{queryAlgorithm, queryCredential, queryDate, queryExpires, querySignedHeaders, querySignature} {
+		if len(q[p]) != 1 || q.Get(p) == "" {
+			return a, queryError("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
+		}
+	}
+	switch q.Get(queryAlgorithm) {
+	case Algorithm:
+	case "AWS4-ECDSA-P256-SHA256": // SigV4a: S3's, not the proxy's
+		return a, queryError(`X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"`)
+	default:
+		return a, queryError(`X-Amz-Algorithm only supports "AWS4-HMAC-SHA256 and AWS4-ECDSA-P256-SHA256"`)
+	}
+	cred, problem := referenceParseCredential(q.Get(queryCredential))
+	if problem != "" {
+		return a, queryError("Error parsing the X-Amz-Credential parameter; " + problem)
+	}
+	a.AccessKey, a.Scope = cred.AccessKey, cred.Scope
+	a.AmzDate = q.Get(queryDate)
+	var err error
+	if a.Time, err = time.Parse(amzDateFormat, a.AmzDate); err != nil {
+		return a, queryError(`X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd'T'HHmmss'Z'"`)
+	}
+	if a.Scope.Date != a.AmzDate[:8] {
+		return a, queryError(fmt.Sprintf("Invalid credential date %q. This date is not the same as X-Amz-Date: %q.", a.Scope.Date, a.AmzDate[:8]))
+	}
+	seconds, err := strconv.ParseInt(q.Get(queryExpires), 10, 64)
+	switch {
+	case err != nil:
+		return a, queryError("X-Amz-Expires should be a number")
+	case seconds < 0:
+		return a, queryError("X-Amz-Expires must be non-negative")
+	case seconds == 0:
+		return a, queryError("X-Amz-Expires must be at least 1 (second)")
+	case seconds > int64(MaxPresignExpiry/time.Second):
+		return a, queryError("X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds")
+	}
+	a.Expires = time.Duration(seconds) * time.Second
+	a.SignedHeaders = strings.Split(q.Get(querySignedHeaders), ";")
+	a.Signature = q.Get(querySignature)
+	if !isLowerHex(a.Signature, 64) {
+		// S3 (and versitygw) answer a signature of the wrong form as one
+		// that does not match, not as a malformed query.
+		return a, signatureMismatch()
+	}
+	a.Payload = UnsignedPayload
+	if values, ok := q[queryContentSHA256]; ok {
+		if len(values) != 1 || !PayloadMode(values[0]).Valid() {
+			return a, s3err.Newf(s3err.ErrInvalidArgument, "X-Amz-Content-Sha256 must be given once, as UNSIGNED-PAYLOAD or a valid sha256 value.")
+		}
+		a.Payload = PayloadMode(values[0])
+	}
+	return a, nil
 }
