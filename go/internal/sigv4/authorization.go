@@ -158,14 +158,15 @@ func parseCredential(v string) (out accessKeyScope, problem string) {
 // splitExactly splits s around sep into parts, as strings.Split would
 // without allocating, if s has exactly len(parts) of them.
 func splitExactly(parts []string, s, sep string) bool {
-	if strings.Count(s, sep) != len(parts)-1 {
-		return false
+	last := len(parts) - 1
+	for i := range parts[:last] {
+		var found bool
+		if parts[i], s, found = strings.Cut(s, sep); !found {
+			return false
+		}
 	}
-	for i := range parts[:len(parts)-1] {
-		parts[i], s, _ = strings.Cut(s, sep)
-	}
-	parts[len(parts)-1] = s
-	return true
+	parts[last] = s
+	return !strings.Contains(s, sep)
 }
 
 // IsSigV2Header reports whether an Authorization header uses Signature
@@ -201,8 +202,9 @@ func isLowerHex(s string, n int) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+		// c-'0' and c-'a' wrap around below their range: one comparison
+		// each.
+		if c := s[i]; c-'0' > 9 && c-'a' > 5 {
 			return false
 		}
 	}

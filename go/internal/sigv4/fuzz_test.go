@@ -178,10 +178,11 @@ func FuzzCanonicalURI(f *testing.F) {
 func isUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }
 
 // FuzzAllocationFreeShortcuts checks the shortcuts that spare the request
-// path allocations against the standard library code they replace:
-// splitExactly against strings.Split, containsLowerOf against strings.ToLower,
+// path allocations and time against the code they replace: splitExactly
+// against strings.Split, containsLowerOf against strings.ToLower,
 // headerValues against http.Header.Values, parseAmzDate and
-// parseScopeDate against time.Parse, and Encode and EncodePath against encoding every byte.
+// parseScopeDate against time.Parse, isLowerHex against its first form,
+// and Encode and EncodePath against encoding every byte.
 func FuzzAllocationFreeShortcuts(f *testing.F) {
 	f.Add("AK/20130524/us-east-1/s3/aws4_request", "X-Amz-Date")
 	f.Add("a,b,c", "x-amz-meta-\u212a")
@@ -223,6 +224,9 @@ func FuzzAllocationFreeShortcuts(f *testing.F) {
 			if _, err := time.Parse(scopeDateFormat, date); ok != (err == nil) {
 				t.Fatalf("parseScopeDate(%q) = %v, time.Parse %v", date, ok, err)
 			}
+		}
+		if got, want := isLowerHex(s, len(s)), referenceIsLowerHex(s, len(s)); got != want {
+			t.Fatalf("isLowerHex(%q) = %v, want %v", s, got, want)
 		}
 		var b strings.Builder
 		writeEncoded(&b, s)

@@ -50,7 +50,7 @@ func referenceParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
 	if a.Payload == "" {
 		return a, s3err.Newf(s3err.ErrInvalidRequest, "Missing required header for this request: x-amz-content-sha256.")
 	}
-	if !a.Payload.Valid() {
+	if !referenceValid(a.Payload) {
 		return a, s3err.Newf(s3err.ErrInvalidArgument, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.").
 			With("ArgumentName", "x-amz-content-sha256").With("ArgumentValue", truncate(string(a.Payload)))
 	}
@@ -100,7 +100,7 @@ func referenceParseAuthorization(header string) (Credential, error) {
 		case "Signature":
 			c.Signature = value
 			sigGiven = value != ""
-			haveSig = isLowerHex(value, 64)
+			haveSig = referenceIsLowerHex(value, 64)
 		}
 	}
 	switch {
@@ -181,17 +181,38 @@ func referenceParsePresigned(q url.Values) (PresignAuth, error) {
 	a.Expires = time.Duration(seconds) * time.Second
 	a.SignedHeaders = strings.Split(q.Get(querySignedHeaders), ";")
 	a.Signature = q.Get(querySignature)
-	if !isLowerHex(a.Signature, 64) {
+	if !referenceIsLowerHex(a.Signature, 64) {
 		// S3 (and versitygw) answer a signature of the wrong form as one
 		// that does not match, not as a malformed query.
 		return a, signatureMismatch()
 	}
 	a.Payload = UnsignedPayload
 	if values, ok := q[queryContentSHA256]; ok {
-		if len(values) != 1 || !PayloadMode(values[0]).Valid() {
+		if len(values) != 1 || !referenceValid(PayloadMode(values[0])) {
 			return a, s3err.Newf(s3err.ErrInvalidArgument, "X-Amz-Content-Sha256 must be given once, as UNSIGNED-PAYLOAD or a valid sha256 value.")
 		}
 		a.Payload = PayloadMode(values[0])
 	}
 	return a, nil
+}
+
+func referenceValid(m PayloadMode) bool {
+	switch m {
+	case UnsignedPayload, StreamingPayload, StreamingPayloadTrailer, StreamingUnsignedTrailer:
+		return true
+	}
+	return referenceIsLowerHex(string(m), 64)
+}
+
+func referenceIsLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
