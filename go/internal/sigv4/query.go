@@ -34,9 +34,12 @@ func ParseQuery(rawQuery string) (Query, error) {
 	if rawQuery == "" {
 		return q, nil
 	}
-	parts := strings.Split(rawQuery, "&")
-	q.Params = make([]QueryParam, 0, len(parts))
-	for _, p := range parts {
+	n := strings.Count(rawQuery, "&") + 1
+	q.Params = make([]QueryParam, 0, n)
+	// Values' slices share one array, each capped at its own length: a
+	// key given again appends to a new array, never into its neighbour's.
+	values := make([]string, 0, n)
+	for p := range strings.SplitSeq(rawQuery, "&") {
 		if p == "" {
 			continue
 		}
@@ -54,9 +57,14 @@ func ParseQuery(rawQuery string) (Query, error) {
 		}
 		q.Params = append(q.Params, QueryParam{key, value})
 		if q.Values == nil {
-			q.Values = url.Values{}
+			q.Values = make(url.Values, n)
 		}
-		q.Values[key] = append(q.Values[key], value)
+		if given, ok := q.Values[key]; ok {
+			q.Values[key] = append(given, value)
+			continue
+		}
+		values = append(values, value)
+		q.Values[key] = values[len(values)-1 : len(values) : len(values)]
 	}
 	return q, nil
 }

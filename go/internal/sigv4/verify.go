@@ -226,10 +226,12 @@ func appendCanonicalRequest(b []byte, r *http.Request, q Query, signedHeaders []
 	if err != nil {
 		return b, s3err.New(s3err.ErrInvalidURI)
 	}
-	for _, part := range [...]string{r.Method, uri, CanonicalQuery(q.Params, skipQuery)} {
-		b = append(b, part...)
-		b = append(b, '\n')
-	}
+	b = append(b, r.Method...)
+	b = append(b, '\n')
+	b = append(b, uri...)
+	b = append(b, '\n')
+	b = appendCanonicalQuery(b, q.Params, skipQuery)
+	b = append(b, '\n')
 	for _, name := range signedHeaders {
 		value, ok := HeaderValue(r, name)
 		if !ok {
