@@ -57,7 +57,7 @@ func ParseQuery(rawQuery string) (Query, error) {
 		}
 		q.Params = append(q.Params, QueryParam{key, value})
 		if q.Values == nil {
-			q.Values = make(url.Values, n)
+			q.Values = url.Values{}
 		}
 		if given, ok := q.Values[key]; ok {
 			q.Values[key] = append(given, value)
