@@ -343,9 +343,9 @@ type clientAuth struct {
 // admit runs the checks of c that need no secret.
 func (h *Handler) admit(r *http.Request, c *clientAuth) error {
 	if c.auth.presigned {
-		return h.verifier.AdmitPresigned(r, c.presign)
+		return h.verifier.AdmitPresigned(r, &c.presign)
 	}
-	return h.verifier.AdmitHeaderAuth(r, c.header)
+	return h.verifier.AdmitHeaderAuth(r, &c.header)
 }
 
 // verify checks c's signature with the client's secret and returns the
@@ -360,7 +360,8 @@ func (h *Handler) verify(r *http.Request, q sigv4.Query, c *clientAuth, secret s
 // parseAuth reads the client's authentication, refusing the schemes the
 // proxy does not take (SigV2, both at once, aws-chunked presigned).
 func (h *Handler) parseAuth(r *http.Request, q sigv4.Query) (clientAuth, error) {
-	if sigv4.IsSigV2Query(q.Values) || sigv4.IsSigV2Header(r.Header.Get("Authorization")) {
+	authorization := r.Header.Get("Authorization")
+	if sigv4.IsSigV2Query(q.Values) || sigv4.IsSigV2Header(authorization) {
 		return clientAuth{}, s3err.Newf(s3err.ErrInvalidRequest, "The authorization mechanism you have provided is not supported. Please use %s.", sigv4.Algorithm)
 	}
 	if !sigv4.IsPresigned(q.Values) {
@@ -375,7 +376,7 @@ func (h *Handler) parseAuth(r *http.Request, q sigv4.Query) (clientAuth, error) 
 			header:        a,
 		}, nil
 	}
-	if r.Header.Get("Authorization") != "" {
+	if authorization != "" {
 		return clientAuth{}, s3err.Newf(s3err.ErrInvalidArgument, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.")
 	}
 	a, err := sigv4.ParsePresigned(q.Values)

@@ -6,6 +6,7 @@ package sigv4
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,16 +81,18 @@ func ParseAuthorization(header string) (Credential, error) {
 		return c, malformedText("the authorization header requires three components: Credential, SignedHeaders, and Signature.")
 	}
 	var haveCred, haveHeaders, haveSig, sigGiven bool
-	seen := map[string]bool{}
-	for _, part := range parts {
+	var names [len(parts)]string
+	for i, part := range parts {
 		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
 			return c, malformed("the authorization component %q is malformed", truncate(part))
 		}
-		if seen[name] { // which one would count? S3 refuses too
+		// Which one would count? S3 refuses too. (Three names: looking
+		// through those before is all the search there is.)
+		if slices.Contains(names[:i], name) {
 			return c, malformed("the authorization component %q appears more than once", truncate(name))
 		}
-		seen[name] = true
+		names[i] = name
 		switch name {
 		case "Credential":
 			cred, problem := parseCredential(value)
@@ -141,7 +144,7 @@ func parseCredential(v string) (out accessKeyScope, problem string) {
 	if parts[4] != scopeTerminator {
 		return out, fmt.Sprintf(`incorrect terminal %q. This endpoint uses "aws4_request".`, truncate(parts[4]))
 	}
-	if _, err := time.Parse(scopeDateFormat, parts[1]); err != nil {
+	if _, _, _, ok := parseScopeDate(parts[1]); !ok {
 		return out, fmt.Sprintf(`incorrect date format %q. This date in the credential must be in the format "yyyyMMdd".`, truncate(parts[1]))
 	}
 	if parts[2] == "" {
@@ -155,14 +158,15 @@ func parseCredential(v string) (out accessKeyScope, problem string) {
 // splitExactly splits s around sep into parts, as strings.Split would
 // without allocating, if s has exactly len(parts) of them.
 func splitExactly(parts []string, s, sep string) bool {
-	if strings.Count(s, sep) != len(parts)-1 {
-		return false
+	last := len(parts) - 1
+	for i := range parts[:last] {
+		var found bool
+		if parts[i], s, found = strings.Cut(s, sep); !found {
+			return false
+		}
 	}
-	for i := range parts[:len(parts)-1] {
-		parts[i], s, _ = strings.Cut(s, sep)
-	}
-	parts[len(parts)-1] = s
-	return true
+	parts[last] = s
+	return !strings.Contains(s, sep)
 }
 
 // IsSigV2Header reports whether an Authorization header uses Signature
@@ -198,8 +202,9 @@ func isLowerHex(s string, n int) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+		// c-'0' and c-'a' wrap around below their range: one comparison
+		// each.
+		if c := s[i]; c-'0' > 9 && c-'a' > 5 {
 			return false
 		}
 	}

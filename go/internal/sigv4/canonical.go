@@ -93,7 +93,14 @@ func isUnreserved(c byte) bool {
 // CanonicalQuery encodes params and sorts them by key, then value. Params
 // for which skip returns true (the presigned signature) are left out.
 func CanonicalQuery(params []QueryParam, skip func(key string) bool) string {
-	enc := make([]QueryParam, 0, len(params))
+	return string(appendCanonicalQuery(nil, params, skip))
+}
+
+// appendCanonicalQuery appends CanonicalQuery(params, skip) to b; a query
+// of up to 16 parameters is sorted in an array on the stack.
+func appendCanonicalQuery(b []byte, params []QueryParam, skip func(key string) bool) []byte {
+	var room [16]QueryParam
+	enc := room[:0]
 	for _, p := range params {
 		if skip != nil && skip(p.Key) {
 			continue
@@ -107,16 +114,15 @@ func CanonicalQuery(params []QueryParam, skip func(key string) bool) string {
 		}
 		return strings.Compare(a.Value, b.Value)
 	})
-	var b strings.Builder
 	for i, p := range enc {
 		if i > 0 {
-			b.WriteByte('&')
+			b = append(b, '&')
 		}
-		b.WriteString(p.Key)
-		b.WriteByte('=')
-		b.WriteString(p.Value)
+		b = append(b, p.Key...)
+		b = append(b, '=')
+		b = append(b, p.Value...)
 	}
-	return b.String()
+	return b
 }
 
 // HeaderValue is the canonical value of one signed header of r: every value

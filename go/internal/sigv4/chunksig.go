@@ -10,11 +10,14 @@ import (
 // ChunkChain verifies the signature chain of an aws-chunked upload: each
 // chunk's signature covers its data and the previous signature, starting
 // from the seed (the request's own signature), and the trailer's signature
-// ends the chain.
+// ends the chain. Each string to sign is built in the chain's own buffer:
+// verifying a chunk allocates nothing.
 type ChunkChain struct {
 	prefix   string // "\n<amzdate>\n<scope>\n"
-	previous string
+	previous []byte // the previous signature, in hex
 	mac      hash.Hash
+	buf      []byte // the string to sign
+	sum      [sha256.Size]byte
 }
 
 // NewChunkChain starts a chain from a verified request signature.
@@ -22,7 +25,7 @@ func (v *Verifier) NewChunkChain(secret string, c Credential, seedSignature stri
 	key := v.keys.get(secret, c.Scope).key
 	return &ChunkChain{
 		prefix:   "\n" + c.AmzDate + "\n" + c.Scope.String() + "\n",
-		previous: seedSignature,
+		previous: append(make([]byte, 0, 2*sha256.Size), seedSignature...),
 		mac:      hmac.New(sha256.New, key),
 	}
 }
@@ -30,26 +33,37 @@ func (v *Verifier) NewChunkChain(secret string, c Credential, seedSignature stri
 // VerifyChunk checks the signature of the next chunk, given the SHA-256 of
 // its data, and advances the chain.
 func (c *ChunkChain) VerifyChunk(dataSHA256 []byte, signature string) bool {
-	return c.advance("AWS4-HMAC-SHA256-PAYLOAD", EmptySHA256+"\n"+hex.EncodeToString(dataSHA256), signature)
+	b := c.start("AWS4-HMAC-SHA256-PAYLOAD")
+	b = append(b, EmptySHA256+"\n"...)
+	return c.advance(hex.AppendEncode(b, dataSHA256), signature)
 }
 
 // VerifyTrailer checks the trailer signature, given the SHA-256 of the
 // canonical trailer ("name:value\n" for each trailer).
 func (c *ChunkChain) VerifyTrailer(trailerSHA256 []byte, signature string) bool {
-	return c.advance("AWS4-HMAC-SHA256-TRAILER", hex.EncodeToString(trailerSHA256), signature)
+	return c.advance(hex.AppendEncode(c.start("AWS4-HMAC-SHA256-TRAILER"), trailerSHA256), signature)
 }
 
-func (c *ChunkChain) advance(algorithm, tail, signature string) bool {
+// start begins a string to sign in c's buffer: the algorithm, the date and
+// scope, and the previous signature, each on its line.
+func (c *ChunkChain) start(algorithm string) []byte {
+	b := append(c.buf[:0], algorithm...)
+	b = append(b, c.prefix...)
+	b = append(b, c.previous...)
+	return append(b, '\n')
+}
+
+// advance checks signature against the HMAC of stringToSign and, if it
+// matches, makes it the previous signature.
+func (c *ChunkChain) advance(stringToSign []byte, signature string) bool {
+	c.buf = stringToSign
 	c.mac.Reset()
-	c.mac.Write([]byte(algorithm))
-	c.mac.Write([]byte(c.prefix))
-	c.mac.Write([]byte(c.previous))
-	c.mac.Write([]byte{'\n'})
-	c.mac.Write([]byte(tail))
-	want := hex.EncodeToString(c.mac.Sum(nil))
-	if !hmac.Equal([]byte(want), []byte(signature)) {
+	c.mac.Write(stringToSign)
+	var want [2 * sha256.Size]byte
+	hex.Encode(want[:], c.mac.Sum(c.sum[:0]))
+	if !hmac.Equal(want[:], []byte(signature)) {
 		return false
 	}
-	c.previous = want
+	c.previous = append(c.previous[:0], want[:]...)
 	return true
 }

@@ -18,8 +18,16 @@ func FuzzParseAuthorization(f *testing.F) {
 	f.Add("AWS4-HMAC-SHA256 Credential=a/20130524/r/s3/aws4_request, SignedHeaders=host, Signature=")
 	f.Add("AWS AKID:c2lnbmF0dXJl")
 	f.Add("AWS4-HMAC-SHA256 Credential=///////,SignedHeaders=;;;,Signature=zz")
+	f.Add("AWS4-HMAC-SHA256 Credential=a/20240229/r/s3/aws4_request,Signature=x,Credential=b")
+	f.Add("AWS4-HMAC-SHA256 Credential=a/20230229/r/s3/aws4_request, SignedHeaders=host, Foo=1")
 	f.Fuzz(func(t *testing.T, header string) {
 		c, err := ParseAuthorization(header)
+		// The same decision, in the same words, as before it was made
+		// allocation-free.
+		want, wantErr := referenceParseAuthorization(header)
+		if !reflect.DeepEqual(err, wantErr) || !reflect.DeepEqual(c, want) {
+			t.Fatalf("ParseAuthorization(%q) = %+v, %v; the reference %+v, %v", header, c, err, want, wantErr)
+		}
 		if err != nil {
 			return
 		}
@@ -29,13 +37,47 @@ func FuzzParseAuthorization(f *testing.F) {
 	})
 }
 
+// FuzzParseHeaderAuth compares ParseHeaderAuth with the reference
+// implementation it replaced (reference_test.go): the same result, or the
+// same refusal in the same words, for any Authorization, x-amz-date and
+// x-amz-content-sha256, each given once or twice (the bits of repeat) or
+// not at all (empty).
+func FuzzParseHeaderAuth(f *testing.F) {
+	f.Add("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
+		"20130524T000000Z", EmptySHA256, uint8(0))
+	f.Add("AWS4-HMAC-SHA256 Credential=a/20130524/r/s3/aws4_request, SignedHeaders=host, Signature="+strings.Repeat("0", 64),
+		"20130524T235959.123456789012Z", "UNSIGNED-PAYLOAD", uint8(0))
+	f.Add("AWS4-HMAC-SHA256 Credential=a/20130524/r/s3/aws4_request, SignedHeaders=host, Signature="+strings.Repeat("0", 64),
+		"20130524T240000Z", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", uint8(6))
+	f.Add("", "", "", uint8(1))
+	f.Fuzz(func(t *testing.T, authorization, date, payload string, repeat uint8) {
+		r := &http.Request{Header: http.Header{}}
+		for i, h := range []struct{ name, value string }{{"Authorization", authorization}, {"X-Amz-Date", date}, {"X-Amz-Content-Sha256", payload}} {
+			if h.value == "" {
+				continue
+			}
+			r.Header[h.name] = []string{h.value}
+			if repeat&(1<<i) != 0 {
+				r.Header[h.name] = append(r.Header[h.name], h.value)
+			}
+		}
+		got, err := ParseHeaderAuth(r)
+		want, wantErr := referenceParseHeaderAuth(r)
+		if !reflect.DeepEqual(err, wantErr) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("ParseHeaderAuth(%q, %q, %q, %d) = %+v, %v; the reference %+v, %v", authorization, date, payload, repeat, got, err, want, wantErr)
+		}
+	})
+}
+
 // FuzzPresignedQuery feeds arbitrary query strings to the presigned-URL
-// parser and verifier.
+// parser, which must take the decisions of the reference implementation it
+// replaced (reference_test.go), and to the verifier.
 func FuzzPresignedQuery(f *testing.F) {
 	f.Add(examplePresigned[len("http://examplebucket.s3.amazonaws.com/test.txt?"):])
 	f.Add("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=-1")
 	f.Add("X-Amz-Credential=%zz&X-Amz-Signature=a&a=b&&=")
 	f.Add(examplePresigned[len("http://examplebucket.s3.amazonaws.com/test.txt?"):] + "&X-Amz-Content-Sha256=x")
+	f.Add(strings.Replace(examplePresigned[len("http://examplebucket.s3.amazonaws.com/test.txt?"):], "X-Amz-Date=20130524T000000Z", "X-Amz-Date=20130524T000000,25Z", 1))
 	v := NewVerifier(func() time.Time { return exampleTime })
 	f.Fuzz(func(t *testing.T, rawQuery string) {
 		u := &url.URL{Scheme: "http", Host: "examplebucket.s3.amazonaws.com", Path: "/test.txt", RawQuery: rawQuery}
@@ -45,6 +87,12 @@ func FuzzPresignedQuery(f *testing.F) {
 			return
 		}
 		a, err := ParsePresigned(q.Values)
+		// The same decision, in the same words, as before it was made
+		// allocation-free.
+		want, wantErr := referenceParsePresigned(q.Values)
+		if !reflect.DeepEqual(err, wantErr) || !reflect.DeepEqual(a, want) {
+			t.Fatalf("ParsePresigned(%q) = %+v, %v; the reference %+v, %v", rawQuery, a, err, want, wantErr)
+		}
 		if err != nil {
 			return
 		}
@@ -97,8 +145,9 @@ func FuzzCanonicalURI(f *testing.F) {
 			}
 		}
 		q, err := ParseQuery(rawQuery)
-		if std, stdErr := url.ParseQuery(rawQuery); (err == nil) != (stdErr == nil) || (err == nil && !reflect.DeepEqual(q.Values, std)) {
-			// The proxy's one parse takes what Go's takes, read alike.
+		if std, stdErr := url.ParseQuery(rawQuery); (err == nil) != (stdErr == nil) || (err == nil && len(q.Values)+len(std) > 0 && !reflect.DeepEqual(q.Values, std)) {
+			// The proxy's one parse takes what Go's takes, read alike
+			// (no parameters: a nil map, where Go's is empty).
 			t.Fatalf("query %q: parsed %v (%v), Go's url.ParseQuery %v (%v)", rawQuery, q.Values, err, std, stdErr)
 		}
 		if err != nil {
@@ -129,14 +178,19 @@ func FuzzCanonicalURI(f *testing.F) {
 func isUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }
 
 // FuzzAllocationFreeShortcuts checks the shortcuts that spare the request
-// path allocations against the standard library code they replace:
-// splitExactly against strings.Split, isLowerOf against strings.ToLower,
-// headerValues against http.Header.Values, and Encode and EncodePath against encoding every byte.
+// path allocations and time against the code they replace: splitExactly
+// against strings.Split, containsLowerOf against strings.ToLower,
+// headerValues against http.Header.Values, parseAmzDate and
+// parseScopeDate against time.Parse, isLowerHex against its first form,
+// and Encode and EncodePath against encoding every byte.
 func FuzzAllocationFreeShortcuts(f *testing.F) {
 	f.Add("AK/20130524/us-east-1/s3/aws4_request", "X-Amz-Date")
 	f.Add("a,b,c", "x-amz-meta-\u212a")
 	f.Add("/bucket/a%2Fb/c d+e", "X-AMZ-\u0130")
 	f.Add("", "")
+	f.Add("20240229T235959Z", "20230229")
+	f.Add("20130524T000000,5Z", "21000229T000000.1234567891Z")
+	f.Add("2013052aT000000Z", "20131324")
 	f.Fuzz(func(t *testing.T, s, name string) {
 		for _, sep := range []string{",", "/"} {
 			std := strings.Split(s, sep)
@@ -149,9 +203,9 @@ func FuzzAllocationFreeShortcuts(f *testing.F) {
 				t.Fatalf("splitExactly(%q, %q) into 5 = %v %q, strings.Split %q", s, sep, ok, five, std)
 			}
 		}
-		for _, lower := range []string{s, strings.ToLower(name), strings.ToLower(s)} {
-			if got, want := isLowerOf(lower, name), lower == strings.ToLower(name); got != want {
-				t.Fatalf("isLowerOf(%q, %q) = %v, want %v", lower, name, got, want)
+		for _, list := range [][]string{{s}, {s, strings.ToLower(name)}, {strings.ToLower(s), name, "x-amz-date"}} {
+			if got, want := containsLowerOf(list, name), slices.Contains(list, strings.ToLower(name)); got != want {
+				t.Fatalf("containsLowerOf(%q, %q) = %v, want %v", list, name, got, want)
 			}
 		}
 		h := http.Header{textproto.CanonicalMIMEHeaderKey(name): {"by name"}, textproto.CanonicalMIMEHeaderKey(s): {"by s"}}
@@ -159,6 +213,20 @@ func FuzzAllocationFreeShortcuts(f *testing.F) {
 			if got, want := headerValues(h, key), h.Values(key); !slices.Equal(got, want) {
 				t.Fatalf("headerValues(%q) = %q, Header.Values %q", key, got, want)
 			}
+		}
+		for _, date := range []string{s, name} {
+			got, ok := parseAmzDate(date)
+			want, err := time.Parse(amzDateFormat, date)
+			if ok != (err == nil) || !got.Equal(want) || got.Location() != want.Location() {
+				t.Fatalf("parseAmzDate(%q) = %v %v, time.Parse %v %v", date, got, ok, want, err)
+			}
+			_, _, _, ok = parseScopeDate(date)
+			if _, err := time.Parse(scopeDateFormat, date); ok != (err == nil) {
+				t.Fatalf("parseScopeDate(%q) = %v, time.Parse %v", date, ok, err)
+			}
+		}
+		if got, want := isLowerHex(s, len(s)), referenceIsLowerHex(s, len(s)); got != want {
+			t.Fatalf("isLowerHex(%q) = %v, want %v", s, got, want)
 		}
 		var b strings.Builder
 		writeEncoded(&b, s)

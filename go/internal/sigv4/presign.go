@@ -47,6 +47,9 @@ type PresignAuth struct {
 	Credential
 	Expires time.Duration
 	Payload PayloadMode
+	// admittedFor is the request whose signed headers AdmitPresigned
+	// found in order, which VerifyPresigned then need not check again.
+	admittedFor *http.Request
 }
 
 // ParsePresigned reads the SigV4 query parameters q of a presigned request.
@@ -72,8 +75,8 @@ func ParsePresigned(q url.Values) (PresignAuth, error) {
 	}
 	a.AccessKey, a.Scope = cred.AccessKey, cred.Scope
 	a.AmzDate = q.Get(queryDate)
-	var err error
-	if a.Time, err = time.Parse(amzDateFormat, a.AmzDate); err != nil {
+	var ok bool
+	if a.Time, ok = parseAmzDate(a.AmzDate); !ok {
 		return a, queryError(`X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd'T'HHmmss'Z'"`)
 	}
 	if a.Scope.Date != a.AmzDate[:8] {
@@ -111,8 +114,24 @@ func ParsePresigned(q url.Values) (PresignAuth, error) {
 // AdmitPresigned runs the checks of a presigned request that need no
 // secret: its validity window and its signed-header list. It runs before
 // the client's secret is looked up, so a request that cannot be valid
-// never costs a lookup (a call into the host, for an hmac_fetcher).
-func (v *Verifier) AdmitPresigned(r *http.Request, a PresignAuth) error {
+// never costs a lookup (a call into the host, for an hmac_fetcher). It
+// marks a as admitted for r, so that VerifyPresigned does not walk r's
+// headers again: they must not change in between (the proxy never changes
+// a client's request).
+func (v *Verifier) AdmitPresigned(r *http.Request, a *PresignAuth) error {
+	if err := v.checkWindow(a); err != nil {
+		return err
+	}
+	if err := checkPresignedHeaders(r, a); err != nil {
+		return err
+	}
+	a.admittedFor = r
+	return nil
+}
+
+// checkWindow rejects a presigned request used before or after its
+// validity window.
+func (v *Verifier) checkWindow(a *PresignAuth) error {
 	now := v.now()
 	if now.Before(a.Time.Add(-MaxClockSkew)) {
 		return s3err.Newf(s3err.ErrAccessDenied, "Request is not valid yet.")
@@ -125,6 +144,10 @@ func (v *Verifier) AdmitPresigned(r *http.Request, a PresignAuth) error {
 			With("Expires", expires.UTC().Format(time.RFC3339)).
 			With("ServerTime", now.UTC().Format(time.RFC3339))
 	}
+	return nil
+}
+
+func checkPresignedHeaders(r *http.Request, a *PresignAuth) error {
 	if !slices.Contains(a.SignedHeaders, "host") {
 		return queryError("X-Amz-SignedHeaders must include host.")
 	}
@@ -132,16 +155,22 @@ func (v *Verifier) AdmitPresigned(r *http.Request, a PresignAuth) error {
 }
 
 // VerifyPresigned checks a presigned request, whose query is q, with the
-// client's secret: AdmitPresigned's checks again, then the signature.
+// client's secret: AdmitPresigned's checks again (the validity window
+// only, if a was admitted for r: the secret's lookup took time), then the
+// signature.
 func (v *Verifier) VerifyPresigned(r *http.Request, q Query, a PresignAuth, secret string) error {
-	if err := v.AdmitPresigned(r, a); err != nil {
+	if err := v.checkWindow(&a); err != nil {
 		return err
 	}
-	canonical, err := canonicalRequest(r, q, a.SignedHeaders, a.Payload, func(key string) bool { return key == querySignature })
+	if a.admittedFor != r {
+		if err := checkPresignedHeaders(r, &a); err != nil {
+			return err
+		}
+	}
+	want, err := v.keys.get(secret, a.Scope).signature(r, q, &a.Credential, a.Payload, func(key string) bool { return key == querySignature })
 	if err != nil {
 		return err
 	}
-	want := v.keys.get(secret, a.Scope).signature(a.AmzDate, a.Scope, canonical)
 	if !hmac.Equal(want[:], []byte(a.Signature)) {
 		return signatureMismatch()
 	}

@@ -135,7 +135,7 @@ func TestAdmitPresignedNeedsNoSecret(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := NewVerifier(func() time.Time { return c.now }).AdmitPresigned(r, a); code(err) != c.code {
+			if err := NewVerifier(func() time.Time { return c.now }).AdmitPresigned(r, &a); code(err) != c.code {
 				t.Fatalf("got %v, want %q", err, c.code)
 			}
 		})

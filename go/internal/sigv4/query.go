@@ -15,7 +15,8 @@ type Query struct {
 	// backend is sent, re-encoded.
 	Params []QueryParam
 	// Values are the same parameters by name, for routing and
-	// authorization. Shared: read, never change.
+	// authorization; nil when there are none (most requests: no map to
+	// make). Shared: read, never change.
 	Values url.Values
 }
 
@@ -29,13 +30,16 @@ var errSemicolon = errors.New("invalid semicolon separator in query")
 // requires. It refuses what url.ParseQuery refuses: a bad percent escape,
 // and a ';', which some servers take as a separator.
 func ParseQuery(rawQuery string) (Query, error) {
-	q := Query{Values: url.Values{}}
+	var q Query
 	if rawQuery == "" {
 		return q, nil
 	}
-	parts := strings.Split(rawQuery, "&")
-	q.Params = make([]QueryParam, 0, len(parts))
-	for _, p := range parts {
+	n := strings.Count(rawQuery, "&") + 1
+	q.Params = make([]QueryParam, 0, n)
+	// Values' slices share one array, each capped at its own length: a
+	// key given again appends to a new array, never into its neighbour's.
+	values := make([]string, 0, n)
+	for p := range strings.SplitSeq(rawQuery, "&") {
 		if p == "" {
 			continue
 		}
@@ -52,7 +56,15 @@ func ParseQuery(rawQuery string) (Query, error) {
 			return Query{}, err
 		}
 		q.Params = append(q.Params, QueryParam{key, value})
-		q.Values[key] = append(q.Values[key], value)
+		if q.Values == nil {
+			q.Values = url.Values{}
+		}
+		if given, ok := q.Values[key]; ok {
+			q.Values[key] = append(given, value)
+			continue
+		}
+		values = append(values, value)
+		q.Values[key] = values[len(values)-1 : len(values) : len(values)]
 	}
 	return q, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
+	"net/http"
 	"sync"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -48,10 +49,10 @@ type signingKey struct {
 	macs sync.Pool // of *macState
 }
 
-// macState is an HMAC with the buffers of one signature.
+// macState is an HMAC with the buffer of one signature.
 type macState struct {
 	mac hash.Hash
-	buf []byte // the string to sign
+	buf []byte // the canonical request, then the string to sign
 	sum [sha256.Size]byte
 }
 
@@ -61,25 +62,29 @@ func newSigningKey(key []byte) *signingKey {
 	return k
 }
 
-// signature is the hex HMAC of the string to sign of a canonical request.
-func (k *signingKey) signature(amzDate string, scope Scope, canonical string) (hexSig [2 * sha256.Size]byte) {
+// signature is the hex signature of r as c signed it (the query q, less
+// what skipQuery leaves out, the payload hash payload): the HMAC of the
+// string to sign of its canonical request. Both are built in a pooled
+// buffer, so signing costs no allocation.
+func (k *signingKey) signature(r *http.Request, q Query, c *Credential, payload PayloadMode, skipQuery func(string) bool) (hexSig [2 * sha256.Size]byte, err error) {
 	s := k.macs.Get().(*macState)
 	defer k.macs.Put(s)
-	// Hashed from the pooled buffer: []byte(canonical) would be a copy
-	// on the heap.
-	s.buf = append(s.buf[:0], canonical...)
+	s.buf, err = appendCanonicalRequest(s.buf[:0], r, q, c.SignedHeaders, payload, skipQuery)
+	if err != nil {
+		return hexSig, err
+	}
 	digest := sha256.Sum256(s.buf)
 	b := append(s.buf[:0], Algorithm+"\n"...)
-	b = append(b, amzDate...)
+	b = append(b, c.AmzDate...)
 	b = append(b, '\n')
-	b = scope.append(b)
+	b = c.Scope.append(b)
 	b = append(b, '\n')
 	b = hex.AppendEncode(b, digest[:])
 	s.buf = b
 	s.mac.Reset()
 	s.mac.Write(b)
 	hex.Encode(hexSig[:], s.mac.Sum(s.sum[:0]))
-	return hexSig
+	return hexSig, nil
 }
 
 // DeriveSigningKey computes HMAC chain AWS4+secret -> date -> region ->

@@ -32,6 +32,9 @@ func NewVerifier(now func() time.Time) *Verifier {
 type HeaderAuth struct {
 	Credential
 	Payload PayloadMode // x-amz-content-sha256 as sent
+	// admittedFor is the request whose signed headers AdmitHeaderAuth
+	// found in order, which VerifyHeaderAuth then need not check again.
+	admittedFor *http.Request
 }
 
 // ParseHeaderAuth reads the Authorization, x-amz-date and
@@ -39,18 +42,20 @@ type HeaderAuth struct {
 // signature.
 func ParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
 	var a HeaderAuth
-	// S3 joins repeated headers with ','; none of these may be repeated,
-	// and taking one copy while signing over both reads the request two
-	// ways.
-	if len(r.Header["Authorization"]) > 1 {
+	// Read from the map once, by their canonical names (as Header.Get
+	// would find them). S3 joins repeated headers with ','; none of these
+	// may be repeated, and taking one copy while signing over both reads
+	// the request two ways.
+	authorization, date, payload := r.Header["Authorization"], r.Header["X-Amz-Date"], r.Header["X-Amz-Content-Sha256"]
+	switch {
+	case len(authorization) > 1:
 		return a, malformed("the Authorization header appears more than once")
+	case len(date) > 1:
+		return a, s3err.Newf(s3err.ErrInvalidArgument, "The x-amz-date header appears more than once.")
+	case len(payload) > 1:
+		return a, s3err.Newf(s3err.ErrInvalidArgument, "The x-amz-content-sha256 header appears more than once.")
 	}
-	for _, name := range [...]string{"X-Amz-Date", "X-Amz-Content-Sha256"} {
-		if len(r.Header[name]) > 1 {
-			return a, s3err.Newf(s3err.ErrInvalidArgument, "The %s header appears more than once.", strings.ToLower(name))
-		}
-	}
-	header := r.Header.Get("Authorization")
+	header := firstValue(authorization)
 	if header == "" {
 		return a, s3err.Newf(s3err.ErrAccessDenied, "Anonymous access is forbidden; sign requests with %s.", Algorithm)
 	}
@@ -59,18 +64,15 @@ func ParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
 		return a, err
 	}
 	a.Credential = cred
-	a.AmzDate = r.Header.Get("X-Amz-Date")
-	if a.AmzDate == "" {
-		return a, s3err.Newf(s3err.ErrAccessDenied, "AWS authentication requires a valid Date or x-amz-date header.")
-	}
-	a.Time, err = time.Parse(amzDateFormat, a.AmzDate)
-	if err != nil {
+	a.AmzDate = firstValue(date)
+	var ok bool
+	if a.Time, ok = parseAmzDate(a.AmzDate); !ok {
 		return a, s3err.Newf(s3err.ErrAccessDenied, "AWS authentication requires a valid Date or x-amz-date header.")
 	}
 	if a.Scope.Date != a.AmzDate[:8] {
 		return a, malformed("the Credential date %s is not the date of x-amz-date %s", a.Scope.Date, a.AmzDate)
 	}
-	a.Payload = PayloadMode(r.Header.Get("X-Amz-Content-Sha256"))
+	a.Payload = PayloadMode(firstValue(payload))
 	if a.Payload == "" {
 		return a, s3err.Newf(s3err.ErrInvalidRequest, "Missing required header for this request: x-amz-content-sha256.")
 	}
@@ -79,6 +81,15 @@ func ParseHeaderAuth(r *http.Request) (HeaderAuth, error) {
 			With("ArgumentName", "x-amz-content-sha256").With("ArgumentValue", truncate(string(a.Payload)))
 	}
 	return a, nil
+}
+
+// firstValue is the first of a header's values, "" for none: what
+// Header.Get returns.
+func firstValue(values []string) string {
+	if len(values) == 0 {
+		return ""
+	}
+	return values[0]
 }
 
 // CheckTime rejects a request signed too far from now.
@@ -94,27 +105,38 @@ func (v *Verifier) CheckTime(t time.Time) error {
 // need no secret: the clock and the signed-header list (ParseHeaderAuth
 // checked the form). It runs before the client's secret is looked up, so a
 // request that cannot be valid never costs a lookup (a call into the host,
-// for an hmac_fetcher).
-func (v *Verifier) AdmitHeaderAuth(r *http.Request, a HeaderAuth) error {
+// for an hmac_fetcher). It marks a as admitted for r, so that
+// VerifyHeaderAuth does not walk r's headers again: they must not change
+// in between (the proxy never changes a client's request).
+func (v *Verifier) AdmitHeaderAuth(r *http.Request, a *HeaderAuth) error {
 	if err := v.CheckTime(a.Time); err != nil {
 		return err
 	}
-	return checkSignedHeaders(r, a.SignedHeaders)
+	if err := checkSignedHeaders(r, a.SignedHeaders); err != nil {
+		return err
+	}
+	a.admittedFor = r
+	return nil
 }
 
 // VerifyHeaderAuth checks a header-authenticated request, whose query is
-// q, with the client's secret: AdmitHeaderAuth's checks again, then the
+// q, with the client's secret: AdmitHeaderAuth's checks again (the clock
+// only, if a was admitted for r: the secret's lookup took time), then the
 // signature. It returns the signature, which seeds the chunk signature
 // chain of streaming uploads.
 func (v *Verifier) VerifyHeaderAuth(r *http.Request, q Query, a HeaderAuth, secret string) (string, error) {
-	if err := v.AdmitHeaderAuth(r, a); err != nil {
+	if err := v.CheckTime(a.Time); err != nil {
 		return "", err
 	}
-	canonical, err := canonicalRequest(r, q, a.SignedHeaders, a.Payload, nil)
+	if a.admittedFor != r {
+		if err := checkSignedHeaders(r, a.SignedHeaders); err != nil {
+			return "", err
+		}
+	}
+	want, err := v.keys.get(secret, a.Scope).signature(r, q, &a.Credential, a.Payload, nil)
 	if err != nil {
 		return "", err
 	}
-	want := v.keys.get(secret, a.Scope).signature(a.AmzDate, a.Scope, canonical)
 	if !hmac.Equal(want[:], []byte(a.Signature)) {
 		return "", signatureMismatch()
 	}
@@ -151,28 +173,26 @@ func checkSignedHeaders(r *http.Request, signed []string) error {
 	return nil
 }
 
-// containsLowerOf reports whether list holds strings.ToLower(name).
+// containsLowerOf reports whether list holds strings.ToLower(name),
+// without lower-casing name into a new string when name is ASCII (as
+// every header name Go's servers accept is).
 func containsLowerOf(list []string, name string) bool {
+	if !isASCII(name) {
+		return slices.Contains(list, strings.ToLower(name))
+	}
 	for _, s := range list {
-		if isLowerOf(s, name) {
+		if len(s) == len(name) && isLowerOfASCII(s, name) {
 			return true
 		}
 	}
 	return false
 }
 
-// isLowerOf reports whether lower == strings.ToLower(name), without
-// lower-casing name into a new string when name is ASCII (as every header
-// name Go's servers accept is).
-func isLowerOf(lower, name string) bool {
-	if len(lower) != len(name) {
-		return !isASCII(name) && lower == strings.ToLower(name)
-	}
+// isLowerOfASCII reports whether lower is name, an ASCII string of the
+// same length, in lower case.
+func isLowerOfASCII(lower, name string) bool {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if c >= utf8.RuneSelf {
-			return lower == strings.ToLower(name)
-		}
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
@@ -192,53 +212,45 @@ func isASCII(s string) bool {
 	return true
 }
 
-// canonicalRequest rebuilds the canonical request the client signed:
+// appendCanonicalRequest appends to b the canonical request the client
+// signed:
 //
 //	method, canonical URI, canonical query, one "name:value" line per
 //	signed header then an empty line, the signed names joined with ';',
 //	and the payload hash, each on its own line.
 //
-// The signed headers' values are read first, so that the text is sized
-// once: one allocation, however many headers.
-func canonicalRequest(r *http.Request, q Query, signedHeaders []string, payload PayloadMode, skipQuery func(string) bool) (string, error) {
+// Built in the signing key's pooled buffer (signature), it costs no
+// allocation however many headers.
+func appendCanonicalRequest(b []byte, r *http.Request, q Query, signedHeaders []string, payload PayloadMode, skipQuery func(string) bool) ([]byte, error) {
 	uri, err := EncodePath(r.URL.EscapedPath())
 	if err != nil {
-		return "", s3err.New(s3err.ErrInvalidURI)
+		return b, s3err.New(s3err.ErrInvalidURI)
 	}
-	query := CanonicalQuery(q.Params, skipQuery)
-	var room [16]string
-	values := room[:0]
-	size := len(r.Method) + len(uri) + len(query) + len(payload) + len("\n\n\n\n\n")
+	b = append(b, r.Method...)
+	b = append(b, '\n')
+	b = append(b, uri...)
+	b = append(b, '\n')
+	b = appendCanonicalQuery(b, q.Params, skipQuery)
+	b = append(b, '\n')
 	for _, name := range signedHeaders {
 		value, ok := HeaderValue(r, name)
 		if !ok {
-			return "", malformed("the signed header %q is not in the request", truncate(name))
+			return b, malformed("the signed header %q is not in the request", truncate(name))
 		}
-		values = append(values, value)
-		size += len(name) + len(":") + len(value) + len("\n") + len(name) + len(";")
+		b = append(b, name...)
+		b = append(b, ':')
+		b = append(b, value...)
+		b = append(b, '\n')
 	}
-	var b strings.Builder
-	b.Grow(size)
-	for _, part := range [...]string{r.Method, uri, query} {
-		b.WriteString(part)
-		b.WriteByte('\n')
-	}
-	for i, name := range signedHeaders {
-		b.WriteString(name)
-		b.WriteByte(':')
-		b.WriteString(values[i])
-		b.WriteByte('\n')
-	}
-	b.WriteByte('\n')
+	b = append(b, '\n')
 	for i, name := range signedHeaders {
 		if i > 0 {
-			b.WriteByte(';')
+			b = append(b, ';')
 		}
-		b.WriteString(name)
+		b = append(b, name...)
 	}
-	b.WriteByte('\n')
-	b.WriteString(string(payload))
-	return b.String(), nil
+	b = append(b, '\n')
+	return append(b, payload...), nil
 }
 
 // distinctLowerNames reports whether names are non-empty, lower case and

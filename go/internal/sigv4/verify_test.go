@@ -257,7 +257,7 @@ func TestAdmitHeaderAuthNeedsNoSecret(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			b := a
 			b.SignedHeaders = c.signed
-			if err := NewVerifier(func() time.Time { return c.now }).AdmitHeaderAuth(r, b); code(err) != c.want {
+			if err := NewVerifier(func() time.Time { return c.now }).AdmitHeaderAuth(r, &b); code(err) != c.want {
 				t.Fatalf("got %v, want %q", err, c.want)
 			}
 		})
@@ -278,4 +278,45 @@ func queryOf(r *http.Request) Query {
 		panic(err)
 	}
 	return q
+}
+
+// TestAdmissionIsForOneRequest: VerifyHeaderAuth and VerifyPresigned skip
+// the signed-header checks only for the very request admitted; for any
+// other they run them, and refuse an unsigned x-amz-* header.
+func TestAdmissionIsForOneRequest(t *testing.T) {
+	r := exampleRequest("GET", "/test.txt", map[string]string{"Range": "bytes=0-9", "X-Amz-Content-Sha256": EmptySHA256},
+		"host;range;x-amz-content-sha256;x-amz-date", "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
+	v := NewVerifier(func() time.Time { return exampleTime })
+	a, err := ParseHeaderAuth(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.AdmitHeaderAuth(r, &a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.VerifyHeaderAuth(r, queryOf(r), a, exampleSecret); err != nil {
+		t.Fatal(err)
+	}
+	other := r.Clone(r.Context())
+	other.Header.Set("X-Amz-Acl", "public-read")
+	if _, err := v.VerifyHeaderAuth(other, queryOf(other), a, exampleSecret); code(err) != "AccessDenied" {
+		t.Fatalf("header auth admitted for another request: got %v, want AccessDenied", err)
+	}
+
+	p := httptest.NewRequest("GET", examplePresigned, nil)
+	pa, err := ParsePresigned(p.URL.Query())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.AdmitPresigned(p, &pa); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.VerifyPresigned(p, queryOf(p), pa, exampleSecret); err != nil {
+		t.Fatal(err)
+	}
+	other = p.Clone(p.Context())
+	other.Header.Set("X-Amz-Acl", "public-read")
+	if err := v.VerifyPresigned(other, queryOf(other), pa, exampleSecret); code(err) != "AccessDenied" {
+		t.Fatalf("presigned admitted for another request: got %v, want AccessDenied", err)
+	}
 }
