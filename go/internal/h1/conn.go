@@ -3,7 +3,6 @@ package h1
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +43,9 @@ type conn struct {
 	refused bool
 	scratch [64]byte // formats a status line or a chunk size
 	watch   closeWatch
+	// running is the context of the request being served, if any, for
+	// Server.Close to cancel.
+	running atomic.Pointer[requestContext]
 	// dateText is the Date field's value of the second dateSecond, for
 	// the answers of that second.
 	dateText   []byte
@@ -79,15 +81,12 @@ func (c *conn) serve() {
 		}
 	}()
 	for served := 0; ; served++ {
-		// The request as parsed, which the handler gets a copy of with its
-		// context: it can live on this stack (see handle).
-		var parsed http.Request
-		req, err := c.readRequest(served, &parsed)
-		if err != nil {
+		ex := new(exchange)
+		if err := c.readRequest(served, ex); err != nil {
 			c.refuse(err)
 			return
 		}
-		if !c.handle(req) {
+		if !c.handle(ex) {
 			return
 		}
 	}
@@ -100,7 +99,7 @@ var errServerClosing = errors.New("h1: server closing")
 // within ReadHeaderTimeout of the connection's start, a later one within
 // IdleTimeout of the previous answer, and every head within
 // ReadHeaderTimeout of its first byte.
-func (c *conn) readRequest(served int, parsed *http.Request) (*http.Request, error) {
+func (c *conn) readRequest(served int, ex *exchange) error {
 	wait := c.srv.ReadHeaderTimeout
 	if served > 0 && c.srv.IdleTimeout > 0 {
 		wait = c.srv.IdleTimeout
@@ -108,20 +107,20 @@ func (c *conn) readRequest(served int, parsed *http.Request) (*http.Request, err
 	c.readDeadline(wait)
 	c.src.limit(int64(c.srv.maxHeaderBytes()) + 4096) // net/http's slack for the request line
 	if served > 0 && !c.state.CompareAndSwap(stateActive, stateIdle) {
-		return nil, errServerClosing
+		return errServerClosing
 	}
 	if c.srv.closing.Load() {
-		return nil, errServerClosing
+		return errServerClosing
 	}
 	if _, err := c.br.Peek(1); err != nil {
-		return nil, err
+		return err
 	}
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
-		return nil, errServerClosing // Shutdown closed it meanwhile
+		return errServerClosing // Shutdown closed it meanwhile
 	}
 	buffered, _ := c.br.Peek(c.br.Buffered())
-	if hosts, n, ok := parseHead(buffered, c.br, parsed); ok {
-		return c.accept(parsed, hosts, n) // read no byte more: no deadline to set
+	if hosts, n, ok := parseHead(buffered, c.br, ex); ok {
+		return c.accept(&ex.req, hosts, n) // read no byte more: no deadline to set
 	}
 	c.readDeadline(c.srv.ReadHeaderTimeout)
 	// ReadRequest drops the Host lines, which a server must count: record
@@ -131,24 +130,25 @@ func (c *conn) readRequest(served int, parsed *http.Request) (*http.Request, err
 	head := c.src.stopRecording()
 	if err != nil {
 		if c.src.hitLimit {
-			return nil, errHeadTooLarge
+			return errHeadTooLarge
 		}
-		return nil, err
+		return err
 	}
-	return c.accept(req, hostLines(head), 0)
+	ex.req = *req
+	return c.accept(&ex.req, hostLines(head), 0)
 }
 
 // accept checks a request whose head was read, with the values of its Host
 // lines, and consumes the n bytes of the head still buffered.
-func (c *conn) accept(req *http.Request, hosts []string, n int) (*http.Request, error) {
+func (c *conn) accept(req *http.Request, hosts []string, n int) error {
 	if err := checkRequest(req, hosts); err != nil {
-		return nil, err
+		return err
 	}
 	_, _ = c.br.Discard(n) // buffered: cannot fail
 	c.src.limit(math.MaxInt64)
 	_ = c.rwc.SetReadDeadline(time.Time{}) // the body's reads are the handler's to bound
 	req.RemoteAddr = c.remote
-	return req, nil
+	return nil
 }
 
 func (c *conn) readDeadline(d time.Duration) {
@@ -275,17 +275,23 @@ func (c *conn) close() {
 
 // handle runs the handler on req and reports whether the connection can
 // carry another request.
-func (c *conn) handle(parsed *http.Request) bool {
-	ctx, cancel := context.WithCancel(c.srv.ctx)
-	defer cancel()
-	// Only this copy is kept by anyone (a new variable, not parsed
-	// reassigned, so that parsed itself does not escape to the heap).
-	req := parsed.WithContext(ctx)
-	w := &response{c: c, req: req, header: http.Header{}, length: -1}
+func (c *conn) handle(ex *exchange) bool {
+	req := &ex.req
+	*req = *req.WithContext(&ex.ctx) // WithContext's copy is inlined: on the stack
+	c.running.Store(&ex.ctx)
+	if c.srv.canceled.Load() {
+		ex.ctx.cancel() // Close came before the store, and missed this request
+	}
+	defer func() {
+		ex.ctx.cancel()
+		c.running.Store(nil)
+	}()
+	ex.w = response{c: c, req: req, header: http.Header{}, length: -1}
+	w := &ex.w
 	watching := false
 	if req.Body == http.NoBody {
 		if c.br.Buffered() == 0 { // else a pipelined request is already here
-			c.watch.start(c, cancel)
+			c.watch.start(c, &ex.ctx)
 			watching = true
 		}
 	} else {

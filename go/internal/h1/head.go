@@ -12,7 +12,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// parseHead reads the request head at the start of buf into req as
+// parseHead reads the request head at the start of buf into ex.req as
 // http.ReadRequest would, when it has the common shape: whole in buf, CRLF
 // line ends, an HTTP/1.0 or 1.1 request line, field names that are tokens,
 // no folded lines, no Transfer-Encoding, at most one Content-Length and
@@ -26,7 +26,8 @@ import (
 // declared length is read from body, which must follow buf's head. hosts
 // are the values of the Host lines, which the request's header leaves out
 // as http.ReadRequest's does; n is the head's length.
-func parseHead(buf []byte, body io.Reader, req *http.Request) (hosts []string, n int, ok bool) {
+func parseHead(buf []byte, body io.Reader, ex *exchange) (hosts []string, n int, ok bool) {
+	req := &ex.req
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 {
 		return nil, 0, false // not all here yet
@@ -34,14 +35,17 @@ func parseHead(buf []byte, body io.Reader, req *http.Request) (hosts []string, n
 	n = end + len("\r\n\r\n")
 	head := string(buf[:n])
 	line, rest, _ := strings.Cut(head, "\r\n")
-	if !parseRequestLine(line, req) {
+	if !parseRequestLine(line, req, &ex.url) {
 		return nil, 0, false
 	}
 	// Every field line ends in CRLF: the head holds as many as it has
 	// LFs, less the request line's and the empty line's.
 	lines := strings.Count(rest, "\n") - 1
 	header := make(http.Header, lines)
-	values := make([]string, lines) // one backing array for the values
+	values := ex.values[:] // one backing array for the values
+	if lines > len(values) {
+		values = make([]string, lines)
+	}
 	for {
 		line, rest, _ = strings.Cut(rest, "\r\n")
 		if line == "" {
@@ -68,8 +72,9 @@ func parseHead(buf []byte, body io.Reader, req *http.Request) (hosts []string, n
 }
 
 // parseRequestLine parses the first line of a head, as net/http does,
-// into req: method, target and its URL, protocol.
-func parseRequestLine(line string, req *http.Request) bool {
+// into req: method, target and its URL (in u if the target is of the
+// common shape, see parseOriginForm), protocol.
+func parseRequestLine(line string, req *http.Request, u *url.URL) bool {
 	method, rest, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest, " ")
 	if !ok1 || !ok2 || strings.IndexByte(line, '\n') >= 0 || !httpguts.ValidHeaderFieldName(method) {
@@ -86,9 +91,11 @@ func parseRequestLine(line string, req *http.Request) bool {
 	if method == http.MethodConnect { // its target may be an authority, which net/http parses apart
 		return false
 	}
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
-		return false
+	if !parseOriginForm(target, u) {
+		var err error
+		if u, err = url.ParseRequestURI(target); err != nil {
+			return false
+		}
 	}
 	req.Method, req.RequestURI, req.Proto, req.ProtoMajor, req.URL = method, target, proto, 1, u
 	return true
@@ -139,4 +146,39 @@ func frame(req *http.Request, body io.Reader) bool {
 	}
 	delete(h, "Host") // it is req.Host now
 	return true
+}
+
+// parseOriginForm parses the most common request target, a path and maybe
+// a query, into u as url.ParseRequestURI would, when the path needs
+// neither unescaping nor a RawPath: only bytes that url.URL.EscapedPath
+// leaves as they are, no '%'. ok is false for any other target, which is
+// left to url.ParseRequestURI; FuzzParseHead holds the two to one result.
+func parseOriginForm(target string, u *url.URL) (ok bool) {
+	if target == "" || target[0] != '/' {
+		return false
+	}
+	path, query, hasQuery := strings.Cut(target, "?")
+	for i := range len(path) {
+		if !plainPathByte(path[i]) {
+			return false
+		}
+	}
+	for i := range len(query) {
+		if c := query[i]; c < ' ' || c == 0x7f {
+			return false // url.Parse refuses a control byte
+		}
+	}
+	// "/p?" keeps its empty query: ForceQuery.
+	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	return true
+}
+
+// plainPathByte says c stands for itself in a path: url.URL escapes none
+// of these in a path.
+func plainPathByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-_.~$&+,/:;=@", c) >= 0
 }

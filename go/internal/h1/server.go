@@ -47,10 +47,10 @@ type Server struct {
 	// Log receives handler panics and accept failures.
 	Log *slog.Logger
 
-	once      sync.Once
-	ctx       context.Context // parent of every request's context; Close ends it
-	cancel    context.CancelFunc
-	closing   atomic.Bool
+	once     sync.Once
+	closing  atomic.Bool
+	canceled atomic.Bool // Close canceled the contexts of the requests
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
@@ -58,7 +58,6 @@ type Server struct {
 
 func (s *Server) init() {
 	s.once.Do(func() {
-		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.listeners = map[net.Listener]struct{}{}
 		s.conns = map[*conn]struct{}{}
 		if s.Log == nil {
@@ -165,11 +164,14 @@ func (s *Server) Close() error {
 	s.init()
 	s.closing.Store(true)
 	err := s.closeListeners()
-	s.cancel()
+	s.canceled.Store(true) // before the loads of running (see conn.handle)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
 		_ = c.rwc.Close()
+		if ctx := c.running.Load(); ctx != nil {
+			ctx.cancel()
+		}
 	}
 	return err
 }

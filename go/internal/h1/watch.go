@@ -1,7 +1,6 @@
 package h1
 
 import (
-	"context"
 	"sync"
 	"time"
 )
@@ -36,18 +35,18 @@ type closeWatch struct {
 	set     bool // the timer is set
 	active  bool // a request is running: between start and stop
 	began   time.Time
-	cancel  context.CancelFunc // the running request's
-	reading bool               // a run reads the connection
-	read    sync.WaitGroup     // the run that reads, if any
-	gone    bool               // the client closed or reset the connection
+	ctx     *requestContext // the running request's
+	reading bool            // a run reads the connection
+	read    sync.WaitGroup  // the run that reads, if any
+	gone    bool            // the client closed or reset the connection
 }
 
 // start watches c for the client going away once the request it begins
-// has run for watchDelay; cancel cancels the request's context.
-func (w *closeWatch) start(c *conn, cancel context.CancelFunc) {
+// has run for watchDelay; its going away cancels ctx.
+func (w *closeWatch) start(c *conn, ctx *requestContext) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.c, w.cancel = c, cancel
+	w.c, w.ctx = c, ctx
 	w.active, w.began, w.gone = true, time.Now(), false
 	if w.set {
 		return
@@ -75,7 +74,7 @@ func (w *closeWatch) run() {
 	w.set = false
 	w.reading = true
 	w.read.Add(1)
-	c, cancel := w.c, w.cancel
+	c, ctx := w.c, w.ctx
 	w.mu.Unlock()
 	defer w.read.Done()
 
@@ -89,7 +88,7 @@ func (w *closeWatch) run() {
 		c.src.unread(b[0]) // a pipelined request's first byte
 	case err != nil && w.active: // not stop waking the read
 		w.gone = true
-		cancel()
+		ctx.cancel()
 	}
 }
 

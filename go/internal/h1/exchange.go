@@ -1,0 +1,23 @@
+package h1
+
+import (
+	"net/http"
+	"net/url"
+)
+
+// inlineValues is how many field values of a request head the exchange
+// holds without another allocation: those of the requests S3 clients send.
+const inlineValues = 12
+
+// exchange is one request and its answer, in one allocation: the request
+// as the handler sees it, with the URL and the field values of a head
+// parseHead took, its context and its response. A handler may keep any
+// of them after it returns: then it keeps the whole exchange, which no one
+// reuses.
+type exchange struct {
+	req    http.Request
+	url    url.URL
+	values [inlineValues]string
+	ctx    requestContext
+	w      response
+}
