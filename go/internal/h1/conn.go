@@ -120,7 +120,7 @@ func (c *conn) readRequest(served int, ex *exchange) error {
 	}
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	if hosts, n, ok := parseHead(buffered, c.br, ex); ok {
-		return c.accept(&ex.req, hosts, n) // read no byte more: no deadline to set
+		return c.accept(&ex.req, hosts, true, n) // read no byte more: no deadline to set
 	}
 	c.readDeadline(c.srv.ReadHeaderTimeout)
 	// ReadRequest drops the Host lines, which a server must count: record
@@ -135,13 +135,14 @@ func (c *conn) readRequest(served int, ex *exchange) error {
 		return err
 	}
 	ex.req = *req
-	return c.accept(&ex.req, hostLines(head), 0)
+	return c.accept(&ex.req, hostLines(head), false, 0)
 }
 
 // accept checks a request whose head was read, with the values of its Host
-// lines, and consumes the n bytes of the head still buffered.
-func (c *conn) accept(req *http.Request, hosts []string, n int) error {
-	if err := checkRequest(req, hosts); err != nil {
+// lines, and consumes the n bytes of the head still buffered. fieldsValid
+// says the parser checked every field name and value already.
+func (c *conn) accept(req *http.Request, hosts []string, fieldsValid bool, n int) error {
+	if err := checkRequest(req, hosts, fieldsValid); err != nil {
 		return err
 	}
 	_, _ = c.br.Discard(n) // buffered: cannot fail
@@ -172,7 +173,10 @@ var errHeadTooLarge = &refusal{http.StatusRequestHeaderFieldsTooLarge, "431 Requ
 
 // checkRequest refuses what net/http's server refuses after parsing; hosts
 // are the values of the request's Host lines, which http.ReadRequest drops.
-func checkRequest(req *http.Request, hosts []string) error {
+// fieldsValid skips the check of every field name and value, for a head
+// parseHead took: it takes none that fails it (FuzzParseHead holds it to
+// that).
+func checkRequest(req *http.Request, hosts []string, fieldsValid bool) error {
 	if req.ProtoMajor != 1 {
 		return &refusal{http.StatusHTTPVersionNotSupported, "505 HTTP Version Not Supported: unsupported protocol version"}
 	}
@@ -188,7 +192,20 @@ func checkRequest(req *http.Request, hosts []string) error {
 		// the lines into a value net/http's server would refuse.
 		return badRequest("malformed Host header")
 	}
-	for name, values := range req.Header {
+	if !fieldsValid {
+		if err := checkFields(req.Header); err != nil {
+			return err
+		}
+	}
+	if expect := req.Header.Get("Expect"); expect != "" && !strings.EqualFold(expect, "100-continue") {
+		return &refusal{http.StatusExpectationFailed, "417 Expectation Failed"}
+	}
+	return nil
+}
+
+// checkFields refuses a field name or value net/http's server refuses.
+func checkFields(h http.Header) error {
+	for name, values := range h {
 		if !httpguts.ValidHeaderFieldName(name) {
 			return badRequest("invalid header name")
 		}
@@ -197,9 +214,6 @@ func checkRequest(req *http.Request, hosts []string) error {
 				return badRequest("invalid header value")
 			}
 		}
-	}
-	if expect := req.Header.Get("Expect"); expect != "" && !strings.EqualFold(expect, "100-continue") {
-		return &refusal{http.StatusExpectationFailed, "417 Expectation Failed"}
 	}
 	return nil
 }
