@@ -212,7 +212,7 @@ func (w *response) sendHeader(final bool) {
 	w.bw = writers.Get().(*bufio.Writer)
 	w.bw.Reset(w.c.rwc)
 	w.bw.Write(statusLine(w.c.scratch[:0], w.status))
-	_ = h.Write(w.bw)
+	writeHeader(w.bw, h)
 	if _, ok := h["Date"]; !ok {
 		// Written, not added to the handler's header, as net/http does:
 		// no string or slice per answer.
