@@ -22,6 +22,9 @@ type requestContext struct {
 	err   error         // context.Canceled once canceled
 	after []afterFunc   // the AfterFunc calls not stopped yet
 	seq   uint64        // numbers the AfterFunc calls, for their stop
+	// afterInline holds after's first call: the upstream transport's
+	// cancellation hook, context.AfterFunc, makes one per request.
+	afterInline [1]afterFunc
 }
 
 type afterFunc struct {
@@ -69,6 +72,9 @@ func (c *requestContext) AfterFunc(f func()) (stop func() bool) {
 	}
 	c.seq++
 	id := c.seq
+	if c.after == nil {
+		c.after = c.afterInline[:0]
+	}
 	c.after = append(c.after, afterFunc{id, f})
 	c.mu.Unlock()
 	return func() bool {
@@ -97,7 +103,7 @@ func (c *requestContext) cancel() {
 	} else {
 		close(c.done)
 	}
-	after := c.after
+	after := c.after // no one changes it now: AfterFunc and stop see err
 	c.after = nil
 	c.mu.Unlock()
 	for _, a := range after {
