@@ -6,8 +6,10 @@ import (
 )
 
 // inlineValues is how many field values of a request head the exchange
-// holds without another allocation: those of the requests S3 clients send.
-const inlineValues = 12
+// holds without another allocation: S3 clients send about 10. 16 costs
+// no more memory than 12 would: the allocator rounds the exchange up to
+// 896 bytes either way (Go 1.26, amd64).
+const inlineValues = 16
 
 // exchange is one request and its answer, in one allocation: the request
 // as the handler sees it, with the URL and the field values of a head
