@@ -62,3 +62,21 @@ func skipResponse(br *bufio.Reader, size int) error {
 	}
 	return io.ErrUnexpectedEOF
 }
+
+// BenchmarkParseHead is parseHead alone, on the head of
+// BenchmarkServeSmallGET with the field names a botocore client sends,
+// some of them not in canonical form.
+func BenchmarkParseHead(b *testing.B) {
+	head := []byte("GET /bucket/object-4k HTTP/1.1\r\nHost: 127.0.0.1:9000\r\nAccept-Encoding: identity\r\n" +
+		"User-Agent: Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux#6.1.0 md/arch#x86_64 lang/python#3.12.3 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.35.0\r\n" +
+		"X-Amz-Date: 20260101T000000Z\r\nX-Amz-Content-SHA256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\r\n" +
+		"Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/s3/aws4_request, " +
+		"SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n" +
+		"amz-sdk-invocation-id: 0b4c7d2e-6f1a-4b8e-9c3d-2a5f7e9b1c4d\r\namz-sdk-request: attempt=1\r\n\r\n")
+	b.ReportAllocs()
+	for range b.N {
+		if _, _, ok := parseHead(head, nil, new(exchange)); !ok {
+			b.Fatal("parseHead refused the head")
+		}
+	}
+}

@@ -46,22 +46,20 @@ func parseHead(buf []byte, body io.Reader, ex *exchange) (hosts []string, n int,
 	if lines > len(values) {
 		values = make([]string, lines)
 	}
-	for {
-		line, rest, _ = strings.Cut(rest, "\r\n")
-		if line == "" {
-			break
-		}
-		name, value, ok := parseFieldLine(line)
+	for !strings.HasPrefix(rest, "\r\n") { // the empty line ends the head
+		var name, value string
+		name, value, rest, ok = parseFieldLine(rest)
 		if !ok {
 			return nil, 0, false
 		}
-		if vv := header[name]; vv != nil {
-			header[name] = append(vv, value)
+		vv := header[name]
+		if vv != nil {
+			vv = append(vv, value)
 		} else {
 			vv, values = values[:1:1], values[1:]
 			vv[0] = value
-			header[name] = vv
 		}
+		header[name] = vv
 	}
 	req.Header = header
 	hosts = header["Host"]
@@ -101,19 +99,125 @@ func parseRequestLine(line string, req *http.Request, u *url.URL) bool {
 	return true
 }
 
-// parseFieldLine splits a field line into its canonical name and its value
-// without the whitespace around it; ok is false for a line net/http would
-// refuse, join to the previous one (obs-fold), or read differently.
-func parseFieldLine(line string) (name, value string, ok bool) {
-	name, value, ok = strings.Cut(line, ":")
-	if !ok || !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
-		return "", "", false // a name with a space or no colon, a bare CR or LF, a control byte
+// parseFieldLine reads the field line at the start of s, up to its CRLF,
+// into its canonical name and its value without the space and tab around
+// it; rest is what follows the line. ok is false for a line net/http would
+// refuse, join to the previous one (obs-fold), or read differently: a name
+// that is not a token (a space before the colon, a line starting with
+// space), a missing colon, a control byte other than tab in the value, a
+// CR without LF. s must hold CRLF after the line (the head's end does).
+//
+// The name is checked and found canonical in one pass, which
+// ValidHeaderFieldName and CanonicalMIMEHeaderKey would each make.
+func parseFieldLine(s string) (name, value, rest string, ok bool) {
+	colon := strings.IndexByte(s, ':') // maybe on a later line: then the name holds CR, not a token
+	if colon <= 0 {
+		return "", "", "", false
 	}
-	// A valid name starts with no space: the line does not continue
-	// another. The value holds no CR or LF, so trimming space and tab
-	// trims what textproto trims.
-	return textproto.CanonicalMIMEHeaderKey(name), strings.Trim(value, " \t"), true
+	name = s[:colon]
+	canonical, upper := true, true // upper: a letter here must be upper case
+	for i := range len(name) {
+		c := name[i]
+		if !httpguts.IsTokenRune(rune(c)) {
+			return "", "", "", false
+		}
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			canonical = false
+		}
+		upper = c == '-'
+	}
+	s = s[colon+1:]
+	cr := strings.IndexByte(s, '\r')
+	if cr < 0 || !strings.HasPrefix(s[cr:], "\r\n") {
+		return "", "", "", false // a bare CR
+	}
+	value, rest = s[:cr], s[cr+len("\r\n"):]
+	if !validFieldValue(value) {
+		return "", "", "", false // a control byte: LF, NUL...
+	}
+	if !canonical {
+		name = canonicalName(name)
+	}
+	return name, trimSpaceTab(value), rest, true
 }
+
+// validFieldValue is httpguts.ValidHeaderFieldValue (no control byte but
+// tab) eight bytes at a time, for the long values of signed requests
+// (Authorization, User-Agent): a word with no byte below 0x20 and none
+// equal to 0x7f is taken whole; any other is checked byte by byte. The
+// word tests are "hasless" and "haszero" of Sean Anderson's Bit Twiddling
+// Hacks: non-zero if and only if some byte is below n (for n <= 128),
+// zero. FuzzParseHead compares the two functions.
+func validFieldValue(v string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; len(v) >= 8; v = v[8:] {
+		w := uint64(v[0]) | uint64(v[1])<<8 | uint64(v[2])<<16 | uint64(v[3])<<24 |
+			uint64(v[4])<<32 | uint64(v[5])<<40 | uint64(v[6])<<48 | uint64(v[7])<<56
+		below := (w - 0x20*ones) &^ w & highs // a byte below 0x20
+		del := w ^ 0x7f*ones
+		isDel := (del - ones) &^ del & highs // a byte 0x7f
+		if below|isDel != 0 && !httpguts.ValidHeaderFieldValue(v[:8]) {
+			return false
+		}
+	}
+	return httpguts.ValidHeaderFieldValue(v)
+}
+
+// trimSpaceTab is strings.Trim(s, " \t") without its cutset's setup.
+func trimSpaceTab(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// canonicalName is textproto.CanonicalMIMEHeaderKey of a token that is not
+// in canonical form, without its allocation for the names that S3 clients
+// send in other forms (all lower case, Content-MD5, X-Amz-Content-SHA256).
+func canonicalName(token string) string {
+	var buf [40]byte
+	if len(token) > len(buf) {
+		return textproto.CanonicalMIMEHeaderKey(token)
+	}
+	b := buf[:len(token)]
+	upper := true
+	for i := range len(token) {
+		c := token[i]
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+		upper = c == '-'
+	}
+	if name, ok := commonNames[string(b)]; ok {
+		return name
+	}
+	return string(b)
+}
+
+// commonNames holds the canonical names canonicalName returns without an
+// allocation; it is never changed.
+var commonNames = func() map[string]string {
+	m := map[string]string{}
+	for _, name := range []string{
+		"Accept", "Accept-Encoding", "Amz-Sdk-Invocation-Id", "Amz-Sdk-Request", "Authorization",
+		"Cache-Control", "Connection", "Content-Disposition", "Content-Encoding", "Content-Length",
+		"Content-Md5", "Content-Type", "Date", "Expect", "Host", "If-Match", "If-Modified-Since",
+		"If-None-Match", "If-Unmodified-Since", "Range", "Transfer-Encoding", "User-Agent",
+		"X-Amz-Checksum-Crc32", "X-Amz-Checksum-Crc32c", "X-Amz-Checksum-Crc64nvme", "X-Amz-Checksum-Sha1",
+		"X-Amz-Checksum-Sha256", "X-Amz-Content-Sha256", "X-Amz-Copy-Source", "X-Amz-Date",
+		"X-Amz-Decoded-Content-Length", "X-Amz-Sdk-Checksum-Algorithm", "X-Amz-Security-Token",
+		"X-Amz-Trailer", "X-Amz-User-Agent", "X-Forwarded-For", "X-Forwarded-Proto",
+	} {
+		m[name] = name
+	}
+	return m
+}()
 
 // frame completes req as http.ReadRequest does after the header: Host
 // (moved out of the header), Pragma, Close and the body's framing. It reports false for a request

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 var headSeeds = []string{
@@ -51,15 +53,19 @@ var headSeeds = []string{
 // takes, ReadRequest must succeed with the same request, consume the same
 // bytes, read the same body, and checkRequest must judge both alike (the
 // first without checking the fields again, as for a head parseHead took). The
-// input as a whole is also a request target for checkOriginForm.
+// input as a whole is also a request target for checkOriginForm, and a
+// field value that validFieldValue must judge as httpguts does.
 func FuzzParseHead(f *testing.F) {
 	// Request targets alone, for checkOriginForm.
-	targets := []string{"/b/k?x=1&y", "/b/k?", "/b/k?x?", "//b", "/b/%41", "/b/\xc3\xa9", "/b/k?\x7f", "/b/k!", "/*"}
+	targets := []string{"0123456\t89abcdef\x7f", "abcdefgh\x1fxyz", "\x80\x9f\xff\xa0 ~!\"#$%&'()", "/b/k?x=1&y", "/b/k?", "/b/k?x?", "//b", "/b/%41", "/b/\xc3\xa9", "/b/k?\x7f", "/b/k!", "/*"}
 	for _, seed := range append(append(headSeeds, fuzzSeeds...), targets...) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, input []byte) {
 		checkOriginForm(t, string(input))
+		if got, want := validFieldValue(string(input)), httpguts.ValidHeaderFieldValue(string(input)); got != want {
+			t.Fatalf("validFieldValue(%q) = %v; httpguts.ValidHeaderFieldValue says %v", input, got, want)
+		}
 		src := bytes.NewReader(input)
 		ex := new(exchange)
 		got := &ex.req
