@@ -197,7 +197,7 @@ func checkRequest(req *http.Request, hosts []string, fieldsValid bool) error {
 			return err
 		}
 	}
-	if expect := req.Header.Get("Expect"); expect != "" && !strings.EqualFold(expect, "100-continue") {
+	if expect := firstValue(req.Header, "Expect"); expect != "" && !strings.EqualFold(expect, "100-continue") {
 		return &refusal{http.StatusExpectationFailed, "417 Expectation Failed"}
 	}
 	return nil
@@ -309,7 +309,7 @@ func (c *conn) handle(ex *exchange) bool {
 			watching = true
 		}
 	} else {
-		w.body = &requestBody{ReadCloser: req.Body, w: w, expect: req.ProtoAtLeast(1, 1) && req.Header.Get("Expect") != ""}
+		w.body = &requestBody{ReadCloser: req.Body, w: w, expect: req.ProtoAtLeast(1, 1) && firstValue(req.Header, "Expect") != ""}
 		req.Body = w.body
 	}
 	c.srv.Handler.ServeHTTP(w, req)

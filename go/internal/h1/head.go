@@ -229,7 +229,7 @@ func frame(req *http.Request, body io.Reader) bool {
 	}
 	req.Host = req.URL.Host
 	if req.Host == "" {
-		req.Host = h.Get("Host")
+		req.Host = firstValue(h, "Host")
 	}
 	if pragma := h["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" && h["Cache-Control"] == nil {
 		h["Cache-Control"] = []string{"no-cache"}

@@ -40,6 +40,15 @@ func writeHeader(bw *bufio.Writer, h http.Header) {
 	}
 }
 
+// firstValue is h.Get(name) for a name in canonical form, without Get's
+// work to make it so.
+func firstValue(h http.Header, name string) string {
+	if v := h[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 type field struct {
 	name   string
 	values []string
