@@ -38,35 +38,87 @@ func parseHead(buf []byte, body io.Reader, ex *exchange) (hosts []string, n int,
 	if !parseRequestLine(line, req, &ex.url) {
 		return nil, 0, false
 	}
-	// Every field line ends in CRLF: the head holds as many as it has
-	// LFs, less the request line's and the empty line's.
-	lines := strings.Count(rest, "\n") - 1
-	header := make(http.Header, lines)
-	values := ex.values[:] // one backing array for the values
-	if lines > len(values) {
-		values = make([]string, lines)
-	}
+	// The field lines, in order; a head of the usual size has them all on
+	// the stack.
+	var stack [inlineValues]fieldLine
+	lines := fieldLines(stack[:0])
 	for !strings.HasPrefix(rest, "\r\n") { // the empty line ends the head
-		var name, value string
-		name, value, rest, ok = parseFieldLine(rest)
+		var l fieldLine
+		l.name, l.value, rest, ok = parseFieldLine(rest)
 		if !ok {
 			return nil, 0, false
 		}
-		vv := header[name]
-		if vv != nil {
-			vv = append(vv, value)
-		} else {
-			vv, values = values[:1:1], values[1:]
-			vv[0] = value
-		}
-		header[name] = vv
+		lines = append(lines, l)
 	}
-	req.Header = header
-	hosts = header["Host"]
-	if !frame(req, body) {
+	req.Header = lines.header(ex.values[:])
+	hosts = req.Header["Host"]
+	if !frame(req, body, lines) {
 		return nil, 0, false
 	}
 	return hosts, n, true
+}
+
+// fieldLine is a field line of a request head: its name in canonical form
+// and its value.
+type fieldLine struct{ name, value string }
+
+// fieldLines are the field lines of a head, in order. Asked about a name,
+// they compare it with each line's: for the few lines of a head, cheaper
+// than a lookup in the header map.
+type fieldLines []fieldLine
+
+// maxScannedLines is the most lines header compares a name with, for one
+// seen before (then it looks the name up in the map): it bounds the
+// comparisons at maxScannedLines per line for a head of many short
+// lines.
+const maxScannedLines = 32
+
+// header returns the lines as an http.Header, the values of their names in
+// order, as textproto reads them. Their values' slices share the backing
+// array values, if it is large enough.
+func (ls fieldLines) header(values []string) http.Header {
+	if len(values) < len(ls) {
+		values = make([]string, len(ls))
+	}
+	h := make(http.Header, len(ls))
+	for i, l := range ls {
+		var seen bool
+		if i <= maxScannedLines {
+			seen = ls[:i].count(l.name) > 0
+		} else {
+			_, seen = h[l.name]
+		}
+		if seen {
+			h[l.name] = append(h[l.name], l.value)
+			continue
+		}
+		vv := values[:1:1]
+		values = values[1:]
+		vv[0] = l.value
+		h[l.name] = vv
+	}
+	return h
+}
+
+// count returns how many lines have the name.
+func (ls fieldLines) count(name string) int {
+	n := 0
+	for _, l := range ls {
+		if l.name == name {
+			n++
+		}
+	}
+	return n
+}
+
+// first returns the value of the first line of the name, or "".
+func (ls fieldLines) first(name string) string {
+	for _, l := range ls {
+		if l.name == name {
+			return l.value
+		}
+	}
+	return ""
 }
 
 // parseRequestLine parses the first line of a head, as net/http does,
@@ -219,27 +271,32 @@ var commonNames = func() map[string]string {
 	return m
 }()
 
-// frame completes req as http.ReadRequest does after the header: Host
-// (moved out of the header), Pragma, Close and the body's framing. It reports false for a request
-// whose framing it leaves to net/http.
-func frame(req *http.Request, body io.Reader) bool {
+// frame completes req as http.ReadRequest does after the header, with the
+// head's field lines: Host (moved out of the header), Pragma, Close and
+// the body's framing. It reports false for a request whose framing it
+// leaves to net/http.
+func frame(req *http.Request, body io.Reader, lines fieldLines) bool {
 	h := req.Header
-	if len(h["Host"]) > 1 || h["Transfer-Encoding"] != nil || len(h["Content-Length"]) > 1 {
+	hosts, contentLengths := lines.count("Host"), lines.count("Content-Length")
+	if hosts > 1 || lines.count("Transfer-Encoding") > 0 || contentLengths > 1 {
 		return false
 	}
 	req.Host = req.URL.Host
 	if req.Host == "" {
-		req.Host = firstValue(h, "Host")
+		req.Host = lines.first("Host")
 	}
-	if pragma := h["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" && h["Cache-Control"] == nil {
+	if lines.first("Pragma") == "no-cache" && lines.count("Cache-Control") == 0 {
 		h["Cache-Control"] = []string{"no-cache"}
 	}
-	connection := h["Connection"]
+	var connection []string
+	if lines.count("Connection") > 0 {
+		connection = h["Connection"]
+	}
 	req.Close = httpguts.HeaderValuesContainsToken(connection, "close") ||
 		req.ProtoMinor == 0 && !httpguts.HeaderValuesContainsToken(connection, "keep-alive")
 	req.Body = http.NoBody
-	if cl := h["Content-Length"]; cl != nil {
-		n, err := strconv.ParseUint(cl[0], 10, 63) // refuses "", which net/http refuses too
+	if contentLengths == 1 {
+		n, err := strconv.ParseUint(lines.first("Content-Length"), 10, 63) // refuses "", which net/http refuses too
 		if err != nil {
 			return false
 		}
@@ -248,7 +305,9 @@ func frame(req *http.Request, body io.Reader) bool {
 			req.Body = &fixedBody{src: io.LimitedReader{R: body, N: int64(n)}}
 		}
 	}
-	delete(h, "Host") // it is req.Host now
+	if hosts > 0 {
+		delete(h, "Host") // it is req.Host now
+	}
 	return true
 }
 
