@@ -41,6 +41,9 @@ var headSeeds = []string{
 	"GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n",
 	"\r\n\r\n",
 	"GET /b/k? HTTP/1.1\r\nHost: a\r\n\r\n",
+	// More lines than fieldLines.header compares: a repeated name beyond.
+	"GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X-A: 1\r\nX-B: 2\r\nX-C: 3\r\nX-D: 4\r\nX-E: 5\r\nX-F: 6\r\nX-G: 7\r\nX-H: 8\r\nX-I: 9\r\nX-J: 0\r\n", 5) + "X-Z: z\r\nHost: b\r\n\r\n",
+	"GET / HTTP/1.1\r\n" + strings.Repeat("X-A: 1\r\n", 40) + "Content-Length: 1\r\nHost: a\r\n\r\nx",
 	"GET /b/k?x? HTTP/1.1\r\nHost: a\r\n\r\n",
 	"GET //b/k HTTP/1.1\r\nHost: a\r\n\r\n",
 	"GET /b/a%20b HTTP/1.1\r\nHost: a\r\n\r\n",
