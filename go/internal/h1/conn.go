@@ -309,7 +309,8 @@ func (c *conn) handle(ex *exchange) bool {
 			watching = true
 		}
 	} else {
-		w.body = &requestBody{ReadCloser: req.Body, w: w, expect: req.ProtoAtLeast(1, 1) && firstValue(req.Header, "Expect") != ""}
+		ex.body = requestBody{ReadCloser: req.Body, w: w, expect: req.ProtoAtLeast(1, 1) && firstValue(req.Header, "Expect") != ""}
+		w.body = &ex.body
 		req.Body = w.body
 	}
 	c.srv.Handler.ServeHTTP(w, req)

@@ -52,7 +52,7 @@ func parseHead(buf []byte, body io.Reader, ex *exchange) (hosts []string, n int,
 	}
 	req.Header = lines.header(ex.values[:])
 	hosts = req.Header["Host"]
-	if !frame(req, body, lines) {
+	if !frame(req, body, lines, &ex.fixedBody) {
 		return nil, 0, false
 	}
 	return hosts, n, true
@@ -273,9 +273,9 @@ var commonNames = func() map[string]string {
 
 // frame completes req as http.ReadRequest does after the header, with the
 // head's field lines: Host (moved out of the header), Pragma, Close and
-// the body's framing. It reports false for a request whose framing it
+// the body's framing (a body of declared length is fixed, reading body). It reports false for a request whose framing it
 // leaves to net/http.
-func frame(req *http.Request, body io.Reader, lines fieldLines) bool {
+func frame(req *http.Request, body io.Reader, lines fieldLines, fixed *fixedBody) bool {
 	h := req.Header
 	hosts, contentLengths := lines.count("Host"), lines.count("Content-Length")
 	if hosts > 1 || lines.count("Transfer-Encoding") > 0 || contentLengths > 1 {
@@ -302,7 +302,8 @@ func frame(req *http.Request, body io.Reader, lines fieldLines) bool {
 		}
 		req.ContentLength = int64(n)
 		if n > 0 {
-			req.Body = &fixedBody{src: io.LimitedReader{R: body, N: int64(n)}}
+			fixed.src = io.LimitedReader{R: body, N: int64(n)}
+			req.Body = fixed
 		}
 	}
 	if hosts > 0 {

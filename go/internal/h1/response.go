@@ -278,9 +278,9 @@ var _ interface {
 type requestBody struct {
 	io.ReadCloser // http.ReadRequest's body; its Close would read it all
 	w             *response
+	read          int64
 	expect        bool // the client sent Expect: 100-continue
 	continued     bool // 100 Continue was sent
-	read          int64
 	eof           bool
 	failed        bool
 }

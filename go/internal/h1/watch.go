@@ -97,16 +97,17 @@ func (w *closeWatch) run() {
 func (w *closeWatch) stop() bool {
 	w.mu.Lock()
 	w.active = false
-	reading := w.reading
+	reading, gone := w.reading, w.gone
 	w.mu.Unlock()
 	if reading {
 		_ = w.c.rwc.SetReadDeadline(aLongTimeAgo) // wakes the watch's read
 		w.read.Wait()
 		_ = w.c.rwc.SetReadDeadline(time.Time{})
+		w.mu.Lock()
+		gone = w.gone
+		w.mu.Unlock()
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return !w.gone
+	return !gone
 }
 
 // close stops the timer of a connection that ends.
