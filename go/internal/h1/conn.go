@@ -147,7 +147,13 @@ func (c *conn) accept(req *http.Request, hosts []string, fieldsValid bool, n int
 	}
 	_, _ = c.br.Discard(n) // buffered: cannot fail
 	c.src.limit(math.MaxInt64)
-	_ = c.rwc.SetReadDeadline(time.Time{}) // the body's reads are the handler's to bound
+	if req.Body != http.NoBody {
+		_ = c.rwc.SetReadDeadline(time.Time{}) // the body's reads are the handler's to bound
+	}
+	// Else the head's deadline stays while the handler runs: nothing reads
+	// the connection then but the close watch, which clears it first (see
+	// closeWatch.headDeadline), and the next request sets its own. That
+	// saves clearing and setting a runtime timer per request.
 	req.RemoteAddr = c.remote
 	return nil
 }

@@ -163,7 +163,10 @@ func (w *response) FlushError() error {
 
 // SetReadDeadline bounds the handler's reads of the request body (see
 // http.ResponseController).
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.watch.handlerDeadline()
+	return w.c.rwc.SetReadDeadline(t)
+}
 
 // SetWriteDeadline bounds the writes of the answer.
 func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }

@@ -37,8 +37,12 @@ type closeWatch struct {
 	began   time.Time
 	ctx     *requestContext // the running request's
 	reading bool            // a run reads the connection
-	read    sync.WaitGroup  // the run that reads, if any
-	gone    bool            // the client closed or reset the connection
+	// headDeadline says the connection's read deadline may still be the
+	// request head's, which accept leaves for a request without a body:
+	// the run clears it before it reads, unless the handler set its own.
+	headDeadline bool
+	read         sync.WaitGroup // the run that reads, if any
+	gone         bool           // the client closed or reset the connection
 }
 
 // start watches c for the client going away once the request it begins
@@ -47,7 +51,7 @@ func (w *closeWatch) start(c *conn, ctx *requestContext) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.c, w.ctx = c, ctx
-	w.active, w.began, w.gone = true, time.Now(), false
+	w.active, w.began, w.gone, w.headDeadline = true, time.Now(), false, true
 	if w.set {
 		return
 	}
@@ -75,6 +79,10 @@ func (w *closeWatch) run() {
 	w.reading = true
 	w.read.Add(1)
 	c, ctx := w.c, w.ctx
+	if w.headDeadline {
+		w.headDeadline = false
+		_ = c.rwc.SetReadDeadline(time.Time{})
+	}
 	w.mu.Unlock()
 	defer w.read.Done()
 
@@ -108,6 +116,14 @@ func (w *closeWatch) stop() bool {
 		w.mu.Unlock()
 	}
 	return !gone
+}
+
+// handlerDeadline notes that the handler sets the connection's read
+// deadline: the run must keep it.
+func (w *closeWatch) handlerDeadline() {
+	w.mu.Lock()
+	w.headDeadline = false
+	w.mu.Unlock()
 }
 
 // close stops the timer of a connection that ends.
