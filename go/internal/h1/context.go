@@ -80,9 +80,14 @@ func (c *requestContext) AfterFunc(f func()) (stop func() bool) {
 	return func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		for i, a := range c.after {
-			if a.id == id {
-				c.after = append(c.after[:i], c.after[i+1:]...)
+		// From the newest: a derived context usually ends before the
+		// next is made. The order of the rest does not matter.
+		for i := len(c.after) - 1; i >= 0; i-- {
+			if c.after[i].id == id {
+				last := len(c.after) - 1
+				c.after[i] = c.after[last]
+				c.after[last] = afterFunc{} // drop f for the collector
+				c.after = c.after[:last]
 				return true
 			}
 		}

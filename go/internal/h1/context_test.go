@@ -77,3 +77,28 @@ func TestRequestContextDoneAfterCancel(t *testing.T) {
 		t.Fatal("Done not closed")
 	}
 }
+
+// Of many derived contexts, those canceled first leave the list and the
+// rest are all canceled with the request's.
+func TestRequestContextManyDerived(t *testing.T) {
+	var ctx requestContext
+	var kept []context.Context
+	for i := range 100 {
+		child, cancel := context.WithCancel(&ctx)
+		defer cancel()
+		if i%3 == 0 {
+			cancel()
+		} else {
+			kept = append(kept, child)
+		}
+	}
+	if len(ctx.after) != len(kept) {
+		t.Fatalf("%d functions registered; want %d", len(ctx.after), len(kept))
+	}
+	ctx.cancel()
+	for i, c := range kept {
+		if c.Err() == nil {
+			t.Fatalf("derived context %d not canceled", i)
+		}
+	}
+}
