@@ -161,7 +161,7 @@ func (c *conn) accept(req *http.Request, hosts []string, fieldsValid bool, n int
 func (c *conn) readDeadline(d time.Duration) {
 	var t time.Time
 	if d > 0 {
-		t = time.Now().Add(d)
+		t = c.srv.monotonicNow().Add(d)
 	}
 	_ = c.rwc.SetReadDeadline(t)
 }

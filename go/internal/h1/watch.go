@@ -51,7 +51,7 @@ func (w *closeWatch) start(c *conn, ctx *requestContext) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.c, w.ctx = c, ctx
-	w.active, w.began, w.gone, w.headDeadline = true, time.Now(), false, true
+	w.active, w.began, w.gone, w.headDeadline = true, c.srv.monotonicNow(), false, true
 	if w.set {
 		return
 	}
