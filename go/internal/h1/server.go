@@ -13,11 +13,14 @@
 // A request head of the common shape is parsed here, into the request
 // net/http's ReadRequest would return for it (head.go; FuzzParseHead holds
 // the two to that), without its generic line reader and per-line strings;
-// any other head is left to ReadRequest. Requests are checked as net/http's
-// server checks them (Host, header names and values, protocol version,
-// Expect), and what cannot be framed is refused with net/http's plain-text
-// answers, so clients see the same behaviour. TLS listeners (HTTP/2 by
-// ALPN) stay on net/http.
+// any other head is left to ReadRequest. What a request needs (the
+// request, its URL, field values, bodies, context and response) is one
+// allocation, its exchange (exchange.go), and its context registers with
+// no context shared by other connections (context.go). Requests are
+// checked as net/http's server checks them (Host, header names and values,
+// protocol version, Expect), and what cannot be framed is refused with
+// net/http's plain-text answers, so clients see the same behaviour. TLS
+// listeners (HTTP/2 by ALPN) stay on net/http.
 package h1
 
 import (
