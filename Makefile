@@ -84,7 +84,7 @@ FUZZTIME ?= 100000x
 FUZZ_TARGETS := sigv4:FuzzParseAuthorization sigv4:FuzzPresignedQuery awschunked:FuzzDecoder \
 	sigv4:FuzzCanonicalURI awschunked:FuzzSignedBodyTamper proxy:FuzzRoute proxy:FuzzCopySource \
 	config:FuzzParse s3op:FuzzName h1:FuzzServe proxy:FuzzBearerBody proxy:FuzzParseDelete \
-	proxy:FuzzForwardedHeader upstream:FuzzReadResponseHead upstream:FuzzWriteRequest h1:FuzzParseHead \
+	proxy:FuzzForwardedHeader upstream:FuzzReadResponseHead upstream:FuzzWriteRequest h1:FuzzParseHead h1:FuzzWriteHeader \
 	sigv4:FuzzAllocationFreeShortcuts sigv4:FuzzParseHeaderAuth
 
 fuzz:

@@ -3,7 +3,6 @@ package h1
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +45,9 @@ type conn struct {
 	refused bool
 	scratch [64]byte // formats a status line or a chunk size
 	watch   closeWatch
+	// running is the context of the request being served, if any, for
+	// Server.Close to cancel.
+	running atomic.Pointer[requestContext]
 	// dateText is the Date field's value of the second dateSecond, for
 	// the answers of that second.
 	dateText   []byte
@@ -81,15 +83,12 @@ func (c *conn) serve() {
 		}
 	}()
 	for served := 0; ; served++ {
-		// The request as parsed, which the handler gets a copy of with its
-		// context: it can live on this stack (see handle).
-		var parsed http.Request
-		req, err := c.readRequest(served, &parsed)
-		if err != nil {
+		ex := new(exchange)
+		if err := c.readRequest(served, ex); err != nil {
 			c.refuse(err)
 			return
 		}
-		if !c.handle(req) {
+		if !c.handle(ex) {
 			return
 		}
 	}
@@ -102,7 +101,7 @@ var errServerClosing = errors.New("h1: server closing")
 // within ReadHeaderTimeout of the connection's start, a later one within
 // IdleTimeout of the previous answer, and every head within
 // ReadHeaderTimeout of its first byte.
-func (c *conn) readRequest(served int, parsed *http.Request) (*http.Request, error) {
+func (c *conn) readRequest(served int, ex *exchange) error {
 	wait := c.srv.ReadHeaderTimeout
 	if served > 0 && c.srv.IdleTimeout > 0 {
 		wait = c.srv.IdleTimeout
@@ -110,20 +109,20 @@ func (c *conn) readRequest(served int, parsed *http.Request) (*http.Request, err
 	c.readDeadline(wait)
 	c.src.limit(int64(c.srv.maxHeaderBytes()) + 4096) // net/http's slack for the request line
 	if served > 0 && !c.state.CompareAndSwap(stateActive, stateIdle) {
-		return nil, errServerClosing
+		return errServerClosing
 	}
 	if c.srv.closing.Load() {
-		return nil, errServerClosing
+		return errServerClosing
 	}
 	if _, err := c.br.Peek(1); err != nil {
-		return nil, err
+		return err
 	}
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
-		return nil, errServerClosing // Shutdown closed it meanwhile
+		return errServerClosing // Shutdown closed it meanwhile
 	}
 	buffered, _ := c.br.Peek(c.br.Buffered())
-	if hosts, n, ok := parseHead(buffered, c.br, parsed); ok {
-		return c.accept(parsed, hosts, n) // read no byte more: no deadline to set
+	if hosts, n, ok := parseHead(buffered, c.br, ex); ok {
+		return c.accept(&ex.req, hosts, true, n) // read no byte more: no deadline to set
 	}
 	c.readDeadline(c.srv.ReadHeaderTimeout)
 	// ReadRequest drops the Host lines, which a server must count: record
@@ -133,30 +132,38 @@ func (c *conn) readRequest(served int, parsed *http.Request) (*http.Request, err
 	head := c.src.stopRecording()
 	if err != nil {
 		if c.src.hitLimit {
-			return nil, errHeadTooLarge
+			return errHeadTooLarge
 		}
-		return nil, err
+		return err
 	}
-	return c.accept(req, hostLines(head), 0)
+	ex.req = *req
+	return c.accept(&ex.req, hostLines(head), false, 0)
 }
 
 // accept checks a request whose head was read, with the values of its Host
-// lines, and consumes the n bytes of the head still buffered.
-func (c *conn) accept(req *http.Request, hosts []string, n int) (*http.Request, error) {
-	if err := checkRequest(req, hosts); err != nil {
-		return nil, err
+// lines, and consumes the n bytes of the head still buffered. fieldsValid
+// says the parser checked every field name and value already.
+func (c *conn) accept(req *http.Request, hosts []string, fieldsValid bool, n int) error {
+	if err := checkRequest(req, hosts, fieldsValid); err != nil {
+		return err
 	}
 	_, _ = c.br.Discard(n) // buffered: cannot fail
 	c.src.limit(math.MaxInt64)
-	_ = c.rwc.SetReadDeadline(time.Time{}) // the body's reads are the handler's to bound
+	if req.Body != http.NoBody {
+		_ = c.rwc.SetReadDeadline(time.Time{}) // the body's reads are the handler's to bound
+	}
+	// Else the head's deadline stays while the handler runs: nothing reads
+	// the connection then but the close watch, which clears it first (see
+	// closeWatch.headDeadline), and the next request sets its own. That
+	// saves clearing and setting a runtime timer per request.
 	req.RemoteAddr = c.remote
-	return req, nil
+	return nil
 }
 
 func (c *conn) readDeadline(d time.Duration) {
 	var t time.Time
 	if d > 0 {
-		t = time.Now().Add(d)
+		t = c.srv.monotonicNow().Add(d)
 	}
 	_ = c.rwc.SetReadDeadline(t)
 }
@@ -174,7 +181,10 @@ var errHeadTooLarge = &refusal{http.StatusRequestHeaderFieldsTooLarge, "431 Requ
 
 // checkRequest refuses what net/http's server refuses after parsing; hosts
 // are the values of the request's Host lines, which http.ReadRequest drops.
-func checkRequest(req *http.Request, hosts []string) error {
+// fieldsValid skips the check of every field name and value, for a head
+// parseHead took: it takes none that fails it (FuzzParseHead holds it to
+// that).
+func checkRequest(req *http.Request, hosts []string, fieldsValid bool) error {
 	if req.ProtoMajor != 1 {
 		return &refusal{http.StatusHTTPVersionNotSupported, "505 HTTP Version Not Supported: unsupported protocol version"}
 	}
@@ -190,7 +200,20 @@ func checkRequest(req *http.Request, hosts []string) error {
 		// the lines into a value net/http's server would refuse.
 		return badRequest("malformed Host header")
 	}
-	for name, values := range req.Header {
+	if !fieldsValid {
+		if err := checkFields(req.Header); err != nil {
+			return err
+		}
+	}
+	if expect := firstValue(req.Header, "Expect"); expect != "" && !strings.EqualFold(expect, "100-continue") {
+		return &refusal{http.StatusExpectationFailed, "417 Expectation Failed"}
+	}
+	return nil
+}
+
+// checkFields refuses a field name or value net/http's server refuses.
+func checkFields(h http.Header) error {
+	for name, values := range h {
 		if !httpguts.ValidHeaderFieldName(name) {
 			return badRequest("invalid header name")
 		}
@@ -199,9 +222,6 @@ func checkRequest(req *http.Request, hosts []string) error {
 				return badRequest("invalid header value")
 			}
 		}
-	}
-	if expect := req.Header.Get("Expect"); expect != "" && !strings.EqualFold(expect, "100-continue") {
-		return &refusal{http.StatusExpectationFailed, "417 Expectation Failed"}
 	}
 	return nil
 }
@@ -277,21 +297,28 @@ func (c *conn) close() {
 
 // handle runs the handler on req and reports whether the connection can
 // carry another request.
-func (c *conn) handle(parsed *http.Request) bool {
-	ctx, cancel := context.WithCancel(c.srv.ctx)
-	defer cancel()
-	// Only this copy is kept by anyone (a new variable, not parsed
-	// reassigned, so that parsed itself does not escape to the heap).
-	req := parsed.WithContext(ctx)
-	w := &response{c: c, req: req, header: http.Header{}, length: -1}
+func (c *conn) handle(ex *exchange) bool {
+	req := &ex.req
+	*req = *req.WithContext(&ex.ctx) // WithContext's copy is inlined: on the stack
+	c.running.Store(&ex.ctx)
+	if c.srv.canceled.Load() {
+		ex.ctx.cancel() // Close came before the store, and missed this request
+	}
+	defer func() {
+		ex.ctx.cancel()
+		c.running.Store(nil)
+	}()
+	ex.w = response{c: c, req: req, header: http.Header{}, length: -1}
+	w := &ex.w
 	watching := false
 	if req.Body == http.NoBody {
 		if c.br.Buffered() == 0 { // else a pipelined request is already here
-			c.watch.start(c, cancel)
+			c.watch.start(c, &ex.ctx)
 			watching = true
 		}
 	} else {
-		w.body = &requestBody{ReadCloser: req.Body, w: w, expect: req.ProtoAtLeast(1, 1) && req.Header.Get("Expect") != ""}
+		ex.body = requestBody{ReadCloser: req.Body, w: w, expect: req.ProtoAtLeast(1, 1) && firstValue(req.Header, "Expect") != ""}
+		w.body = &ex.body
 		req.Body = w.body
 	}
 	c.srv.Handler.ServeHTTP(w, req)

@@ -61,7 +61,7 @@ func FuzzServe(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, input []byte) {
 		h.reset()
-		out, readErr := exchange(t, addr, input)
+		out, readErr := sendAndRead(t, addr, input)
 		// The server logs a panic before it closes the connection, and
 		// forgets the connection after: once it has, its log is complete
 		// and the handler's record of the requests final.
@@ -279,11 +279,11 @@ func (l *errorLog) take() []string {
 	return msgs
 }
 
-// exchange writes input on a new connection to addr and half-closes it,
+// sendAndRead writes input on a new connection to addr and half-closes it,
 // while reading everything the server sends until it ends the connection
 // or ioTimeout passes. Writing and reading run together so that a long
 // input's answers cannot fill the socket buffers and stall both sides.
-func exchange(t *testing.T, addr *net.UnixAddr, input []byte) ([]byte, error) {
+func sendAndRead(t *testing.T, addr *net.UnixAddr, input []byte) ([]byte, error) {
 	conn, err := net.DialUnix("unix", nil, addr)
 	if err != nil {
 		t.Fatalf("dialing the server: %v", err)

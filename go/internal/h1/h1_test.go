@@ -777,3 +777,26 @@ func TestClientGoneAfterWatchedRequests(t *testing.T) {
 		t.Fatal("handler did not return")
 	}
 }
+
+// A request without a body that runs past the head's read deadline and
+// past watchDelay, its client still there, is not taken for one whose
+// client went away: the close watch reads without the head's deadline.
+func TestSlowRequestOutlivesHeadDeadline(t *testing.T) {
+	cancelled := make(chan bool, 2)
+	srv := newServer(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			cancelled <- !waitCtx(r, watchDelay+500*time.Millisecond).IsZero()
+		}
+		io.WriteString(w, "done")
+	})
+	srv.ReadHeaderTimeout = 200 * time.Millisecond
+	addr, _ := serve(t, srv, nil)
+	c := dial(t, addr)
+	c.send(get("/slow"))
+	c.expect("GET", http.StatusOK, "done")
+	if <-cancelled {
+		t.Fatal("request context cancelled with the client still there")
+	}
+	c.send(get("/")) // the connection still serves
+	c.expect("GET", http.StatusOK, "done")
+}

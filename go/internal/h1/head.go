@@ -12,7 +12,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// parseHead reads the request head at the start of buf into req as
+// parseHead reads the request head at the start of buf into ex.req as
 // http.ReadRequest would, when it has the common shape: whole in buf, CRLF
 // line ends, an HTTP/1.0 or 1.1 request line, field names that are tokens,
 // no folded lines, no Transfer-Encoding, at most one Content-Length and
@@ -26,7 +26,8 @@ import (
 // declared length is read from body, which must follow buf's head. hosts
 // are the values of the Host lines, which the request's header leaves out
 // as http.ReadRequest's does; n is the head's length.
-func parseHead(buf []byte, body io.Reader, req *http.Request) (hosts []string, n int, ok bool) {
+func parseHead(buf []byte, body io.Reader, ex *exchange) (hosts []string, n int, ok bool) {
+	req := &ex.req
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 {
 		return nil, 0, false // not all here yet
@@ -34,42 +35,96 @@ func parseHead(buf []byte, body io.Reader, req *http.Request) (hosts []string, n
 	n = end + len("\r\n\r\n")
 	head := string(buf[:n])
 	line, rest, _ := strings.Cut(head, "\r\n")
-	if !parseRequestLine(line, req) {
+	if !parseRequestLine(line, req, &ex.url) {
 		return nil, 0, false
 	}
-	// Every field line ends in CRLF: the head holds as many as it has
-	// LFs, less the request line's and the empty line's.
-	lines := strings.Count(rest, "\n") - 1
-	header := make(http.Header, lines)
-	values := make([]string, lines) // one backing array for the values
-	for {
-		line, rest, _ = strings.Cut(rest, "\r\n")
-		if line == "" {
-			break
-		}
-		name, value, ok := parseFieldLine(line)
+	// The field lines, in order; a head of the usual size has them all on
+	// the stack.
+	var stack [inlineValues]fieldLine
+	lines := fieldLines(stack[:0])
+	for !strings.HasPrefix(rest, "\r\n") { // the empty line ends the head
+		var l fieldLine
+		l.name, l.value, rest, ok = parseFieldLine(rest)
 		if !ok {
 			return nil, 0, false
 		}
-		if vv := header[name]; vv != nil {
-			header[name] = append(vv, value)
-		} else {
-			vv, values = values[:1:1], values[1:]
-			vv[0] = value
-			header[name] = vv
-		}
+		lines = append(lines, l)
 	}
-	req.Header = header
-	hosts = header["Host"]
-	if !frame(req, body) {
+	req.Header = lines.header(ex.values[:])
+	hosts = req.Header["Host"]
+	if !frame(req, body, lines, &ex.fixedBody) {
 		return nil, 0, false
 	}
 	return hosts, n, true
 }
 
+// fieldLine is a field line of a request head: its name in canonical form
+// and its value.
+type fieldLine struct{ name, value string }
+
+// fieldLines are the field lines of a head, in order. Asked about a name,
+// they compare it with each line's: for the few lines of a head, cheaper
+// than a lookup in the header map.
+type fieldLines []fieldLine
+
+// maxScannedLines is the most lines header compares a name with, for one
+// seen before (then it looks the name up in the map): it bounds the
+// comparisons at maxScannedLines per line for a head of many short
+// lines.
+const maxScannedLines = 32
+
+// header returns the lines as an http.Header, the values of their names in
+// order, as textproto reads them. Their values' slices share the backing
+// array values, if it is large enough.
+func (ls fieldLines) header(values []string) http.Header {
+	if len(values) < len(ls) {
+		values = make([]string, len(ls))
+	}
+	h := make(http.Header, len(ls))
+	for i, l := range ls {
+		var seen bool
+		if i <= maxScannedLines {
+			seen = ls[:i].count(l.name) > 0
+		} else {
+			_, seen = h[l.name]
+		}
+		if seen {
+			h[l.name] = append(h[l.name], l.value)
+			continue
+		}
+		vv := values[:1:1]
+		values = values[1:]
+		vv[0] = l.value
+		h[l.name] = vv
+	}
+	return h
+}
+
+// count returns how many lines have the name.
+func (ls fieldLines) count(name string) int {
+	n := 0
+	for _, l := range ls {
+		if l.name == name {
+			n++
+		}
+	}
+	return n
+}
+
+// first returns the value of the first line of the name, or "".
+func (ls fieldLines) first(name string) string {
+	for _, l := range ls {
+		if l.name == name {
+			return l.value
+		}
+	}
+	return ""
+}
+
 // parseRequestLine parses the first line of a head, as net/http does,
-// into req: method, target and its URL, protocol.
-func parseRequestLine(line string, req *http.Request) bool {
+// into req: method, target and its URL (in u if the target is of the
+// common shape, see parseOriginForm), protocol.
+func parseRequestLine(line string, req *http.Request, u *url.URL) bool {
 	method, rest, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest, " ")
 	if !ok1 || !ok2 || strings.IndexByte(line, '\n') >= 0 || !httpguts.ValidHeaderFieldName(method) {
@@ -86,57 +141,208 @@ func parseRequestLine(line string, req *http.Request) bool {
 	if method == http.MethodConnect { // its target may be an authority, which net/http parses apart
 		return false
 	}
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
-		return false
+	if !parseOriginForm(target, u) {
+		var err error
+		if u, err = url.ParseRequestURI(target); err != nil {
+			return false
+		}
 	}
 	req.Method, req.RequestURI, req.Proto, req.ProtoMajor, req.URL = method, target, proto, 1, u
 	return true
 }
 
-// parseFieldLine splits a field line into its canonical name and its value
-// without the whitespace around it; ok is false for a line net/http would
-// refuse, join to the previous one (obs-fold), or read differently.
-func parseFieldLine(line string) (name, value string, ok bool) {
-	name, value, ok = strings.Cut(line, ":")
-	if !ok || !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
-		return "", "", false // a name with a space or no colon, a bare CR or LF, a control byte
+// parseFieldLine reads the field line at the start of s, up to its CRLF,
+// into its canonical name and its value without the space and tab around
+// it; rest is what follows the line. ok is false for a line net/http would
+// refuse, join to the previous one (obs-fold), or read differently: a name
+// that is not a token (a space before the colon, a line starting with
+// space), a missing colon, a control byte other than tab in the value, a
+// CR without LF. s must hold CRLF after the line (the head's end does).
+//
+// The name is checked and found canonical in one pass, which
+// ValidHeaderFieldName and CanonicalMIMEHeaderKey would each make.
+func parseFieldLine(s string) (name, value, rest string, ok bool) {
+	colon := strings.IndexByte(s, ':') // maybe on a later line: then the name holds CR, not a token
+	if colon <= 0 {
+		return "", "", "", false
 	}
-	// A valid name starts with no space: the line does not continue
-	// another. The value holds no CR or LF, so trimming space and tab
-	// trims what textproto trims.
-	return textproto.CanonicalMIMEHeaderKey(name), strings.Trim(value, " \t"), true
+	name = s[:colon]
+	canonical, upper := true, true // upper: a letter here must be upper case
+	for i := range len(name) {
+		c := name[i]
+		if !httpguts.IsTokenRune(rune(c)) {
+			return "", "", "", false
+		}
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			canonical = false
+		}
+		upper = c == '-'
+	}
+	s = s[colon+1:]
+	cr := strings.IndexByte(s, '\r')
+	if cr < 0 || !strings.HasPrefix(s[cr:], "\r\n") {
+		return "", "", "", false // a bare CR
+	}
+	value, rest = s[:cr], s[cr+len("\r\n"):]
+	if !validFieldValue(value) {
+		return "", "", "", false // a control byte: LF, NUL...
+	}
+	if !canonical {
+		name = canonicalName(name)
+	}
+	return name, trimSpaceTab(value), rest, true
 }
 
-// frame completes req as http.ReadRequest does after the header: Host
-// (moved out of the header), Pragma, Close and the body's framing. It reports false for a request
-// whose framing it leaves to net/http.
-func frame(req *http.Request, body io.Reader) bool {
+// validFieldValue is httpguts.ValidHeaderFieldValue (no control byte but
+// tab) eight bytes at a time, for the long values of signed requests
+// (Authorization, User-Agent): a word with no byte below 0x20 and none
+// equal to 0x7f is taken whole; any other is checked byte by byte. The
+// word tests are "hasless" and "haszero" of Sean Anderson's Bit Twiddling
+// Hacks: non-zero if and only if some byte is below n (for n <= 128),
+// zero. FuzzParseHead compares the two functions.
+func validFieldValue(v string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; len(v) >= 8; v = v[8:] {
+		w := uint64(v[0]) | uint64(v[1])<<8 | uint64(v[2])<<16 | uint64(v[3])<<24 |
+			uint64(v[4])<<32 | uint64(v[5])<<40 | uint64(v[6])<<48 | uint64(v[7])<<56
+		below := (w - 0x20*ones) &^ w & highs // a byte below 0x20
+		del := w ^ 0x7f*ones
+		isDel := (del - ones) &^ del & highs // a byte 0x7f
+		if below|isDel != 0 && !httpguts.ValidHeaderFieldValue(v[:8]) {
+			return false
+		}
+	}
+	return httpguts.ValidHeaderFieldValue(v)
+}
+
+// trimSpaceTab is strings.Trim(s, " \t") without its cutset's setup.
+func trimSpaceTab(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// canonicalName is textproto.CanonicalMIMEHeaderKey of a token that is not
+// in canonical form, without its allocation for the names that S3 clients
+// send in other forms (all lower case, Content-MD5, X-Amz-Content-SHA256).
+func canonicalName(token string) string {
+	var buf [40]byte
+	if len(token) > len(buf) {
+		return textproto.CanonicalMIMEHeaderKey(token)
+	}
+	b := buf[:len(token)]
+	upper := true
+	for i := range len(token) {
+		c := token[i]
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+		upper = c == '-'
+	}
+	if name, ok := commonNames[string(b)]; ok {
+		return name
+	}
+	return string(b)
+}
+
+// commonNames holds the canonical names canonicalName returns without an
+// allocation; it is never changed.
+var commonNames = func() map[string]string {
+	m := map[string]string{}
+	for _, name := range []string{
+		"Accept", "Accept-Encoding", "Amz-Sdk-Invocation-Id", "Amz-Sdk-Request", "Authorization",
+		"Cache-Control", "Connection", "Content-Disposition", "Content-Encoding", "Content-Length",
+		"Content-Md5", "Content-Type", "Date", "Expect", "Host", "If-Match", "If-Modified-Since",
+		"If-None-Match", "If-Unmodified-Since", "Range", "Transfer-Encoding", "User-Agent",
+		"X-Amz-Checksum-Crc32", "X-Amz-Checksum-Crc32c", "X-Amz-Checksum-Crc64nvme", "X-Amz-Checksum-Sha1",
+		"X-Amz-Checksum-Sha256", "X-Amz-Content-Sha256", "X-Amz-Copy-Source", "X-Amz-Date",
+		"X-Amz-Decoded-Content-Length", "X-Amz-Sdk-Checksum-Algorithm", "X-Amz-Security-Token",
+		"X-Amz-Trailer", "X-Amz-User-Agent", "X-Forwarded-For", "X-Forwarded-Proto",
+	} {
+		m[name] = name
+	}
+	return m
+}()
+
+// frame completes req as http.ReadRequest does after the header, with the
+// head's field lines: Host (moved out of the header), Pragma, Close and
+// the body's framing (a body of declared length is fixed, reading body). It reports false for a request whose framing it
+// leaves to net/http.
+func frame(req *http.Request, body io.Reader, lines fieldLines, fixed *fixedBody) bool {
 	h := req.Header
-	if len(h["Host"]) > 1 || h["Transfer-Encoding"] != nil || len(h["Content-Length"]) > 1 {
+	hosts, contentLengths := lines.count("Host"), lines.count("Content-Length")
+	if hosts > 1 || lines.count("Transfer-Encoding") > 0 || contentLengths > 1 {
 		return false
 	}
 	req.Host = req.URL.Host
 	if req.Host == "" {
-		req.Host = h.Get("Host")
+		req.Host = lines.first("Host")
 	}
-	if pragma := h["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" && h["Cache-Control"] == nil {
+	if lines.first("Pragma") == "no-cache" && lines.count("Cache-Control") == 0 {
 		h["Cache-Control"] = []string{"no-cache"}
 	}
-	connection := h["Connection"]
+	var connection []string
+	if lines.count("Connection") > 0 {
+		connection = h["Connection"]
+	}
 	req.Close = httpguts.HeaderValuesContainsToken(connection, "close") ||
 		req.ProtoMinor == 0 && !httpguts.HeaderValuesContainsToken(connection, "keep-alive")
 	req.Body = http.NoBody
-	if cl := h["Content-Length"]; cl != nil {
-		n, err := strconv.ParseUint(cl[0], 10, 63) // refuses "", which net/http refuses too
+	if contentLengths == 1 {
+		n, err := strconv.ParseUint(lines.first("Content-Length"), 10, 63) // refuses "", which net/http refuses too
 		if err != nil {
 			return false
 		}
 		req.ContentLength = int64(n)
 		if n > 0 {
-			req.Body = &fixedBody{src: io.LimitedReader{R: body, N: int64(n)}}
+			fixed.src = io.LimitedReader{R: body, N: int64(n)}
+			req.Body = fixed
 		}
 	}
-	delete(h, "Host") // it is req.Host now
+	if hosts > 0 {
+		delete(h, "Host") // it is req.Host now
+	}
 	return true
+}
+
+// parseOriginForm parses the most common request target, a path and maybe
+// a query, into u as url.ParseRequestURI would, when the path needs
+// neither unescaping nor a RawPath: only bytes that url.URL.EscapedPath
+// leaves as they are, no '%'. ok is false for any other target, which is
+// left to url.ParseRequestURI; FuzzParseHead holds the two to one result.
+func parseOriginForm(target string, u *url.URL) (ok bool) {
+	if target == "" || target[0] != '/' {
+		return false
+	}
+	path, query, hasQuery := strings.Cut(target, "?")
+	for i := range len(path) {
+		if !plainPathByte(path[i]) {
+			return false
+		}
+	}
+	for i := range len(query) {
+		if c := query[i]; c < ' ' || c == 0x7f {
+			return false // url.Parse refuses a control byte
+		}
+	}
+	// "/p?" keeps its empty query: ForceQuery.
+	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	return true
+}
+
+// plainPathByte says c stands for itself in a path: url.URL escapes none
+// of these in a path.
+func plainPathByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-_.~$&+,/:;=@", c) >= 0
 }

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 var headSeeds = []string{
@@ -37,19 +40,39 @@ var headSeeds = []string{
 	"GET /\x7f HTTP/1.1\r\nHost: a\r\n\r\n",
 	"GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n",
 	"\r\n\r\n",
+	"GET /b/k? HTTP/1.1\r\nHost: a\r\n\r\n",
+	// More lines than fieldLines.header compares: a repeated name beyond.
+	"GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X-A: 1\r\nX-B: 2\r\nX-C: 3\r\nX-D: 4\r\nX-E: 5\r\nX-F: 6\r\nX-G: 7\r\nX-H: 8\r\nX-I: 9\r\nX-J: 0\r\n", 5) + "X-Z: z\r\nHost: b\r\n\r\n",
+	"GET / HTTP/1.1\r\n" + strings.Repeat("X-A: 1\r\n", 40) + "Content-Length: 1\r\nHost: a\r\n\r\nx",
+	"GET /b/k?x? HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET //b/k HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /b/a%20b HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /b/caf\xc3\xa9?x=\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /b/k?x=\x01 HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /b/k!*'() HTTP/1.1\r\nHost: a\r\n\r\n",
 }
 
 // FuzzParseHead holds parseHead to http.ReadRequest: on every head it
 // takes, ReadRequest must succeed with the same request, consume the same
-// bytes, read the same body, and checkRequest must judge both alike.
+// bytes, read the same body, and checkRequest must judge both alike (the
+// first without checking the fields again, as for a head parseHead took). The
+// input as a whole is also a request target for checkOriginForm, and a
+// field value that validFieldValue must judge as httpguts does.
 func FuzzParseHead(f *testing.F) {
-	for _, seed := range append(headSeeds, fuzzSeeds...) {
+	// Request targets alone, for checkOriginForm.
+	targets := []string{"0123456\t89abcdef\x7f", "abcdefgh\x1fxyz", "\x80\x9f\xff\xa0 ~!\"#$%&'()", "/b/k?x=1&y", "/b/k?", "/b/k?x?", "//b", "/b/%41", "/b/\xc3\xa9", "/b/k?\x7f", "/b/k!", "/*"}
+	for _, seed := range append(append(headSeeds, fuzzSeeds...), targets...) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, input []byte) {
+		checkOriginForm(t, string(input))
+		if got, want := validFieldValue(string(input)), httpguts.ValidHeaderFieldValue(string(input)); got != want {
+			t.Fatalf("validFieldValue(%q) = %v; httpguts.ValidHeaderFieldValue says %v", input, got, want)
+		}
 		src := bytes.NewReader(input)
-		got := new(http.Request)
-		hosts, n, ok := parseHead(input, src, got)
+		ex := new(exchange)
+		got := &ex.req
+		hosts, n, ok := parseHead(input, src, ex)
 		if !ok {
 			return // left to http.ReadRequest
 		}
@@ -72,11 +95,27 @@ func FuzzParseHead(f *testing.F) {
 		if !bytes.Equal(gotRest, wantRest) {
 			t.Fatalf("for %q, left %q; http.ReadRequest left %q", input, gotRest, wantRest)
 		}
-		gotCheck, wantCheck := checkRequest(got, hosts), checkRequest(want, hostLines(input))
+		gotCheck, wantCheck := checkRequest(got, hosts, true), checkRequest(want, hostLines(input), false)
 		if !reflect.DeepEqual(gotCheck, wantCheck) {
 			t.Fatalf("for %q, checkRequest says %v; after http.ReadRequest, %v", input, gotCheck, wantCheck)
 		}
 	})
+}
+
+// checkOriginForm holds parseOriginForm to url.ParseRequestURI for target:
+// on every target it takes, the same URL.
+func checkOriginForm(t *testing.T, target string) {
+	var got url.URL
+	if !parseOriginForm(target, &got) {
+		return
+	}
+	want, err := url.ParseRequestURI(target)
+	if err != nil {
+		t.Fatalf("parseOriginForm takes %q, url.ParseRequestURI refuses it: %v", target, err)
+	}
+	if !reflect.DeepEqual(&got, want) {
+		t.Fatalf("for %q, parseOriginForm gives %#v; url.ParseRequestURI %#v", target, got, *want)
+	}
 }
 
 // requestDiff names the first field of the parsed request where got and
@@ -119,7 +158,7 @@ func TestParseHeadTakesCommonRequests(t *testing.T) {
 		"PUT /bucket/key HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello",
 		"HEAD /bucket HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
 	} {
-		if _, n, ok := parseHead([]byte(raw), strings.NewReader(""), new(http.Request)); !ok || n != strings.Index(raw, "\r\n\r\n")+4 {
+		if _, n, ok := parseHead([]byte(raw), strings.NewReader(""), new(exchange)); !ok || n != strings.Index(raw, "\r\n\r\n")+4 {
 			t.Errorf("parseHead(%q) = %d, %v; want the head taken", raw, n, ok)
 		}
 	}

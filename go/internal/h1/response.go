@@ -49,11 +49,11 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader, w.status = true, code
-	if cl := w.header.Get("Content-Length"); cl != "" {
+	if cl := firstValue(w.header, "Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
 			w.length = n
 		} else {
-			w.header.Del("Content-Length")
+			delete(w.header, "Content-Length")
 		}
 	}
 	w.noBody = w.req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
@@ -163,7 +163,10 @@ func (w *response) FlushError() error {
 
 // SetReadDeadline bounds the handler's reads of the request body (see
 // http.ResponseController).
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.watch.handlerDeadline()
+	return w.c.rwc.SetReadDeadline(t)
+}
 
 // SetWriteDeadline bounds the writes of the answer.
 func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
@@ -212,7 +215,7 @@ func (w *response) sendHeader(final bool) {
 	w.bw = writers.Get().(*bufio.Writer)
 	w.bw.Reset(w.c.rwc)
 	w.bw.Write(statusLine(w.c.scratch[:0], w.status))
-	_ = h.Write(w.bw)
+	writeHeader(w.bw, h)
 	if _, ok := h["Date"]; !ok {
 		// Written, not added to the handler's header, as net/http does:
 		// no string or slice per answer.
@@ -278,9 +281,9 @@ var _ interface {
 type requestBody struct {
 	io.ReadCloser // http.ReadRequest's body; its Close would read it all
 	w             *response
+	read          int64
 	expect        bool // the client sent Expect: 100-continue
 	continued     bool // 100 Continue was sent
-	read          int64
 	eof           bool
 	failed        bool
 }

@@ -1,7 +1,6 @@
 package h1
 
 import (
-	"context"
 	"sync"
 	"time"
 )
@@ -36,19 +35,23 @@ type closeWatch struct {
 	set     bool // the timer is set
 	active  bool // a request is running: between start and stop
 	began   time.Time
-	cancel  context.CancelFunc // the running request's
-	reading bool               // a run reads the connection
-	read    sync.WaitGroup     // the run that reads, if any
-	gone    bool               // the client closed or reset the connection
+	ctx     *requestContext // the running request's
+	reading bool            // a run reads the connection
+	// headDeadline says the connection's read deadline may still be the
+	// request head's, which accept leaves for a request without a body:
+	// the run clears it before it reads, unless the handler set its own.
+	headDeadline bool
+	read         sync.WaitGroup // the run that reads, if any
+	gone         bool           // the client closed or reset the connection
 }
 
 // start watches c for the client going away once the request it begins
-// has run for watchDelay; cancel cancels the request's context.
-func (w *closeWatch) start(c *conn, cancel context.CancelFunc) {
+// has run for watchDelay; its going away cancels ctx.
+func (w *closeWatch) start(c *conn, ctx *requestContext) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.c, w.cancel = c, cancel
-	w.active, w.began, w.gone = true, time.Now(), false
+	w.c, w.ctx = c, ctx
+	w.active, w.began, w.gone, w.headDeadline = true, c.srv.monotonicNow(), false, true
 	if w.set {
 		return
 	}
@@ -75,7 +78,11 @@ func (w *closeWatch) run() {
 	w.set = false
 	w.reading = true
 	w.read.Add(1)
-	c, cancel := w.c, w.cancel
+	c, ctx := w.c, w.ctx
+	if w.headDeadline {
+		w.headDeadline = false
+		_ = c.rwc.SetReadDeadline(time.Time{})
+	}
 	w.mu.Unlock()
 	defer w.read.Done()
 
@@ -89,7 +96,7 @@ func (w *closeWatch) run() {
 		c.src.unread(b[0]) // a pipelined request's first byte
 	case err != nil && w.active: // not stop waking the read
 		w.gone = true
-		cancel()
+		ctx.cancel()
 	}
 }
 
@@ -98,16 +105,25 @@ func (w *closeWatch) run() {
 func (w *closeWatch) stop() bool {
 	w.mu.Lock()
 	w.active = false
-	reading := w.reading
+	reading, gone := w.reading, w.gone
 	w.mu.Unlock()
 	if reading {
 		_ = w.c.rwc.SetReadDeadline(aLongTimeAgo) // wakes the watch's read
 		w.read.Wait()
 		_ = w.c.rwc.SetReadDeadline(time.Time{})
+		w.mu.Lock()
+		gone = w.gone
+		w.mu.Unlock()
 	}
+	return !gone
+}
+
+// handlerDeadline notes that the handler sets the connection's read
+// deadline: the run must keep it.
+func (w *closeWatch) handlerDeadline() {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	return !w.gone
+	w.headDeadline = false
+	w.mu.Unlock()
 }
 
 // close stops the timer of a connection that ends.
