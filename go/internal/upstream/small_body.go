@@ -114,7 +114,7 @@ func (b *smallBody) release() {
 // Nothing can fail now but the socket: the backend answered early and
 // closed. As in sendWithBody, an answer it sent first may still be on its
 // way, and is what the caller gets.
-func (t *Transport) sendSmall(c *conn, req *http.Request, b *smallBody) (resp *http.Response, f frame, sent bool, err error) {
+func (t *Transport) sendSmall(c *conn, req *http.Request, b *smallBody, into *response) (resp *http.Response, f frame, sent bool, err error) {
 	_ = b.write(c.bw, req) // the writer's error is sticky: Flush reports it
 	werr := c.bw.Flush()
 	switch {
@@ -123,7 +123,7 @@ func (t *Transport) sendSmall(c *conn, req *http.Request, b *smallBody) (resp *h
 	case t.opts.ResponseHeaderTimeout > 0: // the wait starts when the request is out
 		_ = c.SetReadDeadline(time.Now().Add(t.opts.ResponseHeaderTimeout))
 	}
-	resp, f, err = readResponse(c, req)
+	resp, f, err = readResponse(c, req, into)
 	if werr != nil || t.opts.ResponseHeaderTimeout > 0 {
 		_ = c.SetReadDeadline(time.Time{})
 	}

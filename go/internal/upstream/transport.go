@@ -149,6 +149,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, sm
 		stop = context.AfterFunc(ctx, c.abort)
 	}
 	var (
+		into    = new(response) // the response's memory, body included
 		resp    *http.Response
 		f       frame
 		err     error
@@ -157,11 +158,11 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, sm
 	)
 	switch {
 	case !hasBody(req):
-		resp, f, err = t.sendHead(c, req)
+		resp, f, err = t.sendHead(c, req, into)
 	case small != nil:
-		resp, f, sent, err = t.sendSmall(c, req, small)
+		resp, f, sent, err = t.sendSmall(c, req, small, into)
 	default:
-		resp, f, written, err = t.sendWithBody(c, req)
+		resp, f, written, err = t.sendWithBody(c, req, into)
 	}
 	if err != nil {
 		stop()
@@ -175,7 +176,8 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, sm
 		}
 		return nil, ctx.Err()
 	}
-	b := &body{frame: f, t: t, c: c, stop: stop, written: written, reusable: sent && !resp.Close && !req.Close}
+	b := &into.body
+	*b = body{frame: f, t: t, c: c, stop: stop, written: written, reusable: sent && !resp.Close && !req.Close}
 	if f.kind == noBody {
 		b.finish(true) // HEAD, 204, 304: done already
 		return resp, nil
@@ -211,14 +213,14 @@ func Idempotent(method string) bool {
 }
 
 // sendHead sends a request without a body and reads the response head.
-func (t *Transport) sendHead(c *conn, req *http.Request) (*http.Response, frame, error) {
+func (t *Transport) sendHead(c *conn, req *http.Request, into *response) (*http.Response, frame, error) {
 	if err := t.write(c, req); err != nil {
 		return nil, frame{}, err
 	}
 	if t.opts.ResponseHeaderTimeout > 0 {
 		_ = c.SetReadDeadline(time.Now().Add(t.opts.ResponseHeaderTimeout))
 	}
-	resp, f, err := readResponse(c, req)
+	resp, f, err := readResponse(c, req, into)
 	if t.opts.ResponseHeaderTimeout > 0 {
 		_ = c.SetReadDeadline(time.Time{})
 	}
@@ -232,7 +234,7 @@ func (t *Transport) sendHead(c *conn, req *http.Request) (*http.Response, frame,
 // answer, not the failed write, is what the client must get. written
 // delivers the outcome of the write; the connection is reusable only if it
 // succeeded.
-func (t *Transport) sendWithBody(c *conn, req *http.Request) (*http.Response, frame, <-chan error, error) {
+func (t *Transport) sendWithBody(c *conn, req *http.Request, into *response) (*http.Response, frame, <-chan error, error) {
 	var (
 		mu       sync.Mutex
 		answered bool
@@ -261,7 +263,7 @@ func (t *Transport) sendWithBody(c *conn, req *http.Request) (*http.Response, fr
 		mu.Unlock()
 		written <- err
 	}()
-	resp, f, err := readResponse(c, req)
+	resp, f, err := readResponse(c, req, into)
 	mu.Lock()
 	answered = true
 	if t.opts.ResponseHeaderTimeout > 0 {
@@ -289,9 +291,9 @@ func (t *Transport) write(c *conn, req *http.Request) error {
 }
 
 // readResponse reads a response head, skipping 1xx interim responses.
-func readResponse(c *conn, req *http.Request) (*http.Response, frame, error) {
+func readResponse(c *conn, req *http.Request, into *response) (*http.Response, frame, error) {
 	for {
-		resp, f, err := readResponseHead(c.br, req)
+		resp, f, err := readResponseHead(c.br, req, into)
 		if err != nil {
 			return nil, frame{}, fmt.Errorf("read response from %s: %w", c.key, err)
 		}
