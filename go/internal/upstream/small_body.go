@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"sync"
-	"time"
 )
 
 // maxSmallBody bounds the request bodies read whole before the request is
@@ -119,14 +118,12 @@ func (t *Transport) sendSmall(c *conn, req *http.Request, b *smallBody, into *re
 	werr := c.bw.Flush()
 	switch {
 	case werr != nil:
-		_ = c.SetReadDeadline(time.Now().Add(earlyAnswerGrace))
+		c.awaitHead(earlyAnswerGrace)
 	case t.opts.ResponseHeaderTimeout > 0: // the wait starts when the request is out
-		_ = c.SetReadDeadline(time.Now().Add(t.opts.ResponseHeaderTimeout))
+		c.awaitHead(t.opts.ResponseHeaderTimeout)
 	}
 	resp, f, err = readResponse(c, req, into)
-	if werr != nil || t.opts.ResponseHeaderTimeout > 0 {
-		_ = c.SetReadDeadline(time.Time{})
-	}
+	c.endHeadWait(&f)
 	switch {
 	case err == nil:
 		return resp, f, werr == nil, nil

@@ -89,6 +89,9 @@ type conn struct {
 	abort     func()                // unblocks the pending read and write: the request's context ended
 	peekOnce  func(fd uintptr) bool // c.peek
 	peeked    bool                  // the last liveness check found the connection open
+	// headDeadline: a response head's read deadline may still be set
+	// (head_deadline.go).
+	headDeadline bool
 }
 
 // writeFailed reports that a write to the backend's socket failed (the
@@ -144,6 +147,10 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, sm
 	// Cancelling the request (the client went away) unblocks whatever
 	// read or write is pending on the connection. A context that cannot
 	// be cancelled needs no hook.
+	if small == nil && hasBody(req) {
+		// Before the hook, whose abort the clearing would undo.
+		c.clearHeadDeadline() // sendWithBody's head wait starts once the upload is written
+	}
 	stop := neverFired
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, c.abort)
@@ -218,12 +225,10 @@ func (t *Transport) sendHead(c *conn, req *http.Request, into *response) (*http.
 		return nil, frame{}, err
 	}
 	if t.opts.ResponseHeaderTimeout > 0 {
-		_ = c.SetReadDeadline(time.Now().Add(t.opts.ResponseHeaderTimeout))
+		c.awaitHead(t.opts.ResponseHeaderTimeout)
 	}
 	resp, f, err := readResponse(c, req, into)
-	if t.opts.ResponseHeaderTimeout > 0 {
-		_ = c.SetReadDeadline(time.Time{})
-	}
+	c.endHeadWait(&f)
 	return resp, f, err
 }
 
@@ -341,6 +346,10 @@ func (t *Transport) get(ctx context.Context, key poolKey, u *url.URL, checkOpen 
 func (c *conn) open() bool {
 	c.peeked = false
 	err := c.raw.Read(c.peekOnce)
+	if c.deadlinePassed(err) { // the last response's, left set: not a closed connection
+		c.clearHeadDeadline()
+		err = c.raw.Read(c.peekOnce)
+	}
 	return err == nil && c.peeked
 }
 
