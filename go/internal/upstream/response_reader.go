@@ -156,25 +156,37 @@ func parseFields(fields string, room []string) (http.Header, bool) {
 			return h, true
 		}
 		fields = rest
-		if line[0] == ' ' || line[0] == '\t' {
+		if isBlank(line[0]) {
 			return nil, false // folded (obs-fold), or white space before the first field
 		}
-		name, value, found := strings.Cut(strings.TrimRight(line, " \t"), ":")
-		if !found || name == "" || !validName(name) {
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 { // no colon, or no name
 			return nil, false
 		}
-		value = strings.TrimLeft(value, " \t")
-		if !validValue(value) {
+		name, ok := canonicalName(line[:colon])
+		value := trimBlanks(line[colon+1:])
+		if !ok || !validValue(value) {
 			return nil, false
 		}
-		name = textproto.CanonicalMIMEHeaderKey(name)
 		if vv, seen := h[name]; seen || len(values) == 0 {
 			h[name] = append(vv, value)
 			continue
 		}
-		h[name], values = values[:1:1], values[1:]
-		h[name][0] = value
+		vv := values[:1:1]
+		vv[0], values = value, values[1:]
+		h[name] = vv
 	}
+}
+
+// trimBlanks trims spaces and tabs off both ends of s.
+func trimBlanks(s string) string {
+	for len(s) > 0 && isBlank(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isBlank(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // nextLine cuts the first line off s, without its "\n" or "\r\n".
@@ -269,15 +281,27 @@ func allDigits(s string) bool {
 	return true
 }
 
-// validName is a field name of token characters (RFC 9110's tchar), as
-// textproto reads one without complaint.
-func validName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !httpguts.IsTokenRune(rune(s[i])) {
-			return false
+// canonicalName is textproto.CanonicalMIMEHeaderKey(name) for a field
+// name of token characters (RFC 9110's tchar), which textproto reads
+// without complaint; ok is false for any other name. A name in canonical
+// form already, as servers write most, is the name itself, found so in
+// the same look at its bytes that checks them.
+func canonicalName(name string) (canonical string, ok bool) {
+	isCanonical, upper := true, true // upper: a letter here is upper case in canonical form
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !httpguts.IsTokenRune(rune(c)) {
+			return "", false
 		}
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			isCanonical = false
+		}
+		upper = c == '-'
 	}
-	return true
+	if isCanonical {
+		return name, true
+	}
+	return textproto.CanonicalMIMEHeaderKey(name), true
 }
 
 // validValue is a field value textproto accepts: visible characters,
