@@ -59,8 +59,11 @@ type Transport struct {
 	opts   Options
 	dialer net.Dialer
 
-	mu      sync.Mutex
-	idle    map[poolKey][]*conn // most recent last
+	mu sync.Mutex
+	// idle holds each address's idle connections, most recent last,
+	// through a pointer: taking one and handing one back look the key up
+	// once. An emptied stack stays until prune removes it.
+	idle    map[poolKey]*[]*conn
 	closed  bool
 	janitor *time.Timer // prunes idle connections while there are any
 }
@@ -73,7 +76,7 @@ func New(opts Options) *Transport {
 	return &Transport{
 		opts:   opts,
 		dialer: net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second},
-		idle:   map[poolKey][]*conn{},
+		idle:   map[poolKey]*[]*conn{},
 	}
 }
 
@@ -325,12 +328,13 @@ func (t *Transport) get(ctx context.Context, key poolKey, u *url.URL, checkOpen 
 	for {
 		t.mu.Lock()
 		stack := t.idle[key]
-		if len(stack) == 0 {
+		if stack == nil || len(*stack) == 0 {
 			t.mu.Unlock()
 			break
 		}
-		c := stack[len(stack)-1]
-		t.idle[key] = stack[:len(stack)-1]
+		last := len(*stack) - 1
+		c := (*stack)[last]
+		(*stack)[last], *stack = nil, (*stack)[:last]
 		t.mu.Unlock()
 		if now.Sub(c.idleSince) < IdleTimeout && c.br.Buffered() == 0 && (!checkOpen || c.open()) {
 			return c, true, nil
@@ -368,9 +372,14 @@ func (c *conn) peek(fd uintptr) bool {
 func (t *Transport) release(c *conn, reuse bool) {
 	if reuse {
 		t.mu.Lock()
-		if !t.closed && len(t.idle[c.key]) < MaxIdlePerHost {
+		stack := t.idle[c.key]
+		if !t.closed && (stack == nil || len(*stack) < MaxIdlePerHost) {
+			if stack == nil {
+				stack = new([]*conn)
+				t.idle[c.key] = stack
+			}
 			c.idleSince = time.Now()
-			t.idle[c.key] = append(t.idle[c.key], c)
+			*stack = append(*stack, c)
 			if t.janitor == nil {
 				t.janitor = time.AfterFunc(IdleTimeout/2, t.prune)
 			}
@@ -389,15 +398,16 @@ func (t *Transport) prune() {
 	var stale []*conn
 	t.mu.Lock()
 	for key, stack := range t.idle {
+		conns := *stack
 		i := 0
-		for i < len(stack) && now.Sub(stack[i].idleSince) >= IdleTimeout {
+		for i < len(conns) && now.Sub(conns[i].idleSince) >= IdleTimeout {
 			i++
 		}
-		stale = append(stale, stack[:i]...)
-		if i == len(stack) {
+		stale = append(stale, conns[:i]...)
+		if i == len(conns) {
 			delete(t.idle, key)
 		} else {
-			t.idle[key] = append(stack[:0:0], stack[i:]...)
+			*stack = append(conns[:0:0], conns[i:]...)
 		}
 	}
 	if len(t.idle) > 0 && !t.closed {
@@ -416,10 +426,10 @@ func (t *Transport) prune() {
 func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
-	t.idle = map[poolKey][]*conn{}
+	t.idle = map[poolKey]*[]*conn{}
 	t.mu.Unlock()
 	for _, stack := range idle {
-		for _, c := range stack {
+		for _, c := range *stack {
 			_ = c.Close()
 		}
 	}
