@@ -29,10 +29,11 @@ type exchange struct {
 	// scheme is the one the client used: its connection's, or a trusted
 	// load balancer's X-Forwarded-Proto (for URLs the proxy writes back).
 	scheme string
-	// The response writer and the forward of the request live here, so
-	// that one allocation holds the request's own state.
+	// The response writer, the forward and the body of the request live
+	// here, so that one allocation holds the request's own state.
 	writer      responseWriter
 	forwardRoom forward
+	bodyRoom    clientBody
 }
 
 // bucketLabel keeps metrics cardinality bounded: only cos_map keys become
