@@ -90,6 +90,7 @@ type conn struct {
 	sock      *socketWriter // under bw: remembers a failed write
 	idleSince time.Time
 	abort     func()                // unblocks the pending read and write: the request's context ended
+	cancel    cancelWatch           // hooks abort to a long exchange's context (cancel_watch.go)
 	peekOnce  func(fd uintptr) bool // c.peek
 	peeked    bool                  // the last liveness check found the connection open
 	// headDeadline: a response head's read deadline may still be set
@@ -147,17 +148,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // and reads the response head. The response body hands c back to the pool
 // when read to its end.
 func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, small *smallBody) (*http.Response, error) {
-	// Cancelling the request (the client went away) unblocks whatever
-	// read or write is pending on the connection. A context that cannot
-	// be cancelled needs no hook.
+	if err := ctx.Err(); err != nil { // the client is gone already: nothing is sent
+		return nil, err
+	}
 	if small == nil && hasBody(req) {
 		// Before the hook, whose abort the clearing would undo.
 		c.clearHeadDeadline() // sendWithBody's head wait starts once the upload is written
 	}
-	stop := neverFired
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, c.abort)
-	}
+	// Cancelling the request unblocks whatever read or write is pending
+	// on the connection, once the exchange has run for hookDelay.
+	c.watch(ctx)
 	var (
 		into    = new(response) // the response's memory, body included
 		resp    *http.Response
@@ -175,11 +175,11 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, sm
 		resp, f, written, err = t.sendWithBody(c, req, into)
 	}
 	if err != nil {
-		stop()
+		c.unwatch()
 		return nil, err
 	}
-	if ctx.Err() != nil { // cancelled while the read deadline was being cleared
-		stop()
+	if ctx.Err() != nil { // cancelled before the hook was registered, or while the read deadline was cleared
+		c.unwatch()
 		_ = c.Close()
 		if written != nil {
 			<-written
@@ -187,7 +187,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, sm
 		return nil, ctx.Err()
 	}
 	b := &into.body
-	*b = body{frame: f, t: t, c: c, stop: stop, written: written, reusable: sent && !resp.Close && !req.Close}
+	*b = body{frame: f, t: t, c: c, written: written, reusable: sent && !resp.Close && !req.Close}
 	if f.kind == noBody {
 		b.finish(true) // HEAD, 204, 304: done already
 		return resp, nil
@@ -195,9 +195,6 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, sm
 	resp.Body = b
 	return resp, nil
 }
-
-// neverFired is the hook's stop for a context that cannot end.
-func neverFired() bool { return true }
 
 func hasBody(req *http.Request) bool { return req.Body != nil && req.Body != http.NoBody }
 
