@@ -216,9 +216,10 @@ func framingOf(resp *http.Response, req *http.Request) (frame, bool) {
 			chunked = true
 		}
 	}
-	closeAsked := httpguts.HeaderValuesContainsToken(h["Connection"], "close")
+	connection := h["Connection"]
+	closeAsked := httpguts.HeaderValuesContainsToken(connection, "close")
 	if resp.ProtoMinor == 0 {
-		resp.Close = closeAsked || !httpguts.HeaderValuesContainsToken(h["Connection"], "keep-alive")
+		resp.Close = closeAsked || !httpguts.HeaderValuesContainsToken(connection, "keep-alive")
 	} else if resp.Close = closeAsked; closeAsked {
 		delete(h, "Connection")
 	}
@@ -241,10 +242,10 @@ func framingOf(resp *http.Response, req *http.Request) (frame, bool) {
 			length = length*10 + int64(first[i]-'0')
 		}
 	}
-	if _, ok := h["Trailer"]; ok && chunked {
-		return frame{}, false // announced trailers: net/http's Response.Trailer
-	}
 	if chunked {
+		if _, ok := h["Trailer"]; ok {
+			return frame{}, false // announced trailers: net/http's Response.Trailer
+		}
 		resp.TransferEncoding = []string{"chunked"}
 	}
 	isHead := req != nil && req.Method == http.MethodHead
