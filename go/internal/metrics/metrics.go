@@ -36,9 +36,11 @@ type Metrics struct {
 	// requestSeries holds, for each bucket, operation and status seen,
 	// the series Request adds to: one look-up per request where
 	// WithLabelValues would hash and look up the labels of each of four
-	// metrics. It holds no more entries than the metrics have series.
+	// metrics; backendSeries, Backend's by bucket. They hold no more
+	// entries than the metrics have series.
 	mu            sync.RWMutex
 	requestSeries map[requestKey]*requestSeries
+	backendSeries map[string]prometheus.Observer
 }
 
 // requestKey is what Request's series are labelled by.
@@ -72,6 +74,7 @@ func New() *Metrics {
 		limitFallbacks:  counter("osp_limit_fallbacks_total", "Limit decisions a failure policy made because the state store did not answer, by limit and policy.", "limit", "policy"),
 		presignRefused:  counter("osp_presigned_refused_total", "Presigned requests refused by a presigned URL limit, by reason (uses_spent, expires_too_long).", "reason"),
 		requestSeries:   map[requestKey]*requestSeries{},
+		backendSeries:   map[string]prometheus.Observer{},
 	}
 	for status := range m.statusLabels {
 		m.statusLabels[status] = strconv.Itoa(status)
@@ -137,7 +140,16 @@ func (m *Metrics) statusLabel(status int) string {
 
 // Backend records the time a backend took to answer.
 func (m *Metrics) Backend(bucket string, took time.Duration) {
-	m.backendSeconds.WithLabelValues(bucket).Observe(took.Seconds())
+	m.mu.RLock()
+	s, ok := m.backendSeries[bucket]
+	m.mu.RUnlock()
+	if !ok {
+		s = m.backendSeconds.WithLabelValues(bucket)
+		m.mu.Lock()
+		m.backendSeries[bucket] = s
+		m.mu.Unlock()
+	}
+	s.Observe(took.Seconds())
 }
 
 // AuthFailure records a refused request.

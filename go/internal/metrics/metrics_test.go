@@ -28,6 +28,9 @@ func TestRequestSeries(t *testing.T) {
 	m.Request("data", "GetObject", 200, 2, 4096, time.Millisecond)
 	m.Request("data", "PutObject", 200, 4096, 0, time.Millisecond)
 	m.Request("other", "GetObject", 404, 0, 100, time.Millisecond)
+	m.Backend("data", time.Millisecond)
+	m.Backend("data", time.Millisecond)
+	m.Backend("other", time.Millisecond)
 	w := httptest.NewRecorder()
 	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
 	for _, line := range []string{
@@ -39,6 +42,8 @@ func TestRequestSeries(t *testing.T) {
 		`osp_response_bytes_total{bucket="other"} 100`,
 		`osp_request_duration_seconds_count{operation="GetObject"} 3`,
 		`osp_request_duration_seconds_count{operation="PutObject"} 1`,
+		`osp_backend_duration_seconds_count{bucket="data"} 2`,
+		`osp_backend_duration_seconds_count{bucket="other"} 1`,
 	} {
 		if !strings.Contains(w.Body.String(), "\n"+line+"\n") {
 			t.Errorf("no line %s", line)
