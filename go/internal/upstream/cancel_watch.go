@@ -23,8 +23,8 @@ import (
 // hookDelay, an idle one none. A context that ends before its hook is
 // registered aborts the exchange when it is (AfterFunc runs the hook at
 // once for a context already done), within hookDelay of the exchange's
-// start: exchange also checks the context before it sends and once the
-// response head is read.
+// start. RoundTrip also checks the context before it takes a connection,
+// and exchange once the response head is read.
 const hookDelay = 100 * time.Millisecond
 
 // cancelWatch is a connection's watch of its running exchange's context.

@@ -121,6 +121,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		defer read.release() // sent (or not at all) once RoundTrip returns
 	}
 	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil { // the client is gone already: nothing is sent
+			return nil, err
+		}
 		c, reused, err := t.get(ctx, key, req.URL, !replayable(req))
 		if err != nil {
 			return nil, err
@@ -148,9 +151,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // and reads the response head. The response body hands c back to the pool
 // when read to its end.
 func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, small *smallBody) (*http.Response, error) {
-	if err := ctx.Err(); err != nil { // the client is gone already: nothing is sent
-		return nil, err
-	}
 	if small == nil && hasBody(req) {
 		// Before the hook, whose abort the clearing would undo.
 		c.clearHeadDeadline() // sendWithBody's head wait starts once the upload is written
