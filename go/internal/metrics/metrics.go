@@ -5,6 +5,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,28 @@ type Metrics struct {
 	// statusLabels are the status label values of every HTTP status,
 	// made once: strconv.Itoa would allocate one per request.
 	statusLabels [600]string
+
+	// requestSeries holds, for each bucket, operation and status seen,
+	// the series Request adds to: one look-up per request where
+	// WithLabelValues would hash and look up the labels of each of four
+	// metrics; backendSeries, Backend's by bucket. They hold no more
+	// entries than the metrics have series.
+	mu            sync.RWMutex
+	requestSeries map[requestKey]*requestSeries
+	backendSeries map[string]prometheus.Observer
+}
+
+// requestKey is what Request's series are labelled by.
+type requestKey struct {
+	bucket, operation string
+	status            int
+}
+
+// requestSeries are the series one finished request adds to.
+type requestSeries struct {
+	requests          prometheus.Counter
+	seconds           prometheus.Observer
+	inBytes, outBytes prometheus.Counter
 }
 
 // New creates the metrics of one server.
@@ -50,6 +73,8 @@ func New() *Metrics {
 		throttled:       counter("osp_throttled_requests_total", "Requests refused with SlowDown by a request rate limit, by access key (only keys named in rate_limits; every other key is _other).", "access_key"),
 		limitFallbacks:  counter("osp_limit_fallbacks_total", "Limit decisions a failure policy made because the state store did not answer, by limit and policy.", "limit", "policy"),
 		presignRefused:  counter("osp_presigned_refused_total", "Presigned requests refused by a presigned URL limit, by reason (uses_spent, expires_too_long).", "reason"),
+		requestSeries:   map[requestKey]*requestSeries{},
+		backendSeries:   map[string]prometheus.Observer{},
 	}
 	for status := range m.statusLabels {
 		m.statusLabels[status] = strconv.Itoa(status)
@@ -78,10 +103,31 @@ func (m *Metrics) Handler() http.Handler {
 
 // Request records one finished client request.
 func (m *Metrics) Request(bucket, operation string, status int, in, out int64, took time.Duration) {
-	m.requests.WithLabelValues(bucket, operation, m.statusLabel(status)).Inc()
-	m.requestSeconds.WithLabelValues(operation).Observe(took.Seconds())
-	m.requestBytes.WithLabelValues(bucket).Add(float64(in))
-	m.responseBytes.WithLabelValues(bucket).Add(float64(out))
+	s := m.seriesOf(requestKey{bucket, operation, status})
+	s.requests.Inc()
+	s.seconds.Observe(took.Seconds())
+	s.inBytes.Add(float64(in))
+	s.outBytes.Add(float64(out))
+}
+
+// seriesOf returns the series of requests labelled by key, found once.
+func (m *Metrics) seriesOf(key requestKey) *requestSeries {
+	m.mu.RLock()
+	s, ok := m.requestSeries[key]
+	m.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = &requestSeries{
+		requests: m.requests.WithLabelValues(key.bucket, key.operation, m.statusLabel(key.status)),
+		seconds:  m.requestSeconds.WithLabelValues(key.operation),
+		inBytes:  m.requestBytes.WithLabelValues(key.bucket),
+		outBytes: m.responseBytes.WithLabelValues(key.bucket),
+	}
+	m.mu.Lock()
+	m.requestSeries[key] = s // or another goroutine's, the same series
+	m.mu.Unlock()
+	return s
 }
 
 // statusLabel is status as a label value.
@@ -94,7 +140,16 @@ func (m *Metrics) statusLabel(status int) string {
 
 // Backend records the time a backend took to answer.
 func (m *Metrics) Backend(bucket string, took time.Duration) {
-	m.backendSeconds.WithLabelValues(bucket).Observe(took.Seconds())
+	m.mu.RLock()
+	s, ok := m.backendSeries[bucket]
+	m.mu.RUnlock()
+	if !ok {
+		s = m.backendSeconds.WithLabelValues(bucket)
+		m.mu.Lock()
+		m.backendSeries[bucket] = s
+		m.mu.Unlock()
+	}
+	s.Observe(took.Seconds())
 }
 
 // AuthFailure records a refused request.

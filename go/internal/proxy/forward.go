@@ -41,27 +41,39 @@ type forward struct {
 	rate        config.RateLimit  // its limit (limits.go)
 }
 
-// droppedHeaders never reach a backend, signed or not: the client's own
-// authentication (the proxy signs anew and sets Authorization, X-Amz-Date
-// and X-Amz-Content-Sha256 itself), proxy and forwarding headers (also
-// X-Forwarded-*, see isDropped), and Expect (the proxy already answered
-// 100-continue when it started reading the body). Hop-by-hop headers are
-// dropped too (see hopHeaders). They may repeat: a chain of load
-// balancers adds one X-Forwarded-For each.
-var droppedHeaders = map[string]bool{
-	"Authorization": true, "X-Amz-Date": true, "X-Amz-Content-Sha256": true, "X-Amz-Security-Token": true,
-	"Expect": true, "Forwarded": true, "Via": true, "X-Real-Ip": true,
+// The sets of header names below are switches, not maps: they are asked
+// about every header of every request, and a switch on a constant set
+// costs a few comparisons where a map costs a hash of the name.
+
+// droppedHeader: these never reach a backend, signed or not: the client's
+// own authentication (the proxy signs anew and sets Authorization,
+// X-Amz-Date and X-Amz-Content-Sha256 itself), proxy and forwarding
+// headers (also X-Forwarded-*, see isDropped), and Expect (the proxy
+// already answered 100-continue when it started reading the body).
+// Hop-by-hop headers are dropped too (see hopHeader). They may repeat: a
+// chain of load balancers adds one X-Forwarded-For each.
+func droppedHeader(name string) bool {
+	switch name {
+	case "Authorization", "X-Amz-Date", "X-Amz-Content-Sha256", "X-Amz-Security-Token",
+		"Expect", "Forwarded", "Via", "X-Real-Ip":
+		return true
+	}
+	return false
 }
 
-// hopHeaders belong to one connection, not to the request or response
-// (RFC 9110, section 7.6.1), and are never passed on. Content-Length is
-// set by the transport from the body actually sent.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
-	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+// hopHeader: these belong to one connection, not to the request or
+// response (RFC 9110, section 7.6.1), and are never passed on.
+// Content-Length is set by the transport from the body actually sent.
+func hopHeader(name string) bool {
+	switch name {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
 }
 
-// unsignedAllowed are the headers S3 clients legitimately leave unsigned
+// unsignedAllowed: these are the headers S3 clients legitimately leave unsigned
 // that still reach the backend. Each is safe because it cannot widen what
 // the validator granted:
 //   - Content-Length: framing; the transport sets it from the body
@@ -77,9 +89,13 @@ var hopHeaders = map[string]bool{
 //     If-Unmodified-Since: they only narrow what a permitted request
 //     returns or does; browsers and media players send them unsigned on
 //     presigned GETs.
-var unsignedAllowed = map[string]bool{
-	"Content-Length": true, "Content-Type": true, "Cache-Control": true, "Content-Md5": true, "User-Agent": true,
-	"Range": true, "If-Match": true, "If-None-Match": true, "If-Modified-Since": true, "If-Unmodified-Since": true,
+func unsignedAllowed(name string) bool {
+	switch name {
+	case "Content-Length", "Content-Type", "Cache-Control", "Content-Md5", "User-Agent",
+		"Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since":
+		return true
+	}
+	return false
 }
 
 // listHeaders are the S3 headers whose value is a comma-separated list,
@@ -140,7 +156,7 @@ func (b *backendRequest) setURL(fw *forward, endpoint string) (host string) {
 //	    framing headers of a body it re-frames (upstreamBody.applyTo).
 //
 // Proxy, forwarding and hop-by-hop headers are never passed on, signed or
-// not (droppedHeaders, hopHeaders, X-Forwarded-*). Everything else is
+// not (droppedHeader, hopHeader, X-Forwarded-*). Everything else is
 // dropped, and its name (never its value) logged at debug level.
 //
 // Some requests are refused instead (checkForwarding), as a header could
@@ -162,7 +178,7 @@ func (b *backendRequest) setURL(fw *forward, endpoint string) (host string) {
 // forwards reports whether the forwarding rule passes the header name (as
 // Go's server writes it) on to the backend.
 func forwards(name string, signed []string) bool {
-	return !isDropped(name) && (unsignedAllowed[name] || containsFold(signed, name))
+	return !isDropped(name) && (unsignedAllowed(name) || containsFold(signed, name))
 }
 
 // checkForwarding refuses a request whose headers the forwarding rule
@@ -232,7 +248,7 @@ func joinList(values []string) string {
 // isDropped reports whether a header never reaches a backend, signed or
 // not.
 func isDropped(name string) bool {
-	return droppedHeaders[name] || hopHeaders[name] || strings.HasPrefix(name, "X-Forwarded-")
+	return droppedHeader(name) || hopHeader(name) || strings.HasPrefix(name, "X-Forwarded-")
 }
 
 // checkConnection refuses a Connection header that names a header the
@@ -250,7 +266,7 @@ func checkConnection(values, signed []string) error {
 			name := textproto.CanonicalMIMEHeaderKey(token)
 			switch {
 			case isAmzHeader(name), name == "Authorization", name == "Host", name == "Content-Length",
-				name == "Transfer-Encoding", unsignedAllowed[name], containsFold(signed, name):
+				name == "Transfer-Encoding", unsignedAllowed(name), containsFold(signed, name):
 				return s3err.Newf(s3err.ErrInvalidArgument, "The Connection header may not name %s.", truncate(token))
 			}
 		}

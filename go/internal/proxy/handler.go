@@ -118,7 +118,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var body *clientBody
 	if hasBody {
-		body = &clientBody{ReadCloser: r.Body, timeout: h.opts.ClientBodyTimeout, w: w}
+		body = &x.bodyRoom
+		*body = clientBody{ReadCloser: r.Body, timeout: h.opts.ClientBodyTimeout, w: w}
 		r.Body = body
 		x.body = body
 	}

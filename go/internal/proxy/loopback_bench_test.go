@@ -40,7 +40,8 @@ func BenchmarkLoopbackGET4KiB(b *testing.B) {
 func loopbackProxy(b *testing.B, backend net.Listener) string {
 	bucket := &config.Bucket{Host: "127.0.0.1", Port: backend.Addr().(*net.TCPAddr).Port, Scheme: "http",
 		AddressingStyle: config.PathStyle, Region: "us-east-1", AccessKey: backendKey, SecretKey: backendSecret}
-	transport := upstream.New(upstream.Options{})
+	// As the server builds it: a backend timeout is always set.
+	transport := upstream.New(upstream.Options{ResponseHeaderTimeout: config.DefaultBackendTimeout})
 	h := handlerWith(map[string]*config.Bucket{"data": bucket}, nil, transport)
 	h.log = quietLog
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

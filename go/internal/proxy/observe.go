@@ -29,10 +29,11 @@ type exchange struct {
 	// scheme is the one the client used: its connection's, or a trusted
 	// load balancer's X-Forwarded-Proto (for URLs the proxy writes back).
 	scheme string
-	// The response writer and the forward of the request live here, so
-	// that one allocation holds the request's own state.
+	// The response writer, the forward and the body of the request live
+	// here, so that one allocation holds the request's own state.
 	writer      responseWriter
 	forwardRoom forward
+	bodyRoom    clientBody
 }
 
 // bucketLabel keeps metrics cardinality bounded: only cos_map keys become
@@ -61,11 +62,13 @@ type responseWriter struct {
 func (w *responseWriter) WriteHeader(code int) {
 	if !w.wroteHeader && code >= 200 {
 		w.wroteHeader, w.status = true, code
-		// The names in canonical form: Header.Get and Set would
-		// canonicalize them anew, an allocation each.
+		// By the names in canonical form, without Header.Get and Set,
+		// which canonicalize them anew; and the backend's id moves in
+		// its own slice (its first value, as Get would read it), where
+		// Set would make one.
 		h := w.Header()
-		if backendID := h.Get("X-Amz-Request-Id"); backendID != "" && backendID != w.requestID[0] {
-			h.Set("X-Osp-Backend-Request-Id", backendID)
+		if ids := h["X-Amz-Request-Id"]; len(ids) > 0 && ids[0] != "" && ids[0] != w.requestID[0] {
+			h["X-Osp-Backend-Request-Id"] = ids[:1:1]
 		}
 		h["X-Amz-Request-Id"] = w.requestID[:]
 	}

@@ -158,7 +158,7 @@ func (h *Handler) outgoing(r *http.Request, fw *forward, b *backendRequest) (*ht
 func copyResponseHeader(dst, src http.Header) {
 	connection := src["Connection"]
 	for name, values := range src {
-		if hopHeaders[name] || (len(connection) > 0 && listsToken(connection, name)) {
+		if hopHeader(name) || (len(connection) > 0 && listsToken(connection, name)) {
 			continue
 		}
 		if strings.HasPrefix(name, "X-Amz-Meta-") {

@@ -13,7 +13,6 @@ type body struct {
 	frame    // the body's bytes on the connection
 	t        *Transport
 	c        *conn
-	stop     func() bool  // stops the cancellation hook; false once it fired
 	written  <-chan error // the request's write, for bodies streamed by sendWithBody
 	reusable bool
 	done     bool
@@ -95,7 +94,7 @@ func (b *body) Close() error {
 
 func (b *body) finish(complete bool) {
 	b.done = true
-	reuse := b.stop() && complete && b.reusable
+	reuse := b.c.unwatch() && complete && b.reusable
 	if b.written != nil {
 		select {
 		case err := <-b.written:

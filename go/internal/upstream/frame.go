@@ -74,6 +74,18 @@ func (f *frame) Read(p []byte) (int, error) {
 	return 0, io.EOF
 }
 
+// buffered says the rest of the body (if any) is in the read buffer: it
+// is read without another read of the socket.
+func (f *frame) buffered() bool {
+	switch f.kind {
+	case noBody:
+		return true
+	case lengthBody:
+		return f.length-f.read <= int64(f.br.Buffered())
+	}
+	return false
+}
+
 // knownLength says the rest of the body is the next length-read bytes
 // of the connection, with no framing: it can be moved in the kernel.
 func (f *frame) knownLength() bool {

@@ -71,8 +71,11 @@ func (h requestHead) write(w *bufio.Writer, req *http.Request) error {
 	w.WriteString(h.host)
 	w.WriteString("\r\n")
 	userAgent := defaultUserAgent
-	if _, ok := req.Header["User-Agent"]; ok {
-		userAgent = req.Header.Get("User-Agent")
+	if values, ok := req.Header["User-Agent"]; ok {
+		userAgent = "" // as Header.Get for a name without values
+		if len(values) > 0 {
+			userAgent = values[0]
+		}
 	}
 	if userAgent != "" { // before cleaning: a blank one is sent empty
 		writeField(w, "User-Agent", cleanValue(userAgent))
@@ -89,7 +92,7 @@ func (h requestHead) write(w *bufio.Writer, req *http.Request) error {
 		w.WriteString("\r\n")
 	}
 	for name, values := range req.Header {
-		if writtenApart[name] || !httpguts.ValidHeaderFieldName(name) {
+		if writtenApart(name) || !httpguts.ValidHeaderFieldName(name) {
 			continue // as req.Write: invalid names are dropped
 		}
 		for _, v := range values {
@@ -105,28 +108,47 @@ const defaultUserAgent = "Go-http-client/1.1"
 
 // writtenApart are the header names req.Write takes from elsewhere
 // (Host, the framing) or writes first (User-Agent): never copied as they
-// are.
-var writtenApart = map[string]bool{
-	"Host": true, "User-Agent": true, "Content-Length": true, "Transfer-Encoding": true, "Trailer": true,
+// are. (A switch, not a map: no hash of every name of every request.)
+func writtenApart(name string) bool {
+	switch name {
+	case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+		return true
+	}
+	return false
 }
 
+// writeField writes one field line. When it fits the writer's free space
+// it is appended there and written at once: one copy, where four
+// WriteStrings each pay a call and a check of the space.
 func writeField(w *bufio.Writer, name, value string) {
-	w.WriteString(name)
-	w.WriteString(": ")
-	w.WriteString(value)
-	w.WriteString("\r\n")
+	if w.Available() < len(name)+len(value)+len(": \r\n") {
+		w.WriteString(name)
+		w.WriteString(": ")
+		w.WriteString(value)
+		w.WriteString("\r\n")
+		return
+	}
+	line := append(w.AvailableBuffer(), name...)
+	line = append(line, ": "...)
+	line = append(line, value...)
+	w.Write(append(line, "\r\n"...))
 }
 
 // cleanValue is a header value as req.Write sends it: CR and LF turned
 // into spaces (a value cannot end the field or start another), and
 // surrounding white space trimmed. Most values need neither, and are
-// returned as they are.
+// returned as they are, after a look at their ends and two byte searches.
 func cleanValue(v string) string {
-	if strings.ContainsAny(v, "\r\n") {
+	if strings.IndexByte(v, '\n') >= 0 || strings.IndexByte(v, '\r') >= 0 {
 		v = newlinesToSpaces.Replace(v)
+	}
+	if v == "" || (!isBlank(v[0]) && !isBlank(v[len(v)-1])) {
+		return v
 	}
 	return strings.Trim(v, " \t")
 }
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 
 var newlinesToSpaces = strings.NewReplacer("\r", " ", "\n", " ")
 
@@ -191,7 +213,7 @@ func bodyLength(req *http.Request) (int64, bool) {
 		return 0, req.ContentLength == 0 || req.Body == http.NoBody
 	case req.ContentLength > 0:
 		return req.ContentLength, true
-	case usuallyWithoutBody(req.Method):
+	case usuallyWithoutBody(req.Method) || req.Method == "": // "": a GET, to req.Write
 		return 0, false
 	}
 	return -1, true // a body of unknown length (or ContentLength 0 with a body: unknown too)

@@ -11,10 +11,22 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
+// response is the memory of one response on the direct path, in one
+// allocation where there were three: the http.Response handed to the
+// caller, its body, and the slices of its header values (which
+// parseFields cuts from values, as long as there is room).
+type response struct {
+	http.Response
+	body   body
+	values [12]string // S3's answers have some ten fields; 480 bytes in all
+}
+
 // readResponseHead reads one response head from br into the
 // *http.Response http.ReadResponse returns, and how its body is framed.
 // Unless the frame says there is no body, the caller reads it through the
-// frame and sets resp.Body.
+// frame and sets resp.Body. A head parsed here is read into into, which
+// the result then is (&into.Response); into must not be reused while it
+// is.
 //
 // A plain head, whole in br's buffer, is parsed here, in one string: its
 // values and most names are views of that string, where http.ReadResponse
@@ -24,13 +36,13 @@ import (
 // what is wrong with it: the parser below only ever accepts what
 // http.ReadResponse accepts, with the same result
 // (FuzzReadResponseHead checks both).
-func readResponseHead(br *bufio.Reader, req *http.Request) (*http.Response, frame, error) {
+func readResponseHead(br *bufio.Reader, req *http.Request, into *response) (*http.Response, frame, error) {
 	head, err := peekHead(br)
 	if err != nil {
 		return nil, frame{}, err
 	}
 	if head != nil {
-		if resp, f, ok := parseHead(string(head), req); ok {
+		if resp, f, ok := parseHead(string(head), req, into); ok {
 			_, _ = br.Discard(len(head)) // cannot fail: the head is buffered
 			f.br = br
 			return resp, f, nil
@@ -91,16 +103,17 @@ func headLength(buf []byte, scanned *int) (int, bool) {
 	}
 }
 
-// parseHead parses a whole head (status line, fields, empty line) as
-// http.ReadResponse does, or declines (ok false) anything it does not
-// take exactly as http.ReadResponse would.
-func parseHead(head string, req *http.Request) (resp *http.Response, f frame, ok bool) {
+// parseHead parses a whole head (status line, fields, empty line) into
+// into as http.ReadResponse does, or declines (ok false) anything it does
+// not take exactly as http.ReadResponse would.
+func parseHead(head string, req *http.Request, into *response) (resp *http.Response, f frame, ok bool) {
 	statusLine, rest := nextLine(head)
 	proto, status, found := strings.Cut(statusLine, " ")
 	if !found || hasControl(statusLine) {
 		return nil, f, false
 	}
-	resp = &http.Response{Proto: proto, Status: strings.TrimLeft(status, " "), Request: req}
+	resp = &into.Response
+	*resp = http.Response{Proto: proto, Status: strings.TrimLeft(status, " "), Request: req}
 	switch proto {
 	case "HTTP/1.1":
 		resp.ProtoMajor, resp.ProtoMinor = 1, 1
@@ -114,7 +127,7 @@ func parseHead(head string, req *http.Request) (resp *http.Response, f frame, ok
 		return nil, f, false
 	}
 	resp.StatusCode = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
-	if resp.Header, ok = parseFields(rest); !ok {
+	if resp.Header, ok = parseFields(rest, into.values[:]); !ok {
 		return nil, f, false
 	}
 	if f, ok = framingOf(resp, req); !ok {
@@ -124,39 +137,56 @@ func parseHead(head string, req *http.Request) (resp *http.Response, f frame, ok
 }
 
 // parseFields parses the header fields of a head after its status line,
-// up to the empty line: no folded lines, no malformed ones.
-func parseFields(fields string) (http.Header, bool) {
+// up to the empty line: no folded lines, no malformed ones. The values'
+// slices are cut from room while it lasts.
+func parseFields(fields string, room []string) (http.Header, bool) {
 	n := strings.Count(fields, "\n") - 1 // lines, less the empty one
 	if n < 0 {
 		return nil, false
 	}
 	h := make(http.Header, n)
-	values := make([]string, n) // one value a name, most often: cut up below
+	values := room // one value a name, most often: cut up below
+	if n > len(room) {
+		values = make([]string, n)
+	}
+	values = values[:n]
 	for {
 		line, rest := nextLine(fields)
 		if line == "" {
 			return h, true
 		}
 		fields = rest
-		if line[0] == ' ' || line[0] == '\t' {
+		if isBlank(line[0]) {
 			return nil, false // folded (obs-fold), or white space before the first field
 		}
-		name, value, found := strings.Cut(strings.TrimRight(line, " \t"), ":")
-		if !found || name == "" || !validName(name) {
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 { // no colon, or no name
 			return nil, false
 		}
-		value = strings.TrimLeft(value, " \t")
-		if !validValue(value) {
+		name, ok := canonicalName(line[:colon])
+		value := trimBlanks(line[colon+1:])
+		if !ok || !validValue(value) {
 			return nil, false
 		}
-		name = textproto.CanonicalMIMEHeaderKey(name)
 		if vv, seen := h[name]; seen || len(values) == 0 {
 			h[name] = append(vv, value)
 			continue
 		}
-		h[name], values = values[:1:1], values[1:]
-		h[name][0] = value
+		vv := values[:1:1]
+		vv[0], values = value, values[1:]
+		h[name] = vv
 	}
+}
+
+// trimBlanks trims spaces and tabs off both ends of s.
+func trimBlanks(s string) string {
+	for len(s) > 0 && isBlank(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isBlank(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // nextLine cuts the first line off s, without its "\n" or "\r\n".
@@ -186,9 +216,10 @@ func framingOf(resp *http.Response, req *http.Request) (frame, bool) {
 			chunked = true
 		}
 	}
-	closeAsked := httpguts.HeaderValuesContainsToken(h["Connection"], "close")
+	connection := h["Connection"]
+	closeAsked := httpguts.HeaderValuesContainsToken(connection, "close")
 	if resp.ProtoMinor == 0 {
-		resp.Close = closeAsked || !httpguts.HeaderValuesContainsToken(h["Connection"], "keep-alive")
+		resp.Close = closeAsked || !httpguts.HeaderValuesContainsToken(connection, "keep-alive")
 	} else if resp.Close = closeAsked; closeAsked {
 		delete(h, "Connection")
 	}
@@ -211,10 +242,10 @@ func framingOf(resp *http.Response, req *http.Request) (frame, bool) {
 			length = length*10 + int64(first[i]-'0')
 		}
 	}
-	if _, ok := h["Trailer"]; ok && chunked {
-		return frame{}, false // announced trailers: net/http's Response.Trailer
-	}
 	if chunked {
+		if _, ok := h["Trailer"]; ok {
+			return frame{}, false // announced trailers: net/http's Response.Trailer
+		}
 		resp.TransferEncoding = []string{"chunked"}
 	}
 	isHead := req != nil && req.Method == http.MethodHead
@@ -251,15 +282,27 @@ func allDigits(s string) bool {
 	return true
 }
 
-// validName is a field name of token characters (RFC 9110's tchar), as
-// textproto reads one without complaint.
-func validName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !httpguts.IsTokenRune(rune(s[i])) {
-			return false
+// canonicalName is textproto.CanonicalMIMEHeaderKey(name) for a field
+// name of token characters (RFC 9110's tchar), which textproto reads
+// without complaint; ok is false for any other name. A name in canonical
+// form already, as servers write most, is the name itself, found so in
+// the same look at its bytes that checks them.
+func canonicalName(name string) (canonical string, ok bool) {
+	isCanonical, upper := true, true // upper: a letter here is upper case in canonical form
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !httpguts.IsTokenRune(rune(c)) {
+			return "", false
 		}
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			isCanonical = false
+		}
+		upper = c == '-'
 	}
-	return true
+	if isCanonical {
+		return name, true
+	}
+	return textproto.CanonicalMIMEHeaderKey(name), true
 }
 
 // validValue is a field value textproto accepts: visible characters,

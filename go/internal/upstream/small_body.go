@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"sync"
-	"time"
 )
 
 // maxSmallBody bounds the request bodies read whole before the request is
@@ -114,19 +113,17 @@ func (b *smallBody) release() {
 // Nothing can fail now but the socket: the backend answered early and
 // closed. As in sendWithBody, an answer it sent first may still be on its
 // way, and is what the caller gets.
-func (t *Transport) sendSmall(c *conn, req *http.Request, b *smallBody) (resp *http.Response, f frame, sent bool, err error) {
+func (t *Transport) sendSmall(c *conn, req *http.Request, b *smallBody, into *response) (resp *http.Response, f frame, sent bool, err error) {
 	_ = b.write(c.bw, req) // the writer's error is sticky: Flush reports it
 	werr := c.bw.Flush()
 	switch {
 	case werr != nil:
-		_ = c.SetReadDeadline(time.Now().Add(earlyAnswerGrace))
+		c.awaitHead(earlyAnswerGrace)
 	case t.opts.ResponseHeaderTimeout > 0: // the wait starts when the request is out
-		_ = c.SetReadDeadline(time.Now().Add(t.opts.ResponseHeaderTimeout))
+		c.awaitHead(t.opts.ResponseHeaderTimeout)
 	}
-	resp, f, err = readResponse(c, req)
-	if werr != nil || t.opts.ResponseHeaderTimeout > 0 {
-		_ = c.SetReadDeadline(time.Time{})
-	}
+	resp, f, err = readResponse(c, req, into)
+	c.endHeadWait(&f)
 	switch {
 	case err == nil:
 		return resp, f, werr == nil, nil

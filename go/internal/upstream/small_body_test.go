@@ -158,7 +158,7 @@ func TestSmallUploadToAResetConnectionKeepsTheAnswer(t *testing.T) {
 		t.Fatal("the write to a reset connection succeeded")
 	}
 	wantDenied(t, resp, err)
-	if n := len(tr.idle[poolKey{req.URL.Scheme, req.URL.Host}]); n != 0 {
+	if stack := tr.idle[poolKey{req.URL.Scheme, req.URL.Host}]; stack != nil && len(*stack) != 0 {
 		t.Fatal("a connection whose write failed went back to the pool")
 	}
 }

@@ -61,8 +61,11 @@ type Transport struct {
 	opts   Options
 	dialer net.Dialer
 
-	mu      sync.Mutex
-	idle    map[poolKey][]*conn // most recent last
+	mu sync.Mutex
+	// idle holds each address's idle connections, most recent last,
+	// through a pointer: taking one and handing one back look the key up
+	// once. An emptied stack stays until prune removes it.
+	idle    map[poolKey]*[]*conn
 	closed  bool
 	janitor *time.Timer // prunes idle connections while there are any
 }
@@ -75,7 +78,7 @@ func New(opts Options) *Transport {
 	return &Transport{
 		opts:   opts,
 		dialer: net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second},
-		idle:   map[poolKey][]*conn{},
+		idle:   map[poolKey]*[]*conn{},
 	}
 }
 
@@ -89,8 +92,12 @@ type conn struct {
 	sock      *socketWriter // under bw: remembers a failed write
 	idleSince time.Time
 	abort     func()                // unblocks the pending read and write: the request's context ended
+	cancel    cancelWatch           // hooks abort to a long exchange's context (cancel_watch.go)
 	peekOnce  func(fd uintptr) bool // c.peek
 	peeked    bool                  // the last liveness check found the connection open
+	// headDeadline: a response head's read deadline may still be set
+	// (head_deadline.go).
+	headDeadline bool
 }
 
 // writeFailed reports that a write to the backend's socket failed (the
@@ -116,6 +123,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		defer read.release() // sent (or not at all) once RoundTrip returns
 	}
 	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil { // the client is gone already: nothing is sent
+			return nil, err
+		}
 		c, reused, err := t.get(ctx, key, req.URL, !replayable(req))
 		if err != nil {
 			return nil, err
@@ -143,14 +153,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // and reads the response head. The response body hands c back to the pool
 // when read to its end.
 func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, small *smallBody) (*http.Response, error) {
-	// Cancelling the request (the client went away) unblocks whatever
-	// read or write is pending on the connection. A context that cannot
-	// be cancelled needs no hook.
-	stop := neverFired
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, c.abort)
+	if small == nil && hasBody(req) {
+		// Before the hook, whose abort the clearing would undo.
+		c.clearHeadDeadline() // sendWithBody's head wait starts once the upload is written
 	}
+	// Cancelling the request unblocks whatever read or write is pending
+	// on the connection, once the exchange has run for hookDelay.
+	c.watch(ctx)
 	var (
+		into    = new(response) // the response's memory, body included
 		resp    *http.Response
 		f       frame
 		err     error
@@ -159,25 +170,26 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, sm
 	)
 	switch {
 	case !hasBody(req):
-		resp, f, err = t.sendHead(c, req)
+		resp, f, err = t.sendHead(c, req, into)
 	case small != nil:
-		resp, f, sent, err = t.sendSmall(c, req, small)
+		resp, f, sent, err = t.sendSmall(c, req, small, into)
 	default:
-		resp, f, written, err = t.sendWithBody(c, req)
+		resp, f, written, err = t.sendWithBody(c, req, into)
 	}
 	if err != nil {
-		stop()
+		c.unwatch()
 		return nil, err
 	}
-	if ctx.Err() != nil { // cancelled while the read deadline was being cleared
-		stop()
+	if ctx.Err() != nil { // cancelled before the hook was registered, or while the read deadline was cleared
+		c.unwatch()
 		_ = c.Close()
 		if written != nil {
 			<-written
 		}
 		return nil, ctx.Err()
 	}
-	b := &body{frame: f, t: t, c: c, stop: stop, written: written, reusable: sent && !resp.Close && !req.Close}
+	b := &into.body
+	*b = body{frame: f, t: t, c: c, written: written, reusable: sent && !resp.Close && !req.Close}
 	if f.kind == noBody {
 		b.finish(true) // HEAD, 204, 304: done already
 		return resp, nil
@@ -185,9 +197,6 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, sm
 	resp.Body = b
 	return resp, nil
 }
-
-// neverFired is the hook's stop for a context that cannot end.
-func neverFired() bool { return true }
 
 func hasBody(req *http.Request) bool { return req.Body != nil && req.Body != http.NoBody }
 
@@ -213,17 +222,15 @@ func Idempotent(method string) bool {
 }
 
 // sendHead sends a request without a body and reads the response head.
-func (t *Transport) sendHead(c *conn, req *http.Request) (*http.Response, frame, error) {
+func (t *Transport) sendHead(c *conn, req *http.Request, into *response) (*http.Response, frame, error) {
 	if err := t.write(c, req); err != nil {
 		return nil, frame{}, err
 	}
 	if t.opts.ResponseHeaderTimeout > 0 {
-		_ = c.SetReadDeadline(time.Now().Add(t.opts.ResponseHeaderTimeout))
+		c.awaitHead(t.opts.ResponseHeaderTimeout)
 	}
-	resp, f, err := readResponse(c, req)
-	if t.opts.ResponseHeaderTimeout > 0 {
-		_ = c.SetReadDeadline(time.Time{})
-	}
+	resp, f, err := readResponse(c, req, into)
+	c.endHeadWait(&f)
 	return resp, f, err
 }
 
@@ -234,7 +241,7 @@ func (t *Transport) sendHead(c *conn, req *http.Request) (*http.Response, frame,
 // answer, not the failed write, is what the client must get. written
 // delivers the outcome of the write; the connection is reusable only if it
 // succeeded.
-func (t *Transport) sendWithBody(c *conn, req *http.Request) (*http.Response, frame, <-chan error, error) {
+func (t *Transport) sendWithBody(c *conn, req *http.Request, into *response) (*http.Response, frame, <-chan error, error) {
 	var (
 		mu       sync.Mutex
 		answered bool
@@ -263,7 +270,7 @@ func (t *Transport) sendWithBody(c *conn, req *http.Request) (*http.Response, fr
 		mu.Unlock()
 		written <- err
 	}()
-	resp, f, err := readResponse(c, req)
+	resp, f, err := readResponse(c, req, into)
 	mu.Lock()
 	answered = true
 	if t.opts.ResponseHeaderTimeout > 0 {
@@ -291,9 +298,9 @@ func (t *Transport) write(c *conn, req *http.Request) error {
 }
 
 // readResponse reads a response head, skipping 1xx interim responses.
-func readResponse(c *conn, req *http.Request) (*http.Response, frame, error) {
+func readResponse(c *conn, req *http.Request, into *response) (*http.Response, frame, error) {
 	for {
-		resp, f, err := readResponseHead(c.br, req)
+		resp, f, err := readResponseHead(c.br, req, into)
 		if err != nil {
 			return nil, frame{}, fmt.Errorf("read response from %s: %w", c.key, err)
 		}
@@ -320,12 +327,13 @@ func (t *Transport) get(ctx context.Context, key poolKey, u *url.URL, checkOpen 
 	for {
 		t.mu.Lock()
 		stack := t.idle[key]
-		if len(stack) == 0 {
+		if stack == nil || len(*stack) == 0 {
 			t.mu.Unlock()
 			break
 		}
-		c := stack[len(stack)-1]
-		t.idle[key] = stack[:len(stack)-1]
+		last := len(*stack) - 1
+		c := (*stack)[last]
+		(*stack)[last], *stack = nil, (*stack)[:last]
 		t.mu.Unlock()
 		if now.Sub(c.idleSince) < IdleTimeout && c.br.Buffered() == 0 && (!checkOpen || c.open()) {
 			return c, true, nil
@@ -341,6 +349,10 @@ func (t *Transport) get(ctx context.Context, key poolKey, u *url.URL, checkOpen 
 func (c *conn) open() bool {
 	c.peeked = false
 	err := c.raw.Read(c.peekOnce)
+	if c.deadlinePassed(err) { // the last response's, left set: not a closed connection
+		c.clearHeadDeadline()
+		err = c.raw.Read(c.peekOnce)
+	}
 	return err == nil && c.peeked
 }
 
@@ -359,9 +371,14 @@ func (c *conn) peek(fd uintptr) bool {
 func (t *Transport) release(c *conn, reuse bool) {
 	if reuse {
 		t.mu.Lock()
-		if !t.closed && len(t.idle[c.key]) < MaxIdlePerHost {
+		stack := t.idle[c.key]
+		if !t.closed && (stack == nil || len(*stack) < MaxIdlePerHost) {
+			if stack == nil {
+				stack = new([]*conn)
+				t.idle[c.key] = stack
+			}
 			c.idleSince = time.Now()
-			t.idle[c.key] = append(t.idle[c.key], c)
+			*stack = append(*stack, c)
 			if t.janitor == nil {
 				t.janitor = time.AfterFunc(IdleTimeout/2, t.prune)
 			}
@@ -380,15 +397,16 @@ func (t *Transport) prune() {
 	var stale []*conn
 	t.mu.Lock()
 	for key, stack := range t.idle {
+		conns := *stack
 		i := 0
-		for i < len(stack) && now.Sub(stack[i].idleSince) >= IdleTimeout {
+		for i < len(conns) && now.Sub(conns[i].idleSince) >= IdleTimeout {
 			i++
 		}
-		stale = append(stale, stack[:i]...)
-		if i == len(stack) {
+		stale = append(stale, conns[:i]...)
+		if i == len(conns) {
 			delete(t.idle, key)
 		} else {
-			t.idle[key] = append(stack[:0:0], stack[i:]...)
+			*stack = append(conns[:0:0], conns[i:]...)
 		}
 	}
 	if len(t.idle) > 0 && !t.closed {
@@ -407,10 +425,10 @@ func (t *Transport) prune() {
 func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
-	t.idle = map[poolKey][]*conn{}
+	t.idle = map[poolKey]*[]*conn{}
 	t.mu.Unlock()
 	for _, stack := range idle {
-		for _, c := range stack {
+		for _, c := range *stack {
 			_ = c.Close()
 		}
 	}

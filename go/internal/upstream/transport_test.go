@@ -698,7 +698,9 @@ func BenchmarkRoundTrip4KiB(b *testing.B) {
 			}()
 		}
 	}()
-	tr := New(Options{})
+	// As the proxy's server builds it: a response-header timeout is
+	// always set (300 s by default).
+	tr := New(Options{ResponseHeaderTimeout: 300 * time.Second})
 	defer tr.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
