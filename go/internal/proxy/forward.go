@@ -313,9 +313,11 @@ func listsToken(values []string, token string) bool {
 }
 
 // canonicalQueryOrder re-encodes each query parameter with the SigV4 rules,
-// keeping the client's order, so that the backend and the signer cannot
-// read the parameters differently (a raw '+', say). The client's presigned
-// authentication parameters are left out: the proxy signs anew.
+// in the client's order, so that the signer's parse of the query
+// (URL.Query) reads the parameters as the proxy did (a raw '+', say). The
+// signer then writes the query back in its canonical form, sorted: that is
+// what the backend receives, byte for byte what was signed. The client's
+// presigned authentication parameters are left out: the proxy signs anew.
 func canonicalQueryOrder(params []sigv4.QueryParam, dropPresign bool) string {
 	var b strings.Builder
 	for _, p := range params {
