@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,13 +164,22 @@ func xmlHeaderless(s string) string { return `<?xml version="1.0" encoding="UTF-
 // deleteBackend answers DeleteObjects as S3 does, deleting every key named,
 // after checking the signature, the payload hash and the body's digests;
 // it records each request it got.
-func deleteBackend(t *testing.T) (*httptest.Server, *[]*seen) {
-	var got []*seen
+func deleteBackend(t *testing.T) (*httptest.Server, func() []*seen) {
+	var (
+		mu  sync.Mutex
+		got []*seen
+	)
 	verifier := sigv4.NewVerifier(nil)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := &seen{method: r.Method, rawQuery: r.URL.RawQuery, header: r.Header.Clone()}
 		s.body, _ = io.ReadAll(r.Body)
-		got = append(got, s)
+		// Recorded once answered (a deferred call), under mu: the test reads
+		// it after the answer, which the race detector cannot see as an order.
+		defer func() {
+			mu.Lock()
+			got = append(got, s)
+			mu.Unlock()
+		}()
 		a, err := sigv4.ParseHeaderAuth(r)
 		if err == nil {
 			_, err = verifier.VerifyHeaderAuth(r, queryOf(r), a, backendSecret)
@@ -202,7 +212,11 @@ func deleteBackend(t *testing.T) (*httptest.Server, *[]*seen) {
 		_, _ = io.WriteString(w, b.String())
 	}))
 	t.Cleanup(srv.Close)
-	return srv, &got
+	return srv, func() []*seen {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]*seen(nil), got...)
+	}
 }
 
 // keyAwareHandler has a key-aware validator that allows DeleteObjects and
@@ -269,10 +283,10 @@ func TestDeleteObjectsRewritesWithNewDigests(t *testing.T) {
 	if fmt.Sprint(deleted) != "[incoming/a incoming/b&c]" || fmt.Sprint(denied) != "[other/secret]" {
 		t.Fatalf("deleted %v, denied %v", deleted, denied)
 	}
-	if len(*got) != 1 || (*got)[0].sigErr != nil {
-		t.Fatalf("backend got %d requests: %+v", len(*got), *got)
+	if len(got()) != 1 || got()[0].sigErr != nil {
+		t.Fatalf("backend got %d requests: %+v", len(got()), got())
 	}
-	if b := string((*got)[0].body); strings.Contains(b, "other/secret") {
+	if b := string(got()[0].body); strings.Contains(b, "other/secret") {
 		t.Fatalf("the backend was asked to delete a denied key: %s", b)
 	}
 }
@@ -282,8 +296,8 @@ func TestDeleteObjectsAllAllowedForwardsTheClientsBody(t *testing.T) {
 	h := keyAwareHandler(t, srv)
 	body := `<Delete><Object><Key>incoming/a</Key></Object></Delete>`
 	deleted, denied := readResult(t, do(t, h, "POST", "/bkt?delete", body, map[string]string{"Content-MD5": contentMD5(body)}, clientSecret))
-	if fmt.Sprint(deleted) != "[incoming/a]" || denied != nil || len(*got) != 1 || string((*got)[0].body) != body {
-		t.Fatalf("deleted %v, denied %v, backend %+v", deleted, denied, *got)
+	if fmt.Sprint(deleted) != "[incoming/a]" || denied != nil || len(got()) != 1 || string(got()[0].body) != body {
+		t.Fatalf("deleted %v, denied %v, backend %+v", deleted, denied, got())
 	}
 }
 
@@ -292,8 +306,8 @@ func TestDeleteObjectsAllDeniedNeverReachesTheBackend(t *testing.T) {
 	h := keyAwareHandler(t, srv)
 	body := `<Delete><Quiet>true</Quiet><Object><Key>other/a</Key><VersionId>v1</VersionId></Object></Delete>`
 	deleted, denied := readResult(t, do(t, h, "POST", "/bkt?delete", body, map[string]string{"Content-MD5": contentMD5(body)}, clientSecret))
-	if deleted != nil || fmt.Sprint(denied) != "[other/a]" || len(*got) != 0 {
-		t.Fatalf("deleted %v, denied %v, backend got %d requests", deleted, denied, len(*got))
+	if deleted != nil || fmt.Sprint(denied) != "[other/a]" || len(got()) != 0 {
+		t.Fatalf("deleted %v, denied %v, backend got %d requests", deleted, denied, len(got()))
 	}
 }
 
@@ -316,14 +330,14 @@ func TestDeleteObjectsAWSChunked(t *testing.T) {
 	if fmt.Sprint(deleted) != "[incoming/a incoming/b&c]" || fmt.Sprint(denied) != "[other/secret]" {
 		t.Fatalf("deleted %v, denied %v", deleted, denied)
 	}
-	sent := (*got)[0]
+	sent := got()[0]
 	if sent.sigErr != nil || sent.header.Get("X-Amz-Checksum-Crc32") == "" || sent.header.Get("X-Amz-Trailer") != "" ||
 		sent.header.Get("Content-Encoding") != "" || sent.header.Get("X-Amz-Decoded-Content-Length") != "" {
 		t.Fatalf("backend got %+v", sent)
 	}
 	resp := do(t, h, "POST", "/bkt?delete", chunked(crc32Of("other")), headers, clientSecret)
-	if code := errorCode(t, resp); code != "BadDigest" || len(*got) != 1 {
-		t.Fatalf("a wrong trailer checksum: %s, backend got %d requests", code, len(*got))
+	if code := errorCode(t, resp); code != "BadDigest" || len(got()) != 1 {
+		t.Fatalf("a wrong trailer checksum: %s, backend got %d requests", code, len(got()))
 	}
 }
 

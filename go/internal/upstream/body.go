@@ -3,6 +3,7 @@ package upstream
 import (
 	"errors"
 	"io"
+	"time"
 
 	"github.com/object-storage-proxy/osp/internal/sockio"
 )
@@ -96,16 +97,41 @@ func (b *body) finish(complete bool) {
 	b.done = true
 	reuse := b.c.unwatch() && complete && b.reusable
 	if b.written != nil {
-		select {
-		case err := <-b.written:
-			reuse = reuse && err == nil
-		default:
+		err, reported := writeOutcome(b.written)
+		if !reported {
 			// The backend answered without reading the whole body: the
 			// rest of it must not be sent, nor the connection reused.
 			reuse = false
 			_ = b.c.Close() // unblocks the write
-			<-b.written
+			err = <-b.written
 		}
+		reuse = reuse && err == nil
 	}
 	b.t.release(b.c, reuse)
+}
+
+// writeReportGrace is how long a finished response waits for its streamed
+// upload's writer to report. A writer whose last write is done reports at
+// once, but may not have been scheduled yet when the answer's last byte is
+// read: without the wait, such a connection would be closed as if the
+// backend had stopped reading. One that is still blocked after it (the
+// backend answered early and reads no more) is cut off.
+const writeReportGrace = 20 * time.Millisecond
+
+// writeOutcome is the streamed upload writer's result, if it reports
+// within writeReportGrace.
+func writeOutcome(written <-chan error) (err error, reported bool) {
+	select {
+	case err := <-written:
+		return err, true
+	default:
+	}
+	wait := time.NewTimer(writeReportGrace)
+	defer wait.Stop()
+	select {
+	case err := <-written:
+		return err, true
+	case <-wait.C:
+		return nil, false
+	}
 }

@@ -38,8 +38,8 @@ func recordingServer(t *testing.T) (url string, conns func() int64, seen func() 
 }
 
 // Small bodies reach the backend whole, and their connection is reused;
-// one byte past the bound, a body streams. (Its connection may or may not
-// be reused: the answer can be read before the writing goroutine reports.)
+// one byte past the bound, a body streams (whose connection is reused too:
+// TestStreamedUploadsReuse).
 func TestSmallUploadsGoWholeAndReuse(t *testing.T) {
 	url, conns, _ := recordingServer(t)
 	tr := New(Options{})

@@ -744,3 +744,29 @@ func TestLivenessCheckAllocations(t *testing.T) {
 		t.Fatalf("%v allocations", allocs)
 	}
 }
+
+// Streamed uploads that the backend reads whole reuse their connection,
+// however the writing goroutine and the answer's reader are scheduled:
+// the answer can be read before the writer has reported its success.
+func TestStreamedUploadsReuse(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		io.WriteString(w, strings.Repeat("k", int(n%7)))
+	})
+	tr := New(Options{ResponseHeaderTimeout: 5 * time.Second})
+	defer tr.Close()
+	const uploads = 200
+	payload := bytes.Repeat([]byte("u"), maxSmallBody+1) // above the bound: streamed
+	for i := range uploads {
+		req, _ := http.NewRequest(http.MethodPut, srv.URL+"/b/k", bytes.NewReader(payload))
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("upload %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections for %d sequential streamed uploads, want 1", n, uploads)
+	}
+}
