@@ -6,9 +6,9 @@ import (
 	"sync"
 )
 
-// backendRequest is the reusable part of a request to a backend: its URL,
-// its header map, and one-value slices for the headers the proxy sets
-// itself. Built afresh for every request these cost a handful of
+// backendRequest is the reusable part of a request to a backend: the
+// Request itself, its URL, its header map, and one-value slices for the
+// headers the proxy sets itself. Built afresh for every request these cost a handful of
 // allocations that the signer and the transport only read; pooled, the
 // map keeps its buckets and the slices their arrays.
 //
@@ -19,6 +19,7 @@ import (
 // failed RoundTrip, whose transport may still hold it (it is then left to
 // the garbage collector).
 type backendRequest struct {
+	req    http.Request
 	url    url.URL
 	header http.Header
 	// The values of headers the proxy sets. The signer appends its
@@ -42,17 +43,24 @@ func (b *backendRequest) release() {
 }
 
 // request is the backend's request for r, on b's URL and header map, in
-// r's context: the client going away cancels it.
+// r's context: the client going away cancels it. It is b's own Request:
+// WithContext, the one setter of a context, would allocate a new one per
+// request.
 func (b *backendRequest) request(r *http.Request, host string) *http.Request {
-	return (&http.Request{
-		Method:     r.Method,
-		URL:        &b.url,
-		Host:       host,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     b.header,
-	}).WithContext(r.Context()) // the one allocation: ctx has no setter
+	out := &b.req
+	// A copy of r for its context, as WithContext copies it; then every
+	// exported field anew, so that nothing of the client's request (its
+	// TLS, RemoteAddr, RequestURI, body...) stays on the backend's
+	// (TestBackendRequestKeepsNothingOfTheClients checks each field). The
+	// unexported ones besides the context are ServeMux's path values,
+	// which neither the signer nor the transport reads.
+	*out = *r
+	out.Method, out.URL, out.Host, out.Header = r.Method, &b.url, host, b.header
+	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
+	out.Body, out.GetBody, out.ContentLength, out.TransferEncoding, out.Close, out.Trailer = nil, nil, 0, nil, false, nil
+	out.Form, out.PostForm, out.MultipartForm = nil, nil, nil
+	out.RemoteAddr, out.RequestURI, out.TLS, out.Cancel, out.Response, out.Pattern = "", "", nil, nil, nil, ""
+	return out
 }
 
 // setPayloadHash sets X-Amz-Content-Sha256, which the backend is told and

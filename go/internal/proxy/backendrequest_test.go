@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"reflect"
@@ -47,7 +48,7 @@ func TestBackendRequestReleasedOnlyAfterTheResponse(t *testing.T) {
 	}
 	// Released once the answer was relayed: cleared, so that the pool
 	// keeps nothing of it.
-	if len(transport.sent.Header) != 0 || transport.sent.URL.Path != "" {
+	if len(transport.sent.Header) != 0 || transport.sent.URL != nil {
 		t.Fatalf("backend request not released after the response: %v %v", transport.sent.URL, transport.sent.Header)
 	}
 }
@@ -65,4 +66,65 @@ func TestBackendRequestReleasedClear(t *testing.T) {
 	if len(header) != 0 || !reflect.DeepEqual(*b, backendRequest{header: header}) {
 		t.Fatalf("a released request keeps %v %+v", header, *b)
 	}
+}
+
+// TestBackendRequestKeepsNothingOfTheClients: the backend's request is
+// built on a copy of the client's (for its context), then every exported
+// field set anew. A client request with every field set must leave
+// nothing of itself but the method and the context; a field a later Go
+// adds fails here until request sets it.
+func TestBackendRequestKeepsNothingOfTheClients(t *testing.T) {
+	client := &http.Request{}
+	v := reflect.ValueOf(client).Elem()
+	for i := range v.NumField() {
+		if f := v.Field(i); f.CanSet() {
+			f.Set(nonZero(t, f.Type()))
+		}
+	}
+	type key struct{}
+	client = client.WithContext(context.WithValue(context.Background(), key{}, "client"))
+	b := newBackendRequest()
+	defer b.release()
+	got := b.request(client, "backend.example")
+	want := &http.Request{Method: client.Method, URL: &b.url, Host: "backend.example", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: b.header}
+	gv, wv := reflect.ValueOf(got).Elem(), reflect.ValueOf(want).Elem()
+	for i := range gv.NumField() {
+		if name := gv.Type().Field(i).Name; gv.Field(i).CanInterface() && !reflect.DeepEqual(gv.Field(i).Interface(), wv.Field(i).Interface()) {
+			t.Errorf("backend request's %s = %v, want %v", name, gv.Field(i), wv.Field(i))
+		}
+	}
+	if got.Context().Value(key{}) != "client" {
+		t.Errorf("backend request not in the client's context")
+	}
+	if got.URL != &b.url || len(b.header) != 0 {
+		t.Errorf("backend request not on b's URL and header map")
+	}
+}
+
+// nonZero is a value of type typ that is not its zero value.
+func nonZero(t *testing.T, typ reflect.Type) reflect.Value {
+	v := reflect.New(typ).Elem()
+	switch typ.Kind() {
+	case reflect.String:
+		v.SetString("x")
+	case reflect.Int, reflect.Int64:
+		v.SetInt(7)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Pointer:
+		v.Set(reflect.New(typ.Elem()))
+	case reflect.Map:
+		v.Set(reflect.MakeMap(typ))
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(typ, 1, 1))
+	case reflect.Func:
+		v.Set(reflect.MakeFunc(typ, func([]reflect.Value) []reflect.Value { return nil }))
+	case reflect.Chan:
+		v.Set(reflect.MakeChan(reflect.ChanOf(reflect.BothDir, typ.Elem()), 0).Convert(typ)) // Cancel is receive-only
+	case reflect.Interface: // Body
+		v.Set(reflect.ValueOf(io.NopCloser(strings.NewReader("client body"))))
+	default:
+		t.Fatalf("no non-zero value for %v", typ)
+	}
+	return v
 }
