@@ -25,7 +25,11 @@ import (
 // forward is everything the rewrite and the signer need about one request,
 // decided before the request leaves the proxy.
 type forward struct {
-	target      target
+	target target
+	// clientPath is the client's path as it wrote it: the backend's path
+	// is often the same bytes or their tail, which setURL then takes
+	// rather than making a new string (tailOrJoin).
+	clientPath  string
 	bucket      *config.Bucket
 	creds       creds.Backend
 	query       sigv4.Query       // the client's, parsed once
@@ -123,11 +127,11 @@ func (b *backendRequest) setURL(fw *forward, endpoint string) (host string) {
 	switch {
 	case bucket.AddressingStyle == config.VirtualStyle:
 		host = fw.target.bucket + "." + host
-		escapedPath = "/" + fw.target.escapedKey
+		escapedPath = tailOrJoin(fw.clientPath, "/", fw.target.escapedKey)
 	case fw.target.escapedKey != "":
-		escapedPath = "/" + sigv4.Encode(fw.target.bucket) + "/" + fw.target.escapedKey
+		escapedPath = tailOrJoin(fw.clientPath, "/", sigv4.Encode(fw.target.bucket), "/", fw.target.escapedKey)
 	default:
-		escapedPath = "/" + sigv4.Encode(fw.target.bucket)
+		escapedPath = tailOrJoin(fw.clientPath, "/", sigv4.Encode(fw.target.bucket))
 	}
 	// escapedPath is canonical SigV4 encoding, so it always unescapes.
 	path, _ := url.PathUnescape(escapedPath)
@@ -139,6 +143,28 @@ func (b *backendRequest) setURL(fw *forward, endpoint string) (host string) {
 		RawQuery: canonicalQueryOrder(fw.query.Params, fw.presigned),
 	}
 	return host
+}
+
+// tailOrJoin is parts joined: the tail of s when s ends with exactly
+// those bytes (the backend's path is most often the client's own, or its
+// tail), else a new string. Either way the same bytes.
+func tailOrJoin(s string, parts ...string) string {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n > len(s) {
+		return strings.Join(parts, "")
+	}
+	tail := s[len(s)-n:]
+	rest := tail
+	for _, p := range parts {
+		if !strings.HasPrefix(rest, p) {
+			return strings.Join(parts, "")
+		}
+		rest = rest[len(p):]
+	}
+	return tail
 }
 
 // The forwarding rule decides, in this one place, which of a client's

@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
+	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/s3err"
 )
 
@@ -304,6 +306,53 @@ func backendURL(fw *forward) (*url.URL, string) {
 	b := &backendRequest{header: http.Header{}}
 	host := b.setURL(fw, fw.bucket.Endpoint())
 	return &b.url, host
+}
+
+func TestTailOrJoin(t *testing.T) {
+	for _, c := range []struct {
+		s     string
+		parts []string
+		tail  bool
+	}{
+		{"/data/k", []string{"/", "data", "/", "k"}, true},
+		{"/data/k", []string{"/", "k"}, true},
+		{"/data/a/k", []string{"/", "a/k"}, true},
+		{"/data/k", []string{"/", "dat", "a/k"}, true},
+		{"/data/k", []string{"/", "data"}, false},
+		{"/data/k/", []string{"/", "k"}, false},
+		{"/k", []string{"/", "data", "/", "k"}, false},
+		{"", []string{"/", "data"}, false},
+		{"/data/%7E", []string{"/", "data", "/", "~"}, false},
+	} {
+		got := tailOrJoin(c.s, c.parts...)
+		if got != strings.Join(c.parts, "") {
+			t.Errorf("tailOrJoin(%q, %q) = %q", c.s, c.parts, got)
+		}
+		if isTail := len(got) > 0 && len(got) <= len(c.s) && unsafe.StringData(got) == unsafe.StringData(c.s[len(c.s)-len(got):]); isTail != c.tail {
+			t.Errorf("tailOrJoin(%q, %q): tail of s %v, want %v", c.s, c.parts, isTail, c.tail)
+		}
+	}
+}
+
+// setURL takes the backend's path from the client's when it is the same
+// bytes: no string is made for it (a virtual-hosted backend's Host is one).
+func TestSetURLReusesTheClientsPath(t *testing.T) {
+	for style, wantAllocs := range map[string]float64{config.PathStyle: 0, config.VirtualStyle: 1} {
+		bucket := &config.Bucket{Host: "s3.example", Port: 443, Scheme: "https", AddressingStyle: style}
+		r := httptest.NewRequest(http.MethodGet, "http://proxy/data/a/b.txt", nil)
+		tgt, err := route(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw := &forward{target: tgt, clientPath: writtenPath(r.URL), bucket: bucket}
+		b := &backendRequest{header: http.Header{}}
+		endpoint := bucket.Endpoint()
+		allocs := testing.AllocsPerRun(100, func() { b.setURL(fw, endpoint) })
+		want, _ := backendURL(&forward{target: tgt, bucket: bucket})
+		if allocs != wantAllocs || b.url != *want {
+			t.Errorf("%s: %v allocations, URL %+v, want %v and %+v", style, allocs, b.url, wantAllocs, *want)
+		}
+	}
 }
 
 // The sets of header names, as switches, are the maps they were.

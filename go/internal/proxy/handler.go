@@ -240,7 +240,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 		return nil, err
 	}
 	fw := &x.forwardRoom
-	*fw = forward{target: tgt, bucket: bucket, creds: backend, query: q, payload: auth.payload, presigned: auth.presigned, signed: auth.signedHeaders,
+	*fw = forward{target: tgt, clientPath: writtenPath(r.URL), bucket: bucket, creds: backend, query: q, payload: auth.payload, presigned: auth.presigned, signed: auth.signedHeaders,
 		accessKey: auth.token, rate: rate.limit}
 	// screen let through one non-empty copy source at most, and
 	// checkForwarding one that is signed.
@@ -288,6 +288,17 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 		return nil, err
 	}
 	return fw, nil
+}
+
+// writtenPath is u's path as the client wrote it when u keeps that
+// (RawPath), else its decoded path, which is the same when nothing in it
+// is escaped. Unlike EscapedPath, it costs no scan. It is only a
+// candidate: setURL takes of it no byte other than those it would write.
+func writtenPath(u *url.URL) string {
+	if u.RawPath != "" {
+		return u.RawPath
+	}
+	return u.Path
 }
 
 // authenticate verifies the client's signature, by header or presigned
