@@ -58,7 +58,7 @@ func TestBackendRequestReleasedClear(t *testing.T) {
 	b.forwardHeaders(http.Header{"Content-Type": {"a/b"}, "X-Amz-Meta-K": {"v"}}, []string{"x-amz-meta-k"})
 	b.setPayloadHash(string(sigv4.UnsignedPayload))
 	b.reserveSignature()
-	b.setURL(&forward{target: target{bucket: "data", escapedKey: "k"}, bucket: &config.Bucket{Host: "s3.example", Port: 443, Scheme: "https"}}, "s3.example")
+	b.setURL(&forward{target: target{bucket: "data", escapedKey: "k"}, bucket: &config.Bucket{Host: "s3.example", Port: 443, Scheme: "https"}}, backendHost{endpoint: "s3.example"})
 	header := b.header
 	b.release()
 	// What the next request finds (no test here runs in parallel, so no

@@ -117,16 +117,43 @@ var listHeaders = map[string]bool{
 // connectionOptions are the Connection tokens that name no header.
 var connectionOptions = []string{"close", "keep-alive", "upgrade", "te"}
 
+// backendHost is where the requests of one cos_map entry go: its
+// endpoint (host[:port]) and, for an entry that names a bucket rather
+// than a pattern of them, that bucket's virtual host on it.
+type backendHost struct {
+	endpoint string
+	bucket   string // the one bucket of the entry, or ""
+	virtual  string // bucket.endpoint
+}
+
+// hostOf is the backendHost of b, the cos_map entry of key ("" or a
+// pattern: none of its virtual hosts is joined in advance).
+func hostOf(key string, b *config.Bucket) backendHost {
+	e := backendHost{endpoint: b.Endpoint()}
+	if key != "" && b.AddressingStyle == config.VirtualStyle {
+		e.bucket, e.virtual = key, key+"."+e.endpoint
+	}
+	return e
+}
+
+// virtualHost is bucket's host on e: the one joined in advance when it is
+// e's bucket (a pattern never equals the bucket name it matches).
+func (e backendHost) virtualHost(bucket string) string {
+	if bucket == e.bucket && e.virtual != "" {
+		return e.virtual
+	}
+	return bucket + "." + e.endpoint
+}
+
 // setURL points b's URL where a request for fw's bucket, key and query
-// goes on endpoint (fw.bucket's host[:port]), and returns the Host it
-// names.
-func (b *backendRequest) setURL(fw *forward, endpoint string) (host string) {
+// goes on e (fw.bucket's backend), and returns the Host it names.
+func (b *backendRequest) setURL(fw *forward, e backendHost) (host string) {
 	bucket := fw.bucket
-	host = endpoint
+	host = e.endpoint
 	var escapedPath string
 	switch {
 	case bucket.AddressingStyle == config.VirtualStyle:
-		host = fw.target.bucket + "." + host
+		host = e.virtualHost(fw.target.bucket)
 		escapedPath = tailOrJoin(fw.clientPath, "/", fw.target.escapedKey)
 	case fw.target.escapedKey != "":
 		escapedPath = tailOrJoin(fw.clientPath, "/", sigv4.Encode(fw.target.bucket), "/", fw.target.escapedKey)

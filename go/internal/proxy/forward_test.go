@@ -304,7 +304,7 @@ func forwardedHeader(in http.Header, signed []string) http.Header {
 // backendURL is the URL setURL sets for fw, and the Host it names.
 func backendURL(fw *forward) (*url.URL, string) {
 	b := &backendRequest{header: http.Header{}}
-	host := b.setURL(fw, fw.bucket.Endpoint())
+	host := b.setURL(fw, hostOf("", fw.bucket))
 	return &b.url, host
 }
 
@@ -335,9 +335,10 @@ func TestTailOrJoin(t *testing.T) {
 }
 
 // setURL takes the backend's path from the client's when it is the same
-// bytes: no string is made for it (a virtual-hosted backend's Host is one).
+// bytes, and a virtual-hosted backend's Host as joined in advance for its
+// cos_map entry: no string is made for either.
 func TestSetURLReusesTheClientsPath(t *testing.T) {
-	for style, wantAllocs := range map[string]float64{config.PathStyle: 0, config.VirtualStyle: 1} {
+	for style, wantAllocs := range map[string]float64{config.PathStyle: 0, config.VirtualStyle: 0} {
 		bucket := &config.Bucket{Host: "s3.example", Port: 443, Scheme: "https", AddressingStyle: style}
 		r := httptest.NewRequest(http.MethodGet, "http://proxy/data/a/b.txt", nil)
 		tgt, err := route(r, nil)
@@ -346,8 +347,8 @@ func TestSetURLReusesTheClientsPath(t *testing.T) {
 		}
 		fw := &forward{target: tgt, clientPath: writtenPath(r.URL), bucket: bucket}
 		b := &backendRequest{header: http.Header{}}
-		endpoint := bucket.Endpoint()
-		allocs := testing.AllocsPerRun(100, func() { b.setURL(fw, endpoint) })
+		hosts := hostOf("data", bucket)
+		allocs := testing.AllocsPerRun(100, func() { b.setURL(fw, hosts) })
 		want, _ := backendURL(&forward{target: tgt, bucket: bucket})
 		if allocs != wantAllocs || b.url != *want {
 			t.Errorf("%s: %v allocations, URL %+v, want %v and %+v", style, allocs, b.url, wantAllocs, *want)
@@ -386,5 +387,32 @@ func TestHeaderSets(t *testing.T) {
 				t.Errorf("set %d: %q: %v", i, name, set.is(name))
 			}
 		}
+	}
+}
+
+// A virtual-hosted backend's Host is the bucket's name under the
+// endpoint, whether joined in advance (an entry naming one bucket) or per
+// request (a pattern, or one entry under two names).
+func TestBackendHostVirtual(t *testing.T) {
+	bucket := &config.Bucket{Host: "s3.example", Port: 443, Scheme: "https", AddressingStyle: config.VirtualStyle}
+	h := New(Options{Buckets: map[string]*config.Bucket{"a": bucket, "b": bucket, "team-*": {Host: "s3.example", Port: 8443, AddressingStyle: config.VirtualStyle}}})
+	for _, c := range []struct {
+		entry        *config.Bucket
+		bucket, want string
+	}{
+		{bucket, "a", "a.s3.example"},
+		{bucket, "b", "b.s3.example"},
+		{h.opts.Buckets["team-*"], "team-x", "team-x.s3.example:8443"},
+	} {
+		if got := h.backendHost(c.entry).virtualHost(c.bucket); got != c.want {
+			t.Errorf("%s: host %q, want %q", c.bucket, got, c.want)
+		}
+	}
+	one := hostOf("data", bucket)
+	if one.virtualHost("data") != "data.s3.example" || one.virtualHost("other") != "other.s3.example" {
+		t.Errorf("entry data: hosts %q, %q", one.virtualHost("data"), one.virtualHost("other"))
+	}
+	if path := hostOf("data", &config.Bucket{Host: "s3.example", Port: 443, Scheme: "https", AddressingStyle: config.PathStyle}); path.virtual != "" {
+		t.Errorf("a path-style entry has a virtual host %q", path.virtual)
 	}
 }

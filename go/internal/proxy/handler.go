@@ -64,9 +64,9 @@ type Handler struct {
 	signers  signers
 	log      *slog.Logger
 	started  time.Time // reported as the creation date of every bucket
-	// endpoints are the host[:port] of each cos_map entry, joined once
-	// rather than per request.
-	endpoints map[*config.Bucket]string
+	// backendHosts are where each cos_map entry's requests go, joined
+	// once rather than per request.
+	backendHosts map[*config.Bucket]backendHost
 }
 
 // New builds a Handler.
@@ -77,22 +77,27 @@ func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	endpoints := make(map[*config.Bucket]string, len(opts.Buckets))
-	for _, b := range opts.Buckets {
-		if b != nil {
-			endpoints[b] = b.Endpoint()
+	hosts := make(map[*config.Bucket]backendHost, len(opts.Buckets))
+	for key, b := range opts.Buckets {
+		if b == nil {
+			continue
 		}
+		if _, shared := hosts[b]; shared {
+			key = "" // an entry under two keys: its virtual hosts are joined per request
+		}
+		hosts[b] = hostOf(key, b)
 	}
 	return &Handler{opts: opts, buckets: config.NewResolver(opts.Buckets), verifier: sigv4.NewVerifier(opts.Now), signers: newSigners(), log: opts.Logger, started: opts.Now(),
-		endpoints: endpoints}
+		backendHosts: hosts}
 }
 
-// endpoint is b.Endpoint(), joined when the Handler was built.
-func (h *Handler) endpoint(b *config.Bucket) string {
-	if e, ok := h.endpoints[b]; ok {
+// backendHost is where b's requests go, as joined when the Handler was
+// built.
+func (h *Handler) backendHost(b *config.Bucket) backendHost {
+	if e, ok := h.backendHosts[b]; ok {
 		return e
 	}
-	return b.Endpoint()
+	return hostOf("", b)
 }
 
 // ServeHTTP handles one client request.

@@ -130,7 +130,7 @@ func (h *Handler) roundTrip(r *http.Request, fw *forward) (*http.Response, *back
 // headers that pass, the body as planned, and the backend's
 // authentication.
 func (h *Handler) outgoing(r *http.Request, fw *forward, b *backendRequest) (*http.Request, error) {
-	host := b.setURL(fw, h.endpoint(fw.bucket))
+	host := b.setURL(fw, h.backendHost(fw.bucket))
 	b.forwardHeaders(r.Header, fw.signed)
 	out := b.request(r, host)
 	if fw.copySource != "" {
