@@ -102,7 +102,9 @@ func (h *Handler) backendHost(b *config.Bucket) backendHost {
 
 // ServeHTTP handles one client request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{id: NewRequestID(), start: time.Now(), operation: "Unknown"}
+	x := &exchange{start: time.Now(), operation: "Unknown"}
+	x.idDigits.fill()
+	x.id = x.idDigits.view() // x.idDigits is never written again
 	if h.opts.OnRequest != nil {
 		h.opts.OnRequest()
 	}

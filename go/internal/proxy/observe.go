@@ -18,6 +18,7 @@ import (
 // and metrics.
 type exchange struct {
 	id        string
+	idDigits  requestID // id's bytes (requestID.view): never written after id is set
 	start     time.Time
 	bucket    string // metrics label: a cos_map bucket, "" or "_unknown"
 	operation string

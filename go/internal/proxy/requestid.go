@@ -1,15 +1,34 @@
 package proxy
 
-import "crypto/rand"
+import (
+	"crypto/rand"
+	"unsafe"
+)
 
 // NewRequestID makes an S3-looking request id (16 upper-case hex digits).
 func NewRequestID() string {
+	var id requestID
+	id.fill()
+	return string(id[:])
+}
+
+// requestID is the digits of a request id.
+type requestID [16]byte
+
+// fill sets id to new random digits.
+func (id *requestID) fill() {
 	const digits = "0123456789ABCDEF"
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
-	var id [16]byte
 	for i, c := range b {
 		id[2*i], id[2*i+1] = digits[c>>4], digits[c&0x0f]
 	}
-	return string(id[:])
 }
+
+// view is id's digits as a string, without a copy. A string's bytes must
+// never change, so id may not be written once viewed: the only id viewed
+// is an exchange's, filled once, before the view, in ServeHTTP; an
+// exchange is allocated per request and never reused (not pooled), and
+// the string keeps it alive for as long as the string is used
+// (TestRequestIDsStay checks that ids seen earlier keep their digits).
+func (id *requestID) view() string { return unsafe.String(&id[0], len(id)) }
