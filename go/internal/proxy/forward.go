@@ -440,7 +440,7 @@ func (h *Handler) backendError(w http.ResponseWriter, r *http.Request, x *exchan
 	// verdict first (a bad chunk signature), then the read itself.
 	if fw.body != nil && fw.body.failure() != nil {
 		err = fw.body.failure()
-	} else if bodyErr := x.body.failure(); bodyErr != nil {
+	} else if bodyErr := x.requestBody().failure(); bodyErr != nil {
 		err = bodyErr
 	}
 	// Always answer, even a client that seems gone: one that only

@@ -103,8 +103,7 @@ func (h *Handler) backendHost(b *config.Bucket) backendHost {
 // ServeHTTP handles one client request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{start: time.Now(), operation: "Unknown"}
-	x.idDigits.fill()
-	x.id = x.idDigits.view() // x.idDigits is never written again
+	x.idDigits.fill() // the one write: x.id views these digits
 	if h.opts.OnRequest != nil {
 		h.opts.OnRequest()
 	}
@@ -128,10 +127,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body = &x.bodyRoom
 		*body = clientBody{ReadCloser: r.Body, timeout: h.opts.ClientBodyTimeout, w: w}
 		r.Body = body
-		x.body = body
 	}
 	x.scheme = h.clientScheme(r)
-	x.writer = responseWriter{ResponseWriter: w, requestID: [1]string{x.id}}
+	x.writer = responseWriter{ResponseWriter: w, requestID: [1]string{x.id()}}
 	rw := &x.writer
 	defer h.record(r, x, rw, body)
 	q, err := screen(rw, r)
@@ -230,7 +228,7 @@ func (h *Handler) prepare(w http.ResponseWriter, r *http.Request, q sigv4.Query,
 		if r.Method != http.MethodGet {
 			return nil, s3err.New(s3err.ErrMethodNotAllowed)
 		}
-		return nil, h.listBuckets(ctx, w, q.Values, auth.token, x.id)
+		return nil, h.listBuckets(ctx, w, q.Values, auth.token, x.id())
 	}
 	if !served {
 		return nil, s3err.New(s3err.ErrNoSuchBucket).WithResource(tgt.bucket)
@@ -431,7 +429,7 @@ func (h *Handler) logDropped(ctx context.Context, x *exchange, dropped []string)
 	if len(dropped) == 0 || !h.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
-	h.log.Debug("request headers not forwarded: neither signed nor allowed unsigned", "request_id", x.id, "headers", strings.Join(dropped, ","))
+	h.log.Debug("request headers not forwarded: neither signed nor allowed unsigned", "request_id", x.id(), "headers", strings.Join(dropped, ","))
 }
 
 // accessOf describes a request for the authorization callables: the key is
@@ -529,7 +527,7 @@ func (h *Handler) checkCopySource(ctx context.Context, token string, ref copySou
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, x *exchange, err error) {
 	e := s3err.As(err)
 	x.code, x.cause = e.Code, errText(err)
-	s3err.Write(w, r, e, x.id)
+	s3err.Write(w, r, e, x.id())
 }
 
 func errText(err error) string {

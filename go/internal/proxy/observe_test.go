@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"testing"
+	"unsafe"
 )
 
 // Every answer carries the proxy's request id; a backend's own (its first
@@ -32,5 +33,15 @@ func TestResponseWriterRequestIDs(t *testing.T) {
 		if got := h["X-Osp-Backend-Request-Id"]; !reflect.DeepEqual(got, c.wantMoved) {
 			t.Errorf("backend id %q: X-Osp-Backend-Request-Id %q, want %q", c.backend, got, c.wantMoved)
 		}
+	}
+}
+
+// An exchange is the one allocation of a request's own state: it stays
+// in the 576-byte size class (568 bytes and the allocator's 8-byte header
+// of an object with pointers over 512 bytes); one more field costs every
+// request 64 bytes.
+func TestExchangeFitsItsSizeClass(t *testing.T) {
+	if size := unsafe.Sizeof(exchange{}); size > 568 {
+		t.Errorf("exchange is %d bytes, over 568", size)
 	}
 }

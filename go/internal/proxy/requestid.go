@@ -27,8 +27,8 @@ func (id *requestID) fill() {
 
 // view is id's digits as a string, without a copy. A string's bytes must
 // never change, so id may not be written once viewed: the only id viewed
-// is an exchange's, filled once, before the view, in ServeHTTP; an
-// exchange is allocated per request and never reused (not pooled), and
-// the string keeps it alive for as long as the string is used
+// is an exchange's (exchange.id), filled once in ServeHTTP before any
+// view; an exchange is allocated per request and never reused (not
+// pooled), and a view keeps it alive for as long as the view is used
 // (TestRequestIDsStay checks that ids seen earlier keep their digits).
 func (id *requestID) view() string { return unsafe.String(&id[0], len(id)) }
