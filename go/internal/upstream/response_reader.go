@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -139,6 +140,10 @@ func parseHead(head string, req *http.Request, into *response) (resp *http.Respo
 // parseFields parses the header fields of a head after its status line,
 // up to the empty line: no folded lines, no malformed ones. The values'
 // slices are cut from room while it lasts.
+//
+// Whether a name came before is told by comparing it with the names of
+// the first lines, kept on the stack: for the few fields of a response,
+// cheaper than a lookup in the map before each insertion.
 func parseFields(fields string, room []string) (http.Header, bool) {
 	n := strings.Count(fields, "\n") - 1 // lines, less the empty one
 	if n < 0 {
@@ -150,6 +155,8 @@ func parseFields(fields string, room []string) (http.Header, bool) {
 		values = make([]string, n)
 	}
 	values = values[:n]
+	var stack [maxScannedNames]string
+	names := stack[:0] // of the first lines, while they fit
 	for {
 		line, rest := nextLine(fields)
 		if line == "" {
@@ -168,8 +175,15 @@ func parseFields(fields string, room []string) (http.Header, bool) {
 		if !ok || !validValue(value) {
 			return nil, false
 		}
-		if vv, seen := h[name]; seen || len(values) == 0 {
-			h[name] = append(vv, value)
+		var seen bool
+		if len(names) < cap(names) {
+			seen = slices.Contains(names, name)
+			names = append(names, name)
+		} else {
+			_, seen = h[name]
+		}
+		if seen || len(values) == 0 {
+			h[name] = append(h[name], value)
 			continue
 		}
 		vv := values[:1:1]
@@ -177,6 +191,10 @@ func parseFields(fields string, room []string) (http.Header, bool) {
 		h[name] = vv
 	}
 }
+
+// maxScannedNames is how many names parseFields compares a name with, at
+// most; it bounds the comparisons for a head of many short lines.
+const maxScannedNames = 32
 
 // trimBlanks trims spaces and tabs off both ends of s.
 func trimBlanks(s string) string {
