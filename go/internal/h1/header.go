@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/object-storage-proxy/osp/internal/fieldline"
 )
 
 // writeHeader writes h's fields as h.Write does: sorted by name, a name
@@ -32,26 +34,9 @@ func writeHeader(bw *bufio.Writer, h http.Header) {
 			if !cleanValue(v) {
 				v = textproto.TrimString(newlineToSpace.Replace(v))
 			}
-			writeField(bw, f.name, v)
+			fieldline.Write(bw, f.name, v)
 		}
 	}
-}
-
-// writeField writes one field line. When it fits the writer's free space
-// it is appended there and written at once: one copy, where four
-// WriteStrings each pay a call and a check of the space.
-func writeField(bw *bufio.Writer, name, value string) {
-	if bw.Available() < len(name)+len(": \r\n")+len(value) {
-		bw.WriteString(name)
-		bw.WriteString(": ")
-		bw.WriteString(value)
-		bw.WriteString("\r\n")
-		return
-	}
-	line := append(bw.AvailableBuffer(), name...)
-	line = append(line, ": "...)
-	line = append(line, value...)
-	bw.Write(append(line, "\r\n"...))
 }
 
 // firstValue is h.Get(name) for a name in canonical form, without Get's
