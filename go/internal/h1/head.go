@@ -159,24 +159,16 @@ func parseRequestLine(line string, req *http.Request, u *url.URL) bool {
 // space), a missing colon, a control byte other than tab in the value, a
 // CR without LF. s must hold CRLF after the line (the head's end does).
 //
-// The name is checked and found canonical in one pass, which
-// ValidHeaderFieldName and CanonicalMIMEHeaderKey would each make.
+// The name is checked and found canonical in one pass (scanName).
 func parseFieldLine(s string) (name, value, rest string, ok bool) {
 	colon := strings.IndexByte(s, ':') // maybe on a later line: then the name holds CR, not a token
 	if colon <= 0 {
 		return "", "", "", false
 	}
 	name = s[:colon]
-	canonical, upper := true, true // upper: a letter here must be upper case
-	for i := range len(name) {
-		c := name[i]
-		if !httpguts.IsTokenRune(rune(c)) {
-			return "", "", "", false
-		}
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			canonical = false
-		}
-		upper = c == '-'
+	token, canonical := scanName(name)
+	if !token {
+		return "", "", "", false
 	}
 	s = s[colon+1:]
 	cr := strings.IndexByte(s, '\r')
