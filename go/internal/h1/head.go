@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/object-storage-proxy/osp/internal/fieldline"
 )
 
 // parseHead reads the request head at the start of buf into ex.req as
@@ -159,14 +161,14 @@ func parseRequestLine(line string, req *http.Request, u *url.URL) bool {
 // space), a missing colon, a control byte other than tab in the value, a
 // CR without LF. s must hold CRLF after the line (the head's end does).
 //
-// The name is checked and found canonical in one pass (scanName).
+// The name is checked and found canonical in one pass (fieldline.ScanName).
 func parseFieldLine(s string) (name, value, rest string, ok bool) {
 	colon := strings.IndexByte(s, ':') // maybe on a later line: then the name holds CR, not a token
 	if colon <= 0 {
 		return "", "", "", false
 	}
 	name = s[:colon]
-	token, canonical := scanName(name)
+	token, canonical := fieldline.ScanName(name)
 	if !token {
 		return "", "", "", false
 	}
@@ -176,35 +178,13 @@ func parseFieldLine(s string) (name, value, rest string, ok bool) {
 		return "", "", "", false // a bare CR
 	}
 	value, rest = s[:cr], s[cr+len("\r\n"):]
-	if !validFieldValue(value) {
+	if !fieldline.ValidValue(value) {
 		return "", "", "", false // a control byte: LF, NUL...
 	}
 	if !canonical {
 		name = canonicalName(name)
 	}
 	return name, trimSpaceTab(value), rest, true
-}
-
-// validFieldValue is httpguts.ValidHeaderFieldValue (no control byte but
-// tab) eight bytes at a time, for the long values of signed requests
-// (Authorization, User-Agent): a word with no byte below 0x20 and none
-// equal to 0x7f is taken whole; any other is checked byte by byte. The
-// word tests are "hasless" and "haszero" of Sean Anderson's Bit Twiddling
-// Hacks: non-zero if and only if some byte is below n (for n <= 128),
-// zero. FuzzParseHead compares the two functions.
-func validFieldValue(v string) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	for ; len(v) >= 8; v = v[8:] {
-		w := uint64(v[0]) | uint64(v[1])<<8 | uint64(v[2])<<16 | uint64(v[3])<<24 |
-			uint64(v[4])<<32 | uint64(v[5])<<40 | uint64(v[6])<<48 | uint64(v[7])<<56
-		below := (w - 0x20*ones) &^ w & highs // a byte below 0x20
-		del := w ^ 0x7f*ones
-		isDel := (del - ones) &^ del & highs // a byte 0x7f
-		if below|isDel != 0 && !httpguts.ValidHeaderFieldValue(v[:8]) {
-			return false
-		}
-	}
-	return httpguts.ValidHeaderFieldValue(v)
 }
 
 // trimSpaceTab is strings.Trim(s, " \t") without its cutset's setup.

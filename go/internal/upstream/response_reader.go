@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/object-storage-proxy/osp/internal/fieldline"
 )
 
 // response is the memory of one response on the direct path, in one
@@ -172,7 +174,7 @@ func parseFields(fields string, room []string) (http.Header, bool) {
 		}
 		name, ok := canonicalName(line[:colon])
 		value := trimBlanks(line[colon+1:])
-		if !ok || !validValue(value) {
+		if !ok || !fieldline.ValidValue(value) {
 			return nil, false
 		}
 		var seen bool
@@ -306,30 +308,12 @@ func allDigits(s string) bool {
 // form already, as servers write most, is the name itself, found so in
 // the same look at its bytes that checks them.
 func canonicalName(name string) (canonical string, ok bool) {
-	isCanonical, upper := true, true // upper: a letter here is upper case in canonical form
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !httpguts.IsTokenRune(rune(c)) {
-			return "", false
-		}
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			isCanonical = false
-		}
-		upper = c == '-'
-	}
-	if isCanonical {
+	token, isCanonical := fieldline.ScanName(name)
+	switch {
+	case !token:
+		return "", false
+	case isCanonical:
 		return name, true
 	}
 	return textproto.CanonicalMIMEHeaderKey(name), true
-}
-
-// validValue is a field value textproto accepts: visible characters,
-// space, tab and obs-text (bytes from 0x80).
-func validValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

@@ -1,4 +1,4 @@
-package h1
+package fieldline
 
 import (
 	"net/textproto"
@@ -7,7 +7,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// scanName agrees with httpguts and textproto on every name of up to
+// ScanName agrees with httpguts and textproto on every name of up to
 // two bytes, and on some longer ones (FuzzParseHead tries more).
 func TestScanName(t *testing.T) {
 	names := []string{"", "Host", "host", "X-Amz-Date", "x-amz-date", "X-AMZ-DATE", "Content-MD5", "-A", "A-", "A--B", "a b", "ÿ"}
@@ -18,12 +18,12 @@ func TestScanName(t *testing.T) {
 		}
 	}
 	for _, name := range names {
-		token, canonical := scanName(name)
+		token, canonical := ScanName(name)
 		if want := name != "" && httpguts.ValidHeaderFieldName(name); token != (want || name == "") {
-			t.Fatalf("scanName(%q): token %v, want %v", name, token, want)
+			t.Fatalf("ScanName(%q): token %v, want %v", name, token, want)
 		}
 		if token && canonical != (textproto.CanonicalMIMEHeaderKey(name) == name) {
-			t.Fatalf("scanName(%q): canonical %v, CanonicalMIMEHeaderKey gives %q", name, canonical, textproto.CanonicalMIMEHeaderKey(name))
+			t.Fatalf("ScanName(%q): canonical %v, CanonicalMIMEHeaderKey gives %q", name, canonical, textproto.CanonicalMIMEHeaderKey(name))
 		}
 	}
 }

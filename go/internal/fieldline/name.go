@@ -1,8 +1,8 @@
-package h1
+package fieldline
 
 import "golang.org/x/net/http/httpguts"
 
-// A field name's byte falls in one of these classes, which scanName looks
+// A field name's byte falls in one of these classes, which ScanName looks
 // up once per byte: whether it may be in a name at all (a token byte),
 // and whether it is a letter of either case or a dash, which canonical
 // form constrains.
@@ -34,12 +34,13 @@ var nameBytes = func() (t [256]uint8) {
 	return t
 }()
 
-// scanName says whether name is a token, and whether it is in canonical
+// ScanName says whether name is a token, and whether it is in canonical
 // form (textproto.CanonicalMIMEHeaderKey's): upper case at the start and
 // after each '-', lower case elsewhere. One pass and one table lookup a
 // byte, where ValidHeaderFieldName and CanonicalMIMEHeaderKey would each
-// make a pass.
-func scanName(name string) (token, canonical bool) {
+// make a pass. The empty name is neither here nor there: callers refuse
+// it first.
+func ScanName(name string) (token, canonical bool) {
 	var wrongCase uint8
 	misplaced := lowerByte // the class a letter here must not have
 	for i := range len(name) {
