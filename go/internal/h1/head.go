@@ -52,8 +52,7 @@ func parseHead(buf []byte, body io.Reader, ex *exchange) (hosts []string, n int,
 		}
 		lines = append(lines, l)
 	}
-	req.Header = lines.header(ex.values[:])
-	hosts = req.Header["Host"]
+	req.Header, hosts = lines.header(ex.values[:])
 	if !frame(req, body, lines, &ex.fixedBody) {
 		return nil, 0, false
 	}
@@ -76,14 +75,25 @@ type fieldLines []fieldLine
 const maxScannedLines = 32
 
 // header returns the lines as an http.Header, the values of their names in
-// order, as textproto reads them. Their values' slices share the backing
-// array values, if it is large enough.
-func (ls fieldLines) header(values []string) http.Header {
+// order, as textproto reads them, but for the Host lines, whose values are
+// hosts: http.ReadRequest's header leaves them out (they make req.Host),
+// and one not put in the map is not deleted from it. The values' slices
+// share the backing array values, if it is large enough.
+func (ls fieldLines) header(values []string) (h http.Header, hosts []string) {
 	if len(values) < len(ls) {
 		values = make([]string, len(ls))
 	}
-	h := make(http.Header, len(ls))
+	h = make(http.Header, len(ls))
 	for i, l := range ls {
+		if l.name == "Host" {
+			if hosts == nil {
+				hosts, values = values[:1:1], values[1:]
+				hosts[0] = l.value
+			} else {
+				hosts = append(hosts, l.value)
+			}
+			continue
+		}
 		var seen bool
 		if i <= maxScannedLines {
 			seen = ls[:i].count(l.name) > 0
@@ -99,7 +109,7 @@ func (ls fieldLines) header(values []string) http.Header {
 		vv[0] = l.value
 		h[l.name] = vv
 	}
-	return h
+	return h, hosts
 }
 
 // count returns how many lines have the name.
@@ -111,16 +121,6 @@ func (ls fieldLines) count(name string) int {
 		}
 	}
 	return n
-}
-
-// first returns the value of the first line of the name, or "".
-func (ls fieldLines) first(name string) string {
-	for _, l := range ls {
-		if l.name == name {
-			return l.value
-		}
-	}
-	return ""
 }
 
 // parseRequestLine parses the first line of a head, as net/http does,
@@ -244,31 +244,32 @@ var commonNames = func() map[string]string {
 }()
 
 // frame completes req as http.ReadRequest does after the header, with the
-// head's field lines: Host (moved out of the header), Pragma, Close and
-// the body's framing (a body of declared length is fixed, reading body). It reports false for a request whose framing it
-// leaves to net/http.
+// head's field lines: Host (which header left out of the map), Pragma,
+// Close and the body's framing (a body of declared length is fixed,
+// reading body). It reports false for a request whose framing it leaves
+// to net/http.
 func frame(req *http.Request, body io.Reader, lines fieldLines, fixed *fixedBody) bool {
 	h := req.Header
-	hosts, contentLengths := lines.count("Host"), lines.count("Content-Length")
-	if hosts > 1 || lines.count("Transfer-Encoding") > 0 || contentLengths > 1 {
+	f := lines.framing()
+	if f.hosts > 1 || f.transferEncodings > 0 || f.contentLengths > 1 {
 		return false
 	}
 	req.Host = req.URL.Host
 	if req.Host == "" {
-		req.Host = lines.first("Host")
+		req.Host = f.host
 	}
-	if lines.first("Pragma") == "no-cache" && lines.count("Cache-Control") == 0 {
+	if f.pragma == "no-cache" && f.cacheControls == 0 {
 		h["Cache-Control"] = []string{"no-cache"}
 	}
 	var connection []string
-	if lines.count("Connection") > 0 {
+	if f.connections > 0 {
 		connection = h["Connection"]
 	}
 	req.Close = httpguts.HeaderValuesContainsToken(connection, "close") ||
 		req.ProtoMinor == 0 && !httpguts.HeaderValuesContainsToken(connection, "keep-alive")
 	req.Body = http.NoBody
-	if contentLengths == 1 {
-		n, err := strconv.ParseUint(lines.first("Content-Length"), 10, 63) // refuses "", which net/http refuses too
+	if f.contentLengths == 1 {
+		n, err := strconv.ParseUint(f.contentLength, 10, 63) // refuses "", which net/http refuses too
 		if err != nil {
 			return false
 		}
@@ -278,10 +279,43 @@ func frame(req *http.Request, body io.Reader, lines fieldLines, fixed *fixedBody
 			req.Body = fixed
 		}
 	}
-	if hosts > 0 {
-		delete(h, "Host") // it is req.Host now
-	}
 	return true
+}
+
+// framingLines is what frame needs of a head's field lines: how many
+// lines have each name it looks at, and the first one's value.
+type framingLines struct {
+	hosts, contentLengths, transferEncodings, cacheControls, connections int
+	host, contentLength, pragma                                          string
+	pragmas                                                              int
+}
+
+// framing finds what frame needs in one pass over the lines (a switch
+// on each name), not one pass a name.
+func (ls fieldLines) framing() (f framingLines) {
+	for _, l := range ls {
+		switch l.name {
+		case "Host":
+			if f.hosts++; f.hosts == 1 {
+				f.host = l.value
+			}
+		case "Content-Length":
+			if f.contentLengths++; f.contentLengths == 1 {
+				f.contentLength = l.value
+			}
+		case "Pragma":
+			if f.pragmas++; f.pragmas == 1 {
+				f.pragma = l.value
+			}
+		case "Transfer-Encoding":
+			f.transferEncodings++
+		case "Cache-Control":
+			f.cacheControls++
+		case "Connection":
+			f.connections++
+		}
+	}
+	return f
 }
 
 // parseOriginForm parses the most common request target, a path and maybe
