@@ -48,7 +48,11 @@ type conn struct {
 	watch   closeWatch
 	// deadline is the read deadline that bounds the wait for a request
 	// head, set lazily (readDeadline). Every read deadline set on rwc goes
-	// through it, or is followed by its Forget.
+	// through it, or is followed by its Forget. It is used by one goroutine
+	// at a time: the connection's, but while a request runs the close
+	// watch's (under its mutex, which stop takes) and the handler's
+	// (response.SetReadDeadline, never called once the handler returned:
+	// upstream waits for its upload writer before a response is done).
 	deadline readdeadline.Deadline
 	// running is the context of the request being served, if any, for
 	// Server.Close to cancel.
