@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/object-storage-proxy/osp/internal/readdeadline"
 	"github.com/object-storage-proxy/osp/internal/sockio"
 )
 
@@ -45,6 +46,14 @@ type conn struct {
 	refused bool
 	scratch [64]byte // formats a status line or a chunk size
 	watch   closeWatch
+	// deadline is the read deadline that bounds the wait for a request
+	// head, set lazily (readDeadline). Every read deadline set on rwc goes
+	// through it, or is followed by its Forget. It is used by one goroutine
+	// at a time: the connection's, but while a request runs the close
+	// watch's (under its mutex, which stop takes) and the handler's
+	// (response.SetReadDeadline, never called once the handler returned:
+	// upstream waits for its upload writer before a response is done).
+	deadline readdeadline.Deadline
 	// running is the context of the request being served, if any, for
 	// Server.Close to cancel.
 	running atomic.Pointer[requestContext]
@@ -150,7 +159,7 @@ func (c *conn) accept(req *http.Request, hosts []string, fieldsValid bool, n int
 	_, _ = c.br.Discard(n) // buffered: cannot fail
 	c.src.limit(math.MaxInt64)
 	if req.Body != http.NoBody {
-		_ = c.rwc.SetReadDeadline(time.Time{}) // the body's reads are the handler's to bound
+		c.deadline.Clear(c.rwc) // the body's reads are the handler's to bound
 	}
 	// Else the head's deadline stays while the handler runs: nothing reads
 	// the connection then but the close watch, which clears it first (see
@@ -160,12 +169,14 @@ func (c *conn) accept(req *http.Request, hosts []string, fieldsValid bool, n int
 	return nil
 }
 
+// readDeadline bounds the wait for a request head to d from now, or
+// lifts the bound if d is 0. The deadline is set lazily: one set for an
+// earlier wait and still about d away is kept, so that a connection busy
+// with short requests updates its timer (a cost per request otherwise,
+// twice) about once per tenth of the timeout. A head is then waited for
+// between d and d+d/10 (package readdeadline).
 func (c *conn) readDeadline(d time.Duration) {
-	var t time.Time
-	if d > 0 {
-		t = c.srv.monotonicNow().Add(d)
-	}
-	_ = c.rwc.SetReadDeadline(t)
+	c.deadline.Bound(c.rwc, c.srv.monotonicNow(), d)
 }
 
 // A refusal is what net/http's server answers to a request it cannot

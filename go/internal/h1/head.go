@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/object-storage-proxy/osp/internal/fieldline"
 )
 
 // parseHead reads the request head at the start of buf into ex.req as
@@ -50,8 +52,7 @@ func parseHead(buf []byte, body io.Reader, ex *exchange) (hosts []string, n int,
 		}
 		lines = append(lines, l)
 	}
-	req.Header = lines.header(ex.values[:])
-	hosts = req.Header["Host"]
+	req.Header, hosts = lines.header(ex.values[:])
 	if !frame(req, body, lines, &ex.fixedBody) {
 		return nil, 0, false
 	}
@@ -74,14 +75,25 @@ type fieldLines []fieldLine
 const maxScannedLines = 32
 
 // header returns the lines as an http.Header, the values of their names in
-// order, as textproto reads them. Their values' slices share the backing
-// array values, if it is large enough.
-func (ls fieldLines) header(values []string) http.Header {
+// order, as textproto reads them, but for the Host lines, whose values are
+// hosts: http.ReadRequest's header leaves them out (they make req.Host),
+// and one not put in the map is not deleted from it. The values' slices
+// share the backing array values, if it is large enough.
+func (ls fieldLines) header(values []string) (h http.Header, hosts []string) {
 	if len(values) < len(ls) {
 		values = make([]string, len(ls))
 	}
-	h := make(http.Header, len(ls))
+	h = make(http.Header, len(ls))
 	for i, l := range ls {
+		if l.name == "Host" {
+			if hosts == nil {
+				hosts, values = values[:1:1], values[1:]
+				hosts[0] = l.value
+			} else {
+				hosts = append(hosts, l.value)
+			}
+			continue
+		}
 		var seen bool
 		if i <= maxScannedLines {
 			seen = ls[:i].count(l.name) > 0
@@ -97,7 +109,7 @@ func (ls fieldLines) header(values []string) http.Header {
 		vv[0] = l.value
 		h[l.name] = vv
 	}
-	return h
+	return h, hosts
 }
 
 // count returns how many lines have the name.
@@ -109,16 +121,6 @@ func (ls fieldLines) count(name string) int {
 		}
 	}
 	return n
-}
-
-// first returns the value of the first line of the name, or "".
-func (ls fieldLines) first(name string) string {
-	for _, l := range ls {
-		if l.name == name {
-			return l.value
-		}
-	}
-	return ""
 }
 
 // parseRequestLine parses the first line of a head, as net/http does,
@@ -159,24 +161,16 @@ func parseRequestLine(line string, req *http.Request, u *url.URL) bool {
 // space), a missing colon, a control byte other than tab in the value, a
 // CR without LF. s must hold CRLF after the line (the head's end does).
 //
-// The name is checked and found canonical in one pass, which
-// ValidHeaderFieldName and CanonicalMIMEHeaderKey would each make.
+// The name is checked and found canonical in one pass (fieldline.ScanName).
 func parseFieldLine(s string) (name, value, rest string, ok bool) {
 	colon := strings.IndexByte(s, ':') // maybe on a later line: then the name holds CR, not a token
 	if colon <= 0 {
 		return "", "", "", false
 	}
 	name = s[:colon]
-	canonical, upper := true, true // upper: a letter here must be upper case
-	for i := range len(name) {
-		c := name[i]
-		if !httpguts.IsTokenRune(rune(c)) {
-			return "", "", "", false
-		}
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			canonical = false
-		}
-		upper = c == '-'
+	token, canonical := fieldline.ScanName(name)
+	if !token {
+		return "", "", "", false
 	}
 	s = s[colon+1:]
 	cr := strings.IndexByte(s, '\r')
@@ -184,35 +178,13 @@ func parseFieldLine(s string) (name, value, rest string, ok bool) {
 		return "", "", "", false // a bare CR
 	}
 	value, rest = s[:cr], s[cr+len("\r\n"):]
-	if !validFieldValue(value) {
+	if !fieldline.ValidValue(value) {
 		return "", "", "", false // a control byte: LF, NUL...
 	}
 	if !canonical {
 		name = canonicalName(name)
 	}
 	return name, trimSpaceTab(value), rest, true
-}
-
-// validFieldValue is httpguts.ValidHeaderFieldValue (no control byte but
-// tab) eight bytes at a time, for the long values of signed requests
-// (Authorization, User-Agent): a word with no byte below 0x20 and none
-// equal to 0x7f is taken whole; any other is checked byte by byte. The
-// word tests are "hasless" and "haszero" of Sean Anderson's Bit Twiddling
-// Hacks: non-zero if and only if some byte is below n (for n <= 128),
-// zero. FuzzParseHead compares the two functions.
-func validFieldValue(v string) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	for ; len(v) >= 8; v = v[8:] {
-		w := uint64(v[0]) | uint64(v[1])<<8 | uint64(v[2])<<16 | uint64(v[3])<<24 |
-			uint64(v[4])<<32 | uint64(v[5])<<40 | uint64(v[6])<<48 | uint64(v[7])<<56
-		below := (w - 0x20*ones) &^ w & highs // a byte below 0x20
-		del := w ^ 0x7f*ones
-		isDel := (del - ones) &^ del & highs // a byte 0x7f
-		if below|isDel != 0 && !httpguts.ValidHeaderFieldValue(v[:8]) {
-			return false
-		}
-	}
-	return httpguts.ValidHeaderFieldValue(v)
 }
 
 // trimSpaceTab is strings.Trim(s, " \t") without its cutset's setup.
@@ -272,31 +244,32 @@ var commonNames = func() map[string]string {
 }()
 
 // frame completes req as http.ReadRequest does after the header, with the
-// head's field lines: Host (moved out of the header), Pragma, Close and
-// the body's framing (a body of declared length is fixed, reading body). It reports false for a request whose framing it
-// leaves to net/http.
+// head's field lines: Host (which header left out of the map), Pragma,
+// Close and the body's framing (a body of declared length is fixed,
+// reading body). It reports false for a request whose framing it leaves
+// to net/http.
 func frame(req *http.Request, body io.Reader, lines fieldLines, fixed *fixedBody) bool {
 	h := req.Header
-	hosts, contentLengths := lines.count("Host"), lines.count("Content-Length")
-	if hosts > 1 || lines.count("Transfer-Encoding") > 0 || contentLengths > 1 {
+	f := lines.framing()
+	if f.hosts > 1 || f.transferEncodings > 0 || f.contentLengths > 1 {
 		return false
 	}
 	req.Host = req.URL.Host
 	if req.Host == "" {
-		req.Host = lines.first("Host")
+		req.Host = f.host
 	}
-	if lines.first("Pragma") == "no-cache" && lines.count("Cache-Control") == 0 {
+	if f.pragma == "no-cache" && f.cacheControls == 0 {
 		h["Cache-Control"] = []string{"no-cache"}
 	}
 	var connection []string
-	if lines.count("Connection") > 0 {
+	if f.connections > 0 {
 		connection = h["Connection"]
 	}
 	req.Close = httpguts.HeaderValuesContainsToken(connection, "close") ||
 		req.ProtoMinor == 0 && !httpguts.HeaderValuesContainsToken(connection, "keep-alive")
 	req.Body = http.NoBody
-	if contentLengths == 1 {
-		n, err := strconv.ParseUint(lines.first("Content-Length"), 10, 63) // refuses "", which net/http refuses too
+	if f.contentLengths == 1 {
+		n, err := strconv.ParseUint(f.contentLength, 10, 63) // refuses "", which net/http refuses too
 		if err != nil {
 			return false
 		}
@@ -306,10 +279,43 @@ func frame(req *http.Request, body io.Reader, lines fieldLines, fixed *fixedBody
 			req.Body = fixed
 		}
 	}
-	if hosts > 0 {
-		delete(h, "Host") // it is req.Host now
-	}
 	return true
+}
+
+// framingLines is what frame needs of a head's field lines: how many
+// lines have each name it looks at, and the first one's value.
+type framingLines struct {
+	hosts, contentLengths, transferEncodings, cacheControls, connections int
+	host, contentLength, pragma                                          string
+	pragmas                                                              int
+}
+
+// framing finds what frame needs in one pass over the lines (a switch
+// on each name), not one pass a name.
+func (ls fieldLines) framing() (f framingLines) {
+	for _, l := range ls {
+		switch l.name {
+		case "Host":
+			if f.hosts++; f.hosts == 1 {
+				f.host = l.value
+			}
+		case "Content-Length":
+			if f.contentLengths++; f.contentLengths == 1 {
+				f.contentLength = l.value
+			}
+		case "Pragma":
+			if f.pragmas++; f.pragmas == 1 {
+				f.pragma = l.value
+			}
+		case "Transfer-Encoding":
+			f.transferEncodings++
+		case "Cache-Control":
+			f.cacheControls++
+		case "Connection":
+			f.connections++
+		}
+	}
+	return f
 }
 
 // parseOriginForm parses the most common request target, a path and maybe
@@ -323,7 +329,7 @@ func parseOriginForm(target string, u *url.URL) (ok bool) {
 	}
 	path, query, hasQuery := strings.Cut(target, "?")
 	for i := range len(path) {
-		if !plainPathByte(path[i]) {
+		if !plainPathBytes[path[i]] {
 			return false
 		}
 	}
@@ -346,3 +352,13 @@ func plainPathByte(c byte) bool {
 	}
 	return strings.IndexByte("-_.~$&+,/:;=@", c) >= 0
 }
+
+// plainPathBytes is plainPathByte as a table, for parseOriginForm's loop
+// over every byte of a path: one lookup, not a switch and a search. It is
+// never changed.
+var plainPathBytes = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = plainPathByte(byte(c))
+	}
+	return t
+}()

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/object-storage-proxy/osp/internal/fieldline"
 )
 
 var headSeeds = []string{
@@ -57,7 +59,7 @@ var headSeeds = []string{
 // bytes, read the same body, and checkRequest must judge both alike (the
 // first without checking the fields again, as for a head parseHead took). The
 // input as a whole is also a request target for checkOriginForm, and a
-// field value that validFieldValue must judge as httpguts does.
+// field value that fieldline.ValidValue must judge as httpguts does.
 func FuzzParseHead(f *testing.F) {
 	// Request targets alone, for checkOriginForm.
 	targets := []string{"0123456\t89abcdef\x7f", "abcdefgh\x1fxyz", "\x80\x9f\xff\xa0 ~!\"#$%&'()", "/b/k?x=1&y", "/b/k?", "/b/k?x?", "//b", "/b/%41", "/b/\xc3\xa9", "/b/k?\x7f", "/b/k!", "/*"}
@@ -66,8 +68,8 @@ func FuzzParseHead(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, input []byte) {
 		checkOriginForm(t, string(input))
-		if got, want := validFieldValue(string(input)), httpguts.ValidHeaderFieldValue(string(input)); got != want {
-			t.Fatalf("validFieldValue(%q) = %v; httpguts.ValidHeaderFieldValue says %v", input, got, want)
+		if got, want := fieldline.ValidValue(string(input)), httpguts.ValidHeaderFieldValue(string(input)); got != want {
+			t.Fatalf("fieldline.ValidValue(%q) = %v; httpguts.ValidHeaderFieldValue says %v", input, got, want)
 		}
 		src := bytes.NewReader(input)
 		ex := new(exchange)

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/object-storage-proxy/osp/internal/fieldline"
 )
 
 // writeHeader writes h's fields as h.Write does: sorted by name, a name
@@ -32,10 +34,7 @@ func writeHeader(bw *bufio.Writer, h http.Header) {
 			if !cleanValue(v) {
 				v = textproto.TrimString(newlineToSpace.Replace(v))
 			}
-			bw.WriteString(f.name)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
+			fieldline.Write(bw, f.name, v)
 		}
 	}
 }

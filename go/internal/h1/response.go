@@ -164,7 +164,8 @@ func (w *response) FlushError() error {
 // SetReadDeadline bounds the handler's reads of the request body (see
 // http.ResponseController).
 func (w *response) SetReadDeadline(t time.Time) error {
-	w.c.watch.handlerDeadline()
+	w.c.watch.handlerDeadline() // first: the watch no longer clears the deadline
+	w.c.deadline.Forget()
 	return w.c.rwc.SetReadDeadline(t)
 }
 
@@ -342,10 +343,10 @@ func (b *requestBody) drain() bool {
 		b.w.c.refused = true
 		return false
 	}
-	rwc := b.w.c.rwc
-	_ = rwc.SetReadDeadline(time.Now().Add(drainTimeout))
+	c := b.w.c
+	_ = c.deadline.Set(c.rwc, time.Now().Add(drainTimeout))
 	_, err := io.CopyN(io.Discard, b.ReadCloser, maxDrain+1)
-	_ = rwc.SetReadDeadline(time.Time{})
+	_ = c.deadline.Set(c.rwc, time.Time{})
 	if errors.Is(err, io.EOF) {
 		return true
 	}

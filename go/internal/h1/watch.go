@@ -81,7 +81,7 @@ func (w *closeWatch) run() {
 	c, ctx := w.c, w.ctx
 	if w.headDeadline {
 		w.headDeadline = false
-		_ = c.rwc.SetReadDeadline(time.Time{})
+		c.deadline.Clear(c.rwc) // stop takes mu, for the next request's to see
 	}
 	w.mu.Unlock()
 	defer w.read.Done()
@@ -108,9 +108,9 @@ func (w *closeWatch) stop() bool {
 	reading, gone := w.reading, w.gone
 	w.mu.Unlock()
 	if reading {
-		_ = w.c.rwc.SetReadDeadline(aLongTimeAgo) // wakes the watch's read
+		_ = w.c.deadline.Set(w.c.rwc, aLongTimeAgo) // wakes the watch's read
 		w.read.Wait()
-		_ = w.c.rwc.SetReadDeadline(time.Time{})
+		_ = w.c.deadline.Set(w.c.rwc, time.Time{})
 		w.mu.Lock()
 		gone = w.gone
 		w.mu.Unlock()

@@ -1,10 +1,6 @@
 package upstream
 
-import (
-	"errors"
-	"os"
-	"time"
-)
+import "time"
 
 // The wait for a response head is bounded by a read deadline on the
 // connection (Options.ResponseHeaderTimeout, or earlyAnswerGrace after a
@@ -19,13 +15,17 @@ import (
 //   - a streamed upload, whose head wait starts only once it is written
 //     (exchange, before sendWithBody).
 //
-// Every other read of the socket is a response head's, whose wait sets
-// its own deadline first (awaitHead).
+// Every other read of the socket is a response head's, whose wait is
+// bounded first (awaitHead). The bound is set lazily (package
+// readdeadline): a deadline a previous head's wait left, still about d
+// away, is kept, so a connection busy with small responses updates its
+// timer about once per tenth of the timeout, not once per request; a head
+// is then waited for between d and d+d/10.
 
-// awaitHead bounds the wait for a response head to d from now.
+// awaitHead bounds the wait for a response head to d from now (to within
+// a tenth of d, later).
 func (c *conn) awaitHead(d time.Duration) {
-	_ = c.SetReadDeadline(time.Now().Add(d))
-	c.headDeadline = true
+	c.headDeadline.Bound(c.Conn, time.Now(), d)
 }
 
 // endHeadWait ends the wait for a response head framed by f: the deadline
@@ -33,21 +33,18 @@ func (c *conn) awaitHead(d time.Duration) {
 // already (or there is none), when it is left until the socket is read
 // again.
 func (c *conn) endHeadWait(f *frame) {
-	if c.headDeadline && !f.buffered() {
+	if !f.buffered() {
 		c.clearHeadDeadline()
 	}
 }
 
 // clearHeadDeadline removes a deadline left from a response head.
 func (c *conn) clearHeadDeadline() {
-	if c.headDeadline {
-		_ = c.SetReadDeadline(time.Time{})
-		c.headDeadline = false
-	}
+	c.headDeadline.Clear(c.Conn)
 }
 
 // deadlinePassed says a read failed on a response head's deadline left
 // set, which must then be cleared.
 func (c *conn) deadlinePassed(err error) bool {
-	return c.headDeadline && errors.Is(err, os.ErrDeadlineExceeded)
+	return c.headDeadline.Passed(err)
 }

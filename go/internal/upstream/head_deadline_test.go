@@ -44,7 +44,7 @@ func TestHeadDeadlineLeftSetCutsNothingShort(t *testing.T) {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
 		for _, stack := range tr.idle {
-			if len(*stack) != 1 || !(*stack)[0].headDeadline {
+			if len(*stack) != 1 || !(*stack)[0].headDeadline.IsSet() {
 				t.Fatal("a small response's head deadline was cleared")
 			}
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/object-storage-proxy/osp/internal/fieldline"
 )
 
 // writeRequest writes req to w as req.Write does (the same request line,
@@ -78,7 +80,7 @@ func (h requestHead) write(w *bufio.Writer, req *http.Request) error {
 		}
 	}
 	if userAgent != "" { // before cleaning: a blank one is sent empty
-		writeField(w, "User-Agent", cleanValue(userAgent))
+		fieldline.Write(w, "User-Agent", cleanValue(userAgent))
 	}
 	switch {
 	case h.length < 0:
@@ -96,7 +98,7 @@ func (h requestHead) write(w *bufio.Writer, req *http.Request) error {
 			continue // as req.Write: invalid names are dropped
 		}
 		for _, v := range values {
-			writeField(w, name, cleanValue(v))
+			fieldline.Write(w, name, cleanValue(v))
 		}
 	}
 	_, err := w.WriteString("\r\n")
@@ -115,23 +117,6 @@ func writtenApart(name string) bool {
 		return true
 	}
 	return false
-}
-
-// writeField writes one field line. When it fits the writer's free space
-// it is appended there and written at once: one copy, where four
-// WriteStrings each pay a call and a check of the space.
-func writeField(w *bufio.Writer, name, value string) {
-	if w.Available() < len(name)+len(value)+len(": \r\n") {
-		w.WriteString(name)
-		w.WriteString(": ")
-		w.WriteString(value)
-		w.WriteString("\r\n")
-		return
-	}
-	line := append(w.AvailableBuffer(), name...)
-	line = append(line, ": "...)
-	line = append(line, value...)
-	w.Write(append(line, "\r\n"...))
 }
 
 // cleanValue is a header value as req.Write sends it: CR and LF turned

@@ -6,9 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/object-storage-proxy/osp/internal/fieldline"
 )
 
 // response is the memory of one response on the direct path, in one
@@ -139,6 +142,10 @@ func parseHead(head string, req *http.Request, into *response) (resp *http.Respo
 // parseFields parses the header fields of a head after its status line,
 // up to the empty line: no folded lines, no malformed ones. The values'
 // slices are cut from room while it lasts.
+//
+// Whether a name came before is told by comparing it with the names of
+// the first lines, kept on the stack: for the few fields of a response,
+// cheaper than a lookup in the map before each insertion.
 func parseFields(fields string, room []string) (http.Header, bool) {
 	n := strings.Count(fields, "\n") - 1 // lines, less the empty one
 	if n < 0 {
@@ -150,6 +157,8 @@ func parseFields(fields string, room []string) (http.Header, bool) {
 		values = make([]string, n)
 	}
 	values = values[:n]
+	var stack [maxScannedNames]string
+	names := stack[:0] // of the first lines, while they fit
 	for {
 		line, rest := nextLine(fields)
 		if line == "" {
@@ -165,11 +174,18 @@ func parseFields(fields string, room []string) (http.Header, bool) {
 		}
 		name, ok := canonicalName(line[:colon])
 		value := trimBlanks(line[colon+1:])
-		if !ok || !validValue(value) {
+		if !ok || !fieldline.ValidValue(value) {
 			return nil, false
 		}
-		if vv, seen := h[name]; seen || len(values) == 0 {
-			h[name] = append(vv, value)
+		var seen bool
+		if len(names) < cap(names) {
+			seen = slices.Contains(names, name)
+			names = append(names, name)
+		} else {
+			_, seen = h[name]
+		}
+		if seen || len(values) == 0 {
+			h[name] = append(h[name], value)
 			continue
 		}
 		vv := values[:1:1]
@@ -177,6 +193,10 @@ func parseFields(fields string, room []string) (http.Header, bool) {
 		h[name] = vv
 	}
 }
+
+// maxScannedNames is how many names parseFields compares a name with, at
+// most; it bounds the comparisons for a head of many short lines.
+const maxScannedNames = 32
 
 // trimBlanks trims spaces and tabs off both ends of s.
 func trimBlanks(s string) string {
@@ -288,30 +308,12 @@ func allDigits(s string) bool {
 // form already, as servers write most, is the name itself, found so in
 // the same look at its bytes that checks them.
 func canonicalName(name string) (canonical string, ok bool) {
-	isCanonical, upper := true, true // upper: a letter here is upper case in canonical form
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !httpguts.IsTokenRune(rune(c)) {
-			return "", false
-		}
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			isCanonical = false
-		}
-		upper = c == '-'
-	}
-	if isCanonical {
+	token, isCanonical := fieldline.ScanName(name)
+	switch {
+	case !token:
+		return "", false
+	case isCanonical:
 		return name, true
 	}
 	return textproto.CanonicalMIMEHeaderKey(name), true
-}
-
-// validValue is a field value textproto accepts: visible characters,
-// space, tab and obs-text (bytes from 0x80).
-func validValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

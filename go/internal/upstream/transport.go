@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/object-storage-proxy/osp/internal/readdeadline"
 	"github.com/object-storage-proxy/osp/internal/sockio"
 )
 
@@ -97,7 +98,7 @@ type conn struct {
 	peeked    bool                  // the last liveness check found the connection open
 	// headDeadline: a response head's read deadline may still be set
 	// (head_deadline.go).
-	headDeadline bool
+	headDeadline readdeadline.Deadline
 }
 
 // writeFailed reports that a write to the backend's socket failed (the
