@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
 import re
 import shutil
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Counter, Dict, Iterator, List, Optional, Tuple
 
 import run as bench
+from ab import start_proxy
 
 OURS = "github.com/object-storage-proxy/osp/internal/"
 SDK = "github.com/aws/aws-sdk-go-v2/"
@@ -100,16 +100,6 @@ def start_nginx(backend_port: int, tmp: Path) -> Tuple[int, subprocess.Popen]:
     proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-p", str(tmp),
                              "-g", "daemon off;"])
     bench.wait_port(port, proc, "nginx")
-    return port, proc
-
-
-def start_proxy(backend_port: int) -> Tuple[int, subprocess.Popen]:
-    cos_map = {"bench": {"host": "127.0.0.1", "port": backend_port, "scheme": "http", "addressing_style": "path",
-                         "access_key": bench.BACKEND_KEY, "secret_key": bench.BACKEND_SECRET}}
-    port = bench.free_port()
-    proc = subprocess.Popen([sys.executable, "-c", bench.PROXY, json.dumps(cos_map), str(port),
-                             json.dumps(bench.CLIENT_KEYS)])
-    bench.wait_port(port, proc, "proxy")
     return port, proc
 
 
@@ -186,7 +176,7 @@ def main() -> None:
             bench.wait_port(backend_port, backend, "nullbackend")
             results: Dict[str, Dict[str, object]] = {}
             for name, start in (("nginx", lambda: start_nginx(backend_port, tmp)),
-                                ("proxy", lambda: start_proxy(backend_port))):
+                                ("proxy", lambda: start_proxy(sys.executable, backend_port))):
                 port, proc = start()
                 procs.append(proc)
                 results[name] = measure(name, port, proc, args, tmp, perf)
