@@ -72,8 +72,14 @@ venv: $(VENV)/.installed
 wheel: $(LIB)
 	$(PYTHON) -m pip wheel --no-build-isolation --no-index --no-deps -w $(BUILD)/dist .
 
+# The request path's packages again under the race detector: their
+# goroutines share connections, deadlines and pooled records (about 30 s).
+RACE_PACKAGES := ./internal/h1/... ./internal/upstream/... ./internal/sockio/... ./internal/proxy/... \
+	./internal/readdeadline/... ./internal/fieldline/... ./internal/server/... ./internal/sigv4/...
+
 test-go:
 	cd go && $(GO) vet ./... && $(GO) test ./...
+	cd go && $(GO) test -race $(RACE_PACKAGES)
 
 # Each fuzz target for FUZZTIME (CI: a short run; the corpus in testdata/
 # is replayed by every `go test` anyway). A count ("Nx"), not a duration:
