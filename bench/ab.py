@@ -18,26 +18,15 @@ the next.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 from typing import Dict, List, Tuple
 
 import run as bench
 
 # make bench's scenarios on the null backend; these unless --only says otherwise.
 DEFAULT_ONLY = "GET 4 KiB x32,GET 4 KiB x4,PUT 4 KiB x16"
-
-
-def start_proxy(python: str, backend_port: int) -> Tuple[int, subprocess.Popen]:
-    cos_map = {"bench": {"host": "127.0.0.1", "port": backend_port, "scheme": "http", "addressing_style": "path",
-                         "access_key": bench.BACKEND_KEY, "secret_key": bench.BACKEND_SECRET}}
-    port = bench.free_port()
-    proc = subprocess.Popen([python, "-c", bench.PROXY, json.dumps(cos_map), str(port), json.dumps(bench.CLIENT_KEYS)])
-    bench.wait_port(port, proc, python)
-    return port, proc
 
 
 def main() -> None:
@@ -51,16 +40,13 @@ def main() -> None:
     args = parser.parse_args()
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
     scenarios = [s for s in bench.SCENARIOS if s.op in ("get", "put") and any(w in s.name for w in wanted)]
-    subprocess.run(["go", "build", "-o", str(bench.BIN) + "/", "./cmd/..."], cwd=Path(__file__).parent, check=True)
-    backend_port = bench.free_port()
-    backend = subprocess.Popen([str(bench.BIN / "nullbackend"), "-addr", f"127.0.0.1:{backend_port}"],
-                               stdout=subprocess.DEVNULL)
+    bench.build_tools()
+    backend_port, backend = bench.start_null_backend()
     procs: List[subprocess.Popen] = [backend]
     try:
-        bench.wait_port(backend_port, backend, "nullbackend")
         builds: Dict[str, Tuple[int, subprocess.Popen]] = {}
         for name, python in (("base", args.base), ("new", args.new)):
-            builds[name] = start_proxy(python, backend_port)
+            builds[name] = bench.start_proxy(python, backend_port)
             procs.append(builds[name][1])
         print("| scenario | unit | base | new | new/base | base CPU us/req | new CPU us/req | new/base |")
         print("|---|---|---:|---:|---:|---:|---:|---:|")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import re
 import shutil
 import subprocess
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import Counter, Dict, Iterator, List, Optional, Tuple
 
 import run as bench
-from ab import start_proxy
 
 OURS = "github.com/object-storage-proxy/osp/internal/"
 SDK = "github.com/aws/aws-sdk-go-v2/"
@@ -92,17 +90,6 @@ def breakdown(data: Path) -> Tuple[int, float, Counter[str]]:
     return total, kernel / max(total, 1), users
 
 
-def start_nginx(backend_port: int, tmp: Path) -> Tuple[int, subprocess.Popen]:
-    port = bench.free_port()
-    conf = tmp / "nginx.conf"
-    conf.write_text(bench.NGINX.format(dir=tmp, backend=backend_port, port=port,
-                                       user="user root;" if os.geteuid() == 0 else ""))
-    proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-p", str(tmp),
-                             "-g", "daemon off;"])
-    bench.wait_port(port, proc, "nginx")
-    return port, proc
-
-
 def measure(name: str, port: int, proc: subprocess.Popen, args: argparse.Namespace, tmp: Path,
             perf: bool) -> Dict[str, object]:
     key, size = ("size-4096", 4096) if args.op == "get" else ("put-4k", 4096)
@@ -164,19 +151,16 @@ def main() -> None:
     perf = shutil.which("perf") is not None
     if not perf:
         print("perf not found (apt install linux-perf): CPU per request only", file=sys.stderr)
-    subprocess.run(["go", "build", "-o", str(bench.BIN) + "/", "./cmd/..."], cwd=Path(__file__).parent, check=True)
+    bench.build_tools()
     procs: List[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="osp-profile-") as tmpdir:
         tmp = Path(tmpdir)
         try:
-            backend_port = bench.free_port()
-            backend = subprocess.Popen([str(bench.BIN / "nullbackend"), "-addr", f"127.0.0.1:{backend_port}"],
-                                       stdout=subprocess.DEVNULL)
+            backend_port, backend = bench.start_null_backend()
             procs.append(backend)
-            bench.wait_port(backend_port, backend, "nullbackend")
             results: Dict[str, Dict[str, object]] = {}
-            for name, start in (("nginx", lambda: start_nginx(backend_port, tmp)),
-                                ("proxy", lambda: start_proxy(sys.executable, backend_port))):
+            for name, start in (("nginx", lambda: bench.start_nginx(backend_port, tmp)),
+                                ("proxy", lambda: bench.start_proxy(sys.executable, backend_port))):
                 port, proc = start()
                 procs.append(proc)
                 results[name] = measure(name, port, proc, args, tmp, perf)

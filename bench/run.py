@@ -187,6 +187,45 @@ def wait_port(port: int, proc: subprocess.Popen, what: str) -> None:
     raise RuntimeError(f"{what} did not listen on {port}")
 
 
+def build_tools() -> None:
+    """Builds the load generator and the null backend (bench/cmd) into BIN."""
+    subprocess.run(["go", "build", "-o", str(BIN) + "/", "./cmd/..."], cwd=Path(__file__).parent, check=True)
+
+
+def start_null_backend() -> Tuple[int, subprocess.Popen]:
+    port = free_port()
+    proc = subprocess.Popen([str(BIN / "nullbackend"), "-addr", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL)
+    wait_port(port, proc, "nullbackend")
+    return port, proc
+
+
+def start_nginx(backend_port: int, ndir: Path) -> Tuple[int, subprocess.Popen]:
+    """nginx proxy_pass (NGINX) to the backend, its files in ndir."""
+    port = free_port()
+    conf = ndir / "nginx.conf"
+    conf.write_text(NGINX.format(dir=ndir, backend=backend_port, port=port,
+                                 user="user root;" if os.geteuid() == 0 else ""))
+    proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-p", str(ndir),
+                             "-g", "daemon off;"])
+    wait_port(port, proc, "nginx")
+    return port, proc
+
+
+def proxy_cos_map(backend_port: int) -> dict:
+    """The proxy's one bucket, "bench", on the backend with its HMAC keys."""
+    return {"bench": {"host": "127.0.0.1", "port": backend_port, "scheme": "http", "addressing_style": "path",
+                      "access_key": BACKEND_KEY, "secret_key": BACKEND_SECRET}}
+
+
+def start_proxy(python: str, backend_port: int) -> Tuple[int, subprocess.Popen]:
+    """The proxy (PROXY, run by python: a venv's, so a build's) in front of the backend."""
+    port = free_port()
+    proc = subprocess.Popen([python, "-c", PROXY, json.dumps(proxy_cos_map(backend_port)), str(port),
+                             json.dumps(CLIENT_KEYS)])
+    wait_port(port, proc, "proxy")
+    return port, proc
+
+
 # ---------------------------------------------------------------- /proc
 
 def children(pid: int) -> List[int]:
@@ -342,8 +381,8 @@ class Stack:
 
     def __init__(self, backend: str, tmp: Path) -> None:
         self.backend, self.procs = backend, []
-        self.backend_port = free_port()
         if backend == "versitygw":
+            self.backend_port = free_port()
             data = tmp / "vgw"
             data.mkdir()
             os.environ["VGW_KEEP_ALIVE"] = "true"  # versitygw --keep-alive
@@ -351,31 +390,18 @@ class Stack:
             self.direct_creds = {BACKEND_KEY: BACKEND_SECRET}
             self.seed()
         else:
-            p = subprocess.Popen([str(BIN / "nullbackend"), "-addr", f"127.0.0.1:{self.backend_port}"],
-                                 stdout=subprocess.DEVNULL)
+            self.backend_port, p = start_null_backend()
             self.procs.append(p)
-            wait_port(self.backend_port, p, "nullbackend")
             self.direct_creds = NULL_KEYS
         # nginx
         ndir = tmp / f"nginx-{backend}"
         ndir.mkdir()
-        self.nginx_port = free_port()
-        conf = ndir / "nginx.conf"
-        conf.write_text(NGINX.format(dir=ndir, backend=self.backend_port, port=self.nginx_port,
-                                     user="user root;" if os.geteuid() == 0 else ""))
-        nginx = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-p", str(ndir),
-                                  "-g", "daemon off;"])
+        self.nginx_port, nginx = start_nginx(self.backend_port, ndir)
         self.procs.append(nginx)
-        wait_port(self.nginx_port, nginx, "nginx")
         self.nginx_pid = nginx.pid
         # proxy
-        self.proxy_port = free_port()
-        cos_map = {"bench": {"host": "127.0.0.1", "port": self.backend_port, "scheme": "http",
-                             "addressing_style": "path", "access_key": BACKEND_KEY, "secret_key": BACKEND_SECRET}}
-        proxy = subprocess.Popen([sys.executable, "-c", PROXY, json.dumps(cos_map), str(self.proxy_port),
-                                  json.dumps(CLIENT_KEYS)])
+        self.proxy_port, proxy = start_proxy(sys.executable, self.backend_port)
         self.procs.append(proxy)
-        wait_port(self.proxy_port, proxy, "proxy")
         self.proxy_pid = proxy.pid
         # the verifying peer
         peer_port, self.peer_log = free_port(), tmp / f"peer-{backend}.log"
@@ -388,7 +414,8 @@ class Stack:
             # proxy+py: the same proxy, but the bucket has no credentials of its
             # own; the fetcher answers them and the validator allows. A ttl of
             # an hour so that no answer expires in the middle of a run.
-            py_map = {"bench": {k: v for k, v in cos_map["bench"].items() if k not in ("access_key", "secret_key")}}
+            py_map = {"bench": {k: v for k, v in proxy_cos_map(self.backend_port)["bench"].items()
+                                if k not in ("access_key", "secret_key")}}
             py_map["bench"]["ttl"] = 3600
             py_port, self.py_admin_port = free_port(), free_port()
             py = subprocess.Popen([sys.executable, "-c", PROXY, json.dumps(py_map), str(py_port),
