@@ -32,6 +32,11 @@ type Conn struct {
 	rd         call // guarded by rdMu: net.Conn allows concurrent Reads
 	wr         call // guarded by wrMu
 	rdMu, wrMu sync.Mutex
+
+	// ReadAfter's, guarded by rdMu.
+	send      func() error // runs first in the read's wait; nil once run
+	sendErr   error        // what send returned
+	sendFirst func(fd uintptr) bool
 }
 
 // Wrap returns c reading and writing by raw system calls if it is a TCP
@@ -49,6 +54,7 @@ func Wrap(c net.Conn) net.Conn {
 	s.rd.trap, s.wr.trap = syscall.SYS_READ, syscall.SYS_WRITE
 	// Method values made once: made per call they would be allocations.
 	s.rd.try, s.wr.try = s.rd.once, s.wr.once
+	s.sendFirst = s.sendThenRead
 	return s
 }
 
@@ -104,8 +110,57 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	c.rdMu.Lock()
 	defer c.rdMu.Unlock()
+	return c.read(p, c.rd.try)
+}
+
+// ReadAfter runs send (which writes to c), then reads into p as Read
+// does, except that it waits for the socket to be readable before it
+// first tries. For the answer to a request that send writes, the read
+// Read would try first, before the answer can have come, is one system
+// call saved, and one return to the poller: Go's poller forgets a
+// socket's readiness as a read begins, so a read must try before it
+// waits, unless nothing it waits for can have arrived before it began.
+// send runs after that point, inside the read, so whatever it provokes
+// wakes the wait.
+//
+// So ReadAfter is only for a connection on which nothing is due before
+// send's bytes are out: a peer's data or end that arrived before the
+// call, not read, is not seen until something else arrives (the peer's
+// answer, its reset of a closed connection, or the read deadline). An
+// error of send ends the read, which returns it as is.
+func (c *Conn) ReadAfter(send func() error, p []byte) (int, error) {
+	if len(p) == 0 {
+		if err := send(); err != nil {
+			return 0, err
+		}
+		return 0, nil
+	}
+	c.rdMu.Lock()
+	defer c.rdMu.Unlock()
+	c.send, c.sendErr = send, nil
+	n, err := c.read(p, c.sendFirst)
+	c.send = nil
+	if c.sendErr != nil {
+		return 0, c.sendErr
+	}
+	return n, err
+}
+
+// sendThenRead is ReadAfter's try: the first runs send and then waits; the
+// others read.
+func (c *Conn) sendThenRead(fd uintptr) bool {
+	if send := c.send; send != nil {
+		c.send = nil
+		c.sendErr = send()
+		return c.sendErr != nil
+	}
+	return c.rd.once(fd)
+}
+
+// read makes the reads of p by try, with rdMu held.
+func (c *Conn) read(p []byte, try func(fd uintptr) bool) (int, error) {
 	c.rd.p = p
-	err := c.raw.Read(c.rd.try)
+	err := c.raw.Read(try)
 	c.rd.p = nil
 	switch {
 	case err != nil:

@@ -259,3 +259,96 @@ func BenchmarkWriteRead(b *testing.B) {
 		})
 	}
 }
+
+// arrived waits until the socket under c has something to read, or its
+// end, without reading it.
+func arrived(t *testing.T, c *Conn) {
+	t.Helper()
+	raw, err := c.TCPConn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Microsecond) {
+		seen := false
+		_ = raw.Control(func(fd uintptr) {
+			var b [1]byte
+			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			seen = err != syscall.EAGAIN
+		})
+		if seen {
+			return
+		}
+	}
+	t.Fatal("nothing arrived")
+}
+
+// ReadAfter's answers come back in order, even an answer that is there
+// before send returns: it wakes the wait.
+func TestReadAfterSeesEveryAnswer(t *testing.T) {
+	c, peer := pair(t)
+	go func() { _, _ = io.Copy(peer, peer) }() // answers each byte at once
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	for i := range 2000 {
+		msg := []byte{byte(i), byte(i >> 8)}
+		got := 0
+		send := func() error {
+			_, err := c.Write(msg)
+			if i%2 == 0 {
+				arrived(t, c) // the answer is in before the wait
+			}
+			return err
+		}
+		n, err := c.ReadAfter(send, buf)
+		for ; err == nil; n, err = c.Read(buf[got:]) {
+			got += n
+			if got >= len(msg) {
+				break
+			}
+		}
+		if err != nil || !bytes.Equal(buf[:got], msg) {
+			t.Fatalf("exchange %d: read %q, %v (want %q)", i, buf[:got], err, msg)
+		}
+	}
+}
+
+// send's error ends ReadAfter before it reads, as send returned it.
+func TestReadAfterReturnsTheSendError(t *testing.T) {
+	c, _ := pair(t)
+	failed := errors.New("no request")
+	n, err := c.ReadAfter(func() error { return failed }, make([]byte, 8))
+	if n != 0 || err != failed {
+		t.Fatalf("ReadAfter with a failing send: %d, %v", n, err)
+	}
+	// The connection reads as before.
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, err := c.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read after: %v", err)
+	}
+}
+
+// A peer's end that comes after send is seen: a reused connection the
+// backend closed answers a request with a reset (or an end).
+func TestReadAfterSeesTheEnd(t *testing.T) {
+	c, peer := pair(t)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := c.ReadAfter(func() error {
+		_, err := c.Write([]byte("GET"))
+		_ = peer.Close()
+		arrived(t, c) // the end is in before the wait
+		return err
+	}, make([]byte, 8))
+	if err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("ReadAfter on a connection the peer closed: %v (want EOF or a reset)", err)
+	}
+}
+
+// A deadline ends ReadAfter's wait as it ends Read's.
+func TestReadAfterKeepsTheDeadline(t *testing.T) {
+	c, _ := pair(t)
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_, err := c.ReadAfter(func() error { _, err := c.Write([]byte("x")); return err }, make([]byte, 8))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("ReadAfter past its deadline: %v", err)
+	}
+}

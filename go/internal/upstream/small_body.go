@@ -114,8 +114,9 @@ func (b *smallBody) release() {
 // closed. As in sendWithBody, an answer it sent first may still be on its
 // way, and is what the caller gets.
 func (t *Transport) sendSmall(c *conn, req *http.Request, b *smallBody, into *response) (resp *http.Response, f frame, sent bool, err error) {
-	_ = b.write(c.bw, req) // the writer's error is sticky: Flush reports it
-	werr := c.bw.Flush()
+	writes := c.sock.writes
+	_ = b.write(c.bw, req) // the writer's error is sticky: send reports it
+	werr := c.send(writes)
 	switch {
 	case werr != nil:
 		c.awaitHead(earlyAnswerGrace)
@@ -123,6 +124,11 @@ func (t *Transport) sendSmall(c *conn, req *http.Request, b *smallBody, into *re
 		c.awaitHead(t.opts.ResponseHeaderTimeout)
 	}
 	resp, f, err = readResponse(c, req, into)
+	if err != nil && werr == nil && c.sendFailed() { // sent from inside the read, which it ended
+		werr = c.sock.err
+		c.awaitHead(earlyAnswerGrace)
+		resp, f, err = readResponse(c, req, into)
+	}
 	c.endHeadWait(&f)
 	switch {
 	case err == nil:

@@ -86,16 +86,18 @@ func New(opts Options) *Transport {
 // conn is one connection to a backend.
 type conn struct {
 	net.Conn
-	key       poolKey
-	raw       syscall.RawConn // the TCP socket, for the liveness check
-	br        *bufio.Reader
-	bw        *bufio.Writer
-	sock      *socketWriter // under bw: remembers a failed write
-	idleSince time.Time
-	abort     func()                // unblocks the pending read and write: the request's context ended
-	cancel    cancelWatch           // hooks abort to a long exchange's context (cancel_watch.go)
-	peekOnce  func(fd uintptr) bool // c.peek
-	peeked    bool                  // the last liveness check found the connection open
+	key        poolKey
+	raw        syscall.RawConn // the TCP socket, for the liveness check
+	br         *bufio.Reader
+	bw         *bufio.Writer
+	src        socketReader  // under br: sends bw's request on its first read (send_on_read.go)
+	sock       *socketWriter // under bw: remembers a failed write
+	idleSince  time.Time
+	abort      func()                // unblocks the pending read and write: the request's context ended
+	cancel     cancelWatch           // hooks abort to a long exchange's context (cancel_watch.go)
+	peekOnce   func(fd uintptr) bool // c.peek
+	peeked     bool                  // the last liveness check found the connection open
+	sendOnRead bool                  // new, or idle for less than sendOnReadIdle (send_on_read.go)
 	// headDeadline: a response head's read deadline may still be set
 	// (head_deadline.go).
 	headDeadline readdeadline.Deadline
@@ -224,13 +226,20 @@ func Idempotent(method string) bool {
 
 // sendHead sends a request without a body and reads the response head.
 func (t *Transport) sendHead(c *conn, req *http.Request, into *response) (*http.Response, frame, error) {
-	if err := t.write(c, req); err != nil {
-		return nil, frame{}, err
+	writes := c.sock.writes
+	if err := writeRequest(c.bw, req); err != nil {
+		return nil, frame{}, fmt.Errorf("send request to %s: %w", c.key, err)
+	}
+	if err := c.send(writes); err != nil {
+		return nil, frame{}, fmt.Errorf("send request to %s: %w", c.key, err)
 	}
 	if t.opts.ResponseHeaderTimeout > 0 {
 		c.awaitHead(t.opts.ResponseHeaderTimeout)
 	}
 	resp, f, err := readResponse(c, req, into)
+	if err != nil && c.sendFailed() {
+		return nil, frame{}, fmt.Errorf("send request to %s: %w", c.key, c.sock.err)
+	}
 	c.endHeadWait(&f)
 	return resp, f, err
 }
@@ -336,7 +345,9 @@ func (t *Transport) get(ctx context.Context, key poolKey, u *url.URL, checkOpen 
 		c := (*stack)[last]
 		(*stack)[last], *stack = nil, (*stack)[:last]
 		t.mu.Unlock()
-		if now.Sub(c.idleSince) < IdleTimeout && c.br.Buffered() == 0 && (!checkOpen || c.open()) {
+		idle := now.Sub(c.idleSince)
+		if idle < IdleTimeout && c.br.Buffered() == 0 && (!checkOpen || c.open()) {
+			c.sendOnRead = idle < sendOnReadIdle
 			return c, true, nil
 		}
 		_ = c.Close()
@@ -482,10 +493,12 @@ func (t *Transport) dial(ctx context.Context, key poolKey, u *url.URL) (*conn, e
 		Conn: nc,
 		key:  key,
 		raw:  raw,
-		br:   bufio.NewReaderSize(nc, readBufferSize),
 		bw:   bufio.NewWriterSize(sock, writeBufferSize),
 		sock: sock,
 	}
+	c.src.Conn, c.src.flush, c.sendOnRead = nc, c.bw.Flush, true
+	c.src.sock, _ = nc.(*sockio.Conn)
+	c.br = bufio.NewReaderSize(&c.src, readBufferSize)
 	c.abort = func() { _ = c.SetDeadline(time.Unix(1, 0)) } // made once, not per request
 	c.peekOnce = c.peek
 	return c, nil
@@ -498,10 +511,12 @@ func (t *Transport) dial(ctx context.Context, key poolKey, u *url.URL) (*conn, e
 // copyBufferSize.
 type socketWriter struct {
 	net.Conn
-	err error // the first failed write; set on the writing goroutine only
+	err    error // the first failed write; set on the writing goroutine only
+	writes int   // how many writes were made
 }
 
 func (w *socketWriter) Write(p []byte) (int, error) {
+	w.writes++
 	n, err := w.Conn.Write(p)
 	if err != nil && w.err == nil {
 		w.err = err
