@@ -4,19 +4,24 @@
 
 Both run in front of one null backend (bench/cmd/nullbackend), configured as
 `make bench` configures them, and the Go load generator drives each in turn
-with 4 KiB requests. For each: req/s, CPU per request (user and system time
-of the process and its children), and, from `perf record -g` over the run,
-the share of kernel and user time; for the proxy, its user time by the
-innermost frame of our code (or the SDK's signer, or the runtime: malloc,
-GC, scheduler). Needs perf (Debian's linux-perf); without it only the first
-figures are printed. It answers "what is left and why" with a profile
-rather than a guess: see docs/benchmarks.md, "Where the time goes".
+with 4 KiB requests; then the proxy once more with GOMAXPROCS=1 in its
+environment, to measure the Go scheduler's share (not a setting we
+recommend). For each: req/s, CPU per request (user and system time of the
+process and its children), and, over the same run, from `perf record -g`
+the share of kernel and user time and from `perf stat` the system calls per
+request by name (with the reads that returned EAGAIN) and the context
+switches; for the proxy, its user time by the innermost frame of our code
+(or the SDK's signer, or the runtime: malloc, GC, scheduler). Needs perf
+(Debian's linux-perf); without it only the first figures are printed. It
+answers "what is left and why" with a profile rather than a guess: see
+docs/benchmarks.md, "Where the time goes".
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import errno
 import re
 import shutil
 import subprocess
@@ -29,6 +34,16 @@ import run as bench
 
 OURS = "github.com/object-storage-proxy/osp/internal/"
 SDK = "github.com/aws/aws-sdk-go-v2/"
+
+# The system calls counted by name, in the table's order: those nginx and the
+# proxy make on a small request (reading, writing, waiting for readiness, the
+# Go scheduler's sleeps, wakeups and preemption signals, the connections'
+# bookkeeping). Any other call shows in "other": the total less these.
+SYSCALLS = ("read", "readv", "recvfrom", "write", "writev", "sendto", "epoll_wait", "epoll_pwait", "futex",
+            "nanosleep", "sched_yield", "tgkill", "getpid", "epoll_ctl", "getsockopt", "accept4", "close")
+# The reading calls whose EAGAIN returns are counted too: a read of a socket with nothing to read yet.
+READS = ("read", "readv", "recvfrom")
+GOMAXPROCS_1 = "proxy, GOMAXPROCS=1"
 
 
 def runtime_group(frames: List[str]) -> str:
@@ -90,24 +105,60 @@ def breakdown(data: Path) -> Tuple[int, float, Counter[str]]:
     return total, kernel / max(total, 1), users
 
 
-def measure(name: str, port: int, proc: subprocess.Popen, args: argparse.Namespace, tmp: Path,
-            perf: bool) -> Dict[str, object]:
+def syscall_events() -> List[str]:
+    """perf stat's -e arguments: SYSCALLS entered, READS that returned EAGAIN, all calls, context switches."""
+    events: List[str] = []
+    for name in SYSCALLS:
+        events += ["-e", f"syscalls:sys_enter_{name}"]
+    for name in READS:
+        events += ["-e", f"syscalls:sys_exit_{name}", "--filter", f"ret == -{errno.EAGAIN}"]
+    return events + ["-e", "raw_syscalls:sys_enter", "-e", "context-switches"]
+
+
+def syscall_counts(stat: Path) -> Dict[str, int]:
+    """perf stat -x,'s counts by row name: "read", "read: EAGAIN" (the filtered exits), "all", "context switches"."""
+    names = {"raw_syscalls:sys_enter": "all", "context-switches": "context switches"}
+    names.update({f"syscalls:sys_enter_{n}": n for n in SYSCALLS})
+    names.update({f"syscalls:sys_exit_{n}": f"{n}: EAGAIN" for n in READS})
+    counts: Dict[str, int] = {}
+    for line in stat.read_text().splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2] in names and fields[0].isdigit():  # not "<not counted>"
+            counts[names[fields[2]]] = int(fields[0])
+    return counts
+
+
+def measure(name: str, port: int, proc: subprocess.Popen, args: argparse.Namespace, tmp: Path, perf: bool,
+            top: bool) -> Dict[str, object]:
+    """req/s and CPU per request; with perf, the kernel's share (and for top, user samples by owner) and calls."""
     key, size = ("size-4096", 4096) if args.op == "get" else ("put-4k", 4096)
     bench.load(port, args.op, key, size, args.conns, 1.0, bench.CLIENT_KEYS)  # warm: connections, caches
     pids = [proc.pid] + bench.children(proc.pid)
-    data = tmp / f"{name}.perf.data"
-    recorder = None
+    slug = re.sub(r"\W+", "-", name)
+    data, stat = tmp / f"{slug}.perf.data", tmp / f"{slug}.stat"
+    window = args.seconds - 1  # inside the load's run, which starts a little after them
+    perfs: List[subprocess.Popen] = []
     if perf:
-        recorder = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-o", str(data), "-p",
-                                     ",".join(map(str, pids)), "--", "sleep", str(args.seconds - 1)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for cmd in (["record", "-F", "999", "-g", "-o", str(data)], ["stat", "-x", ",", "-o", str(stat)] +
+                    syscall_events()):
+            perfs.append(subprocess.Popen(["perf"] + cmd + ["-p", ",".join(map(str, pids)), "--", "sleep",
+                                           str(window)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     before = bench.cpu_seconds(pids)
     out = bench.load(port, args.op, key, size, args.conns, args.seconds, bench.CLIENT_KEYS)
     cpu = (bench.cpu_seconds(pids) - before) * 1e6 / max(out["requests"], 1)
     result: Dict[str, object] = {"rps": out["rps"], "cpu_us": cpu, "errors": out["errors"]}
-    if recorder:
-        recorder.wait()
-        result["samples"], result["kernel"], result["user"] = breakdown(data)
+    if perfs:
+        recorded, counted = (p.wait() == 0 for p in perfs)
+        if recorded:
+            result["samples"], result["kernel"], users = breakdown(data)
+            if top:
+                result["user"] = users
+        if counted:
+            requests = out["rps"] * window
+            result["calls"] = {call: n / requests for call, n in syscall_counts(stat).items()}
+        else:
+            print(f"perf stat failed for {name}: no system calls", file=sys.stderr)
     return result
 
 
@@ -121,6 +172,7 @@ def report(results: Dict[str, Dict[str, object]], top: int) -> None:
             print(f"| {name} | {r['rps']:,.0f} | {cpu:.1f} | | | |")
         else:
             print(f"| {name} | {r['rps']:,.0f} | {cpu:.1f} | {kernel:.0%} | {1 - kernel:.0%} | {cpu * (1 - kernel):.1f} |")
+    report_calls(results)
     proxy = results.get("proxy", {})
     users: Optional[Counter[str]] = proxy.get("user")  # type: ignore[assignment]
     if not users:
@@ -141,6 +193,47 @@ def report(results: Dict[str, Dict[str, object]], top: int) -> None:
         print(f"| {who} | {n * per_sample:.2f} |")
 
 
+def call_rows(calls: Dict[str, float]) -> Dict[str, float]:
+    """The table's rows: SYSCALLS, each reading call followed by its EAGAIN returns, then other, all, switches."""
+    rows: Dict[str, float] = {}
+    for name in SYSCALLS:
+        rows[name] = calls.get(name, 0.0)
+        if name in READS:
+            rows[f"{name}: EAGAIN"] = calls.get(f"{name}: EAGAIN", 0.0)
+    rows["other"] = calls.get("all", 0.0) - sum(calls.get(name, 0.0) for name in SYSCALLS)
+    rows["all"] = calls.get("all", 0.0)
+    rows["context switches"] = calls.get("context switches", 0.0)
+    return rows
+
+
+def report_calls(results: Dict[str, Dict[str, object]]) -> None:
+    """System calls per request by name, one column per contender counted; rows all of them make rarely are left out."""
+    counted = {name: call_rows(r["calls"]) for name, r in results.items() if r.get("calls")}  # type: ignore[arg-type]
+    if not counted:
+        return
+    print("\nSystem calls per request (`perf stat` on the same run; a read's EAGAIN row counts those of its calls "
+          "that found nothing to read):\n")
+    print("| call | " + " | ".join(counted) + " |")
+    print("|---|" + "---:|" * len(counted))
+    for row in next(iter(counted.values())):
+        values = [rows[row] for rows in counted.values()]
+        if row in ("other", "all", "context switches") or max(values) >= 0.005:
+            print(f"| {row} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
+    print("\n" + EXPLAIN_CALLS)
+
+
+EXPLAIN_CALLS = """\
+A read that returns EAGAIN is one the proxy makes before the data is there: Go's poller reads first and \
+waits for epoll's word only when the read fails, so the next request on a client's connection and the \
+backend's response each cost it a read that finds nothing; nginx reads when epoll_wait has said a socket is \
+ready. futex, nanosleep, sched_yield, tgkill and getpid are the Go scheduler's: threads waking one another \
+to run a goroutine, idle threads spinning before they sleep, preemption signals. The row \
+"proxy, GOMAXPROCS=1" is the same proxy with one thread running Go code, a measurement rather than a \
+setting we recommend (it would leave a second core unused): the CPU per request it saves, with req/s \
+about the same, is the scheduler's share (its cross-thread wakeups), which an event loop with one thread \
+per core would not pay either."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conns", type=int, default=32)
@@ -159,11 +252,13 @@ def main() -> None:
             backend_port, backend = bench.start_null_backend()
             procs.append(backend)
             results: Dict[str, Dict[str, object]] = {}
-            for name, start in (("nginx", lambda: bench.start_nginx(backend_port, tmp)),
-                                ("proxy", lambda: bench.start_proxy(sys.executable, backend_port))):
+            for name, start in (
+                    ("nginx", lambda: bench.start_nginx(backend_port, tmp)),
+                    ("proxy", lambda: bench.start_proxy(sys.executable, backend_port)),
+                    (GOMAXPROCS_1, lambda: bench.start_proxy(sys.executable, backend_port, {"GOMAXPROCS": "1"}))):
                 port, proc = start()
                 procs.append(proc)
-                results[name] = measure(name, port, proc, args, tmp, perf)
+                results[name] = measure(name, port, proc, args, tmp, perf, top=name == "proxy")
             print(f"4 KiB {args.op.upper()} x{args.conns}, null backend, {args.seconds:.0f} s each\n")
             report(results, args.top)
         finally:

@@ -217,11 +217,12 @@ def proxy_cos_map(backend_port: int) -> dict:
                       "access_key": BACKEND_KEY, "secret_key": BACKEND_SECRET}}
 
 
-def start_proxy(python: str, backend_port: int) -> Tuple[int, subprocess.Popen]:
-    """The proxy (PROXY, run by python: a venv's, so a build's) in front of the backend."""
+def start_proxy(python: str, backend_port: int,
+                env: Optional[Dict[str, str]] = None) -> Tuple[int, subprocess.Popen]:
+    """The proxy (PROXY, run by python: a venv's, so a build's) in front of the backend; env is added to ours."""
     port = free_port()
     proc = subprocess.Popen([python, "-c", PROXY, json.dumps(proxy_cos_map(backend_port)), str(port),
-                             json.dumps(CLIENT_KEYS)])
+                             json.dumps(CLIENT_KEYS)], env={**os.environ, **(env or {})})
     wait_port(port, proc, "proxy")
     return port, proc
 
