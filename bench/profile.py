@@ -7,11 +7,12 @@ Both run in front of one null backend (bench/cmd/nullbackend), configured as
 with 4 KiB requests; then the proxy once more with GOMAXPROCS=1 in its
 environment, to measure the Go scheduler's share (not a setting we
 recommend). For each: req/s, CPU per request (user and system time of the
-process and its children), and, over the same run, from `perf record -g`
-the share of kernel and user time and from `perf stat` the system calls per
-request by name (with the reads that returned EAGAIN) and the context
-switches; for the proxy, its user time by the innermost frame of our code
-(or the SDK's signer, or the runtime: malloc, GC, scheduler). Needs perf
+process and its children), from `perf record -g` over the same run the
+share of kernel and user time, and from `perf stat` over a second, shorter
+run the system calls per request by name (with the reads that returned
+EAGAIN) and the context switches; for the proxy, its user time by the
+innermost frame of our code (or the SDK's signer, or the runtime: malloc,
+GC, scheduler). Needs perf
 (Debian's linux-perf); without it only the first figures are printed. It
 answers "what is left and why" with a profile rather than a guess: see
 docs/benchmarks.md, "Where the time goes".
@@ -21,9 +22,12 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import errno
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,6 +48,7 @@ SYSCALLS = ("read", "readv", "recvfrom", "write", "writev", "sendto", "epoll_wai
 # The reading calls whose EAGAIN returns are counted too: a read of a socket with nothing to read yet.
 READS = ("read", "readv", "recvfrom")
 GOMAXPROCS_1 = "proxy, GOMAXPROCS=1"
+COUNT_SECONDS = 4.0  # about how long the load's run in which the calls are counted lasts
 
 
 def runtime_group(frames: List[str]) -> str:
@@ -115,6 +120,34 @@ def syscall_events() -> List[str]:
     return events + ["-e", "raw_syscalls:sys_enter", "-e", "context-switches"]
 
 
+@contextlib.contextmanager
+def counting(pids: List[int], stat: Path) -> Iterator[None]:
+    """perf stat counting syscall_events() on pids, into stat, during the with block only: its --control
+    pipe switches the counters on and off and it acknowledges each switch, so the counts are exactly the block's."""
+    ctl_read, ctl_write = os.pipe()
+    ack_read, ack_write = os.pipe()
+    perf = subprocess.Popen(["perf", "stat", "-x", ",", "-o", str(stat), "-D", "-1", "--control",
+                             f"fd:{ctl_read},{ack_write}"] + syscall_events() + ["-p", ",".join(map(str, pids))],
+                            pass_fds=(ctl_read, ack_write), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(ctl_read)
+    os.close(ack_write)  # perf's copy only: if perf exits, a read of ack sees the end, not a hang
+
+    try:
+        with open(ctl_write, "w") as ctl, open(ack_read) as ack:
+            def switch(command: str) -> None:
+                ctl.write(command + "\n")
+                ctl.flush()
+                if "ack" not in ack.readline():
+                    raise RuntimeError(f"perf stat exited before it acknowledged {command!r}")
+
+            switch("enable")
+            yield
+            switch("disable")
+    finally:
+        perf.send_signal(signal.SIGINT)  # it writes its counts and exits
+        perf.wait()
+
+
 def syscall_counts(stat: Path) -> Dict[str, int]:
     """perf stat -x,'s counts by row name: "read", "read: EAGAIN" (the filtered exits), "all", "context switches"."""
     names = {"raw_syscalls:sys_enter": "all", "context-switches": "context switches"}
@@ -128,37 +161,46 @@ def syscall_counts(stat: Path) -> Dict[str, int]:
     return counts
 
 
+def attach(perf_args: List[str], pids: List[int], seconds: float) -> subprocess.Popen:
+    """perf with perf_args on pids for seconds from now: inside a load that starts a little later and runs longer."""
+    return subprocess.Popen(["perf"] + perf_args + ["-p", ",".join(map(str, pids)), "--", "sleep", str(seconds)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def measure(name: str, port: int, proc: subprocess.Popen, args: argparse.Namespace, tmp: Path, perf: bool,
             top: bool) -> Dict[str, object]:
-    """req/s and CPU per request; with perf, the kernel's share (and for top, user samples by owner) and calls."""
+    """req/s and CPU per request; with perf, the kernel's share (for top, user samples by owner too) and calls."""
     key, size = ("size-4096", 4096) if args.op == "get" else ("put-4k", 4096)
-    bench.load(port, args.op, key, size, args.conns, 1.0, bench.CLIENT_KEYS)  # warm: connections, caches
+
+    def run_load(seconds: float) -> dict:
+        return bench.load(port, args.op, key, size, args.conns, seconds, bench.CLIENT_KEYS)
+
+    run_load(1.0)  # warm: connections, caches
     pids = [proc.pid] + bench.children(proc.pid)
     slug = re.sub(r"\W+", "-", name)
     data, stat = tmp / f"{slug}.perf.data", tmp / f"{slug}.stat"
-    window = args.seconds - 1  # inside the load's run, which starts a little after them
-    perfs: List[subprocess.Popen] = []
-    if perf:
-        for cmd in (["record", "-F", "999", "-g", "-o", str(data)], ["stat", "-x", ",", "-o", str(stat)] +
-                    syscall_events()):
-            perfs.append(subprocess.Popen(["perf"] + cmd + ["-p", ",".join(map(str, pids)), "--", "sleep",
-                                           str(window)],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    recorder = attach(["record", "-F", "999", "-g", "-o", str(data)], pids, args.seconds - 1) if perf else None
     before = bench.cpu_seconds(pids)
-    out = bench.load(port, args.op, key, size, args.conns, args.seconds, bench.CLIENT_KEYS)
+    out = run_load(args.seconds)
     cpu = (bench.cpu_seconds(pids) - before) * 1e6 / max(out["requests"], 1)
     result: Dict[str, object] = {"rps": out["rps"], "cpu_us": cpu, "errors": out["errors"]}
-    if perfs:
-        recorded, counted = (p.wait() == 0 for p in perfs)
-        if recorded:
-            result["samples"], result["kernel"], users = breakdown(data)
-            if top:
-                result["user"] = users
-        if counted:
-            requests = out["rps"] * window
-            result["calls"] = {call: n / requests for call, n in syscall_counts(stat).items()}
-        else:
-            print(f"perf stat failed for {name}: no system calls", file=sys.stderr)
+    if recorder and recorder.wait() == 0:
+        result["samples"], result["kernel"], users = breakdown(data)
+        if top:
+            result["user"] = users
+    if perf:
+        # Counted apart, in a second run of the same load: a counted call is slower, the CPU above would show it.
+        # The run makes a known number of requests, about COUNT_SECONDS' worth, all of them counted.
+        try:
+            with counting(pids, stat):
+                counted = bench.load(port, args.op, key, size, args.conns, COUNT_SECONDS, bench.CLIENT_KEYS,
+                                     count=max(int(out["rps"] * COUNT_SECONDS), 1))
+            calls = syscall_counts(stat)
+            if not calls:
+                raise RuntimeError("no counts in its output")
+            result["calls"] = {call: n / max(counted["requests"], 1) for call, n in calls.items()}
+        except (OSError, RuntimeError) as err:
+            print(f"perf stat failed for {name}, no system calls counted: {err}", file=sys.stderr)
     return result
 
 
@@ -172,6 +214,7 @@ def report(results: Dict[str, Dict[str, object]], top: int) -> None:
             print(f"| {name} | {r['rps']:,.0f} | {cpu:.1f} | | | |")
         else:
             print(f"| {name} | {r['rps']:,.0f} | {cpu:.1f} | {kernel:.0%} | {1 - kernel:.0%} | {cpu * (1 - kernel):.1f} |")
+    report_scheduler(results)
     report_calls(results)
     proxy = results.get("proxy", {})
     users: Optional[Counter[str]] = proxy.get("user")  # type: ignore[assignment]
@@ -207,31 +250,43 @@ def call_rows(calls: Dict[str, float]) -> Dict[str, float]:
 
 
 def report_calls(results: Dict[str, Dict[str, object]]) -> None:
-    """System calls per request by name, one column per contender counted; rows all of them make rarely are left out."""
+    """System calls per request by name, a column per contender; a row none of them makes at least 0.005 is left out."""
     counted = {name: call_rows(r["calls"]) for name, r in results.items() if r.get("calls")}  # type: ignore[arg-type]
     if not counted:
         return
-    print("\nSystem calls per request (`perf stat` on the same run; a read's EAGAIN row counts those of its calls "
-          "that found nothing to read):\n")
+    print(f"\nSystem calls per request, counted by `perf stat` over a second run of the same load (about "
+          f"{COUNT_SECONDS:.0f} s of requests, every one counted; counting slows each call, so this run is kept out "
+          "of the CPU figures above). \"all\" is every call, \"other\" those not named, a read's EAGAIN row those "
+          "of its calls that found nothing to read:\n")
     print("| call | " + " | ".join(counted) + " |")
     print("|---|" + "---:|" * len(counted))
     for row in next(iter(counted.values())):
         values = [rows[row] for rows in counted.values()]
-        if row in ("other", "all", "context switches") or max(values) >= 0.005:
+        if row in ("other", "all", "context switches"):
             print(f"| {row} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
-    print("\n" + EXPLAIN_CALLS)
+        elif max(values) >= 0.005:
+            print(f"| {row} | " + " | ".join(f"{v:.2f}" if v >= 0.005 else "" for v in values) + " |")
+    print("""
+Go's poller reads a socket first and waits for epoll only when that read returns EAGAIN, so per request the \
+proxy makes one read that finds nothing on the client's connection (its next request is not there yet) and \
+one on the backend's (nor is the response); nginx reads when epoll_wait has said a socket is ready. futex, \
+nanosleep, sched_yield, tgkill and getpid are the Go scheduler's: threads waking one another to run a \
+goroutine, idle threads spinning before they sleep, preemption signals. nginx's getsockopt checks its backend \
+connection for a pending error (SO_ERROR) before it sends each request.""")
 
 
-EXPLAIN_CALLS = """\
-A read that returns EAGAIN is one the proxy makes before the data is there: Go's poller reads first and \
-waits for epoll's word only when the read fails, so the next request on a client's connection and the \
-backend's response each cost it a read that finds nothing; nginx reads when epoll_wait has said a socket is \
-ready. futex, nanosleep, sched_yield, tgkill and getpid are the Go scheduler's: threads waking one another \
-to run a goroutine, idle threads spinning before they sleep, preemption signals. The row \
-"proxy, GOMAXPROCS=1" is the same proxy with one thread running Go code, a measurement rather than a \
-setting we recommend (it would leave a second core unused): the CPU per request it saves, with req/s \
-about the same, is the scheduler's share (its cross-thread wakeups), which an event loop with one thread \
-per core would not pay either."""
+def report_scheduler(results: Dict[str, Dict[str, object]]) -> None:
+    """What the GOMAXPROCS=1 row measures, with its CPU per request against the proxy's."""
+    proxy, one = results.get("proxy"), results.get(GOMAXPROCS_1)
+    if not proxy or not one:
+        return
+    ratio = float(one["cpu_us"]) / float(proxy["cpu_us"])  # type: ignore[arg-type]
+    print(f"""
+"{GOMAXPROCS_1}" is the same proxy with one thread running Go code instead of {len(os.sched_getaffinity(0))}: \
+a measurement, not a setting we recommend (the proxy would use one core of many). Its CPU per request against \
+the proxy's ({ratio:.2f}x here; one run each, as noisy as the machine) is the Go scheduler's share: threads \
+waking one another and spinning while they look for work, which an event loop with one thread per core would \
+not do either.""")
 
 
 def main() -> None:
