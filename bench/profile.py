@@ -12,10 +12,9 @@ share of kernel and user time, and from `perf stat` over a second, shorter
 run the system calls per request by name (with the reads that returned
 EAGAIN) and the context switches; for the proxy, its user time by the
 innermost frame of our code (or the SDK's signer, or the runtime: malloc,
-GC, scheduler). Needs perf
-(Debian's linux-perf); without it only the first figures are printed. It
-answers "what is left and why" with a profile rather than a guess: see
-docs/benchmarks.md, "Where the time goes".
+GC, scheduler). Needs perf (Debian's linux-perf); without it only the first
+figures are printed. It answers "what is left and why" with a profile
+rather than a guess: see docs/benchmarks.md, "Where the time goes".
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Counter, Dict, Iterator, List, Optional, Tuple
+from typing import Counter, Dict, Iterator, List, Optional, Set, Tuple
 
 import run as bench
 
@@ -161,15 +160,10 @@ def syscall_counts(stat: Path) -> Dict[str, int]:
     return counts
 
 
-def attach(perf_args: List[str], pids: List[int], seconds: float) -> subprocess.Popen:
-    """perf with perf_args on pids for seconds from now: inside a load that starts a little later and runs longer."""
-    return subprocess.Popen(["perf"] + perf_args + ["-p", ",".join(map(str, pids)), "--", "sleep", str(seconds)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def measure(name: str, port: int, proc: subprocess.Popen, args: argparse.Namespace, tmp: Path, perf: bool,
-            top: bool) -> Dict[str, object]:
-    """req/s and CPU per request; with perf, the kernel's share (for top, user samples by owner too) and calls."""
+            by_owner: bool) -> Dict[str, object]:
+    """req/s and CPU per request; with perf, the kernel's share (and if by_owner, user samples by owner) and the
+    system calls per request."""
     key, size = ("size-4096", 4096) if args.op == "get" else ("put-4k", 4096)
 
     def run_load(seconds: float) -> dict:
@@ -179,14 +173,18 @@ def measure(name: str, port: int, proc: subprocess.Popen, args: argparse.Namespa
     pids = [proc.pid] + bench.children(proc.pid)
     slug = re.sub(r"\W+", "-", name)
     data, stat = tmp / f"{slug}.perf.data", tmp / f"{slug}.stat"
-    recorder = attach(["record", "-F", "999", "-g", "-o", str(data)], pids, args.seconds - 1) if perf else None
+    recorder = None
+    if perf:
+        recorder = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-o", str(data), "-p",
+                                     ",".join(map(str, pids)), "--", "sleep", str(args.seconds - 1)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     before = bench.cpu_seconds(pids)
     out = run_load(args.seconds)
     cpu = (bench.cpu_seconds(pids) - before) * 1e6 / max(out["requests"], 1)
     result: Dict[str, object] = {"rps": out["rps"], "cpu_us": cpu, "errors": out["errors"]}
     if recorder and recorder.wait() == 0:
         result["samples"], result["kernel"], users = breakdown(data)
-        if top:
+        if by_owner:
             result["user"] = users
     if perf:
         # Counted apart, in a second run of the same load: a counted call is slower, the CPU above would show it.
@@ -250,21 +248,24 @@ def call_rows(calls: Dict[str, float]) -> Dict[str, float]:
 
 
 def report_calls(results: Dict[str, Dict[str, object]]) -> None:
-    """System calls per request by name, a column per contender; a row none of them makes at least 0.005 is left out."""
+    """System calls per request by name, a column per contender; a call none of them makes 0.005 times is left out."""
     counted = {name: call_rows(r["calls"]) for name, r in results.items() if r.get("calls")}  # type: ignore[arg-type]
     if not counted:
         return
     print(f"\nSystem calls per request, counted by `perf stat` over a second run of the same load (about "
           f"{COUNT_SECONDS:.0f} s of requests, every one counted; counting slows each call, so this run is kept out "
           "of the CPU figures above). \"all\" is every call, \"other\" those not named, a read's EAGAIN row those "
-          "of its calls that found nothing to read:\n")
+          "of its calls that found nothing to read; a blank is fewer than 0.005:\n")
     print("| call | " + " | ".join(counted) + " |")
     print("|---|" + "---:|" * len(counted))
+    shown: Set[str] = set()
     for row in next(iter(counted.values())):
         values = [rows[row] for rows in counted.values()]
+        call = row.split(": ")[0]  # "read" for "read: EAGAIN", shown whenever its call is: blank or not
         if row in ("other", "all", "context switches"):
             print(f"| {row} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
-        elif max(values) >= 0.005:
+        elif max(values) >= 0.005 or call in shown:
+            shown.add(row)
             print(f"| {row} | " + " | ".join(f"{v:.2f}" if v >= 0.005 else "" for v in values) + " |")
     print("""
 Go's poller reads a socket first and waits for epoll only when that read returns EAGAIN, so per request the \
@@ -282,11 +283,11 @@ def report_scheduler(results: Dict[str, Dict[str, object]]) -> None:
         return
     ratio = float(one["cpu_us"]) / float(proxy["cpu_us"])  # type: ignore[arg-type]
     print(f"""
-"{GOMAXPROCS_1}" is the same proxy with one thread running Go code instead of {len(os.sched_getaffinity(0))}: \
-a measurement, not a setting we recommend (the proxy would use one core of many). Its CPU per request against \
-the proxy's ({ratio:.2f}x here; one run each, as noisy as the machine) is the Go scheduler's share: threads \
-waking one another and spinning while they look for work, which an event loop with one thread per core would \
-not do either.""")
+"{GOMAXPROCS_1}" is the same proxy with one thread running Go code instead of one per core \
+({len(os.sched_getaffinity(0))} here): a measurement, not a setting we recommend (the proxy would use one core of \
+many). Its CPU per request is {ratio:.2f}x the proxy's here (one run each, as noisy as the machine); what it saves \
+is the Go scheduler's share: threads waking one another and spinning while they look for work, which an event \
+loop with one thread per core would not do either.""")
 
 
 def main() -> None:
@@ -313,7 +314,7 @@ def main() -> None:
                     (GOMAXPROCS_1, lambda: bench.start_proxy(sys.executable, backend_port, {"GOMAXPROCS": "1"}))):
                 port, proc = start()
                 procs.append(proc)
-                results[name] = measure(name, port, proc, args, tmp, perf, top=name == "proxy")
+                results[name] = measure(name, port, proc, args, tmp, perf, by_owner=name == "proxy")
             print(f"4 KiB {args.op.upper()} x{args.conns}, null backend, {args.seconds:.0f} s each\n")
             report(results, args.top)
         finally:
