@@ -132,7 +132,8 @@ demo: deps venv $(VERSITYGW)
 # The benchmark (not part of `make test`): direct vs nginx proxy_pass vs this
 # proxy vs a verifying peer (versitygw s3) on versitygw and a null backend;
 # writes docs/benchmarks.md and .svg, with a profile of a small request
-# (bench/profile.py: where the proxy's CPU goes next to nginx's; needs perf).
+# (bench/profile.py: where the proxy's CPU goes next to nginx's, the system
+# calls each makes, the Go scheduler's share; needs perf).
 # BENCH_ARGS, e.g. "--rounds 1 --scale 0.5" for a quick look. Then the cost
 # of each limit on a 4 KiB GET (bench/limits.py: docs/benchmarks-limits.md).
 BENCH_ARGS ?=

@@ -4,9 +4,13 @@
 
 Both run in front of one null backend (bench/cmd/nullbackend), configured as
 `make bench` configures them, and the Go load generator drives each in turn
-with 4 KiB requests. For each: req/s, CPU per request (user and system time
-of the process and its children), and, from `perf record -g` over the run,
-the share of kernel and user time; for the proxy, its user time by the
+with 4 KiB requests; then the proxy once more with GOMAXPROCS=1 in its
+environment, to measure the Go scheduler's share (not a setting we
+recommend). For each: req/s, CPU per request (user and system time of the
+process and its children), from `perf record -g` over the same run the
+share of kernel and user time, and from `perf stat` over a second, shorter
+run the system calls per request by name (with the reads that returned
+EAGAIN) and the context switches; for the proxy, its user time by the
 innermost frame of our code (or the SDK's signer, or the runtime: malloc,
 GC, scheduler). Needs perf (Debian's linux-perf); without it only the first
 figures are printed. It answers "what is left and why" with a profile
@@ -17,18 +21,33 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import errno
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Counter, Dict, Iterator, List, Optional, Tuple
+from typing import Counter, Dict, Iterator, List, Optional, Set, Tuple
 
 import run as bench
 
 OURS = "github.com/object-storage-proxy/osp/internal/"
 SDK = "github.com/aws/aws-sdk-go-v2/"
+
+# The system calls counted by name, in the table's order: those nginx and the
+# proxy make on a small request (reading, writing, waiting for readiness, the
+# Go scheduler's sleeps, wakeups and preemption signals, the connections'
+# bookkeeping). Any other call shows in "other": the total less these.
+SYSCALLS = ("read", "readv", "recvfrom", "write", "writev", "sendto", "epoll_wait", "epoll_pwait", "futex",
+            "nanosleep", "sched_yield", "tgkill", "getpid", "epoll_ctl", "getsockopt", "accept4", "close")
+# The reading calls whose EAGAIN returns are counted too: a read of a socket with nothing to read yet.
+READS = ("read", "readv", "recvfrom")
+GOMAXPROCS_1 = "proxy, GOMAXPROCS=1"
+COUNT_SECONDS = 4.0  # about how long the load's run in which the calls are counted lasts
 
 
 def runtime_group(frames: List[str]) -> str:
@@ -90,24 +109,96 @@ def breakdown(data: Path) -> Tuple[int, float, Counter[str]]:
     return total, kernel / max(total, 1), users
 
 
-def measure(name: str, port: int, proc: subprocess.Popen, args: argparse.Namespace, tmp: Path,
-            perf: bool) -> Dict[str, object]:
+def syscall_events() -> List[str]:
+    """perf stat's -e arguments: SYSCALLS entered, READS that returned EAGAIN, all calls, context switches."""
+    events: List[str] = []
+    for name in SYSCALLS:
+        events += ["-e", f"syscalls:sys_enter_{name}"]
+    for name in READS:
+        events += ["-e", f"syscalls:sys_exit_{name}", "--filter", f"ret == -{errno.EAGAIN}"]
+    return events + ["-e", "raw_syscalls:sys_enter", "-e", "context-switches"]
+
+
+@contextlib.contextmanager
+def counting(pids: List[int], stat: Path) -> Iterator[None]:
+    """perf stat counting syscall_events() on pids, into stat, during the with block only: its --control
+    pipe switches the counters on and off and it acknowledges each switch, so the counts are exactly the block's."""
+    ctl_read, ctl_write = os.pipe()
+    ack_read, ack_write = os.pipe()
+    perf = subprocess.Popen(["perf", "stat", "-x", ",", "-o", str(stat), "-D", "-1", "--control",
+                             f"fd:{ctl_read},{ack_write}"] + syscall_events() + ["-p", ",".join(map(str, pids))],
+                            pass_fds=(ctl_read, ack_write), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(ctl_read)
+    os.close(ack_write)  # perf's copy only: if perf exits, a read of ack sees the end, not a hang
+
+    try:
+        with open(ctl_write, "w") as ctl, open(ack_read) as ack:
+            def switch(command: str) -> None:
+                ctl.write(command + "\n")
+                ctl.flush()
+                if "ack" not in ack.readline():
+                    raise RuntimeError(f"perf stat exited before it acknowledged {command!r}")
+
+            switch("enable")
+            yield
+            switch("disable")
+    finally:
+        perf.send_signal(signal.SIGINT)  # it writes its counts and exits
+        perf.wait()
+
+
+def syscall_counts(stat: Path) -> Dict[str, int]:
+    """perf stat -x,'s counts by row name: "read", "read: EAGAIN" (the filtered exits), "all", "context switches"."""
+    names = {"raw_syscalls:sys_enter": "all", "context-switches": "context switches"}
+    names.update({f"syscalls:sys_enter_{n}": n for n in SYSCALLS})
+    names.update({f"syscalls:sys_exit_{n}": f"{n}: EAGAIN" for n in READS})
+    counts: Dict[str, int] = {}
+    for line in stat.read_text().splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2] in names and fields[0].isdigit():  # not "<not counted>"
+            counts[names[fields[2]]] = int(fields[0])
+    return counts
+
+
+def measure(name: str, port: int, proc: subprocess.Popen, args: argparse.Namespace, tmp: Path, perf: bool,
+            by_owner: bool) -> Dict[str, object]:
+    """req/s and CPU per request; with perf, the kernel's share (and if by_owner, user samples by owner) and the
+    system calls per request."""
     key, size = ("size-4096", 4096) if args.op == "get" else ("put-4k", 4096)
-    bench.load(port, args.op, key, size, args.conns, 1.0, bench.CLIENT_KEYS)  # warm: connections, caches
+
+    def run_load(seconds: float) -> dict:
+        return bench.load(port, args.op, key, size, args.conns, seconds, bench.CLIENT_KEYS)
+
+    run_load(1.0)  # warm: connections, caches
     pids = [proc.pid] + bench.children(proc.pid)
-    data = tmp / f"{name}.perf.data"
+    slug = re.sub(r"\W+", "-", name)
+    data, stat = tmp / f"{slug}.perf.data", tmp / f"{slug}.stat"
     recorder = None
     if perf:
         recorder = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-o", str(data), "-p",
                                      ",".join(map(str, pids)), "--", "sleep", str(args.seconds - 1)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     before = bench.cpu_seconds(pids)
-    out = bench.load(port, args.op, key, size, args.conns, args.seconds, bench.CLIENT_KEYS)
+    out = run_load(args.seconds)
     cpu = (bench.cpu_seconds(pids) - before) * 1e6 / max(out["requests"], 1)
     result: Dict[str, object] = {"rps": out["rps"], "cpu_us": cpu, "errors": out["errors"]}
-    if recorder:
-        recorder.wait()
-        result["samples"], result["kernel"], result["user"] = breakdown(data)
+    if recorder and recorder.wait() == 0:
+        result["samples"], result["kernel"], users = breakdown(data)
+        if by_owner:
+            result["user"] = users
+    if perf:
+        # Counted apart, in a second run of the same load: a counted call is slower, the CPU above would show it.
+        # The run makes a known number of requests, about COUNT_SECONDS' worth, all of them counted.
+        try:
+            with counting(pids, stat):
+                counted = bench.load(port, args.op, key, size, args.conns, COUNT_SECONDS, bench.CLIENT_KEYS,
+                                     count=max(int(out["rps"] * COUNT_SECONDS), 1))
+            calls = syscall_counts(stat)
+            if not calls:
+                raise RuntimeError("no counts in its output")
+            result["calls"] = {call: n / max(counted["requests"], 1) for call, n in calls.items()}
+        except (OSError, RuntimeError) as err:
+            print(f"perf stat failed for {name}, no system calls counted: {err}", file=sys.stderr)
     return result
 
 
@@ -121,6 +212,8 @@ def report(results: Dict[str, Dict[str, object]], top: int) -> None:
             print(f"| {name} | {r['rps']:,.0f} | {cpu:.1f} | | | |")
         else:
             print(f"| {name} | {r['rps']:,.0f} | {cpu:.1f} | {kernel:.0%} | {1 - kernel:.0%} | {cpu * (1 - kernel):.1f} |")
+    report_scheduler(results)
+    report_calls(results)
     proxy = results.get("proxy", {})
     users: Optional[Counter[str]] = proxy.get("user")  # type: ignore[assignment]
     if not users:
@@ -141,6 +234,62 @@ def report(results: Dict[str, Dict[str, object]], top: int) -> None:
         print(f"| {who} | {n * per_sample:.2f} |")
 
 
+def call_rows(calls: Dict[str, float]) -> Dict[str, float]:
+    """The table's rows: SYSCALLS, each reading call followed by its EAGAIN returns, then other, all, switches."""
+    rows: Dict[str, float] = {}
+    for name in SYSCALLS:
+        rows[name] = calls.get(name, 0.0)
+        if name in READS:
+            rows[f"{name}: EAGAIN"] = calls.get(f"{name}: EAGAIN", 0.0)
+    rows["other"] = calls.get("all", 0.0) - sum(calls.get(name, 0.0) for name in SYSCALLS)
+    rows["all"] = calls.get("all", 0.0)
+    rows["context switches"] = calls.get("context switches", 0.0)
+    return rows
+
+
+def report_calls(results: Dict[str, Dict[str, object]]) -> None:
+    """System calls per request by name, a column per contender; a call none of them makes 0.005 times is left out."""
+    counted = {name: call_rows(r["calls"]) for name, r in results.items() if r.get("calls")}  # type: ignore[arg-type]
+    if not counted:
+        return
+    print(f"\nSystem calls per request, counted by `perf stat` over a second run of the same load (about "
+          f"{COUNT_SECONDS:.0f} s of requests, every one counted; counting slows each call, so this run is kept out "
+          "of the CPU figures above). \"all\" is every call, \"other\" those not named, a read's EAGAIN row those "
+          "of its calls that found nothing to read; a blank is fewer than 0.005:\n")
+    print("| call | " + " | ".join(counted) + " |")
+    print("|---|" + "---:|" * len(counted))
+    shown: Set[str] = set()
+    for row in next(iter(counted.values())):
+        values = [rows[row] for rows in counted.values()]
+        call = row.split(": ")[0]  # "read" for "read: EAGAIN", shown whenever its call is: blank or not
+        if row in ("other", "all", "context switches"):
+            print(f"| {row} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
+        elif max(values) >= 0.005 or call in shown:
+            shown.add(row)
+            print(f"| {row} | " + " | ".join(f"{v:.2f}" if v >= 0.005 else "" for v in values) + " |")
+    print("""
+Go's poller reads a socket first and waits for epoll only when that read returns EAGAIN, so per request the \
+proxy makes one read that finds nothing on the client's connection (its next request is not there yet) and \
+one on the backend's (nor is the response); nginx reads when epoll_wait has said a socket is ready. futex, \
+nanosleep, sched_yield, tgkill and getpid are the Go scheduler's: threads waking one another to run a \
+goroutine, idle threads spinning before they sleep, preemption signals. nginx's getsockopt checks its backend \
+connection for a pending error (SO_ERROR) before it sends each request.""")
+
+
+def report_scheduler(results: Dict[str, Dict[str, object]]) -> None:
+    """What the GOMAXPROCS=1 row measures, with its CPU per request against the proxy's."""
+    proxy, one = results.get("proxy"), results.get(GOMAXPROCS_1)
+    if not proxy or not one:
+        return
+    ratio = float(one["cpu_us"]) / float(proxy["cpu_us"])  # type: ignore[arg-type]
+    print(f"""
+"{GOMAXPROCS_1}" is the same proxy with one thread running Go code instead of one per core \
+({len(os.sched_getaffinity(0))} here): a measurement, not a setting we recommend (the proxy would use one core of \
+many). Its CPU per request is {ratio:.2f}x the proxy's here (one run each, as noisy as the machine); what it saves \
+is the Go scheduler's share: threads waking one another and spinning while they look for work, which an event \
+loop with one thread per core would not do either.""")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conns", type=int, default=32)
@@ -159,11 +308,13 @@ def main() -> None:
             backend_port, backend = bench.start_null_backend()
             procs.append(backend)
             results: Dict[str, Dict[str, object]] = {}
-            for name, start in (("nginx", lambda: bench.start_nginx(backend_port, tmp)),
-                                ("proxy", lambda: bench.start_proxy(sys.executable, backend_port))):
+            for name, start in (
+                    ("nginx", lambda: bench.start_nginx(backend_port, tmp)),
+                    ("proxy", lambda: bench.start_proxy(sys.executable, backend_port)),
+                    (GOMAXPROCS_1, lambda: bench.start_proxy(sys.executable, backend_port, {"GOMAXPROCS": "1"}))):
                 port, proc = start()
                 procs.append(proc)
-                results[name] = measure(name, port, proc, args, tmp, perf)
+                results[name] = measure(name, port, proc, args, tmp, perf, by_owner=name == "proxy")
             print(f"4 KiB {args.op.upper()} x{args.conns}, null backend, {args.seconds:.0f} s each\n")
             report(results, args.top)
         finally:

@@ -217,11 +217,12 @@ def proxy_cos_map(backend_port: int) -> dict:
                       "access_key": BACKEND_KEY, "secret_key": BACKEND_SECRET}}
 
 
-def start_proxy(python: str, backend_port: int) -> Tuple[int, subprocess.Popen]:
-    """The proxy (PROXY, run by python: a venv's, so a build's) in front of the backend."""
+def start_proxy(python: str, backend_port: int,
+                env: Optional[Dict[str, str]] = None) -> Tuple[int, subprocess.Popen]:
+    """The proxy (PROXY, run by python: a venv's, so a build's) in front of the backend; env is added to ours."""
     port = free_port()
     proc = subprocess.Popen([python, "-c", PROXY, json.dumps(proxy_cos_map(backend_port)), str(port),
-                             json.dumps(CLIENT_KEYS)])
+                             json.dumps(CLIENT_KEYS)], env={**os.environ, **(env or {})})
     wait_port(port, proc, "proxy")
     return port, proc
 
@@ -693,10 +694,11 @@ def write_markdown(path: Path, res: dict) -> None:
               ""] + targets_issue14(med) + [""]
     if res.get("profile"):
         lines += ["## Where the time goes", "",
-                  "`bench/profile.py` in this run: nginx and the proxy in turn in front of the null backend, "
-                  "one run each under `perf record -g` (sampling costs a few percent: its figures are for the "
-                  "shares, the tables above for the speed). User time is charged to the innermost frame of our "
-                  "code, to the SDK's signer, or to the Go runtime's malloc, GC and scheduler.", "",
+                  "`bench/profile.py` in this run: nginx, the proxy, and the proxy with GOMAXPROCS=1 in turn in "
+                  "front of the null backend, one run each under `perf record -g` (sampling costs a few percent: "
+                  "its figures are for the shares, the tables above for the speed), then one more each under "
+                  "`perf stat` counting system calls and context switches. User time is charged to the innermost "
+                  "frame of our code, to the SDK's signer, or to the Go runtime's malloc, GC and scheduler.", "",
                   res["profile"].strip(), ""]
     lines += ["## Targets of issue 6", ""] + targets(med, raw, cold, gob) + ["", "![chart](benchmarks.svg)", ""]
     path.write_text("\n".join(lines))
