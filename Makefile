@@ -75,7 +75,8 @@ wheel: $(LIB)
 # The request path's packages again under the race detector: their
 # goroutines share connections, deadlines and pooled records (about 30 s).
 RACE_PACKAGES := ./internal/h1/... ./internal/upstream/... ./internal/sockio/... ./internal/proxy/... \
-	./internal/readdeadline/... ./internal/fieldline/... ./internal/server/... ./internal/sigv4/...
+	./internal/readdeadline/... ./internal/fieldline/... ./internal/server/... ./internal/sigv4/... \
+	./internal/overdue/...
 
 test-go:
 	cd go && $(GO) vet ./... && $(GO) test ./...

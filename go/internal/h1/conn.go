@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/object-storage-proxy/osp/internal/overdue"
 	"github.com/object-storage-proxy/osp/internal/readdeadline"
 	"github.com/object-storage-proxy/osp/internal/sockio"
 )
@@ -80,6 +81,7 @@ func newConn(s *Server, rwc net.Conn) *conn {
 	}
 	c.src.conn = c.rwc
 	c.br = bufio.NewReaderSize(&c.src, readBufferSize)
+	c.watch.overdue = overdue.New(watchDelay, c.watch.run)
 	c.state.Store(stateIdle)
 	return c
 }

@@ -3,6 +3,8 @@ package h1
 import (
 	"sync"
 	"time"
+
+	"github.com/object-storage-proxy/osp/internal/overdue"
 )
 
 // watchDelay is how long a request without a body runs before its
@@ -15,26 +17,18 @@ const watchDelay = time.Second
 // client go away. The handler of a request without a body never reads the
 // connection, and the next request's reads wait until the watch stops.
 //
-// A connection has one, reused by each of its requests in turn, with one
-// timer that is not set and stopped per request: setting a timer earlier
-// than the others wakes the network poller, which costs more than the
-// rest of a small request's timers. The timer is set when a request
-// starts and it is not already set; when it fires, a request that has not
-// yet run watchDelay sets it again for the rest. So a connection busy
-// with short requests sees about one timer a second, and an idle one
-// none after its last request.
+// A connection has one, reused by each of its requests in turn, whose
+// overdue.Timer finds a request that has run for watchDelay (about one
+// timer a second on a busy connection, none on an idle one).
 //
 // Every field is guarded by mu. start and stop are called on the
 // connection's goroutine, one request after the other; stop waits for a
 // run that is reading, so no run acts on a later request than its own.
 type closeWatch struct {
-	c     *conn
-	timer *time.Timer // made by the first start; calls run
+	c *conn
 
 	mu      sync.Mutex
-	set     bool // the timer is set
-	active  bool // a request is running: between start and stop
-	began   time.Time
+	overdue overdue.Timer   // calls run; made by newConn
 	ctx     *requestContext // the running request's
 	reading bool            // a run reads the connection
 	// headDeadline says the connection's read deadline may still be the
@@ -51,31 +45,18 @@ func (w *closeWatch) start(c *conn, ctx *requestContext) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.c, w.ctx = c, ctx
-	w.active, w.began, w.gone, w.headDeadline = true, c.srv.monotonicNow(), false, true
-	if w.set {
-		return
-	}
-	w.set = true
-	if w.timer == nil {
-		w.timer = time.AfterFunc(watchDelay, w.run)
-	} else {
-		w.timer.Reset(watchDelay)
-	}
+	w.gone, w.headDeadline = false, true
+	w.overdue.Start()
 }
 
+// run, called by the timer, reads the connection of a request that has
+// run for watchDelay.
 func (w *closeWatch) run() {
 	w.mu.Lock()
-	if !w.active {
-		w.set = false // no request to watch; the next sets the timer
+	if !w.overdue.Due() {
 		w.mu.Unlock()
 		return
 	}
-	if rest := watchDelay - time.Since(w.began); rest > 0 {
-		w.timer.Reset(rest) // a request begun since the timer was set
-		w.mu.Unlock()
-		return
-	}
-	w.set = false
 	w.reading = true
 	w.read.Add(1)
 	c, ctx := w.c, w.ctx
@@ -94,7 +75,7 @@ func (w *closeWatch) run() {
 	switch {
 	case n == 1:
 		c.src.unread(b[0]) // a pipelined request's first byte
-	case err != nil && w.active: // not stop waking the read
+	case err != nil && w.overdue.Running(): // not stop waking the read
 		w.gone = true
 		ctx.cancel()
 	}
@@ -104,7 +85,7 @@ func (w *closeWatch) run() {
 // connection is still usable.
 func (w *closeWatch) stop() bool {
 	w.mu.Lock()
-	w.active = false
+	w.overdue.End()
 	reading, gone := w.reading, w.gone
 	w.mu.Unlock()
 	if reading {
@@ -130,10 +111,7 @@ func (w *closeWatch) handlerDeadline() {
 func (w *closeWatch) close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.active = false
-	if w.timer != nil {
-		w.timer.Stop()
-	}
+	w.overdue.Stop()
 }
 
 var aLongTimeAgo = time.Unix(1, 0)

@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/object-storage-proxy/osp/internal/overdue"
 	"github.com/object-storage-proxy/osp/internal/readdeadline"
 	"github.com/object-storage-proxy/osp/internal/sockio"
 )
@@ -500,6 +501,7 @@ func (t *Transport) dial(ctx context.Context, key poolKey, u *url.URL) (*conn, e
 	c.src.sock, _ = nc.(*sockio.Conn)
 	c.br = bufio.NewReaderSize(&c.src, readBufferSize)
 	c.abort = func() { _ = c.SetDeadline(time.Unix(1, 0)) } // made once, not per request
+	c.cancel.overdue = overdue.New(hookDelay, c.registerHook)
 	c.peekOnce = c.peek
 	return c, nil
 }
