@@ -14,6 +14,7 @@ import "C"
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"os"
 	"runtime"
@@ -23,6 +24,7 @@ import (
 	"unsafe"
 
 	"github.com/object-storage-proxy/osp/internal/config"
+	"github.com/object-storage-proxy/osp/internal/linebatch"
 	"github.com/object-storage-proxy/osp/internal/server"
 )
 
@@ -124,7 +126,8 @@ func hooksOf(cfg *config.Config, limiter *callLimiter) server.Hooks {
 		RateLimitFetcher: rateLimitFetcherHook(limiter, cfg.RateLimitFetcher, timeout),
 		CallsInFlight:    limiter.inFlight,
 		OnRequest:        countRequest,
-		Logger:           newLogger(cfg.LogFormat, cfg.LogLevel),
+		Logger:           newLogger(cfg.LogFormat, cfg.LogLevel, stderrLines.Immediate()),
+		AccessLogger:     newLogger(cfg.LogFormat, cfg.LogLevel, stderrLines),
 	}
 }
 
@@ -157,6 +160,7 @@ func osp_server_stop(handle C.int64_t, timeoutMS C.int64_t) *C.char {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(timeoutMS)*time.Millisecond)
 	defer cancel()
+	defer stderrLines.Flush() // the stopped server's last lines
 	if err := r.srv.Shutdown(ctx); err != nil {
 		return C.CString("stop: " + err.Error())
 	}
@@ -193,16 +197,25 @@ func countRequest() {
 	}
 }
 
-// newLogger writes logs to stderr in format ("text" or "json") from level
+// stderrLines is where every server's logs go: stderr. Access lines
+// written close together go in batches (package linebatch), held at most
+// logWindow; every other line goes at once, after them. One for the
+// process, as stderr is.
+var stderrLines = linebatch.New(os.Stderr, logWindow)
+
+// logWindow is the longest an access line waits to go out with others.
+const logWindow = 20 * time.Millisecond
+
+// newLogger writes logs to out in format ("text" or "json") from level
 // on (both checked by config.Parse).
-func newLogger(format, levelName string) *slog.Logger {
+func newLogger(format, levelName string, out io.Writer) *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(levelName)); err != nil {
 		level = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(slog.NewJSONHandler(out, opts))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(out, opts))
 }

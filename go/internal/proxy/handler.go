@@ -35,6 +35,10 @@ type Options struct {
 	// redirects or decompress bodies.
 	Transport http.RoundTripper
 	Logger    *slog.Logger
+	// AccessLog gets the line of each answered request (Logger when nil,
+	// and for a refusal's line): it may batch them, where Logger's lines
+	// go out at once. Both log from the same level.
+	AccessLog *slog.Logger
 	// VirtualHostDomains are the proxy's own domains: a request to
 	// bucket.<domain> addresses that bucket (virtual-hosted style).
 	VirtualHostDomains []string
@@ -63,7 +67,8 @@ type Handler struct {
 	verifier *sigv4.Verifier
 	signers  signers
 	log      *slog.Logger
-	started  time.Time // reported as the creation date of every bucket
+	access   *slog.Logger // opts.AccessLog, or log
+	started  time.Time    // reported as the creation date of every bucket
 	// backendHosts are where each cos_map entry's requests go, joined
 	// once rather than per request.
 	backendHosts map[*config.Bucket]backendHost
@@ -77,6 +82,9 @@ func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.AccessLog == nil {
+		opts.AccessLog = opts.Logger
+	}
 	hosts := make(map[*config.Bucket]backendHost, len(opts.Buckets))
 	for key, b := range opts.Buckets {
 		if b == nil {
@@ -87,7 +95,7 @@ func New(opts Options) *Handler {
 		}
 		hosts[b] = hostOf(key, b)
 	}
-	return &Handler{opts: opts, buckets: config.NewResolver(opts.Buckets), verifier: sigv4.NewVerifier(opts.Now), signers: newSigners(), log: opts.Logger, started: opts.Now(),
+	return &Handler{opts: opts, buckets: config.NewResolver(opts.Buckets), verifier: sigv4.NewVerifier(opts.Now), signers: newSigners(), log: opts.Logger, access: opts.AccessLog, started: opts.Now(),
 		backendHosts: hosts}
 }
 

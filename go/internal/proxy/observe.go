@@ -239,7 +239,13 @@ func (h *Handler) record(r *http.Request, x *exchange, w *responseWriter, body *
 		attrs[n] = slog.String("error", x.cause)
 		n++
 	}
-	h.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs[:n]...)
+	// A refusal's line goes at once, with the warnings; an answered
+	// request's may wait to go out with others (Options.AccessLog).
+	log := h.access
+	if x.code != 0 || x.cause != "" {
+		log = h.log
+	}
+	log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs[:n]...)
 }
 
 // authFailureCodes are the refusals counted as authentication or

@@ -31,6 +31,8 @@ type Hooks struct {
 	CallsInFlight func(kind string) int64
 	OnRequest     func()
 	Logger        *slog.Logger
+	// AccessLogger gets each request's line (Logger when nil).
+	AccessLogger *slog.Logger
 }
 
 // newHandler builds the proxy handler of one configuration, with every
@@ -55,6 +57,7 @@ func newHandler(cfg *config.Config, hooks Hooks, transport http.RoundTripper, to
 		Tokens:                  tokens,
 		Metrics:                 m,
 		Logger:                  log,
+		AccessLog:               hooks.AccessLogger,
 		OnRequest:               hooks.OnRequest,
 		Limits:                  proxy.NewLimits(limiter, cfg, timedFetcher("rate_limit_fetcher", hooks.RateLimitFetcher, m), m),
 	})
