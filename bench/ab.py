@@ -48,15 +48,19 @@ def main() -> None:
         for name, python in (("base", args.base), ("new", args.new)):
             builds[name] = bench.start_proxy(python, backend_port)
             procs.append(builds[name][1])
-        print("| scenario | unit | base | new | new/base | base CPU us/req | new CPU us/req | new/base |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        print("| scenario | unit | base | new | new/base | base CPU us/req | new CPU us/req | new/base |"
+              " rounds' CPU new/base |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for s in scenarios:
             runs: Dict[str, List[Tuple[float, float]]] = {b: [] for b in builds}
             if not s.count:
                 for port, _ in builds.values():  # warm: connections, caches
                     bench.load_scenario(port, s, bench.CLIENT_KEYS, seconds=1)
-            for _ in range(args.rounds):
-                for build, (port, proc) in builds.items():
+            for i in range(args.rounds):
+                # base then new, then new then base: whichever runs second in a round can be
+                # slower or faster for it (an A/A run of one build differed by 10% either way).
+                order = list(builds.items()) if i % 2 == 0 else list(reversed(builds.items()))
+                for build, (port, proc) in order:
                     before = bench.cpu_seconds([proc.pid])
                     out = bench.load_scenario(port, s, bench.CLIENT_KEYS, seconds=None if s.count else args.seconds)
                     if out["errors"]:
@@ -65,9 +69,12 @@ def main() -> None:
                     runs[build].append((bench.throughput(out, s.name), cpu))
             speed = {b: statistics.median(r for r, _ in v) for b, v in runs.items()}
             cpu = {b: statistics.median(c for _, c in v) for b, v in runs.items()}
+            # The spread of the rounds' own new/base ratios: what noise this run had.
+            cpu_ratios = sorted(n[1] / b[1] for b, n in zip(runs["base"], runs["new"]))
             unit = "MB/s" if bench.is_bulk(s.name) else "req/s"
             print(f"| {s.name} | {unit} | {speed['base']:,.0f} | {speed['new']:,.0f} | {speed['new'] / speed['base']:.2f}x"
-                  f" | {cpu['base']:,.1f} | {cpu['new']:,.1f} | {cpu['new'] / cpu['base']:.2f}x |", flush=True)
+                  f" | {cpu['base']:,.1f} | {cpu['new']:,.1f} | {cpu['new'] / cpu['base']:.2f}x"
+                  f" | {cpu_ratios[0]:.2f}-{cpu_ratios[-1]:.2f} |", flush=True)
     finally:
         for p in procs:
             p.terminate()
