@@ -42,7 +42,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import IO, Dict, List, Optional, Tuple
 
 import boto3
 from botocore.config import Config
@@ -132,7 +132,7 @@ PROXY = textwrap.dedent(
         options.update(validator=validator, bucket_creds_fetcher=bucket_creds_fetcher)
     start_server(ProxyServerConfig(json.loads(sys.argv[1]), http_port=int(sys.argv[2]),
                                    hmac_keystore=json.loads(sys.argv[3]), bind_address="127.0.0.1",
-                                   log_level="warn", **options))
+                                   log_level=os.environ.get("OSP_BENCH_LOG_LEVEL", "warn"), **options))
     """
 )
 
@@ -217,12 +217,13 @@ def proxy_cos_map(backend_port: int) -> dict:
                       "access_key": BACKEND_KEY, "secret_key": BACKEND_SECRET}}
 
 
-def start_proxy(python: str, backend_port: int,
-                env: Optional[Dict[str, str]] = None) -> Tuple[int, subprocess.Popen]:
-    """The proxy (PROXY, run by python: a venv's, so a build's) in front of the backend; env is added to ours."""
+def start_proxy(python: str, backend_port: int, env: Optional[Dict[str, str]] = None,
+                stderr: Optional[IO[bytes]] = None) -> Tuple[int, subprocess.Popen]:
+    """The proxy (PROXY, run by python: a venv's, so a build's) in front of the backend; env is added to ours
+    (OSP_BENCH_LOG_LEVEL sets its log level, warn otherwise), its stderr goes to stderr if given."""
     port = free_port()
     proc = subprocess.Popen([python, "-c", PROXY, json.dumps(proxy_cos_map(backend_port)), str(port),
-                             json.dumps(CLIENT_KEYS)], env={**os.environ, **(env or {})})
+                             json.dumps(CLIENT_KEYS)], env={**os.environ, **(env or {})}, stderr=stderr)
     wait_port(port, proc, "proxy")
     return port, proc
 
@@ -694,7 +695,8 @@ def write_markdown(path: Path, res: dict) -> None:
               ""] + targets_issue14(med) + [""]
     if res.get("profile"):
         lines += ["## Where the time goes", "",
-                  "`bench/profile.py` in this run: nginx, the proxy, and the proxy with GOMAXPROCS=1 in turn in "
+                  "`bench/profile.py` in this run: nginx, the proxy, the proxy with GOMAXPROCS=1, and the proxy at "
+                  "log level info in turn in "
                   "front of the null backend, one run each under `perf record -g` (sampling costs a few percent: "
                   "its figures are for the shares, the tables above for the speed), then one more each under "
                   "`perf stat` counting system calls and context switches. User time is charged to the innermost "
