@@ -74,8 +74,9 @@ func (s *Server) init() {
 // monotonicNow is the time now for deadlines and durations, which go by
 // the monotonic clock: time.Now reads the wall clock too, about 20 ns
 // more on the machines measured, per request (the head's deadline; the
-// close watch's overdue.Timer keeps its own epoch). Its wall clock reading is the epoch's plus the time
-// since: not for display (Date reads time.Now).
+// close watch's overdue.Timer keeps its own epoch). Its wall clock
+// reading is the epoch's plus the time since: not for display (Date
+// reads time.Now).
 func (s *Server) monotonicNow() time.Time {
 	return s.epoch.Add(time.Since(s.epoch))
 }
