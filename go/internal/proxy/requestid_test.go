@@ -1,10 +1,10 @@
 package proxy
 
 import (
-	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/object-storage-proxy/osp/internal/accesslog"
 	"github.com/object-storage-proxy/osp/internal/config"
 )
 
@@ -17,7 +17,7 @@ func TestRequestIDsStay(t *testing.T) {
 		Region: "us-east-1", AccessKey: backendKey, SecretKey: backendSecret}
 	h := handlerWith(map[string]*config.Bucket{"data": bucket}, nil, nullTransport{})
 	var log strings.Builder
-	h.access = slog.New(slog.NewTextHandler(&log, nil))
+	h.access = accesslog.New("text", &log, &log)
 	seen := map[string]bool{}
 	var ids, copies []string // the ids as the client got them, and copies made then
 	for range 200 {
