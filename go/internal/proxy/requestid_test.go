@@ -41,3 +41,23 @@ func TestRequestIDsStay(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLineWriters: an answered request's access line goes to the
+// access log's answered writer (which may batch it), a refused one's to
+// its refused writer (at once), each whole.
+func TestAccessLineWriters(t *testing.T) {
+	bucket := &config.Bucket{Host: "s3.example", Port: 443, Scheme: "https", AddressingStyle: config.PathStyle,
+		Region: "us-east-1", AccessKey: backendKey, SecretKey: backendSecret}
+	h := handlerWith(map[string]*config.Bucket{"data": bucket}, nil, nullTransport{})
+	var answered, refused strings.Builder
+	h.access = accesslog.New("text", &answered, &refused)
+	do(t, h, "GET", "/data/k", "", nil, clientSecret)
+	if got := answered.String(); !strings.HasPrefix(got, "time=") || !strings.Contains(got, " status=200 ") || strings.Count(got, "\n") != 1 || refused.Len() != 0 {
+		t.Fatalf("answered request: answered writer %q, refused writer %q", got, refused.String())
+	}
+	answered.Reset()
+	do(t, h, "GET", "/data/k", "", nil, "not the client's secret")
+	if got := refused.String(); !strings.Contains(got, " status=403 ") || !strings.Contains(got, " error_code=SignatureDoesNotMatch") || strings.Count(got, "\n") != 1 || answered.Len() != 0 {
+		t.Fatalf("refused request: refused writer %q, answered writer %q", got, answered.String())
+	}
+}
