@@ -92,7 +92,7 @@ FUZZ_TARGETS := sigv4:FuzzParseAuthorization sigv4:FuzzPresignedQuery awschunked
 	sigv4:FuzzCanonicalURI awschunked:FuzzSignedBodyTamper proxy:FuzzRoute proxy:FuzzCopySource \
 	config:FuzzParse s3op:FuzzName h1:FuzzServe proxy:FuzzBearerBody proxy:FuzzParseDelete \
 	proxy:FuzzForwardedHeader upstream:FuzzReadResponseHead upstream:FuzzWriteRequest h1:FuzzParseHead h1:FuzzWriteHeader \
-	sigv4:FuzzAllocationFreeShortcuts sigv4:FuzzParseHeaderAuth
+	sigv4:FuzzAllocationFreeShortcuts sigv4:FuzzParseHeaderAuth accesslog:FuzzSameAsSlog
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -23,6 +23,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/object-storage-proxy/osp/internal/accesslog"
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/linebatch"
 	"github.com/object-storage-proxy/osp/internal/server"
@@ -127,7 +128,7 @@ func hooksOf(cfg *config.Config, limiter *callLimiter) server.Hooks {
 		CallsInFlight:    limiter.inFlight,
 		OnRequest:        countRequest,
 		Logger:           newLogger(cfg.LogFormat, cfg.LogLevel, stderrLines.Immediate()),
-		AccessLogger:     newLogger(cfg.LogFormat, cfg.LogLevel, stderrLines),
+		AccessLogger:     accesslog.New(cfg.LogFormat, stderrLines, stderrLines.Immediate()),
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/object-storage-proxy/osp/internal/accesslog"
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/metrics"
 	"github.com/object-storage-proxy/osp/internal/sigv4"
@@ -32,20 +33,20 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Lev
 
 // BenchmarkVerifyAndResignGET is one GET through the handler: header-auth
 // verification with the client's key, then re-signing for the backend.
-func BenchmarkVerifyAndResignGET(b *testing.B) { benchVerifyAndResign(b, quietLog, nil) }
+func BenchmarkVerifyAndResignGET(b *testing.B) { benchVerifyAndResign(b, quietLog, nil, nil) }
 
 // BenchmarkVerifyAndResignGETRecorded is the same GET as a server with
 // the default settings handles it: an access log line (log_level "info")
 // and metrics.
 func BenchmarkVerifyAndResignGETRecorded(b *testing.B) {
-	benchVerifyAndResign(b, slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New())
+	benchVerifyAndResign(b, slog.New(slog.NewTextHandler(io.Discard, nil)), accesslog.New("text", io.Discard, io.Discard), metrics.New())
 }
 
-func benchVerifyAndResign(b *testing.B, log *slog.Logger, m *metrics.Metrics) {
+func benchVerifyAndResign(b *testing.B, log *slog.Logger, access *accesslog.Logger, m *metrics.Metrics) {
 	bucket := &config.Bucket{Host: "s3.example", Port: 443, Scheme: "https", AddressingStyle: config.VirtualStyle,
 		Region: "us-east-1", AccessKey: backendKey, SecretKey: backendSecret}
 	h := handlerWith(map[string]*config.Bucket{"data": bucket}, nil, nullTransport{})
-	h.log, h.opts.Metrics = log, m
+	h.log, h.access, h.opts.Metrics = log, access, m
 	r := httptest.NewRequest("GET", "http://proxy.test:6190/data/some/object.parquet", nil)
 	r.Header.Set("X-Amz-Content-Sha256", sigv4.EmptySHA256)
 	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })

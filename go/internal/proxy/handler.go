@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/object-storage-proxy/osp/internal/accesslog"
 	"github.com/object-storage-proxy/osp/internal/authz"
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/creds"
@@ -35,10 +36,10 @@ type Options struct {
 	// redirects or decompress bodies.
 	Transport http.RoundTripper
 	Logger    *slog.Logger
-	// AccessLog gets the line of each answered request (Logger when nil,
-	// and for a refusal's line): it may batch them, where Logger's lines
-	// go out at once. Both log from the same level.
-	AccessLog *slog.Logger
+	// AccessLog writes each request's access line, if Logger lets info
+	// lines through: an answered request's to a writer that may batch
+	// them, a refusal's at once. When nil, the lines go through Logger.
+	AccessLog *accesslog.Logger
 	// VirtualHostDomains are the proxy's own domains: a request to
 	// bucket.<domain> addresses that bucket (virtual-hosted style).
 	VirtualHostDomains []string
@@ -67,8 +68,8 @@ type Handler struct {
 	verifier *sigv4.Verifier
 	signers  signers
 	log      *slog.Logger
-	access   *slog.Logger // opts.AccessLog, or log
-	started  time.Time    // reported as the creation date of every bucket
+	access   *accesslog.Logger // opts.AccessLog; nil: lines through log
+	started  time.Time         // reported as the creation date of every bucket
 	// backendHosts are where each cos_map entry's requests go, joined
 	// once rather than per request.
 	backendHosts map[*config.Bucket]backendHost
@@ -81,9 +82,6 @@ func New(opts Options) *Handler {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
-	}
-	if opts.AccessLog == nil {
-		opts.AccessLog = opts.Logger
 	}
 	hosts := make(map[*config.Bucket]backendHost, len(opts.Buckets))
 	for key, b := range opts.Buckets {

@@ -43,7 +43,7 @@ func loopbackProxy(b *testing.B, backend net.Listener) string {
 	// As the server builds it: a backend timeout is always set.
 	transport := upstream.New(upstream.Options{ResponseHeaderTimeout: config.DefaultBackendTimeout})
 	h := handlerWith(map[string]*config.Bucket{"data": bucket}, nil, transport)
-	h.log, h.access = quietLog, quietLog
+	h.log = quietLog
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

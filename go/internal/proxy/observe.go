@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/object-storage-proxy/osp/internal/accesslog"
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/s3err"
 )
@@ -196,7 +196,8 @@ func (b *clientBody) failure() error {
 
 // record writes the access log line and the metrics of a finished request.
 func (h *Handler) record(r *http.Request, x *exchange, w *responseWriter, body *clientBody) {
-	took := time.Since(x.start)
+	now := time.Now()
+	took := now.Sub(x.start)
 	status := w.status
 	if !w.wroteHeader {
 		status = 499 // the client went away before any answer
@@ -218,34 +219,23 @@ func (h *Handler) record(r *http.Request, x *exchange, w *responseWriter, body *
 			m.AuthFailure(x.code.String())
 		}
 	}
-	if !h.log.Enabled(r.Context(), slog.LevelInfo) {
-		return // the attributes cost allocations; build them only for a line
+	if !h.log.Enabled(r.Context(), accesslog.Level) {
+		return // no line, no cost
 	}
-	// As Attrs, not key-value pairs: no value is boxed into an interface.
-	attrs := [...]slog.Attr{
-		slog.String("request_id", x.id()), slog.String("method", r.Method), slog.String("bucket", x.bucket),
-		slog.String("operation", x.operation), slog.String("access_key", x.accessKey), slog.Int("status", status),
-		slog.Int64("bytes_in", in), slog.Int64("bytes_out", w.bytes),
-		slog.Float64("duration_ms", float64(took.Microseconds())/1000), slog.Float64("backend_ms", float64(backend.Microseconds())/1000),
-		slog.String("remote", r.RemoteAddr),
-		{}, {}, // room for the two below
-	}
-	n := len(attrs) - 2
+	line := accesslog.Record{Time: now, RequestID: x.id(), Method: r.Method, Bucket: x.bucket, Operation: x.operation,
+		AccessKey: x.accessKey, Status: status, BytesIn: in, BytesOut: w.bytes,
+		DurationMS: float64(took.Microseconds()) / 1000, BackendMS: float64(backend.Microseconds()) / 1000,
+		Remote: r.RemoteAddr, Error: x.cause}
 	if x.code != 0 {
-		attrs[n] = slog.String("error_code", x.code.String())
-		n++
+		line.ErrorCode = x.code.String()
 	}
-	if x.cause != "" {
-		attrs[n] = slog.String("error", x.cause)
-		n++
+	if h.access == nil {
+		h.log.LogAttrs(context.Background(), accesslog.Level, accesslog.Message, line.Attrs()...)
+		return
 	}
 	// A refusal's line goes at once, with the warnings; an answered
 	// request's may wait to go out with others (Options.AccessLog).
-	log := h.access
-	if x.code != 0 || x.cause != "" {
-		log = h.log
-	}
-	log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs[:n]...)
+	h.access.Log(&line)
 }
 
 // authFailureCodes are the refusals counted as authentication or

@@ -1,10 +1,10 @@
 package proxy
 
 import (
-	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/object-storage-proxy/osp/internal/accesslog"
 	"github.com/object-storage-proxy/osp/internal/config"
 )
 
@@ -17,7 +17,7 @@ func TestRequestIDsStay(t *testing.T) {
 		Region: "us-east-1", AccessKey: backendKey, SecretKey: backendSecret}
 	h := handlerWith(map[string]*config.Bucket{"data": bucket}, nil, nullTransport{})
 	var log strings.Builder
-	h.access = slog.New(slog.NewTextHandler(&log, nil))
+	h.access = accesslog.New("text", &log, &log)
 	seen := map[string]bool{}
 	var ids, copies []string // the ids as the client got them, and copies made then
 	for range 200 {
@@ -39,5 +39,25 @@ func TestRequestIDsStay(t *testing.T) {
 		if id != copies[i] {
 			t.Fatalf("request id %q changed to %q after later requests", copies[i], id)
 		}
+	}
+}
+
+// TestAccessLineWriters: an answered request's access line goes to the
+// access log's answered writer (which may batch it), a refused one's to
+// its refused writer (at once), each whole.
+func TestAccessLineWriters(t *testing.T) {
+	bucket := &config.Bucket{Host: "s3.example", Port: 443, Scheme: "https", AddressingStyle: config.PathStyle,
+		Region: "us-east-1", AccessKey: backendKey, SecretKey: backendSecret}
+	h := handlerWith(map[string]*config.Bucket{"data": bucket}, nil, nullTransport{})
+	var answered, refused strings.Builder
+	h.access = accesslog.New("text", &answered, &refused)
+	do(t, h, "GET", "/data/k", "", nil, clientSecret)
+	if got := answered.String(); !strings.HasPrefix(got, "time=") || !strings.Contains(got, " status=200 ") || strings.Count(got, "\n") != 1 || refused.Len() != 0 {
+		t.Fatalf("answered request: answered writer %q, refused writer %q", got, refused.String())
+	}
+	answered.Reset()
+	do(t, h, "GET", "/data/k", "", nil, "not the client's secret")
+	if got := refused.String(); !strings.Contains(got, " status=403 ") || !strings.Contains(got, " error_code=SignatureDoesNotMatch") || strings.Count(got, "\n") != 1 || answered.Len() != 0 {
+		t.Fatalf("refused request: refused writer %q, answered writer %q", got, answered.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/object-storage-proxy/osp/internal/accesslog"
 	"github.com/object-storage-proxy/osp/internal/authz"
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/creds"
@@ -31,8 +32,9 @@ type Hooks struct {
 	CallsInFlight func(kind string) int64
 	OnRequest     func()
 	Logger        *slog.Logger
-	// AccessLogger gets each request's line (Logger when nil).
-	AccessLogger *slog.Logger
+	// AccessLogger writes each request's line, when Logger lets info
+	// lines through (through Logger when nil).
+	AccessLogger *accesslog.Logger
 }
 
 // newHandler builds the proxy handler of one configuration, with every
