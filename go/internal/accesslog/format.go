@@ -73,19 +73,11 @@ func AppendJSON(b []byte, r *Record) []byte {
 	return append(b, "}\n"...)
 }
 
-// appendRFC3339Millis is slog's (handler.go): RFC 3339 with exactly three
-// digits of milliseconds, truncated.
+// appendRFC3339Millis writes t as slog's text handler does: RFC 3339 with
+// exactly three digits of milliseconds (Go's layouts truncate fractions,
+// as slog does).
 func appendRFC3339Millis(b []byte, t time.Time) []byte {
-	// Format according to time.RFC3339Nano since it is highly optimized,
-	// but truncate it to use millisecond resolution.
-	// Unfortunately, that format trims trailing 0s, so add 1/10 millisecond
-	// to guarantee that there are exactly 4 digits after the period.
-	const prefixLen = len("2006-01-02T15:04:05.000")
-	n := len(b)
-	t = t.Truncate(time.Millisecond).Add(time.Millisecond / 10)
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	b = append(b[:n+prefixLen], b[n+prefixLen+1:]...) // drop the 4th digit
-	return b
+	return t.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 }
 
 // appendTextString is slog's text handleState.appendString: s as it is,
@@ -127,70 +119,62 @@ func needsQuoting(s string) bool {
 // (0-31), '"' and '\\'. (DEL, 127, is safe.)
 func jsonSafe(b byte) bool { return b >= 0x20 && b != '"' && b != '\\' }
 
-// appendJSONString is s quoted as slog's appendEscapedJSONString escapes
-// it (encoding/json without HTML escaping): invalid UTF-8 becomes
-// \ufffd, and U+2028 and U+2029 are escaped.
+// appendJSONString writes s as a JSON string the way slog's JSON handler
+// escapes it (encoding/json's rules without HTML escaping): '"', '\\' and
+// control characters escaped (\n, \r, \t by name, the others as \u00XX),
+// invalid UTF-8 as \ufffd, and U+2028 and U+2029 escaped; the rest as it
+// is.
 func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
+	const hexDigits = "0123456789abcdef"
 	b = append(b, '"')
-	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if jsonSafe(c) {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
 			i++
-			start = i
+			switch {
+			case jsonSafe(c):
+				b = append(b, c)
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, `\n`...)
+			case c == '\r':
+				b = append(b, `\r`...)
+			case c == '\t':
+				b = append(b, `\t`...)
+			default:
+				b = append(b, `\u00`...)
+				b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+			}
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			b = append(append(b, s[start:i]...), `\ufffd`...)
+			b = append(b, `\ufffd`...)
 		case r == '\u2028' || r == '\u2029':
-			b = append(append(b, s[start:i]...), `\u202`...)
-			b = append(b, hex[r&0xF])
+			b = append(b, `\u202`...)
+			b = append(b, hexDigits[r&0xf])
 		default:
-			i += size
-			continue
+			b = append(b, s[i:i+size]...)
 		}
 		i += size
-		start = i
 	}
-	b = append(b, s[start:]...)
 	return append(b, '"')
 }
 
-// appendJSONFloat is f as encoding/json's floatEncoder writes a float64
-// (which slog's JSON handler calls): like strconv's 'f', but 'e' below
-// 1e-6 and from 1e21 on, with the exponent's leading zero dropped.
+// appendJSONFloat writes f as encoding/json does, which slog's JSON
+// handler calls: in decimal, but in exponent form below 1e-6 and from 1e21
+// on, where a negative exponent has no leading zero (1e-07 is 1e-7).
 func appendJSONFloat(b []byte, f float64) []byte {
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
+	if abs := math.Abs(f); abs == 0 || (abs >= 1e-6 && abs < 1e21) {
+		return strconv.AppendFloat(b, f, 'f', -1, 64)
 	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
+	start := len(b)
+	b = strconv.AppendFloat(b, f, 'e', -1, 64)
+	// strconv writes two exponent digits at least: "e-07".
+	if exp := b[start:]; len(exp) >= 4 && string(exp[len(exp)-4:len(exp)-1]) == "e-0" {
+		b[len(b)-2] = b[len(b)-1]
+		b = b[:len(b)-1]
 	}
 	return b
 }
