@@ -4,13 +4,15 @@
 
 Both run in front of one null backend (bench/cmd/nullbackend), configured as
 `make bench` configures them, and the Go load generator drives each in turn
-with 4 KiB requests; then the proxy once more with GOMAXPROCS=1 in its
+with 4 KiB requests; then the proxy twice more: with GOMAXPROCS=1 in its
 environment, to measure the Go scheduler's share (not a setting we
-recommend). For each: req/s, CPU per request (user and system time of the
+recommend), and at log level info, to measure the access lines. For each: req/s, CPU per request (user and system time of the
 process and its children), from `perf record -g` over the same run the
 share of kernel and user time, and from `perf stat` over a second, shorter
 run the system calls per request by name (with the reads that returned
-EAGAIN) and the context switches; for the proxy, its user time by the
+EAGAIN) and the context switches; the two variants' CPU per request
+against the proxy's, from rounds in which the three take turns (one run
+each moves with the machine); for the proxy, its user time by the
 innermost frame of our code (or the SDK's signer, or the runtime: malloc,
 GC, scheduler). Needs perf (Debian's linux-perf); without it only the first
 figures are printed. It answers "what is left and why" with a profile
@@ -27,6 +29,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +52,7 @@ READS = ("read", "readv", "recvfrom")
 GOMAXPROCS_1 = "proxy, GOMAXPROCS=1"
 LOG_INFO = "proxy, log_level=info"
 COUNT_SECONDS = 4.0  # about how long the load's run in which the calls are counted lasts
+ALTERNATE_ROUNDS, ALTERNATE_SECONDS = 6, 2.0  # the proxy and its variants taking turns, for their CPU ratios
 
 
 def runtime_group(frames: List[str]) -> str:
@@ -203,6 +207,35 @@ def measure(name: str, port: int, proc: subprocess.Popen, args: argparse.Namespa
     return result
 
 
+def alternate(variants: Dict[str, Tuple[int, subprocess.Popen]], args: argparse.Namespace) -> Dict[str, List[float]]:
+    """Each variant's CPU per request over the first's (the proxy), round by round: ALTERNATE_ROUNDS rounds of
+    ALTERNATE_SECONDS each, the order turned each round, as bench/ab.py does. One run each, minutes apart, moves
+    with the machine by tens of percent; these ratios do not."""
+    key, size = ("size-4096", 4096) if args.op == "get" else ("put-4k", 4096)
+    names = list(variants)
+    ratios: Dict[str, List[float]] = {name: [] for name in names[1:]}
+    for i in range(ALTERNATE_ROUNDS):
+        cpu: Dict[str, float] = {}
+        for name in (names if i % 2 == 0 else names[::-1]):
+            port, proc = variants[name]
+            pids = [proc.pid] + bench.children(proc.pid)
+            before = bench.cpu_seconds(pids)
+            out = bench.load(port, args.op, key, size, args.conns, ALTERNATE_SECONDS, bench.CLIENT_KEYS)
+            cpu[name] = (bench.cpu_seconds(pids) - before) / max(out["requests"], 1)
+        for name in ratios:
+            ratios[name].append(cpu[name] / cpu[names[0]])
+    return ratios
+
+
+def cpu_ratio_text(r: Dict[str, object]) -> str:
+    """"1.12x the proxy's (...)": the median of a variant's ratios over the rounds it took turns with the proxy."""
+    ratios = sorted(r.get("cpu_ratios") or [])  # type: ignore[arg-type]
+    if not ratios:
+        return "not measured against the proxy's"
+    return (f"{statistics.median(ratios):.2f}x the proxy's (the median of {len(ratios)} rounds taking turns with it, "
+            f"as bench/ab.py does; from {ratios[0]:.2f}x to {ratios[-1]:.2f}x)")
+
+
 def report(results: Dict[str, Dict[str, object]], top: int) -> None:
     print("| contender | req/s | CPU us/req | kernel | user | user us/req |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -284,14 +317,13 @@ def report_access_log(results: Dict[str, Dict[str, object]]) -> None:
     proxy, info = results.get("proxy"), results.get(LOG_INFO)
     if not proxy or not info:
         return
-    ratio = float(info["cpu_us"]) / float(proxy["cpu_us"])  # type: ignore[arg-type]
     writes = ""
     if proxy.get("calls") and info.get("calls"):
         extra = info["calls"].get("write", 0.0) - proxy["calls"].get("write", 0.0)  # type: ignore[union-attr]
         writes = f", and {extra:.2f} more writes per request: its access lines go out in batches (package linebatch)"
     print(f"""
 "{LOG_INFO}" is the same proxy at the default log level, which writes an access line per request (to a file \
-here; the rows above run at warn, as make bench does). Its CPU per request is {ratio:.2f}x the proxy's{writes}.""")
+here; the rows above run at warn, as make bench does). Its CPU per request is {cpu_ratio_text(info)}{writes}.""")
 
 
 def report_scheduler(results: Dict[str, Dict[str, object]]) -> None:
@@ -299,11 +331,10 @@ def report_scheduler(results: Dict[str, Dict[str, object]]) -> None:
     proxy, one = results.get("proxy"), results.get(GOMAXPROCS_1)
     if not proxy or not one:
         return
-    ratio = float(one["cpu_us"]) / float(proxy["cpu_us"])  # type: ignore[arg-type]
     print(f"""
 "{GOMAXPROCS_1}" is the same proxy with one thread running Go code instead of one per core \
 ({len(os.sched_getaffinity(0))} here): a measurement, not a setting we recommend (the proxy would use one core of \
-many). Its CPU per request is {ratio:.2f}x the proxy's here (one run each, as noisy as the machine); what it saves \
+many). Its CPU per request is {cpu_ratio_text(one)}; what it saves \
 is the Go scheduler's share: threads waking one another and spinning while they look for work, which an event \
 loop with one thread per core would not do either.""")
 
@@ -327,6 +358,7 @@ def main() -> None:
             backend_port, backend = bench.start_null_backend()
             procs.append(backend)
             results: Dict[str, Dict[str, object]] = {}
+            started: Dict[str, Tuple[int, subprocess.Popen]] = {}
             for name, start in (
                     ("nginx", lambda: bench.start_nginx(backend_port, tmp)),
                     ("proxy", lambda: bench.start_proxy(sys.executable, backend_port)),
@@ -335,7 +367,11 @@ def main() -> None:
                                                          stderr=access_log))):
                 port, proc = start()
                 procs.append(proc)
+                started[name] = (port, proc)
                 results[name] = measure(name, port, proc, args, tmp, perf, by_owner=name == "proxy")
+            variants = {name: started[name] for name in ("proxy", GOMAXPROCS_1, LOG_INFO)}
+            for name, ratios in alternate(variants, args).items():
+                results[name]["cpu_ratios"] = ratios
             print(f"4 KiB {args.op.upper()} x{args.conns}, null backend, {args.seconds:.0f} s each\n")
             report(results, args.top)
         finally:

@@ -699,7 +699,8 @@ def write_markdown(path: Path, res: dict) -> None:
                   "log level info in turn in "
                   "front of the null backend, one run each under `perf record -g` (sampling costs a few percent: "
                   "its figures are for the shares, the tables above for the speed), then one more each under "
-                  "`perf stat` counting system calls and context switches. User time is charged to the innermost "
+                  "`perf stat` counting system calls and context switches, and then rounds in which the proxy and its two "
+                  "variants take turns, for the variants' CPU ratios. User time is charged to the innermost "
                   "frame of our code, to the SDK's signer, or to the Go runtime's malloc, GC and scheduler.", "",
                   res["profile"].strip(), ""]
     lines += ["## Targets of issue 6", ""] + targets(med, raw, cold, gob) + ["", "![chart](benchmarks.svg)", ""]
