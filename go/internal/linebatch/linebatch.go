@@ -1,13 +1,12 @@
 // Package linebatch writes log lines to an output in batches.
 //
-// The proxy logs one access line per request. Written one system call per
-// line, as slog's handlers do to os.Stderr, the line cost a small request
-// about a sixth of its CPU at the default level, info (4 KiB GETs, the
-// lines to a file): the write, and the thread hand-off Go makes around a
-// blocking write. A Writer sends a line at once when nothing was written
-// for a window before it, so a lone request's line is never held back; a
-// line that follows closer than that waits, at most one window, to go out
-// with the others in one write.
+// The proxy logs one access line per request at the default level, info.
+// Written one system call per line, as slog's handlers do to os.Stderr,
+// each line also costs a small request a write and the thread hand-off Go
+// makes around a blocking one. A Writer sends a line at once when nothing
+// was written for a window before it, so a lone request's line is never
+// held back; a line that follows closer than that waits, at most one
+// window, to go out with the others in one write.
 //
 // Every write of the output is at most PipeBuf bytes and ends with a
 // whole line, unless a single line is longer: the kernel writes that much
