@@ -14,6 +14,24 @@ import (
 // its sending side without saying so, and keeps reading: a request sent
 // on that connection is never answered, and only the end tells.
 func halfClosingBackend(t *testing.T) (addr string, accepted *atomic.Int64) {
+	return rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+		_ = c.(*net.TCPConn).CloseWrite()
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// rawBackend serves each connection it accepts with serve, on a goroutine
+// of its own, and closes it after; accepted counts the connections.
+func rawBackend(t *testing.T, serve func(net.Conn)) (addr string, accepted *atomic.Int64) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,17 +48,7 @@ func halfClosingBackend(t *testing.T) (addr string, accepted *atomic.Int64) {
 			accepted.Add(1)
 			go func() {
 				defer c.Close()
-				br := bufio.NewReader(c)
-				if _, err := http.ReadRequest(br); err != nil {
-					return
-				}
-				_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-				_ = c.(*net.TCPConn).CloseWrite()
-				for {
-					if _, err := http.ReadRequest(br); err != nil {
-						return
-					}
-				}
+				serve(c)
 			}()
 		}
 	}()

@@ -118,34 +118,18 @@ func TestIdleConnectionClosedByBackend(t *testing.T) {
 // A backend that closes the connection after every response without
 // saying so: requests without a body are sent again on a new connection.
 func TestRetriesBodilessRequestOnLostConnection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepted atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			go func() {
-				br := bufio.NewReader(c)
-				if _, err := http.ReadRequest(br); err == nil {
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-				// Read the next request, then drop the connection unanswered.
-				http.ReadRequest(br)
-				c.Close()
-			}()
+	addr, accepted := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err == nil {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
-	}()
+		// Read the next request, then drop the connection unanswered.
+		http.ReadRequest(br)
+	})
 	tr := New(Options{})
 	defer tr.Close()
 	for i := 0; i < 3; i++ {
-		if _, b := get(t, tr, "http://"+ln.Addr().String()+"/"); b != "ok" {
+		if _, b := get(t, tr, "http://"+addr+"/"); b != "ok" {
 			t.Fatalf("body %q", b)
 		}
 	}
