@@ -204,3 +204,22 @@ func (c *Conn) opError(op string, err error) error {
 	}
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
+
+// NothingToRead reports whether nothing, not even the peer's end or an
+// error, waits to be read on the socket fd: a recv of one byte with
+// MSG_PEEK and MSG_DONTWAIT, which reads nothing and never blocks. It is a
+// raw system call for the reason Read's are: through syscall.Recvfrom,
+// each check woke the scheduler's monitor thread (entersyscall), a futex
+// call and a thread switch per small upload that the proxy checks.
+func NothingToRead(fd uintptr) bool {
+	var b [1]byte
+	for {
+		// The pointer is converted in the call expression (unsafe.Pointer's
+		// rule 4): b stays where it is until the call returns.
+		_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		if e != syscall.EINTR {
+			return e == syscall.EAGAIN
+		}
+	}
+}

@@ -352,3 +352,35 @@ func TestReadAfterKeepsTheDeadline(t *testing.T) {
 		t.Fatalf("ReadAfter past its deadline: %v", err)
 	}
 }
+
+// NothingToRead sees data and the peer's end without reading either.
+func TestNothingToRead(t *testing.T) {
+	c, peer := pair(t)
+	raw, err := c.TCPConn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nothing := func() (n bool) {
+		_ = raw.Control(func(fd uintptr) { n = NothingToRead(fd) })
+		return n
+	}
+	if !nothing() {
+		t.Fatal("an open, quiet connection has something to read")
+	}
+	if _, err := peer.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	arrived(t, c)
+	if nothing() {
+		t.Fatal("data waiting, but nothing to read")
+	}
+	b := make([]byte, 1)
+	if n, err := c.Read(b); n != 1 || err != nil || b[0] != 'x' {
+		t.Fatalf("read %q, %v: the peeked byte was not left to read", b[:n], err)
+	}
+	_ = peer.Close()
+	arrived(t, c)
+	if nothing() {
+		t.Fatal("the peer's end waiting, but nothing to read")
+	}
+}

@@ -374,9 +374,7 @@ func (c *conn) open() bool {
 // c.peekOnce, a method value made once per connection (made per check, it
 // and a closure's variables would cost allocations per request).
 func (c *conn) peek(fd uintptr) bool {
-	var b [1]byte
-	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	c.peeked = errors.Is(err, syscall.EAGAIN)
+	c.peeked = sockio.NothingToRead(fd)
 	return true // never wait
 }
 
