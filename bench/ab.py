@@ -52,21 +52,19 @@ def main() -> None:
               " rounds' CPU new/base |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for s in scenarios:
-            runs: Dict[str, List[Tuple[float, float]]] = {b: [] for b in builds}
             if not s.count:
                 for port, _ in builds.values():  # warm: connections, caches
                     bench.load_scenario(port, s, bench.CLIENT_KEYS, seconds=1)
-            for i in range(args.rounds):
-                # base then new, then new then base: whichever runs second in a round can be
-                # slower or faster for it (an A/A run of one build differed by 10% either way).
-                order = list(builds.items()) if i % 2 == 0 else list(reversed(builds.items()))
-                for build, (port, proc) in order:
-                    before = bench.cpu_seconds([proc.pid])
-                    out = bench.load_scenario(port, s, bench.CLIENT_KEYS, seconds=None if s.count else args.seconds)
-                    if out["errors"]:
-                        raise SystemExit(f"{build}: {out['errors']} errors in {s.name}")
-                    cpu = (bench.cpu_seconds([proc.pid]) - before) * 1e6 / out["requests"]
-                    runs[build].append((bench.throughput(out, s.name), cpu))
+
+            def run(build: str, port: int) -> dict:
+                out = bench.load_scenario(port, s, bench.CLIENT_KEYS, seconds=None if s.count else args.seconds)
+                if out["errors"]:
+                    raise SystemExit(f"{build}: {out['errors']} errors in {s.name}")
+                return out
+
+            # base then new, then new then base (bench.take_turns)
+            runs = {build: [(bench.throughput(out, s.name), cpu * 1e6) for out, cpu in turns]
+                    for build, turns in bench.take_turns(builds, args.rounds, run).items()}
             speed = {b: statistics.median(r for r, _ in v) for b, v in runs.items()}
             cpu = {b: statistics.median(c for _, c in v) for b, v in runs.items()}
             # The spread of the rounds' own new/base ratios: what noise this run had.

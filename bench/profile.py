@@ -212,19 +212,10 @@ def alternate(variants: Dict[str, Tuple[int, subprocess.Popen]], args: argparse.
     ALTERNATE_SECONDS each, the order turned each round, as bench/ab.py does. One run each, minutes apart, moves
     with the machine by tens of percent; these ratios do not."""
     key, size = ("size-4096", 4096) if args.op == "get" else ("put-4k", 4096)
-    names = list(variants)
-    ratios: Dict[str, List[float]] = {name: [] for name in names[1:]}
-    for i in range(ALTERNATE_ROUNDS):
-        cpu: Dict[str, float] = {}
-        for name in (names if i % 2 == 0 else names[::-1]):
-            port, proc = variants[name]
-            pids = [proc.pid] + bench.children(proc.pid)
-            before = bench.cpu_seconds(pids)
-            out = bench.load(port, args.op, key, size, args.conns, ALTERNATE_SECONDS, bench.CLIENT_KEYS)
-            cpu[name] = (bench.cpu_seconds(pids) - before) / max(out["requests"], 1)
-        for name in ratios:
-            ratios[name].append(cpu[name] / cpu[names[0]])
-    return ratios
+    runs = bench.take_turns(variants, ALTERNATE_ROUNDS, lambda _, port: bench.load(
+        port, args.op, key, size, args.conns, ALTERNATE_SECONDS, bench.CLIENT_KEYS))
+    first, *others = variants
+    return {name: [cpu / base for (_, cpu), (_, base) in zip(runs[name], runs[first])] for name in others}
 
 
 def cpu_ratio_text(r: Dict[str, object]) -> str:

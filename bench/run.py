@@ -42,7 +42,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import IO, Dict, List, Optional, Tuple
+from typing import IO, Callable, Dict, List, Optional, Tuple
 
 import boto3
 from botocore.config import Config
@@ -247,6 +247,24 @@ def cpu_seconds(pids: List[int]) -> float:
         except OSError:
             pass
     return total / tick
+
+
+def take_turns(contenders: Dict[str, Tuple[int, subprocess.Popen]], rounds: int,
+               run: Callable[[str, int], dict]) -> Dict[str, List[Tuple[dict, float]]]:
+    """rounds rounds in which each contender (name: its port and process) runs the load run(name, port) in
+    turn, the order turned each round: whichever runs second in a round can be faster or slower for it (an A/A
+    run of one build, always in one order, put the second at 1.15x the first's CPU). Per contender, per round:
+    the load's result and the CPU seconds per request of its process and children."""
+    names = list(contenders)
+    runs: Dict[str, List[Tuple[dict, float]]] = {name: [] for name in names}
+    for i in range(rounds):
+        for name in (names if i % 2 == 0 else names[::-1]):
+            port, proc = contenders[name]
+            pids = [proc.pid] + children(proc.pid)
+            before = cpu_seconds(pids)
+            out = run(name, port)
+            runs[name].append((out, (cpu_seconds(pids) - before) / max(out["requests"], 1)))
+    return runs
 
 
 def status_kib(pid: int, field: str) -> int:
