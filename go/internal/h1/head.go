@@ -53,7 +53,7 @@ func parseHead(buf []byte, body io.Reader, ex *exchange) (hosts []string, n int,
 		lines = append(lines, l)
 	}
 	req.Header, hosts = lines.header(ex.values[:])
-	if !frame(req, body, lines, &ex.fixedBody) {
+	if !frame(req, body, lines, hosts, &ex.fixedBody) {
 		return nil, 0, false
 	}
 	return hosts, n, true
@@ -244,19 +244,19 @@ var commonNames = func() map[string]string {
 }()
 
 // frame completes req as http.ReadRequest does after the header, with the
-// head's field lines: Host (which header left out of the map), Pragma,
-// Close and the body's framing (a body of declared length is fixed,
-// reading body). It reports false for a request whose framing it leaves
-// to net/http.
-func frame(req *http.Request, body io.Reader, lines fieldLines, fixed *fixedBody) bool {
+// head's field lines and the values of its Host lines (which header left
+// out of the map): Host, Pragma, Close and the body's framing (a body of
+// declared length is fixed, reading body). It reports false for a request
+// whose framing it leaves to net/http.
+func frame(req *http.Request, body io.Reader, lines fieldLines, hosts []string, fixed *fixedBody) bool {
 	h := req.Header
 	f := lines.framing()
-	if f.hosts > 1 || f.transferEncodings > 0 || f.contentLengths > 1 {
+	if len(hosts) > 1 || f.transferEncodings > 0 || f.contentLengths > 1 {
 		return false
 	}
 	req.Host = req.URL.Host
-	if req.Host == "" {
-		req.Host = f.host
+	if req.Host == "" && len(hosts) == 1 {
+		req.Host = hosts[0]
 	}
 	if f.pragma == "no-cache" && f.cacheControls == 0 {
 		h["Cache-Control"] = []string{"no-cache"}
@@ -282,12 +282,11 @@ func frame(req *http.Request, body io.Reader, lines fieldLines, fixed *fixedBody
 	return true
 }
 
-// framingLines is what frame needs of a head's field lines: how many
-// lines have each name it looks at, and the first one's value.
+// framingLines is what frame needs of a head's field lines but Host:
+// how many lines have each name it looks at, and the first one's value.
 type framingLines struct {
-	hosts, contentLengths, transferEncodings, cacheControls, connections int
-	host, contentLength, pragma                                          string
-	pragmas                                                              int
+	contentLengths, transferEncodings, cacheControls, connections, pragmas int
+	contentLength, pragma                                                  string
 }
 
 // framing finds what frame needs in one pass over the lines (a switch
@@ -295,10 +294,6 @@ type framingLines struct {
 func (ls fieldLines) framing() (f framingLines) {
 	for _, l := range ls {
 		switch l.name {
-		case "Host":
-			if f.hosts++; f.hosts == 1 {
-				f.host = l.value
-			}
 		case "Content-Length":
 			if f.contentLengths++; f.contentLengths == 1 {
 				f.contentLength = l.value

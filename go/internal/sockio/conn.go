@@ -130,10 +130,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 // error of send ends the read, which returns it as is.
 func (c *Conn) ReadAfter(send func() error, p []byte) (int, error) {
 	if len(p) == 0 {
-		if err := send(); err != nil {
-			return 0, err
-		}
-		return 0, nil
+		return 0, send()
 	}
 	c.rdMu.Lock()
 	defer c.rdMu.Unlock()
