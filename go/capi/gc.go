@@ -1,0 +1,21 @@
+package main
+
+import (
+	"os"
+
+	"github.com/object-storage-proxy/osp/internal/gcfloor"
+)
+
+// gcHeapFloor is the heap the proxy may fill before Go's collector runs
+// while little of it is live (package gcfloor says why). 16 MiB: four
+// times Go's own floor, a quarter of the collections, about 10 MiB more
+// RSS; 32 MiB halved them again for no CPU the benchmarks could tell.
+const gcHeapFloor = 16 << 20
+
+// The collector is the process's: set once, when the library is loaded.
+func init() {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return // the operator's choice wins
+	}
+	gcfloor.Keep(gcHeapFloor)
+}
