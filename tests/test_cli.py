@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 from botocore.exceptions import ClientError
@@ -33,6 +33,7 @@ from helpers import (
 from object_storage_proxy import ProxyServerConfig
 from object_storage_proxy.cli import main
 from object_storage_proxy.configfile import ConfigFileError, load_config
+from observe import scrape
 from osp_cli import Osp, child_env, config_text, toml_document, write_module
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -360,6 +361,31 @@ def test_serve_json_logs(tmp_path: Path, backend: Any, bucket: str, osp_processe
     osp_processes.append(osp)
     record = json.loads(osp.wait_for("serving"))
     assert record["level"] == "INFO" and record["http_port"] == port and "time" in record
+    assert osp.finish() == 0
+
+
+@pytest.mark.parametrize("gogc, percent", [(None, 400), ("150", 150)])
+def test_collector_pace_and_gogc(tmp_path: Path, backend: Any, direct: Any, bucket: str, osp_processes: List[Osp],
+                                 gogc: Optional[str], percent: int) -> None:
+    """While little of its heap is live the proxy lets it reach 16 MiB before Go's collector
+    runs: GOGC 400 over Go's 4 MiB floor, as /metrics shows an operator; GOGC in the
+    environment replaces that."""
+    port, admin_port = free_port(), free_port()
+    path = tmp_path / "osp.toml"
+    path.write_text(config_text(backend, [bucket], port=port, admin_port=admin_port))
+    env = child_env()
+    env.pop("GOGC", None)
+    if gogc is not None:
+        env["GOGC"] = gogc
+    osp = Osp(["serve", "--config", str(path)], env, tmp_path)
+    osp_processes.append(osp)
+    osp.wait_for("serving")
+    client = make_client(f"http://127.0.0.1:{port}", CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
+    for i in range(20):
+        client.put_object(Bucket=bucket, Key=f"pace/{i}", Body=b"x" * 4096)
+        assert client.get_object(Bucket=bucket, Key=f"pace/{i}")["Body"].read() == b"x" * 4096
+    assert stored_body(direct, bucket, "pace/19") == b"x" * 4096
+    assert scrape(f"http://127.0.0.1:{admin_port}").value("go_gc_gogc_percent") == percent
     assert osp.finish() == 0
 
 
