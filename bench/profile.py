@@ -313,8 +313,9 @@ def report_access_log(results: Dict[str, Dict[str, object]]) -> None:
         extra = info["calls"].get("write", 0.0) - proxy["calls"].get("write", 0.0)  # type: ignore[union-attr]
         writes = f", and {extra:.2f} more writes per request: its access lines go out in batches (package linebatch)"
     print(f"""
-"{LOG_INFO}" is the same proxy at the default log level, which writes an access line per request (to a file \
-here; the rows above run at warn, as make bench does). Its CPU per request is {cpu_ratio_text(info)}{writes}.""")
+"{LOG_INFO}" is the same proxy at the default log level, which writes an access line per request (to a pipe \
+here, which another process reads, as systemd, docker and Kubernetes read a service's output; the rows above run \
+at warn, as make bench does). Its CPU per request is {cpu_ratio_text(info)}{writes}.""")
 
 
 def report_scheduler(results: Dict[str, Dict[str, object]]) -> None:
@@ -344,7 +345,11 @@ def main() -> None:
     procs: List[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="osp-profile-") as tmpdir:
         tmp = Path(tmpdir)
-        access_log = open(tmp / "access.log", "wb")  # the info proxy's lines: a file, as an operator's would be
+        # The info proxy's lines go to a pipe that another process reads into a file, as systemd, docker
+        # and Kubernetes take a service's output.
+        access_log = open(tmp / "access.log", "wb")
+        log_reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=access_log)
+        procs.append(log_reader)
         try:
             backend_port, backend = bench.start_null_backend()
             procs.append(backend)
@@ -355,7 +360,7 @@ def main() -> None:
                     ("proxy", lambda: bench.start_proxy(sys.executable, backend_port)),
                     (GOMAXPROCS_1, lambda: bench.start_proxy(sys.executable, backend_port, {"GOMAXPROCS": "1"})),
                     (LOG_INFO, lambda: bench.start_proxy(sys.executable, backend_port, {"OSP_BENCH_LOG_LEVEL": "info"},
-                                                         stderr=access_log))):
+                                                         stderr=log_reader.stdin))):
                 port, proc = start()
                 procs.append(proc)
                 started[name] = (port, proc)
@@ -366,9 +371,8 @@ def main() -> None:
             print(f"4 KiB {args.op.upper()} x{args.conns}, null backend, {args.seconds:.0f} s each\n")
             report(results, args.top)
         finally:
-            for p in procs:
+            for p in reversed(procs):  # the log's reader last: the proxy writing to it stops first
                 p.terminate()
-            for p in procs:
                 p.wait()
             access_log.close()
 

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -362,6 +363,29 @@ def test_serve_json_logs(tmp_path: Path, backend: Any, bucket: str, osp_processe
     record = json.loads(osp.wait_for("serving"))
     assert record["level"] == "INFO" and record["http_port"] == port and "time" in record
     assert osp.finish() == 0
+
+
+def test_serve_access_lines_through_a_pipe_arrive_whole(tmp_path: Path, backend: Any, bucket: str,
+                                                       osp_processes: List[Osp]) -> None:
+    """The output of osp serve is a pipe here, as under systemd, docker or Kubernetes, so its lines
+    go by raw non-blocking writes (package nowait): those of many concurrent requests all arrive,
+    whole, one per request, with the Python side's lines in the same pipe."""
+    port = free_port()
+    path = tmp_path / "osp.toml"
+    path.write_text(config_text(backend, [bucket], port=port, log_format="json", log_level="info"))
+    osp = Osp(["serve", "--config", str(path)], child_env(), tmp_path)
+    osp_processes.append(osp)
+    osp.wait_for("serving")
+    client = make_client(f"http://127.0.0.1:{port}", CLIENT_ACCESS_KEY, CLIENT_SECRET_KEY)
+    keys = [f"pipe/{i}" for i in range(300)]
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda key: client.put_object(Bucket=bucket, Key=key, Body=b"z" * 1024), keys))
+    assert osp.finish() == 0  # stopping writes the lines still waiting
+    records = [json.loads(line) for line in osp.lines if line.startswith("{")]  # a cut line would not parse
+    puts = [r for r in records if r.get("msg") == "request" and r.get("operation") == "PutObject"]
+    assert len(puts) == len(keys), osp.output[-2000:]
+    assert all(r["status"] == 200 and r["bytes_in"] == 1024 for r in puts)
+    assert len({r["request_id"] for r in puts}) == len(keys)
 
 
 @pytest.mark.parametrize("gogc, percent", [(None, 400), ("150", 150)])

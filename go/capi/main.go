@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -26,6 +25,7 @@ import (
 	"github.com/object-storage-proxy/osp/internal/accesslog"
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/linebatch"
+	"github.com/object-storage-proxy/osp/internal/nowait"
 	"github.com/object-storage-proxy/osp/internal/server"
 )
 
@@ -202,7 +202,7 @@ func countRequest() {
 // written close together go in batches (package linebatch), held at most
 // logWindow; every other line goes at once, after them. One for the
 // process, as stderr is.
-var stderrLines = linebatch.New(os.Stderr, logWindow)
+var stderrLines = linebatch.New(nowait.Stderr(), logWindow)
 
 // logWindow is the longest an access line waits to go out with others.
 const logWindow = 20 * time.Millisecond
