@@ -2,6 +2,7 @@ package nowait
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -188,14 +189,24 @@ func TestLinesFollowTheDescriptorWhenItIsReplaced(t *testing.T) {
 	}
 }
 
-// A pipe without a reader: the error of the ordinary write is reported.
+// A pipe without a reader, from the start or once its reader went away
+// after the Writer's own descriptor was opened: the ordinary write's error
+// is reported (the raw write's SIGPIPE does not end the process: Go lets a
+// descriptor other than 1 and 2 fail with EPIPE).
 func TestPipeWithoutReaderReportsTheError(t *testing.T) {
-	r, wf, _ := os.Pipe()
-	defer wf.Close()
-	r.Close()
-	w := For(int(wf.Fd()), wf)
-	defer w.Close()
-	if _, err := w.Write([]byte("lost\n")); err == nil {
-		t.Fatal("a write to a pipe without a reader succeeded")
+	for _, later := range []bool{false, true} {
+		r, wf, _ := os.Pipe()
+		w := For(int(wf.Fd()), wf)
+		if later {
+			if _, err := w.Write([]byte("read\n")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.Close()
+		if _, err := w.Write([]byte("lost\n")); !errors.Is(err, syscall.EPIPE) {
+			t.Errorf("reader gone (after the first write: %v): Write's error is %v, want EPIPE", later, err)
+		}
+		w.Close()
+		wf.Close()
 	}
 }
