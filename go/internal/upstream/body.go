@@ -36,11 +36,15 @@ func (b *body) Read(p []byte) (int, error) {
 // plain TCP connection goes by w's ReadFrom from the socket itself, after
 // what the response head's read buffered: for a client on plain TCP too,
 // net/http's server then splices it (splice(2)), so large objects never
-// pass through user space.
+// pass through user space. A rest that fits the read buffer is read like
+// the head, by sockio's raw reads: splicing it would save nothing, and a
+// read through the net.Conn enters Go's scheduler as a blocking call,
+// which wakes its monitor thread when every thread was idle (a small
+// object whose body came in a segment after its head's).
 func (b *body) WriteTo(w io.Writer) (int64, error) {
 	rf, canReadFrom := w.(io.ReaderFrom)
 	tcp, isTCP := sockio.TCP(b.c.Conn)
-	if b.done || !canReadFrom || !isTCP || !b.knownLength() {
+	if b.done || !canReadFrom || !isTCP || !b.knownLength() || b.length-b.read <= readBufferSize {
 		return io.Copy(w, readerOnly{b})
 	}
 	remaining := b.length - b.read

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -433,6 +434,49 @@ func TestWriteToMovesTheWholeBodyAndReuses(t *testing.T) {
 	}
 	if c := conns.Load(); c != 1 {
 		t.Fatalf("%d connections, want 1", c)
+	}
+}
+
+// A small body that comes in a segment after its head is read like the
+// head (the read buffer's path, not the socket's ReadFrom), whole, and the
+// connection is reused; one cut short is still an error.
+func TestWriteToASmallBodyThatComesLater(t *testing.T) {
+	body := bytes.Repeat([]byte("small body "), 400) // 4,400 bytes, under the read buffer
+	addr := oneConnection(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for i := 0; i < 3; i++ {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
+			time.Sleep(20 * time.Millisecond) // the head is read before the body is sent
+			if i == 2 {
+				c.Write(body[:1000])
+				c.Close()
+				return
+			}
+			c.Write(body)
+		}
+	})
+	tr := New(Options{})
+	defer tr.Close()
+	for i := 0; i < 3; i++ {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("round %d: %v (the connection was not reused)", i, err)
+		}
+		var out sink
+		n, err := io.Copy(&out, resp.Body)
+		if i == 2 {
+			if err == nil {
+				t.Fatalf("a body cut at %d of %d bytes copied without an error", n, len(body))
+			}
+			break
+		}
+		if err != nil || !bytes.Equal(out.Bytes(), body) {
+			t.Fatalf("round %d: %d bytes, err %v", i, n, err)
+		}
 	}
 }
 
