@@ -44,10 +44,10 @@ func (b *body) Read(p []byte) (int, error) {
 func (b *body) WriteTo(w io.Writer) (int64, error) {
 	rf, canReadFrom := w.(io.ReaderFrom)
 	tcp, isTCP := sockio.TCP(b.c.Conn)
-	if b.done || !canReadFrom || !isTCP || !b.knownLength() || b.length-b.read <= readBufferSize {
+	remaining := b.length - b.read // meaningful only for a known length
+	if b.done || !canReadFrom || !isTCP || !b.knownLength() || remaining <= readBufferSize {
 		return io.Copy(w, readerOnly{b})
 	}
-	remaining := b.length - b.read
 	var n int64
 	if buffered := min(int64(b.c.br.Buffered()), remaining); buffered > 0 {
 		p, _ := b.c.br.Peek(int(buffered)) // cannot fail: the bytes are buffered
