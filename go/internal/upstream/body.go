@@ -67,6 +67,13 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 		if err != nil {
 			return n, b.end(err)
 		}
+		// The socket was read to the body's end and no further, so bytes
+		// the backend sent past it are still in the socket, where get's
+		// check of the read buffer cannot see them: a connection with
+		// anything there must not answer the next request with it.
+		if !b.c.open() {
+			b.reusable = false
+		}
 	}
 	b.read += n
 	b.end(io.EOF)

@@ -480,6 +480,53 @@ func TestWriteToASmallBodyThatComesLater(t *testing.T) {
 	}
 }
 
+// A backend that sends more than its Content-Length after a body that
+// came late, small (read through the read buffer) or large (from the
+// socket itself): the extra bytes, a forged second response here, never
+// answer the next request; the connection they came on is not reused.
+func TestWriteToABodyWithBytesPastItsEnd(t *testing.T) {
+	for _, size := range []int{4000, 64000} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) { bytesPastTheEnd(t, size) })
+	}
+}
+
+func bytesPastTheEnd(t *testing.T, size int) {
+	body := bytes.Repeat([]byte("b"), size)
+	forged := "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged"
+	var forgedSent atomic.Bool
+	addr, accepted := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
+			time.Sleep(20 * time.Millisecond) // the head is read before the body comes
+			if forgedSent.CompareAndSwap(false, true) {
+				c.Write(append(append([]byte{}, body...), forged...))
+				continue
+			}
+			c.Write(body)
+		}
+	})
+	tr := New(Options{})
+	defer tr.Close()
+	for i := 0; i < 2; i++ {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		var out sink
+		if _, err := io.Copy(&out, resp.Body); err != nil || !bytes.Equal(out.Bytes(), body) {
+			t.Fatalf("round %d: got %q (%d bytes), err %v; want the %d-byte body", i, out.Bytes()[:min(out.Len(), 64)], out.Len(), err, len(body))
+		}
+	}
+	if n := accepted.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2: the one with bytes past the body's end must not be reused", n)
+	}
+}
+
 func TestWriteToReportsABodyCutShort(t *testing.T) {
 	addr := oneConnection(t, func(c net.Conn) {
 		http.ReadRequest(bufio.NewReader(c))
