@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/object-storage-proxy/osp/internal/config"
 	"github.com/object-storage-proxy/osp/internal/creds"
@@ -244,9 +245,11 @@ func checkForwarding(in http.Header, signed []string) (dropped []string, err err
 	for name, values := range in {
 		switch {
 		case isDropped(name):
-		case name != textproto.CanonicalMIMEHeaderKey(name):
+		case !httpguts.ValidHeaderFieldName(name) || name != textproto.CanonicalMIMEHeaderKey(name):
 			// Go's server writes every name it accepts canonically; any
-			// other could pair with a canonical one as two copies.
+			// other could pair with a canonical one as two copies. A name
+			// that is no token at all (empty, say) the transport would
+			// not write, after the signer had signed it.
 			return nil, s3err.Newf(s3err.ErrInvalidArgument, "The header name %q is not valid.", truncate(name))
 		case forwards(name, signed):
 			if len(values) > 1 && !listHeaders[name] {

@@ -149,6 +149,18 @@ func TestForwardingRule(t *testing.T) {
 			dropped: []string{"X-Hop"},
 		},
 		{
+			name:   "an empty header name, signed by an empty entry (found by FuzzForwardedHeader)",
+			in:     http.Header{"": {"0"}, "Connection": {" "}},
+			signed: append([]string{""}, baseSigned...),
+			code:   "InvalidArgument",
+		},
+		{
+			name:   "a signed header name that is no token",
+			in:     http.Header{"X-Amz-Meta-A B": {"1"}},
+			signed: append([]string{"x-amz-meta-a b"}, baseSigned...),
+			code:   "InvalidArgument",
+		},
+		{
 			name:   "no signed list: nothing but the allowlist (and x-amz-* refused)",
 			in:     http.Header{"X-Amz-Meta-A": {"1"}},
 			signed: nil,
