@@ -388,12 +388,12 @@ def test_serve_access_lines_through_a_pipe_arrive_whole(tmp_path: Path, backend:
     assert len({r["request_id"] for r in puts}) == len(keys)
 
 
-@pytest.mark.parametrize("gogc, percent", [(None, 400), ("150", 150)])
+@pytest.mark.parametrize("gogc, percent", [(None, 400), ("", 400), ("150", 150)])
 def test_collector_pace_and_gogc(tmp_path: Path, backend: Any, direct: Any, bucket: str, osp_processes: List[Osp],
                                  gogc: Optional[str], percent: int) -> None:
     """While little of its heap is live the proxy lets it reach 16 MiB before Go's collector
     runs: GOGC 400 over Go's 4 MiB floor, as /metrics shows an operator; GOGC in the
-    environment replaces that."""
+    environment replaces that, unless it is empty, which Go's runtime reads as its default."""
     port, admin_port = free_port(), free_port()
     path = tmp_path / "osp.toml"
     path.write_text(config_text(backend, [bucket], port=port, admin_port=admin_port))

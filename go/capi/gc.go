@@ -15,7 +15,8 @@ const gcHeapFloor = 16 << 20
 
 // The collector is the process's: set once, when the library is loaded.
 func init() {
-	if _, set := os.LookupEnv("GOGC"); set {
+	// An empty GOGC is no choice: Go's runtime reads it as its default.
+	if os.Getenv("GOGC") != "" {
 		return // the operator's choice wins
 	}
 	gcfloor.Keep(gcHeapFloor)
